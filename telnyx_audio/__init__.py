@@ -1,0 +1,1 @@
+"""telnyx_audio: capture, decode and analyse Telnyx voice-call audio."""

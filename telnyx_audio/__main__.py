@@ -1,0 +1,3 @@
+from telnyx_audio.cli import main
+
+raise SystemExit(main())
