@@ -27,7 +27,9 @@ import numpy as np
 
 from telnyx_audio.protocol import Media, TRACKS
 
-PAD = 32  # readable bytes kept before and after every block (unaligned reads overrun)
+PAD = 512  # readable bytes kept before and after every block (row reads overrun lines)
+_MAX_HEAD = 480  # longest fixed head a Variant may have (its rows are read in one go)
+_MAX_TAIL = 256
 
 _TOKEN = re.compile(
     rb'\s+|"(?:[^"\\]|\\.)*"|[{}\[\],:]|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null'
@@ -76,6 +78,8 @@ def _differs(words: np.ndarray, masks: np.ndarray, vals: np.ndarray) -> np.ndarr
 
     OR-ing columns is several times faster than ``.any(axis=1)`` on such narrow rows.
     """
+    if vals.size > 6:  # wide: two whole-matrix operations and one reduction
+        return np.bitwise_or.reduce((words ^ vals) & masks, axis=1) != 0
     acc = (words[:, 0] ^ vals[0]) & masks[0]
     for j in range(1, vals.size):
         acc |= (words[:, j] ^ vals[j]) & masks[j]
@@ -136,13 +140,14 @@ def _pack16(lit: bytes) -> tuple[np.ndarray, np.ndarray]:
 _TRACK_ALTS = [(*_pack16(name.encode() + b'"'), len(name), i % 2) for i, name in enumerate(_TRACK_NAMES)]
 
 
-@dataclass
+@dataclass(eq=False)
 class Template:
     """The byte layout of one kind of media line: prefix, base64 payload, suffix."""
 
-    prefix: list[tuple]  # items: ("lit", packed, n) | ("int", field) | ("track",)
+    prefix: list[tuple]  # items: ("lit", packed, n, bytes) | ("int", field) | ("track",)
     suffix: list[tuple]
     hits: int = 0
+    last_lengths: np.ndarray | None = None  # (n, variables) from the last match
 
     @property
     def min_length(self) -> int:
@@ -161,6 +166,8 @@ class Template:
         ok = ends - starts >= self.min_length
         fields = {name: np.full(n, -1, np.int64) for name in ("chunk", "timestamp", "sequence_number")}
         track = np.zeros(n, np.int8)
+        head_lens: list[np.ndarray] = []  # length of each variable part, for Variants
+        tail_lens: list[np.ndarray] = []
         pos = starts.copy()
         # Reads stay inside each line (or the padding after the block) even where an earlier
         # part did not match: positions are clamped to the line, mismatches only clear ok.
@@ -176,10 +183,14 @@ class Template:
                 if item[1]:
                     fields[item[1]] = value
                 pos += length
+                head_lens.append(length)
             else:
-                pos += self._track(buf, pos, track, ok)
+                length = self._track(buf, pos, track, ok)
+                pos += length
+                head_lens.append(length)
             np.minimum(pos, ends, out=pos)
             if not ok.any():  # a block of lines of another kind: stop early
+                self.last_lengths = None
                 return ok, fields, track, pos, pos
         back = ends.copy()
         for item in reversed(self.suffix):
@@ -195,10 +206,15 @@ class Template:
                 np.maximum(back, starts, out=back)
                 if item[1]:
                     fields[item[1]] = _digit_run(buf, back)[1]
+                tail_lens.insert(0, length)
             else:
-                back -= self._track_back(buf, back, track, ok)
+                length = self._track_back(buf, back, track, ok)
+                back -= length
                 np.maximum(back, starts, out=back)
+                tail_lens.insert(0, length)
         ok &= back >= pos
+        lens = head_lens + tail_lens
+        self.last_lengths = np.stack(lens, axis=1) if lens else np.zeros((n, 0), np.int64)
         return ok, fields, track, pos, back
 
     @staticmethod
@@ -299,7 +315,7 @@ def learn(line: bytes, event: Media) -> Template | None:
     cut = next(i for i, item in enumerate(merged) if item[0] == "b64")
 
     def compile_items(seq: list[tuple]) -> list[tuple]:
-        return [("lit", _pack(it[1]), len(it[1])) if it[0] == "lit" else it for it in seq]
+        return [("lit", _pack(it[1]), len(it[1]), it[1]) if it[0] == "lit" else it for it in seq]
 
     tpl = Template(compile_items(merged[:cut]), compile_items(merged[cut + 1 :]))
     # Self-check: the template must read back the very line it came from.
@@ -313,3 +329,108 @@ def learn(line: bytes, event: Media) -> Template | None:
         if (want if want is not None else -1) != fields[name][0]:
             return None
     return tpl
+
+
+_NAME_BY_LENGTH = {len(name): (name.encode(), i % 2) for i, name in enumerate(_TRACK_NAMES)}
+
+
+def _swar_digits(x: np.ndarray) -> np.ndarray:
+    """Values of words holding 8 digit values (0..9, most significant byte first)."""
+    x = (x * np.uint64(10) + (x >> np.uint64(8))) & np.uint64(0x00FF00FF00FF00FF)
+    x = (x * np.uint64(100) + (x >> np.uint64(16))) & np.uint64(0x0000FFFF0000FFFF)
+    return (x * np.uint64(10000) + (x >> np.uint64(32))) & np.uint64(0xFFFFFFFF)
+
+
+@dataclass(eq=False)
+class Variant:
+    """A :class:`Template` with every variable's length fixed: fixed byte offsets throughout.
+
+    Lines of one variant differ only in their digits and payload, so a block of them is
+    checked with one read of each line's head and tail and one masked comparison (literal
+    bytes equal, digit places digits), and the counters are read from fixed columns.
+    """
+
+    head: int  # bytes before the payload
+    tail: int  # bytes after it
+    head_words: tuple[np.ndarray, np.ndarray]  # literal masks and values, 8 bytes a word
+    tail_words: tuple[np.ndarray, np.ndarray]  # the same over the line's end, end-aligned
+    track: int
+    ints: list[tuple[str | None, int, int, int]]  # (field, side 0 head / 1 tail, column, length)
+    hits: int = 0
+
+    @classmethod
+    def build(cls, template: Template, lengths: np.ndarray) -> "Variant | None":
+        """The variant of ``template`` whose variables have the given lengths."""
+        sides = [[bytearray(), bytearray()] for _ in range(2)]  # data, literal mask
+        ints: list[tuple[str | None, int, int, int]] = []
+        track = 0
+        k = 0
+        for side, items in enumerate((template.prefix, template.suffix)):
+            data, mask = sides[side]
+            for item in items:
+                if item[0] == "lit":
+                    data += item[3]
+                    mask += b"\xff" * len(item[3])
+                    continue
+                size = int(lengths[k])
+                k += 1
+                if item[0] == "int":
+                    if size > 16:
+                        return None
+                    ints.append((item[1], side, len(data), size))
+                    data += b"0" * size
+                    mask += b"\0" * size
+                else:
+                    name, track = _NAME_BY_LENGTH[size]
+                    data += name
+                    mask += b"\xff" * size
+        (head, _), (tail, _) = sides
+        if len(head) > _MAX_HEAD or len(tail) > _MAX_TAIL:
+            return None
+        head_pad, tail_pad = -len(head) % 8, -len(tail) % 8
+        head_words = _words_of(*(bytes(x) + b"\0" * head_pad for x in sides[0]))
+        tail_words = _words_of(*(b"\0" * tail_pad + bytes(x) for x in sides[1]))
+        ints = [(f, side, col + (tail_pad if side else 0), size) for f, side, col, size in ints]
+        return cls(len(head), len(tail), head_words, tail_words, track, ints)
+
+    @property
+    def head_width(self) -> int:
+        return self.head_words[0].size * 8
+
+    @property
+    def tail_width(self) -> int:
+        return self.tail_words[0].size * 8
+
+    def match(self, head: np.ndarray, tail: np.ndarray, length: np.ndarray):
+        """Check rows: ``head`` holds each line's first bytes, ``tail`` its last (end-aligned).
+
+        Returns the mask of lines that fit and their counters.
+        """
+        ok = length >= self.head + self.tail
+        masks, vals = self.head_words
+        ok &= ~((head[:, : self.head_width].view("<u8") & masks) != vals).any(axis=1)
+        tail = tail[:, tail.shape[1] - self.tail_width :]
+        if self.tail_width:
+            masks, vals = self.tail_words
+            ok &= ~((tail.view("<u8") & masks) != vals).any(axis=1)
+        fields = {}
+        if self.ints:
+            # Every counter right-aligned in 16 zeroed bytes, as digit values: one pass checks
+            # they are all digits, one SWAR pass reads them all.
+            d = np.zeros((ok.size, len(self.ints), 16), np.uint8)
+            for j, (_, side, col, size) in enumerate(self.ints):
+                np.subtract((head if side == 0 else tail)[:, col : col + size], np.uint8(48), out=d[:, j, 16 - size :])
+            x = d.view("<u8")  # (n, ints, 2)
+            bad = (x & np.uint64(0xF0F0F0F0F0F0F0F0)) | ((x + np.uint64(0x0606060606060606)) & np.uint64(0x1010101010101010))
+            ok &= ~bad.reshape(ok.size, -1).any(axis=1)
+            value = _swar_digits(x)
+            value = (value[..., 0] * np.uint64(100000000) + value[..., 1]).astype(np.int64)
+            for j, (name, _, _, _) in enumerate(self.ints):
+                if name:
+                    fields[name] = value[:, j]
+        return ok, fields
+
+
+def _words_of(data: bytes, mask: bytes) -> tuple[np.ndarray, np.ndarray]:
+    masks = np.frombuffer(mask, "<u8").copy()
+    return masks, np.frombuffer(data, "<u8") & masks

@@ -53,6 +53,8 @@ DEFAULT_MEDIA_FORMAT = MediaFormat("PCMU", 8000, 1)
 _MAX_EXAMPLES = 20
 _MAX_TEMPLATES = 16
 _LEARN_PER_BLOCK = 4
+_MAX_VARIANTS = 16
+_VARIANT_TRIES = 4  # per block; lines no variant takes go to the templates
 _EQ = ord("=")
 
 
@@ -185,6 +187,8 @@ class _Reader:
 
     def __init__(self) -> None:
         self.templates: list[_scan.Template] = []
+        self.variants: list[_scan.Variant] = []  # most recently used first
+        self.variant_keys: dict[tuple[int, bytes], _scan.Variant | None] = {}
         self.lines = 0
         self.bad = 0
         self.examples: list[BadLine] = []
@@ -227,7 +231,9 @@ class _Reader:
         first_no = self.lines + 1
         self.lines += ends.size
         todo = np.flatnonzero(ends > starts)
-        hits = []
+        hits: list[tuple] = []
+        if self.variants and todo.size:
+            todo = self._match_variants(buf, starts, ends, todo, hits)
         for tpl in self.templates:
             if todo.size == 0:
                 break
@@ -296,14 +302,59 @@ class _Reader:
         self.counts["media"] = self.counts.get("media", 0) + len(table)
         self.blocks.append((table, rows + first_no, where, length))
 
-    @staticmethod
-    def _match(tpl, buf, starts, ends, todo):
+    def _match(self, tpl, buf, starts, ends, todo):
         ok, fields, track, p0, p1 = tpl.match(buf, starts[todo], ends[todo])
         if not ok.any():
             return todo, None
         tpl.hits += int(ok.sum())
+        # Remember the fixed-length forms of what matched, to check them faster next time:
+        # most recent first, a bounded few (counters grow, old forms stop occurring).
+        if tpl.last_lengths is not None:
+            for lengths in np.unique(tpl.last_lengths[ok], axis=0)[:_MAX_VARIANTS]:
+                key = (id(tpl), lengths.tobytes())
+                variant = self.variant_keys.get(key)
+                if variant is None:
+                    variant = self.variant_keys[key] = _scan.Variant.build(tpl, lengths)
+                if variant is not None:
+                    self.variants = [variant] + [v for v in self.variants if v is not variant]
+            for old in self.variants[_MAX_VARIANTS:]:
+                self.variant_keys = {k: v for k, v in self.variant_keys.items() if v is not old}
+            del self.variants[_MAX_VARIANTS:]
         got = (todo[ok], track[ok], {k: v[ok] for k, v in fields.items()}, p0[ok], p1[ok])
         return todo[~ok], got
+
+    def _match_variants(self, buf, starts, ends, todo, hits) -> np.ndarray:
+        """Take the lines that fit a known variant; return the rest."""
+        head_w = max(v.head_width for v in self.variants)
+        tail_w = max(v.tail_width for v in self.variants)
+        head = _scan._rows(buf, starts[todo], head_w)
+        tail = _scan._rows(buf, ends[todo] - tail_w, tail_w)
+        length = ends[todo] - starts[todo]
+        rest = None  # indices into todo still unmatched; None: all of them
+        used = []
+        for variant in self.variants[:_VARIANT_TRIES]:
+            if rest is None:
+                ok, fields = variant.match(head, tail, length)
+                idx = np.flatnonzero(ok)
+                left = np.flatnonzero(~ok)
+            else:
+                ok, fields = variant.match(head[rest], tail[rest], length[rest])
+                idx, left = rest[ok], rest[~ok]
+            if idx.size:
+                used.append(variant)
+                variant.hits += idx.size
+                rows = todo[idx]
+                track = np.full(idx.size, variant.track, np.int8)
+                fields = {k: v[ok] for k, v in fields.items()}
+                for name in ("chunk", "timestamp", "sequence_number"):
+                    fields.setdefault(name, np.full(idx.size, -1, np.int64))
+                hits.append((rows, track, fields, starts[rows] + variant.head, ends[rows] - variant.tail))
+            rest = left
+            if rest.size == 0:
+                break
+        # Most recently used first: counters grow, so the forms in use drift through a file.
+        self.variants = used + [v for v in self.variants if v not in used]
+        return todo[rest]
 
     def frames(self) -> tuple[FrameTable, np.ndarray, np.ndarray, np.ndarray]:
         """All frames in arrival order, with line numbers, payload offsets and text lengths."""
@@ -422,7 +473,7 @@ def read_capture(
     path: str | os.PathLike[str],
     *,
     media_format: MediaFormat | None = None,
-    block_size: int = 4 << 20,
+    block_size: int = 1 << 20,
 ) -> Capture:
     """Read a capture file into metadata, aligned audio and a report.
 
