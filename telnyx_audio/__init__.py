@@ -1,1 +1,93 @@
-"""telnyx_audio: capture, decode and analyse Telnyx voice-call audio."""
+"""telnyx_audio: capture, decode and analyse Telnyx voice-call audio from Python and Jupyter.
+
+The public API is what ``__all__`` lists; names load on first use, so ``import
+telnyx_audio`` stays fast (numpy, soundfile and the rest are imported where used).
+
+>>> import telnyx_audio as ta
+>>> ta.parse_message('{"event": "connected", "version": "1.0.0"}').version
+'1.0.0'
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# name -> module that defines it
+_EXPORTS = {
+    # protocol (sans-I/O)
+    "parse_message": "protocol",
+    "media_message": "protocol",
+    "mark_message": "protocol",
+    "clear_message": "protocol",
+    "Connected": "protocol",
+    "Start": "protocol",
+    "Media": "protocol",
+    "Dtmf": "protocol",
+    "Mark": "protocol",
+    "StreamError": "protocol",
+    "Stop": "protocol",
+    "Malformed": "protocol",
+    "MediaFormat": "protocol",
+    "TRACKS": "protocol",
+    # codecs
+    "decode": "codecs",
+    "encode": "codecs",
+    "decode_payloads": "codecs",
+    # recording
+    "FrameTable": "recording",
+    "Recording": "recording",
+    "TrackReport": "recording",
+    "assemble": "recording",
+    "assemble_events": "recording",
+    # capture files and WAV
+    "Capture": "capture",
+    "read_capture": "capture",
+    "write_wav": "wav",
+    "write_wavs": "wav",
+    # errors
+    "TelnyxAudioError": "errors",
+    "UnsupportedEncodingError": "errors",
+    "CaptureError": "errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'telnyx_audio' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"telnyx_audio.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from telnyx_audio.capture import Capture, read_capture
+    from telnyx_audio.codecs import decode, decode_payloads, encode
+    from telnyx_audio.errors import CaptureError, TelnyxAudioError, UnsupportedEncodingError
+    from telnyx_audio.protocol import (
+        TRACKS,
+        Connected,
+        Dtmf,
+        Malformed,
+        Mark,
+        Media,
+        MediaFormat,
+        Start,
+        Stop,
+        StreamError,
+        clear_message,
+        mark_message,
+        media_message,
+        parse_message,
+    )
+    from telnyx_audio.recording import FrameTable, Recording, TrackReport, assemble, assemble_events
+    from telnyx_audio.wav import write_wav, write_wavs

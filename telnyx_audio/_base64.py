@@ -80,8 +80,9 @@ def decode_rows(chars: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _decode_rows_simd(chars: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     n, width = chars.shape
-    pad = int(chars[0, -1] == _EQ) + int(chars[0, -2] == _EQ)
-    if not ((chars[:, -1] == chars[0, -1]).all() and (chars[:, -2] == _EQ).all() == (pad == 2)):
+    last, second = chars[:, -1] == _EQ, chars[:, -2] == _EQ
+    pad = int(last[0]) + int(second[0])
+    if not ((last == (pad >= 1)).all() and (second == (pad == 2)).all()):
         return None  # mixed padding: the table decoder sorts it out
     body = width - 4 if pad else width
     try:

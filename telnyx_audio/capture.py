@@ -18,7 +18,6 @@ Telnyx message is counted and reported (line number and reason), never fatal.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import os
@@ -43,7 +42,6 @@ from telnyx_audio.protocol import (
     parse_message,
     parse_object,
 )
-from telnyx_audio.protocol import TRACKS
 from telnyx_audio.recording import FrameTable, Plan, Recording, TrackReport, plan, recording_from, render_batch
 
 __all__ = ["BadLine", "CaptureReport", "Capture", "read_capture", "parse_line", "DEFAULT_MEDIA_FORMAT"]
@@ -56,6 +54,7 @@ _LEARN_PER_BLOCK = 4
 _MAX_VARIANTS = 16
 _VARIANT_TRIES = 4  # per block; lines no variant takes go to the templates
 _EQ = ord("=")
+_JSON_SPACE = b" \t\r\n"
 
 
 @dataclass(frozen=True)
@@ -248,7 +247,7 @@ class _Reader:
             li = int(todo[i])
             text = buf[starts[li] : ends[li]].tobytes()
             i += 1
-            if not text.strip():
+            if not text.strip(_JSON_SPACE):  # a blank line is no message
                 continue
             event, _ = parse_line(text)
             if not isinstance(event, Media):
@@ -519,24 +518,22 @@ def read_capture(
             if fmt.encoding not in codecs.SUPPORTED_ENCODINGS:
                 raise UnsupportedEncodingError(fmt.encoding, codecs.SUPPORTED_ENCODINGS)
             frames, line_no, where, length = reader.frames()
-            bad_frames: dict[str, int] = {}
             while True:
-                plan_ = plan(frames, fmt.encoding, fmt.sample_rate, bad_frames=bad_frames)
+                plan_ = plan(frames, fmt.encoding, fmt.sample_rate)
                 audio, bad = _render_from_file(f, plan_, frames, where, length, reader.slow, block_size)
                 if bad.size == 0:
                     break
-                # Payloads that are not base64 after all: report them, plan without them.
+                # Payloads that are not base64 after all: those lines are malformed messages,
+                # as parse_message would say; plan again without them.
                 for k in bad.tolist():
                     f.seek(int(where[k]))
                     text = f.read(int(length[k]))
                     try:
-                        base64.b64decode(text, validate=True)
+                        binascii.a2b_base64(text, strict_mode=True)
                         reason = "media: media.payload changed while it was read"
                     except (binascii.Error, ValueError) as exc:
                         reason = f"media: media.payload is not valid base64: {exc}"
                     reader._bad(int(line_no[k]), reason, text.decode("ascii", "replace"))
-                    name = TRACKS[frames.track[k]]
-                    bad_frames[name] = bad_frames.get(name, 0) + 1
                 reader.counts["media"] -= bad.size
                 keep = np.ones(len(frames), bool)
                 keep[bad] = False
@@ -550,7 +547,7 @@ def read_capture(
     report = CaptureReport(
         lines=reader.lines,
         bad_lines=reader.bad,
-        bad_examples=tuple(reader.examples),
+        bad_examples=tuple(sorted(reader.examples, key=lambda b: b.line)),
         events=dict(reader.counts),
         warnings=tuple(reader.warnings),
         tracks=recording.reports,
@@ -577,6 +574,6 @@ def iter_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, Event, int |
     """
     with open(path, "rb") as f:
         for number, line in enumerate(f, 1):
-            if line.strip():
+            if line.strip(_JSON_SPACE):
                 event, received = parse_line(line.rstrip(b"\r\n"))
                 yield number, event, received

@@ -282,9 +282,9 @@ def decode_into(data: np.ndarray, encoding: str, out: np.ndarray) -> None:
     """
     enc = _check(encoding)
     raw = _as_u8(data).reshape(-1)
-    flat = out.reshape(-1)  # raises for a non-contiguous out rather than writing a copy
-    if flat.base is not out and not np.shares_memory(flat, out):
-        raise ValueError("out must be C-contiguous")
+    if not isinstance(out, np.ndarray) or out.dtype != np.int16 or not out.flags.c_contiguous:
+        raise ValueError("out must be a C-contiguous int16 array")
+    flat = out.reshape(-1)
     if flat.size * bytes_per_sample(enc) != raw.size:
         raise ValueError(f"{raw.size} {enc} bytes do not fill {flat.size} samples")
     if enc == "L16":

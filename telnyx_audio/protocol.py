@@ -212,9 +212,11 @@ def _media(msg: Mapping[str, Any]) -> Media:
     if not isinstance(payload, str):
         got = "nothing" if payload is None else type(payload).__name__
         raise _Bad(f"media.payload must be a base64 string, got {got}")
-    try:
-        data = base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError) as exc:
+    if len(payload) % 4:
+        raise _Bad(f"media.payload is not valid base64: length {len(payload)} is not a multiple of 4")
+    try:  # strict (RFC 4648): no stray characters, no excess or misplaced padding
+        data = binascii.a2b_base64(payload.encode("ascii"), strict_mode=True)
+    except (binascii.Error, ValueError, UnicodeEncodeError) as exc:
         raise _Bad(f"media.payload is not valid base64: {exc}") from None
     # Telnyx always names the track; a message without one is taken as inbound, the
     # default of stream_track, so one-track logs from other tools still load.
@@ -248,7 +250,8 @@ def _start(msg: Mapping[str, Any]) -> Start:
     channels = fmt.get("channels", 1)
     if isinstance(channels, bool) or not isinstance(channels, int) or channels <= 0:
         raise _Bad(f"start.media_format.channels must be a positive integer, got {channels!r}")
-    params = start.get("custom_parameters") or {}
+    params = start.get("custom_parameters")
+    params = {} if params is None else params
     if isinstance(params, list):  # the REST form [{name, value}], should a log carry it
         params = {p.get("name"): p.get("value") for p in params if isinstance(p, dict)}
     if not isinstance(params, dict):
@@ -287,7 +290,8 @@ def _mark(msg: Mapping[str, Any]) -> Mark:
 
 
 def _error(msg: Mapping[str, Any]) -> StreamError:
-    payload = msg.get("payload") or msg.get("error") or {}
+    payload = msg.get("payload", msg.get("error"))
+    payload = {} if payload is None else payload
     if not isinstance(payload, dict):
         raise _Bad("error.payload must be an object")
     code = payload.get("code")
@@ -304,7 +308,8 @@ def _error(msg: Mapping[str, Any]) -> StreamError:
 
 
 def _stop(msg: Mapping[str, Any]) -> Stop:
-    stop = msg.get("stop") or {}
+    stop = msg.get("stop")
+    stop = {} if stop is None else stop
     if not isinstance(stop, dict):
         raise _Bad("stop must be an object")
     return Stop(

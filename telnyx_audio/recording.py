@@ -31,14 +31,14 @@ whose timestamps fit neither is placed by ``chunk`` alone and says so in its rep
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
 from telnyx_audio import codecs
 from telnyx_audio.protocol import TRACKS, Media
 
-__all__ = ["FrameTable", "TrackReport", "Plan", "Recording", "plan", "render", "assemble"]
+__all__ = ["FrameTable", "TrackReport", "Plan", "Recording", "plan", "render", "assemble", "assemble_events"]
 
 _MISSING = -1
 _BATCH = 1 << 14  # frames decoded per step: temporaries stay small and in cache
@@ -569,8 +569,3 @@ def assemble_events(events: Iterable[object], encoding: str, sample_rate: int) -
     """
     frames, raw = FrameTable.from_media(e for e in events if isinstance(e, Media))
     return assemble(frames, raw, encoding, sample_rate)
-
-
-def _batches(n: int, size: int = _BATCH) -> Iterator[slice]:
-    for lo in range(0, n, size):
-        yield slice(lo, min(lo + size, n))
