@@ -500,9 +500,14 @@ def read_capture(
 
     Examples
     --------
-    >>> cap = read_capture("data/example_call.jsonl")  # doctest: +SKIP
-    >>> cap.recording.audio.shape  # doctest: +SKIP
-    (2, 96000)
+    >>> import json, pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "call.jsonl"
+    >>> start = {"event": "start", "start": {"media_format": {"encoding": "PCMU", "sample_rate": 8000}}}
+    >>> media = {"event": "media", "media": {"track": "inbound", "chunk": "1", "payload": "gICA"}}
+    >>> _ = path.write_text(json.dumps(start) + "\\n" + json.dumps(media) + "\\n")
+    >>> cap = read_capture(path)
+    >>> cap.recording.audio.shape, cap.recording.inbound.tolist()
+    ((2, 3), [32124, 32124, 32124])
     """
     if not isinstance(block_size, int) or block_size < 1024:
         raise ValueError(f"block_size must be an integer of at least 1024 bytes, got {block_size!r}")
