@@ -1,4 +1,5 @@
-"""Make data/example_call.jsonl: an 8-second two-party call as Telnyx streams it.
+"""Make data/example_call.jsonl (an 8-second two-party call as Telnyx streams it) and
+data/example_webhooks.jsonl (the same call's webhook deliveries, as the receiver logs them).
 
 Run from the repository root: ``python data/make_example.py``. The output is deterministic.
 
@@ -12,12 +13,17 @@ What is in it, so the demo and notebooks have something real to find:
 - the network's habits: a few frames arrive late (reordered), two arrive twice, and three
   inbound frames never arrive (a 60 ms gap);
 - ``stop``.
+
+The webhooks (call.initiated ... call.hangup, transcriptions, DTMF, one retried delivery) are
+signed with a demo key whose public half is in data/example_webhooks.pub, so they can be
+re-verified offline with ``verify_webhook(..., tolerance_s=None)``.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -114,10 +120,69 @@ def messages() -> list[dict]:
     return out
 
 
+DEMO_SEED = bytes.fromhex("4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb")  # RFC 8032 test 2
+T_START = 1795514400  # 2026-11-24T10:00:00Z: the stream's first frame
+
+
+def webhooks() -> list[dict]:
+    from telnyx_audio.webhooks import sign_webhook
+
+    base = {"call_control_id": CALL_CONTROL_ID, "call_leg_id": "428c31b6-7af4-4bcb-b7f5-5013ef9657c1",
+            "call_session_id": "428c31b6-7af4-4bcb-b7f5-5013ef9657c1", "client_state": "ZXhhbXBsZQ==",
+            "connection_id": "1684641123236054244"}
+
+    def tr(text, final, conf, track):
+        return {"transcription_data": {"transcript": text, "is_final": final, "confidence": conf,
+                                       "transcription_track": track}}
+
+    events = [
+        (-2.0, "call.initiated", {"direction": "incoming", "from": "+13122010094", "to": "+13122123456", "state": "parked"}),
+        (-0.5, "call.answered", {"from": "+13122010094", "to": "+13122123456"}),
+        (0.0, "streaming.started", {"stream_url": "wss://example.com/stream"}),
+        (2.1, "call.transcription", tr("thank you for calling how can I help", True, 0.94, "outbound")),
+        (3.5, "call.transcription", tr("I would like to", False, None, "inbound")),
+        (4.4, "call.transcription", tr("I would like to check my order", True, 0.89, "inbound")),
+        (5.4, "call.transcription", tr("sure can you enter your code", True, 0.91, "outbound")),
+        (6.42, "call.dtmf.received", {"digit": "1"}),
+        (7.02, "call.dtmf.received", {"digit": "5"}),
+        (8.0, "streaming.stopped", {"stream_url": "wss://example.com/stream"}),
+        (8.2, "call.hangup", {"hangup_cause": "normal_clearing", "hangup_source": "caller", "sip_hangup_cause": "200",
+                              "call_quality_stats": {"inbound": {"jitter_max_variance": "2.74", "jitter_packet_count": "0",
+                                                                 "mos": "4.41", "packet_count": "400", "skip_packet_count": "3"},
+                                                     "outbound": {"packet_count": "400", "skip_packet_count": "0"}}}),
+    ]
+    records = []
+    for n, (dt, kind, payload) in enumerate(events):
+        when = T_START + dt
+        stamp = datetime.fromtimestamp(when, timezone.utc)
+        envelope = {"data": {"event_type": kind, "id": f"5e1b2c7a-0000-4000-8000-{n:012d}",
+                             "occurred_at": stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                             "payload": {**base, **payload}, "record_type": "event"},
+                    "meta": {"attempt": 1, "delivered_to": "https://example.com/webhooks"}}
+        deliveries = [envelope]
+        if kind == "streaming.stopped":  # Telnyx retried this one
+            deliveries.append({**envelope, "meta": {**envelope["meta"], "attempt": 2}})
+        for k, env in enumerate(deliveries):
+            body = json.dumps(env, separators=(",", ":"))
+            signed_at = int(when) + 1 + 30 * k
+            headers = {"content-type": "application/json", **sign_webhook(body.encode(), DEMO_SEED, signed_at)}
+            records.append({"received_at": datetime.fromtimestamp(signed_at + 0.05, timezone.utc).isoformat(),
+                            "remote": "192.0.2.10", "path": "/webhooks", "headers": headers, "body": body,
+                            "verified": True, "error": None, "event_type": kind, "id": env["data"]["id"]})
+    return records
+
+
 def main() -> None:
-    path = Path(__file__).with_name("example_call.jsonl")
+    from nacl.signing import SigningKey
+
+    here = Path(__file__).parent
+    path = here / "example_call.jsonl"
     path.write_text("".join(json.dumps(m) + "\n" for m in messages()))
     print(f"wrote {path} ({path.stat().st_size} bytes)")
+    hooks = here / "example_webhooks.jsonl"
+    hooks.write_text("".join(json.dumps(r) + "\n" for r in webhooks()))
+    (here / "example_webhooks.pub").write_text(base64.b64encode(bytes(SigningKey(DEMO_SEED).verify_key)).decode() + "\n")
+    print(f"wrote {hooks} and example_webhooks.pub")
 
 
 if __name__ == "__main__":

@@ -47,10 +47,25 @@ _EXPORTS = {
     "read_capture": "capture",
     "write_wav": "wav",
     "write_wavs": "wav",
+    # webhooks
+    "verify_webhook": "webhooks",
+    "sign_webhook": "webhooks",
+    "load_webhooks": "webhooks",
+    "transcripts": "webhooks",
+    "call_timeline": "webhooks",
+    "WebhookReceiver": "receiver",
     # errors
     "TelnyxAudioError": "errors",
     "UnsupportedEncodingError": "errors",
     "CaptureError": "errors",
+    "WebhookVerificationError": "errors",
+    "MissingHeaderError": "errors",
+    "MalformedTimestampError": "errors",
+    "TimestampToleranceError": "errors",
+    "MalformedKeyError": "errors",
+    "MalformedSignatureError": "errors",
+    "InvalidSignatureError": "errors",
+    "MalformedPayloadError": "errors",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -72,7 +87,19 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover
     from telnyx_audio.capture import Capture, read_capture
     from telnyx_audio.codecs import decode, decode_payloads, encode
-    from telnyx_audio.errors import CaptureError, TelnyxAudioError, UnsupportedEncodingError
+    from telnyx_audio.errors import (
+        CaptureError,
+        InvalidSignatureError,
+        MalformedKeyError,
+        MalformedPayloadError,
+        MalformedSignatureError,
+        MalformedTimestampError,
+        MissingHeaderError,
+        TelnyxAudioError,
+        TimestampToleranceError,
+        UnsupportedEncodingError,
+        WebhookVerificationError,
+    )
     from telnyx_audio.protocol import (
         TRACKS,
         Connected,
@@ -90,4 +117,6 @@ if TYPE_CHECKING:  # pragma: no cover
         parse_message,
     )
     from telnyx_audio.recording import FrameTable, Recording, TrackReport, assemble, assemble_events
+    from telnyx_audio.receiver import WebhookReceiver
     from telnyx_audio.wav import write_wav, write_wavs
+    from telnyx_audio.webhooks import call_timeline, load_webhooks, sign_webhook, transcripts, verify_webhook

@@ -69,6 +69,41 @@ def _decode(args: argparse.Namespace) -> int:
     return status
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM ends a server the way Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
+def _webhooks_serve(args: argparse.Namespace) -> int:
+    import os
+    import signal
+
+    from telnyx_audio.errors import MalformedKeyError
+    from telnyx_audio.receiver import WebhookReceiver
+
+    key = args.public_key or os.environ.get("TELNYX_PUBLIC_KEY")
+    if not key:
+        print("telnyx-audio: error: --public-key or TELNYX_PUBLIC_KEY is required", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        rx = WebhookReceiver(args.out, key, host=args.host, port=args.port, rejected=args.rejected,
+                             max_body=args.max_body, tolerance_s=args.tolerance)
+    except (MalformedKeyError, ValueError) as exc:
+        print(f"telnyx-audio: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"telnyx-audio: error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILED
+    signal.signal(signal.SIGTERM, _interrupt)
+    print(f"listening on {rx.url}: verified -> {rx.verified_log.path}, rejected -> {rx.rejected_log.path}", flush=True)
+    try:
+        rx.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    print(f"stopped: {rx.counts['verified']} verified, {rx.counts['rejected']} rejected", flush=True)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``telnyx-audio`` (subcommands included)."""
     parser = argparse.ArgumentParser(
@@ -85,6 +120,23 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("captures", nargs="+", metavar="CAPTURE.jsonl", help="capture files")
     dec.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
     dec.set_defaults(func=_decode)
+
+    hooks = sub.add_parser("webhooks", help="receive and verify Telnyx webhooks")
+    hooks_sub = hooks.add_subparsers(dest="webhooks_command", required=True, metavar="ACTION")
+    serve = hooks_sub.add_parser(
+        "serve",
+        help="run an HTTP server that verifies deliveries (Ed25519) and appends them to JSONL",
+        description="Valid deliveries are answered 200 after they are on disk in --out; the "
+        "rest are answered 4xx and logged to --rejected. Stop with Ctrl-C or SIGTERM.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
+    serve.add_argument("--out", required=True, metavar="EVENTS.jsonl", help="verified deliveries, appended")
+    serve.add_argument("--public-key", metavar="KEY", help="Telnyx public key (base64, PEM...); default $TELNYX_PUBLIC_KEY")
+    serve.add_argument("--rejected", metavar="FILE", help="rejected deliveries (default: <out>.rejected.jsonl)")
+    serve.add_argument("--max-body", type=int, default=1 << 20, metavar="BYTES", help="largest body accepted (default 1 MiB)")
+    serve.add_argument("--tolerance", type=float, default=300, metavar="S", help="signing-time skew allowed (default 300 s)")
+    serve.set_defaults(func=_webhooks_serve)
     return parser
 
 

@@ -5,6 +5,14 @@ One root, and leaves that say whose fault it is::
     TelnyxAudioError                      root of everything raised here
     +-- UnsupportedEncodingError          (also ValueError) an encoding we cannot decode (yet)
     +-- CaptureError                      (also ValueError) a capture file that cannot be read at all
+    +-- WebhookVerificationError          (also ValueError) a delivery that does not verify
+        +-- MissingHeaderError            a signature header is absent
+        +-- MalformedTimestampError       telnyx-timestamp is not Unix seconds
+        +-- TimestampToleranceError       signed too long ago or in the future (``skew_s``)
+        +-- MalformedKeyError             the public key is not an Ed25519 key in a known form
+        +-- MalformedSignatureError       the signature header is not 64 bytes of base64
+        +-- InvalidSignatureError         the signature does not match the body
+        +-- MalformedPayloadError         a correctly signed body that is not a JSON object
 
 Caller mistakes (a wrong type, an impossible argument) raise plain ``TypeError`` or
 ``ValueError``. Peer data never raises: a malformed Telnyx message becomes a
@@ -14,7 +22,19 @@ in the report.
 
 from __future__ import annotations
 
-__all__ = ["TelnyxAudioError", "UnsupportedEncodingError", "CaptureError"]
+__all__ = [
+    "TelnyxAudioError",
+    "UnsupportedEncodingError",
+    "CaptureError",
+    "WebhookVerificationError",
+    "MissingHeaderError",
+    "MalformedTimestampError",
+    "TimestampToleranceError",
+    "MalformedKeyError",
+    "MalformedSignatureError",
+    "InvalidSignatureError",
+    "MalformedPayloadError",
+]
 
 
 class TelnyxAudioError(Exception):
@@ -42,3 +62,48 @@ class UnsupportedEncodingError(TelnyxAudioError, ValueError):
 
 class CaptureError(TelnyxAudioError, ValueError):
     """A capture file that cannot be read at all (missing, a directory, not text)."""
+
+
+class WebhookVerificationError(TelnyxAudioError, ValueError):
+    """A webhook delivery that does not verify. The leaves say why."""
+
+
+class MissingHeaderError(WebhookVerificationError):
+    """A required header is absent (``header`` names it)."""
+
+    def __init__(self, header: str) -> None:
+        self.header = header
+        super().__init__(f"missing header {header!r}")
+
+
+class MalformedTimestampError(WebhookVerificationError):
+    """``telnyx-timestamp`` is not an integer of Unix seconds."""
+
+
+class TimestampToleranceError(WebhookVerificationError):
+    """The delivery was signed outside the tolerance; ``skew_s`` is now minus its timestamp."""
+
+    def __init__(self, skew_s: int, tolerance_s: float) -> None:
+        self.skew_s = skew_s
+        self.tolerance_s = tolerance_s
+        when = "ago" if skew_s >= 0 else "in the future"
+        super().__init__(
+            f"timestamp is {abs(skew_s)} s {when}, outside the tolerance of {tolerance_s} s"
+            " (pass tolerance_s=None to verify an archived delivery)"
+        )
+
+
+class MalformedKeyError(WebhookVerificationError):
+    """The public key is not a 32-byte Ed25519 key as base64, raw bytes, SPKI DER or PEM."""
+
+
+class MalformedSignatureError(WebhookVerificationError):
+    """``telnyx-signature-ed25519`` is not base64 of a 64-byte signature."""
+
+
+class InvalidSignatureError(WebhookVerificationError):
+    """The signature does not match ``timestamp|body`` under the public key."""
+
+
+class MalformedPayloadError(WebhookVerificationError):
+    """A correctly signed body that is not a JSON object."""
