@@ -54,6 +54,15 @@ _EXPORTS = {
     "transcripts": "webhooks",
     "call_timeline": "webhooks",
     "WebhookReceiver": "receiver",
+    "decode_client_state": "webhooks",
+    # call control
+    "TelnyxClient": "callcontrol",
+    "CommandResult": "callcontrol",
+    "Unchecked": "callcontrol",
+    "TelnyxAPIError": "errors",
+    "CallEndedError": "errors",
+    "TelnyxConnectionError": "errors",
+    "encode_client_state": "callcontrol",
     # errors
     "TelnyxAudioError": "errors",
     "UnsupportedEncodingError": "errors",
@@ -85,6 +94,15 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    from telnyx_audio.callcontrol import (
+        CallEndedError,
+        CommandResult,
+        TelnyxAPIError,
+        TelnyxClient,
+        TelnyxConnectionError,
+        Unchecked,
+        encode_client_state,
+    )
     from telnyx_audio.capture import Capture, read_capture
     from telnyx_audio.codecs import decode, decode_payloads, encode
     from telnyx_audio.errors import (
@@ -119,4 +137,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from telnyx_audio.recording import FrameTable, Recording, TrackReport, assemble, assemble_events
     from telnyx_audio.receiver import WebhookReceiver
     from telnyx_audio.wav import write_wav, write_wavs
-    from telnyx_audio.webhooks import call_timeline, load_webhooks, sign_webhook, transcripts, verify_webhook
+    from telnyx_audio.webhooks import (
+        call_timeline,
+        decode_client_state,
+        load_webhooks,
+        sign_webhook,
+        transcripts,
+        verify_webhook,
+    )

@@ -13,6 +13,9 @@ One root, and leaves that say whose fault it is::
         +-- MalformedSignatureError       the signature header is not 64 bytes of base64
         +-- InvalidSignatureError         the signature does not match the body
         +-- MalformedPayloadError         a correctly signed body that is not a JSON object
+    +-- TelnyxAPIError                    Telnyx answered a command with an error (status, code...)
+    |   +-- CallEndedError                90018: the call has already ended
+    +-- TelnyxConnectionError             Telnyx did not answer, after every retry
 
 Caller mistakes (a wrong type, an impossible argument) raise plain ``TypeError`` or
 ``ValueError``. Peer data never raises: a malformed Telnyx message becomes a
@@ -21,6 +24,8 @@ in the report.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 __all__ = [
     "TelnyxAudioError",
@@ -34,6 +39,9 @@ __all__ = [
     "MalformedSignatureError",
     "InvalidSignatureError",
     "MalformedPayloadError",
+    "TelnyxAPIError",
+    "CallEndedError",
+    "TelnyxConnectionError",
 ]
 
 
@@ -107,3 +115,49 @@ class InvalidSignatureError(WebhookVerificationError):
 
 class MalformedPayloadError(WebhookVerificationError):
     """A correctly signed body that is not a JSON object."""
+
+
+class TelnyxAPIError(TelnyxAudioError):
+    """Telnyx answered with an error.
+
+    Attributes
+    ----------
+    status : int
+        HTTP status.
+    code, title, detail : str or None
+        Of the first entry of Telnyx's ``errors`` list (``code`` is a string, e.g. "90018").
+    pointer : str or None
+        ``source.pointer``: which field of the request was at fault.
+    errors : list of dict
+        Every entry Telnyx sent.
+    """
+
+    def __init__(self, status: int, errors: list[dict[str, Any]], action: str, text: str = "") -> None:
+        self.status = status
+        self.errors = errors
+        first = errors[0] if errors else {}
+        self.code = str(first["code"]) if first.get("code") is not None else None
+        self.title = first.get("title")
+        self.detail = first.get("detail") or (text[:200] if not errors else None)
+        source = first.get("source") if isinstance(first.get("source"), dict) else {}
+        self.pointer = source.get("pointer")
+        self.action = action
+        parts = [f"{action}: HTTP {status}"]
+        if self.code:
+            parts.append(f"code {self.code}")
+        if self.title:
+            parts.append(str(self.title))
+        message = ", ".join(parts)
+        if self.detail:
+            message += f": {self.detail}"
+        if self.pointer:
+            message += f" (at {self.pointer})"
+        super().__init__(message)
+
+
+class CallEndedError(TelnyxAPIError):
+    """Telnyx error 90018: the call has already ended, so the command cannot run."""
+
+
+class TelnyxConnectionError(TelnyxAudioError):
+    """No answer from Telnyx after every retry (connection refused, reset, timed out)."""

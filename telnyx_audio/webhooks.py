@@ -41,6 +41,7 @@ __all__ = [
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
     "load_public_key",
+    "decode_client_state",
     "verify_webhook",
     "sign_webhook",
     "load_webhooks",
@@ -226,7 +227,15 @@ _CORE = ["event_type", "id", "occurred_at", "call_control_id", "call_leg_id", "c
          "connection_id", "client_state", "client_state_decoded"]
 
 
-def _decode_state(value: object) -> str | None:
+def decode_client_state(value: object) -> str | None:
+    """The text of a ``client_state`` as webhooks echo it (base64), or None if it is not.
+
+    The inverse of :func:`telnyx_audio.callcontrol.encode_client_state` (a dict comes back
+    as its JSON text: ``json.loads`` it).
+
+    >>> decode_client_state("aGF2ZSBhIG5pY2UgZGF5ID1d")
+    'have a nice day =]'
+    """
     if not isinstance(value, str) or not value:
         return None
     try:
@@ -268,7 +277,7 @@ def _row(envelope: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any
     }
     for key in _CORE[3:8]:
         row[key] = payload.get(key)
-    row["client_state_decoded"] = _decode_state(row["client_state"])
+    row["client_state_decoded"] = decode_client_state(row["client_state"])
     for key, value in _flatten({k: v for k, v in payload.items() if k not in _CORE}).items():
         row[key] = _numeric(value) if key.startswith("call_quality_stats.") else value
     row["record_type"] = data.get("record_type")
