@@ -8,20 +8,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
 
+from telnyx_audio._paths import safe_name
+
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_API, EXIT_NO_ANSWER = 0, 1, 2, 3, 4
-
-
-def _safe_name(text: str, fallback: str = "capture") -> str:
-    """A folder name from untrusted text: no separators, no dot-only names, bounded length."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._")[:120]
-    return name or fallback
 
 
 def _describe(summary: dict) -> str:
@@ -48,7 +44,7 @@ def _decode(args: argparse.Namespace) -> int:
     used: set[str] = set()
     status = EXIT_OK
     for path in args.captures:
-        stem = base = _safe_name(Path(path).stem)
+        stem = base = safe_name(Path(path).stem, "capture")
         n = 1
         while stem in used:
             n += 1
@@ -229,6 +225,95 @@ def _add_call_control(sub) -> None:
     _api_options(p)
 
 
+def _capture(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+    import subprocess
+
+    if args.workers < 1:
+        print("telnyx-audio: error: --workers must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    if args.workers > 1:
+        if args.port == 0:
+            print("telnyx-audio: error: --workers needs a fixed --port (the workers share it)", file=sys.stderr)
+            return EXIT_USAGE
+        cmd = [sys.executable, "-m", "telnyx_audio", "capture", "--host", args.host, "--port", str(args.port),
+               "--out", args.out, "--workers", "1", "--reuse-port", "--max-message-bytes", str(args.max_message_bytes)]
+        env = dict(os.environ)
+        if args.auth_token:
+            env["TELNYX_STREAM_AUTH_TOKEN"] = args.auth_token  # not on the command line, where ps shows it
+        children = [subprocess.Popen(cmd, env=env) for _ in range(args.workers)]
+        print(f"capture: {args.workers} workers on ws://{args.host}:{args.port}/ -> {args.out}", flush=True)
+
+        def forward(signum: int, frame: object) -> None:
+            for child in children:
+                if child.poll() is None:
+                    child.send_signal(signum)
+
+        signal.signal(signal.SIGINT, forward)
+        signal.signal(signal.SIGTERM, forward)
+        codes = [child.wait() for child in children]
+        return EXIT_OK if all(c == 0 for c in codes) else EXIT_FAILED
+
+    from telnyx_audio.server import CaptureServer
+
+    token = args.auth_token or os.environ.get("TELNYX_STREAM_AUTH_TOKEN")
+    try:
+        server = CaptureServer(args.out, host=args.host, port=args.port, auth_token=token,
+                               max_message_bytes=args.max_message_bytes, reuse_port=args.reuse_port)
+    except (ValueError, OSError) as exc:
+        print(f"telnyx-audio: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, server.request_stop)
+        task = asyncio.ensure_future(server.serve_async())
+        while not server._ready.is_set() and not task.done():
+            await asyncio.sleep(0.01)
+        if not task.done():
+            auth = " (auth token required)" if token else ""
+            print(f"capture: listening on ws://{args.host}:{server.port}/{auth} -> {server.out}", flush=True)
+        await task
+
+    try:
+        asyncio.run(run())
+    except OSError as exc:
+        print(f"telnyx-audio: error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILED
+    done = server.streams
+    failed = [i for i in done if i.state == "error"]
+    print(f"capture: stopped; {len(done)} streams, {len(failed)} with errors", flush=True)
+    for info in done:
+        print(f"  {info.folder}: {info.state} ({info.ended_by}), {sum(info.frames.values())} frames,"
+              f" {info.seconds_captured:.1f} s{'; ' + info.error if info.error else ''}", flush=True)
+    return EXIT_OK
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from telnyx_audio.simulator import simulate
+
+    try:
+        report = simulate(args.source, args.url, codec=args.codec, tracks=args.tracks, realtime=args.realtime,
+                          shuffle=args.shuffle, drop=args.drop, duplicate=args.duplicate,
+                          disconnect_after=args.disconnect_after, auth_token=args.auth_token,
+                          token_in=args.token_in, seed=args.seed)
+    except (ValueError, TypeError) as exc:
+        print(f"telnyx-audio: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"telnyx-audio: cannot stream to {args.url}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as exc:  # noqa: BLE001 - websockets' refusals (InvalidStatus...) end here
+        print(f"telnyx-audio: stream refused: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    out = {k: v for k, v in vars(report).items() if k != "audio_received"}
+    out["audio_received_bytes"] = len(report.audio_received)
+    print(json.dumps(out))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``telnyx-audio`` (subcommands included)."""
     parser = argparse.ArgumentParser(
@@ -262,6 +347,36 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-body", type=int, default=1 << 20, metavar="BYTES", help="largest body accepted (default 1 MiB)")
     serve.add_argument("--tolerance", type=float, default=300, metavar="S", help="signing-time skew allowed (default 300 s)")
     serve.set_defaults(func=_webhooks_serve)
+    cap = sub.add_parser(
+        "capture", help="run the capture server: record live Telnyx media streams to disk",
+        description="One folder per stream under --out: messages.jsonl as it arrives, then WAVs and "
+        "summary.json on stop or disconnect. SIGINT/SIGTERM finalise every open stream.")
+    cap.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    cap.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    cap.add_argument("--out", required=True, metavar="DIR", help="output root (created)")
+    cap.add_argument("--auth-token", metavar="T", help="require this stream_auth_token (default $TELNYX_STREAM_AUTH_TOKEN)")
+    cap.add_argument("--workers", type=int, default=1, metavar="N", help="processes sharing the port (SO_REUSEPORT)")
+    cap.add_argument("--max-message-bytes", type=int, default=1 << 20, metavar="B", help="refuse larger messages (default 1 MiB)")
+    cap.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    cap.set_defaults(func=_capture)
+
+    sim = sub.add_parser(
+        "simulate", help="play a WAV or capture into a stream URL exactly as Telnyx would",
+        description="Our fake Telnyx: connected, start, media per track (20 ms), dtmf, stop.")
+    sim.add_argument("source", metavar="AUDIO_OR_CAPTURE", help="a WAV (mono: inbound; stereo: L inbound, R outbound) or a capture .jsonl")
+    sim.add_argument("url", metavar="URL", help="ws://HOST:PORT/...")
+    sim.add_argument("--codec", default="PCMU", help="PCMU, PCMA or L16 (default PCMU)")
+    sim.add_argument("--tracks", default="both", help="inbound, outbound or both (default both)")
+    sim.add_argument("--realtime", action="store_true", help="pace frames at 20 ms as a live call")
+    sim.add_argument("--shuffle", action="store_true", help="reorder frames locally, as networks do")
+    sim.add_argument("--drop", type=float, default=0.0, metavar="P", help="lose each frame with probability P")
+    sim.add_argument("--duplicate", type=float, default=0.0, metavar="P", help="send each frame twice with probability P")
+    sim.add_argument("--disconnect-after", type=float, metavar="S", help="vanish after S seconds of audio, without stop")
+    sim.add_argument("--auth-token", metavar="T", help="stream auth token to present")
+    sim.add_argument("--token-in", default="header", choices=["header", "bearer", "connected", "path"],
+                     help="where to present it (default header)")
+    sim.add_argument("--seed", type=int, default=0, help="seed for the faults (default 0)")
+    sim.set_defaults(func=_simulate)
     _add_call_control(sub)
     return parser
 
