@@ -13,14 +13,14 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/telnyx-audio decode data/example_call.jsonl --out out/demo
-	@echo "WAVs and summary.json are in out/demo/example_call/"
+	$(BIN)/python -m telnyx_audio.demo --data data --out out/demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/decode.py
+	$(BIN)/python bench/capture_load.py
 
 clean:
 	rm -rf out bench/_work .pytest_cache .hypothesis

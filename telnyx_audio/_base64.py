@@ -141,11 +141,10 @@ def decode_spans(
     valid = np.zeros(n, bool)
     if n == 0:
         return np.empty(0, np.uint8), out_len, valid
-    uniq = np.unique(lengths)
-    if uniq.size == 1:
-        groups = [(None, int(uniq[0]))]
+    if (lengths == lengths[0]).all():
+        groups = [(None, int(lengths[0]))]
     else:
-        groups = [(np.flatnonzero(lengths == p), int(p)) for p in uniq]
+        groups = [(np.flatnonzero(lengths == p), int(p)) for p in np.unique(lengths)]
     pieces: list[tuple[np.ndarray | None, np.ndarray]] = []
     for rows, width in groups:
         s = starts if rows is None else starts[rows]

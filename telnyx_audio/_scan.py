@@ -47,6 +47,7 @@ WRAP_KEY = "message"
 WRAP_TIME_KEY = "received_us"
 
 _TRACK_NAMES = ("inbound", "outbound", "inbound_track", "outbound_track")
+_ZERO = ord("0")
 _POW10 = 10 ** np.arange(19, dtype=np.uint64)
 _ASCII0 = np.uint64(0x3030303030303030)
 
@@ -144,7 +145,7 @@ _TRACK_ALTS = [(*_pack16(name.encode() + b'"'), len(name), i % 2) for i, name in
 class Template:
     """The byte layout of one kind of media line: prefix, base64 payload, suffix."""
 
-    prefix: list[tuple]  # items: ("lit", packed, n, bytes) | ("int", field) | ("track",)
+    prefix: list[tuple]  # items: ("lit", packed, n, bytes) | ("int", field, quoted) | ("track",)
     suffix: list[tuple]
     hits: int = 0
     last_lengths: np.ndarray | None = None  # (n, variables) from the last match
@@ -180,6 +181,8 @@ class Template:
             elif item[0] == "int":
                 length, value = _digit_run(buf, pos)
                 ok &= (length >= 1) & (length <= 18)
+                if not item[2]:
+                    ok &= (length == 1) | (buf[pos] != _ZERO)
                 if item[1]:
                     fields[item[1]] = value
                 pos += length
@@ -204,6 +207,8 @@ class Template:
                 ok &= (length >= 1) & (length <= 18)
                 back -= length
                 np.maximum(back, starts, out=back)
+                if not item[2]:
+                    ok &= (length == 1) | (buf[back] != _ZERO)
                 if item[1]:
                     fields[item[1]] = _digit_run(buf, back)[1]
                 tail_lens.insert(0, length)
@@ -292,7 +297,7 @@ def learn(line: bytes, event: Media) -> Template | None:
                 return None
             name = _INT_PATHS.get(path)
             items += [("lit", b'"')] if is_str else []
-            items.append(("int", name))
+            items.append(("int", name, is_str))  # a bare JSON number may not start with 0
             items += [("lit", b'"')] if is_str else []
         elif path == _TRACK_PATH and is_str:
             items += [("lit", b'"'), ("track",), ("lit", b'"')]
@@ -355,14 +360,14 @@ class Variant:
     head_words: tuple[np.ndarray, np.ndarray]  # literal masks and values, 8 bytes a word
     tail_words: tuple[np.ndarray, np.ndarray]  # the same over the line's end, end-aligned
     track: int
-    ints: list[tuple[str | None, int, int, int]]  # (field, side 0 head / 1 tail, column, length)
+    ints: list[tuple[str | None, int, int, int, bool]]  # (field, side 0 head / 1 tail, column, length, quoted)
     hits: int = 0
 
     @classmethod
     def build(cls, template: Template, lengths: np.ndarray) -> "Variant | None":
         """The variant of ``template`` whose variables have the given lengths."""
         sides = [[bytearray(), bytearray()] for _ in range(2)]  # data, literal mask
-        ints: list[tuple[str | None, int, int, int]] = []
+        ints: list[tuple[str | None, int, int, int, bool]] = []
         track = 0
         k = 0
         for side, items in enumerate((template.prefix, template.suffix)):
@@ -377,7 +382,7 @@ class Variant:
                 if item[0] == "int":
                     if size > 16:
                         return None
-                    ints.append((item[1], side, len(data), size))
+                    ints.append((item[1], side, len(data), size, item[2]))
                     data += b"0" * size
                     mask += b"\0" * size
                 else:
@@ -390,7 +395,7 @@ class Variant:
         head_pad, tail_pad = -len(head) % 8, -len(tail) % 8
         head_words = _words_of(*(bytes(x) + b"\0" * head_pad for x in sides[0]))
         tail_words = _words_of(*(b"\0" * tail_pad + bytes(x) for x in sides[1]))
-        ints = [(f, side, col + (tail_pad if side else 0), size) for f, side, col, size in ints]
+        ints = [(f, side, col + (tail_pad if side else 0), size, q) for f, side, col, size, q in ints]
         return cls(len(head), len(tail), head_words, tail_words, track, ints)
 
     @property
@@ -418,14 +423,16 @@ class Variant:
             # Every counter right-aligned in 16 zeroed bytes, as digit values: one pass checks
             # they are all digits, one SWAR pass reads them all.
             d = np.zeros((ok.size, len(self.ints), 16), np.uint8)
-            for j, (_, side, col, size) in enumerate(self.ints):
+            for j, (_, side, col, size, quoted) in enumerate(self.ints):
                 np.subtract((head if side == 0 else tail)[:, col : col + size], np.uint8(48), out=d[:, j, 16 - size :])
+                if not quoted and size > 1:  # a bare JSON number may not start with 0
+                    ok &= d[:, j, 16 - size] != 0
             x = d.view("<u8")  # (n, ints, 2)
             bad = (x & np.uint64(0xF0F0F0F0F0F0F0F0)) | ((x + np.uint64(0x0606060606060606)) & np.uint64(0x1010101010101010))
             ok &= ~bad.reshape(ok.size, -1).any(axis=1)
             value = _swar_digits(x)
             value = (value[..., 0] * np.uint64(100000000) + value[..., 1]).astype(np.int64)
-            for j, (name, _, _, _) in enumerate(self.ints):
+            for j, (name, *_) in enumerate(self.ints):
                 if name:
                     fields[name] = value[:, j]
         return ok, fields

@@ -53,6 +53,7 @@ _MAX_TEMPLATES = 16
 _LEARN_PER_BLOCK = 4
 _MAX_VARIANTS = 16
 _VARIANT_TRIES = 4  # per block; lines no variant takes go to the templates
+_PROBE = 64  # lines a newly learned layout is tried on before its variants take over
 _EQ = ord("=")
 _JSON_SPACE = b" \t\r\n"
 
@@ -263,10 +264,19 @@ class _Reader:
                     if len(self.templates) > _MAX_TEMPLATES:
                         self.templates.sort(key=lambda t: -t.hits)
                         self.templates.pop()
-                    rest, got = self._match(tpl, buf, starts, ends, todo[i:])
+                    # Probe the new layout on a few lines to learn its fixed-length variants,
+                    # then take the rest of the block through those (much cheaper per line).
+                    rest, got = self._match(tpl, buf, starts, ends, todo[i : i + _PROBE])
                     if got is not None:
                         hits.append(got)
-                        todo = np.concatenate((todo[:i], rest))
+                    rest = np.concatenate((rest, todo[i + _PROBE :]))
+                    if self.variants and rest.size:
+                        rest = self._match_variants(buf, starts, ends, rest, hits)
+                    if rest.size:
+                        rest, got = self._match(tpl, buf, starts, ends, rest)
+                        if got is not None:
+                            hits.append(got)
+                    todo = np.concatenate((todo[:i], rest))
         parts: list[tuple[np.ndarray, FrameTable, np.ndarray, np.ndarray]] = []
         for rows, track, fields, p0, p1 in hits:
             length = p1 - p0
@@ -309,7 +319,11 @@ class _Reader:
         # Remember the fixed-length forms of what matched, to check them faster next time:
         # most recent first, a bounded few (counters grow, old forms stop occurring).
         if tpl.last_lengths is not None:
-            for lengths in np.unique(tpl.last_lengths[ok], axis=0)[:_MAX_VARIANTS]:
+            seen = tpl.last_lengths[ok]
+            # One int per row (lengths are small) makes finding the distinct rows a 1-D unique.
+            keys = seen @ (np.int64(64) ** np.arange(seen.shape[1], dtype=np.int64))
+            _, first = np.unique(keys, return_index=True)
+            for lengths in seen[np.sort(first)][:_MAX_VARIANTS]:
                 key = (id(tpl), lengths.tobytes())
                 variant = self.variant_keys.get(key)
                 if variant is None:

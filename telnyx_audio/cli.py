@@ -239,10 +239,14 @@ def _capture(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         cmd = [sys.executable, "-m", "telnyx_audio", "capture", "--host", args.host, "--port", str(args.port),
                "--out", args.out, "--workers", "1", "--reuse-port", "--max-message-bytes", str(args.max_message_bytes)]
+        if args.stats:  # one file per worker: FILE.<n>
+            cmd_for = [cmd + ["--stats", f"{args.stats}.{n}"] for n in range(args.workers)]
+        else:
+            cmd_for = [cmd] * args.workers
         env = dict(os.environ)
         if args.auth_token:
             env["TELNYX_STREAM_AUTH_TOKEN"] = args.auth_token  # not on the command line, where ps shows it
-        children = [subprocess.Popen(cmd, env=env) for _ in range(args.workers)]
+        children = [subprocess.Popen(c, env=env) for c in cmd_for]
         print(f"capture: {args.workers} workers on ws://{args.host}:{args.port}/ -> {args.out}", flush=True)
 
         def forward(signum: int, frame: object) -> None:
@@ -283,6 +287,8 @@ def _capture(args: argparse.Namespace) -> int:
         print(f"telnyx-audio: error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAILED
     done = server.streams
+    if args.stats:
+        Path(args.stats).write_text(json.dumps(server.stats(), indent=2) + "\n")
     failed = [i for i in done if i.state == "error"]
     print(f"capture: stopped; {len(done)} streams, {len(failed)} with errors", flush=True)
     for info in done:
@@ -357,6 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     cap.add_argument("--auth-token", metavar="T", help="require this stream_auth_token (default $TELNYX_STREAM_AUTH_TOKEN)")
     cap.add_argument("--workers", type=int, default=1, metavar="N", help="processes sharing the port (SO_REUSEPORT)")
     cap.add_argument("--max-message-bytes", type=int, default=1 << 20, metavar="B", help="refuse larger messages (default 1 MiB)")
+    cap.add_argument("--stats", metavar="FILE", help="at shutdown, write message counts and receipt-to-disk latency (JSON)")
     cap.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     cap.set_defaults(func=_capture)
 

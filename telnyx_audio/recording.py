@@ -254,10 +254,12 @@ class Recording:
 
 
 def _mode(values: np.ndarray) -> int:
+    """The most common value (frame lengths: small non-negative ints), in O(n)."""
     if values.size == 0:
         return 0
-    uniq, counts = np.unique(values, return_counts=True)
-    return int(uniq[np.argmax(counts)])
+    if (values == values[0]).all():
+        return int(values[0])
+    return int(np.argmax(np.bincount(values)))
 
 
 def _timestamp_scale(ts: np.ndarray, lens: np.ndarray, sr: int) -> tuple[str | None, float]:

@@ -63,6 +63,7 @@ _AUTH_FIELDS = (AUTH_HEADER, "stream_auth_token", "auth_token", "token")
 LOG_NAME = "messages.jsonl"
 DEFAULT_MAX_MESSAGE = 1 << 20
 _EARLY_LIMIT = 64  # messages kept in memory before a start message names the folder
+_LATENCY_SAMPLES = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -373,6 +374,9 @@ class CaptureServer:
         self._ready = threading.Event()
         self._stopping: asyncio.Event | None = None
         self._finishing: set[asyncio.Task] = set()
+        self._latency_us: list[float] = []  # receipt to flushed, per message (bounded)
+        self._finisher: Any = None  # one thread turns logs into WAVs: bounded memory, no GIL fights
+        self.messages_received = 0
 
     # --- the live view --------------------------------------------------------------------
 
@@ -401,6 +405,14 @@ class CaptureServer:
     def __repr__(self) -> str:
         return f"<CaptureServer {self.url} open={len(self.active)} streams={len(self._streams)} out={self.out}>"
 
+    def stats(self) -> dict[str, Any]:
+        """Messages received and the time each took from receipt until flushed to the log."""
+        lat = np.asarray(self._latency_us, dtype=np.float64)
+        pct = (lambda q: float(np.percentile(lat, q))) if lat.size else (lambda q: None)
+        return {"messages": self.messages_received, "streams": len(self._streams),
+                "receipt_to_disk_us": {"measured": int(lat.size), "p50": pct(50), "p99": pct(99),
+                                       "max": float(lat.max()) if lat.size else None}}
+
     def _repr_html_(self) -> str:
         rows = "".join(
             f"<tr><td>{i.call_control_id or ''}</td><td>{i.stream_id or ''}</td><td>{i.state}</td>"
@@ -416,8 +428,15 @@ class CaptureServer:
         """Serve in the running event loop until cancelled; open streams are then finalised."""
         from websockets.asyncio.server import serve as ws_serve
 
+        from concurrent.futures import ThreadPoolExecutor
+
+        import telnyx_audio.capture  # noqa: F401 - load what finalising needs before calls arrive
+        import telnyx_audio.wav  # noqa: F401
+        import soundfile  # noqa: F401
+
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
+        self._finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="capture-finalize")
         self._server = await ws_serve(
             self._handler, self.host, self.port, process_request=self._check_upgrade,
             max_size=self.max_message_bytes, compression=None, reuse_port=self.reuse_port or None,
@@ -435,6 +454,7 @@ class CaptureServer:
         await self._server.wait_closed()
         while self._finishing:
             await asyncio.gather(*list(self._finishing), return_exceptions=True)
+        self._finisher.shutdown(wait=True)
 
     def start(self, timeout: float = 10.0) -> "CaptureServer":
         """Serve in a background thread with its own event loop; returns once listening."""
@@ -516,6 +536,7 @@ class CaptureServer:
         end = "disconnect"
         try:
             async for message in connection:
+                arrived = time.perf_counter()
                 now = time.time()
                 if not stream.authenticated:
                     if not self._token_ok(self._connected_token(message)):
@@ -523,7 +544,11 @@ class CaptureServer:
                         await connection.close(1008, "authentication required")
                         return
                     stream.authenticated = True
-                if stream.receive(message, now) == "stop":
+                kind = stream.receive(message, now)
+                self.messages_received += 1
+                if len(self._latency_us) < _LATENCY_SAMPLES:
+                    self._latency_us.append((time.perf_counter() - arrived) * 1e6)
+                if kind == "stop":
                     end = "stop"
                     await connection.close(1000, "stream stopped")
                     break
@@ -553,7 +578,7 @@ class CaptureServer:
             if stream.folder is None:
                 stream.state = "done"
                 return
-            summary = await asyncio.to_thread(finalize_capture, stream.folder)
+            summary = await asyncio.get_running_loop().run_in_executor(self._finisher, finalize_capture, stream.folder)
             summary["capture_server"] = {
                 "ended_by": ended_by, "connected_at": stream.connected_at, "error": stream.error,
                 "frames_received": stream.frames, "bad_messages": stream.bad,

@@ -56,7 +56,8 @@ def write_wav(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int)
         path, "w", samplerate=int(sample_rate), channels=frames.shape[0], subtype="PCM_16", format="WAV"
     ) as f:
         for lo in range(0, frames.shape[1], _BLOCK):
-            f.write(np.ascontiguousarray(frames[:, lo : lo + _BLOCK].T))
+            block = frames[0, lo : lo + _BLOCK] if frames.shape[0] == 1 else frames[:, lo : lo + _BLOCK].T
+            f.write(np.ascontiguousarray(block))
     return path
 
 

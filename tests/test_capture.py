@@ -227,3 +227,16 @@ def test_single_byte_edits_of_media_lines_never_fool_the_fast_reader(tmp_path, s
     assert cap.report.bad_lines == n_bad
     assert np.array_equal(cap.recording.audio, ref.audio)
     assert cap.recording.reports == ref.reports
+
+
+def test_a_bare_number_with_a_leading_zero_is_invalid_json_but_a_quoted_one_is_a_counter(tmp_path):
+    frames = tone_frames(80, tracks=("inbound",))
+    for layout, text, bad in (("numbers", '"chunk": 07,', 1), ("telnyx", '"chunk": "07",', 0)):
+        lines = capture_lines(frames, layout=layout)
+        target = f'"chunk": 7,' if layout == "numbers" else '"chunk": "7",'
+        victim = next(i for i, l in enumerate(lines) if target in l)
+        lines[victim] = lines[victim].replace(target, text)
+        cap = read_capture(write_capture(tmp_path / f"{layout}.jsonl", lines, layout), block_size=2048)
+        ref, n_bad = reference(tmp_path / f"{layout}.jsonl")
+        assert cap.report.bad_lines == n_bad == bad
+        assert np.array_equal(cap.recording.audio, ref.audio)

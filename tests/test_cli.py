@@ -57,3 +57,14 @@ def test_the_bundled_example_decodes(tmp_path):
     assert out.returncode == 0, out.stderr
     summary = json.loads((tmp_path / "example_call" / "summary.json").read_text())
     assert summary["dtmf"] == "15" and summary["track_reports"]["inbound"]["gap_ms"] == 60.0
+
+
+def test_the_demo_runs_the_main_job_on_the_example_data(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-m", "telnyx_audio.demo", "--data", str(root / "data"), "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "WAVs and summary in" in out.stdout and "call.hangup" in out.stdout
+    [folder] = list((tmp_path / "captures").iterdir())
+    assert json.loads((folder / "summary.json").read_text())["dtmf"] == "15"
+    assert (tmp_path / "decoded" / "stereo.wav").exists()

@@ -199,7 +199,7 @@ def test_talking_back_sends_audio_marks_and_clear_and_sees_the_mark_echo(tmp_pat
         await stream.clear()
 
     with CaptureServer(tmp_path, on_stream=on_stream) as srv:
-        report = simulate(EXAMPLE, srv.url, realtime=True, disconnect_after=1.0)
+        report = simulate(EXAMPLE, srv.url, realtime=True, disconnect_after=3.0)
         finished(srv)
     assert len(report.audio_received) == 8000 and report.marks_echoed == ["greeting-done"] and report.clears == 1
     assert handles[0].marks["greeting-done"] is not None
