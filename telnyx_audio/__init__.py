@@ -55,6 +55,11 @@ _EXPORTS = {
     "call_timeline": "webhooks",
     "WebhookReceiver": "receiver",
     "decode_client_state": "webhooks",
+    # capture server and simulator
+    "CaptureServer": "server",
+    "serve": "server",
+    "simulate": "simulator",
+    "simulate_async": "simulator",
     # call control
     "TelnyxClient": "callcontrol",
     "CommandResult": "callcontrol",
@@ -136,6 +141,8 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from telnyx_audio.recording import FrameTable, Recording, TrackReport, assemble, assemble_events
     from telnyx_audio.receiver import WebhookReceiver
+    from telnyx_audio.server import CaptureServer, serve
+    from telnyx_audio.simulator import simulate, simulate_async
     from telnyx_audio.wav import write_wav, write_wavs
     from telnyx_audio.webhooks import (
         call_timeline,
