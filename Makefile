@@ -21,6 +21,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/decode.py
 	$(BIN)/python bench/capture_load.py
+	$(BIN)/python bench/vad.py
+	$(BIN)/python bench/analysis_speed.py
 
 clean:
 	rm -rf out bench/_work .pytest_cache .hypothesis

@@ -55,6 +55,17 @@ _EXPORTS = {
     "call_timeline": "webhooks",
     "WebhookReceiver": "receiver",
     "decode_client_state": "webhooks",
+    # analysis and plots
+    "spectrogram": "analysis",
+    "detect_speech": "analysis",
+    "analyze_call": "analysis",
+    "levels": "analysis",
+    "detect_dtmf": "analysis",
+    "cross_check_dtmf": "analysis",
+    "check_codec": "analysis",
+    "plot_spectrogram": "plots",
+    "plot_waveform": "plots",
+    "plot_call": "plots",
     # capture server and simulator
     "CaptureServer": "server",
     "serve": "server",
@@ -99,6 +110,15 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    from telnyx_audio.analysis import (
+        analyze_call,
+        check_codec,
+        cross_check_dtmf,
+        detect_dtmf,
+        detect_speech,
+        levels,
+        spectrogram,
+    )
     from telnyx_audio.callcontrol import (
         CallEndedError,
         CommandResult,
@@ -140,6 +160,7 @@ if TYPE_CHECKING:  # pragma: no cover
         parse_message,
     )
     from telnyx_audio.recording import FrameTable, Recording, TrackReport, assemble, assemble_events
+    from telnyx_audio.plots import plot_call, plot_spectrogram, plot_waveform
     from telnyx_audio.receiver import WebhookReceiver
     from telnyx_audio.server import CaptureServer, serve
     from telnyx_audio.simulator import simulate, simulate_async

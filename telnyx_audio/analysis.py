@@ -178,6 +178,14 @@ def _segments(mask: np.ndarray, frame_s: float) -> "pd.DataFrame":
     return pd.DataFrame({"start_s": starts * frame_s, "end_s": ends * frame_s, "duration_s": (ends - starts) * frame_s})
 
 
+def _grow(seed: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """The runs of ``allowed`` that contain at least one ``seed`` frame."""
+    run = np.cumsum(np.diff(np.concatenate(([0], allowed.astype(np.int8)))) == 1)  # run id per frame
+    has_seed = np.zeros(run.max(initial=0) + 1, bool)
+    has_seed[run[seed & allowed]] = True
+    return allowed & has_seed[run]
+
+
 def _runs_shorter_than(mask: np.ndarray, value: bool, frames: int) -> np.ndarray:
     """Mask of the runs of ``value`` shorter than ``frames`` (not touching either end for False)."""
     x = mask == value
@@ -215,7 +223,7 @@ def _speech_features(x: np.ndarray, rate: int, frame: int) -> tuple[np.ndarray, 
 
 
 def detect_speech(pcm: np.ndarray, sr: int | None = None, *, method: str = "energy", frame_s: float = 0.01,
-                  threshold_db: float = 6.0, min_speech_s: float = 0.06, min_pause_s: float = 0.2,
+                  threshold_db: float = 4.5, extend: float = 0.35, min_speech_s: float = 0.06, min_pause_s: float = 0.3,
                   aggressiveness: int = 2) -> Speech:
     """Find speech in one track, 10 ms at a time.
 
@@ -237,7 +245,10 @@ def detect_speech(pcm: np.ndarray, sr: int | None = None, *, method: str = "ener
     method : {"energy", "webrtc"}
         ``"webrtc"`` uses webrtcvad (``pip install webrtcvad-wheels``), ``aggressiveness`` 0-3.
     threshold_db : float
-        How far above the noise floor speech must be. Raise it on very noisy lines.
+        How far above the noise floor speech must rise to start a segment.
+    extend : float
+        Fraction of ``threshold_db`` neighbouring frames need to join a segment (hysteresis:
+        lower keeps more of the weak edges of words, and more noise).
     min_speech_s, min_pause_s : float
         Shortest speech kept and shortest pause kept.
 
@@ -278,8 +289,15 @@ def detect_speech(pcm: np.ndarray, sr: int | None = None, *, method: str = "ener
             floor = np.maximum(floor, -110.0)
             above = energy - floor
             tonal = flatness < 0.25
-            mask = (above > threshold_db) | (tonal & (above > threshold_db / 2))
-            mask &= energy > -95.0
+            # Hysteresis: frames well above the floor (or tonal and above it) seed speech;
+            # neighbouring frames a little above the floor extend it, so the weak starts and
+            # ends of words are kept while noise alone never starts a segment.
+            seed = ((above > threshold_db) | (tonal & (above > threshold_db / 2))) & (energy > -95.0)
+            seed &= ~_runs_shorter_than(seed, True, 2)  # speech lasts; a lone loud noise frame does not
+            # Never below 2.5 dB: noise alone wanders about that much from frame to frame.
+            low = max(threshold_db * extend, 2.5)
+            weak = (above > low) | (tonal & (above > low / 2))
+            mask = _grow(seed, weak | seed)
     else:
         raise ValueError(f"method must be 'energy' or 'webrtc', got {method!r}")
     mask = mask | _runs_shorter_than(mask, False, int(round(min_pause_s / frame_s)))
