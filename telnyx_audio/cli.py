@@ -71,10 +71,8 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _webhooks_serve(args: argparse.Namespace) -> int:
-    import os
     import signal
 
-    from telnyx_audio.errors import MalformedKeyError
     from telnyx_audio.receiver import WebhookReceiver
 
     key = args.public_key or os.environ.get("TELNYX_PUBLIC_KEY")
@@ -84,7 +82,7 @@ def _webhooks_serve(args: argparse.Namespace) -> int:
     try:
         rx = WebhookReceiver(args.out, key, host=args.host, port=args.port, rejected=args.rejected,
                              max_body=args.max_body, tolerance_s=args.tolerance)
-    except (MalformedKeyError, ValueError) as exc:
+    except ValueError as exc:  # a malformed key included
         print(f"telnyx-audio: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:
@@ -298,6 +296,8 @@ def _capture(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    from websockets.exceptions import WebSocketException
+
     from telnyx_audio.simulator import simulate
 
     try:
@@ -311,7 +311,7 @@ def _simulate(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"telnyx-audio: cannot stream to {args.url}: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except Exception as exc:  # noqa: BLE001 - websockets' refusals (InvalidStatus...) end here
+    except WebSocketException as exc:  # refused at the upgrade (401), closed (1008)...
         print(f"telnyx-audio: stream refused: {exc}", file=sys.stderr)
         return EXIT_FAILED
     out = {k: v for k, v in vars(report).items() if k != "audio_received"}

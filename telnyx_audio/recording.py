@@ -130,7 +130,8 @@ class TrackReport:
     ``frames_received`` counts every media message of the track (duplicates and unusable
     ones included); ``frames_expected`` is how many distinct frames the ordering key says
     were sent. ``gaps`` lists ``(start_s, duration_ms)`` of each filled gap on the shared
-    timeline.
+    timeline; ``gaps_capped`` counts gaps cut to ``max_gap_s`` (a jump in the counters that
+    long is a corrupt or restarted counter, not silence worth filling).
     """
 
     track: str
@@ -146,6 +147,7 @@ class TrackReport:
     order_key: str
     timestamp_unit: str | None
     bad_frames: int = 0
+    gaps_capped: int = 0
 
     @property
     def frames_missing(self) -> int:
@@ -170,6 +172,7 @@ class TrackReport:
             "samples_per_frame": self.samples_per_frame,
             "order_key": self.order_key,
             "timestamp_unit": self.timestamp_unit,
+            "gaps_capped": self.gaps_capped,
         }
 
 
@@ -289,8 +292,11 @@ class _Placed:
     first_chunk: int
 
 
-def _place_track(frames: FrameTable, rows: np.ndarray, sr: int, bps: int, bad: int) -> _Placed:
-    """Order, dedupe and position one track's frames (rows are in arrival order)."""
+def _place_track(frames: FrameTable, rows: np.ndarray, sr: int, bps: int, bad: int, max_gap: int) -> _Placed:
+    """Order, dedupe and position one track's frames (rows are in arrival order).
+
+    ``max_gap`` (samples) caps any one gap: a corrupt counter must not ask for hours of silence.
+    """
     chunk, ts, seq = frames.chunk[rows], frames.timestamp[rows], frames.sequence_number[rows]
     if (chunk >= 0).all():
         key, name = chunk, "chunk"
@@ -324,14 +330,17 @@ def _place_track(frames: FrameTable, rows: np.ndarray, sr: int, bps: int, bad: i
 
     gap = np.zeros(k.size, np.int64)
     if name == "chunk":
-        gap[1:] = (np.diff(k) - 1) * frame_len
+        # Cap in frames before multiplying: chunk jumps of 10^18 stay in range.
+        gap[1:] = np.minimum(np.diff(k) - 1, max_gap // max(frame_len, 1)) * frame_len
         expected = int(k[-1] - k[0] + 1) if k.size else 0
     elif name == "timestamp" and unit is not None:
-        step = np.rint(np.diff(k) * scale).astype(np.int64)
-        gap[1:] = np.maximum(step - lens[:-1], 0)
+        step = np.minimum(np.diff(k), int(max_gap / scale) + 1)
+        gap[1:] = np.maximum(np.rint(step * scale).astype(np.int64) - lens[:-1], 0)
         expected = k.size + (int(np.rint(gap.sum() / frame_len)) if frame_len else 0)
     else:
         expected = int(k.size)
+    capped = int((gap >= max_gap).sum()) if max_gap > 0 else 0
+    np.minimum(gap, max_gap, out=gap)
     pos = np.zeros(k.size, np.int64)
     if k.size:
         pos[1:] = np.cumsum(lens[:-1] + gap[1:])
@@ -356,6 +365,7 @@ def _place_track(frames: FrameTable, rows: np.ndarray, sr: int, bps: int, bad: i
             order_key=name,
             timestamp_unit=unit,
             bad_frames=bad,
+            gaps_capped=capped,
         ),
         rows=krow,
         pos=pos,
@@ -372,6 +382,7 @@ def plan(
     sample_rate: int,
     *,
     bad_frames: dict[str, int] | None = None,
+    max_gap_s: float = 600.0,
 ) -> Plan:
     """Decide where each frame goes: order, dedupe, gaps and the tracks' alignment.
 
@@ -386,6 +397,9 @@ def plan(
     bad_frames : dict of str to int, optional
         Media messages per track that arrived but could not be used (e.g. bad base64);
         counted in the reports.
+    max_gap_s : float
+        Longest silence one gap is filled with (10 minutes by default); longer jumps in
+        the counters are capped and counted in ``gaps_capped``.
 
     Returns
     -------
@@ -402,7 +416,7 @@ def plan(
         bad = int(bad_frames.get(name, 0)) + int(odd.sum())
         rows = rows[~odd]
         if rows.size or bad:
-            placed[name] = _place_track(frames, rows, sample_rate, bps, bad)
+            placed[name] = _place_track(frames, rows, sample_rate, bps, bad, int(max_gap_s * sample_rate))
 
     # Shared timeline: timestamps place tracks when every track's agree; else chunk numbers.
     offsets = {name: 0 for name in placed}

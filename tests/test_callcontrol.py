@@ -321,3 +321,15 @@ def test_cli_help_lists_every_option_and_its_allowed_values():
         assert value in text
     assert "Parakeet" in cli("transcription", "start", "--help").stdout
     assert "raw" in cli("fork", "stop", "--help").stdout
+
+
+def test_stream_call_takes_a_running_capture_server_and_fills_in_its_url_and_token(client, telnyx, tmp_path):
+    from telnyx_audio.server import CaptureServer
+
+    with CaptureServer(tmp_path, auth_token="tok-123", public_url="wss://tunnel.example.com/calls") as server:
+        handle = client.stream_call(CALL, server, tracks="inbound")
+        handle.stop()
+    start = telnyx.requests[0].json
+    assert (start["stream_url"], start["stream_auth_token"], start["stream_track"]) == (
+        "wss://tunnel.example.com/calls", "tok-123", "inbound_track")
+    validate(telnyx.requests[0])

@@ -158,3 +158,15 @@ def test_the_recording_repr_and_float_view_are_useful():
     assert "PCMU 8000 Hz 0.10 s" in repr(rec) and "inbound: 5 frames" in repr(rec)
     f = rec.to_float()
     assert f.dtype == np.float32 and f.shape == (2, 800) and np.abs(f).max() < 1
+
+
+def test_an_absurd_counter_jump_is_capped_not_filled_with_hours_of_silence():
+    frames = tone_frames(10, tracks=("inbound",))
+    frames[6] = dict(frames[6], chunk=999_999_999_999_999_999)  # 18 digits: 10^18 * 160 would overflow int64
+    rec = assemble_events(events(frames), "PCMU", 8000)
+    r = rec.reports["inbound"]
+    assert r.gaps_capped == 1 and rec.duration_s <= 600 + 1
+    # ten frames, the 20 ms where chunk 7 should be, then one gap capped at 10 minutes
+    assert rec.inbound.size == 10 * 160 + 160 + 600 * 8000
+    full = expected_tracks(tone_frames(10, tracks=("inbound",)))["inbound"]
+    assert np.array_equal(rec.inbound[7 * 160 : 10 * 160], full[7 * 160 : 10 * 160])  # later frames at their true time
