@@ -24,7 +24,6 @@ import subprocess
 import tempfile
 import time
 from math import gcd
-from pathlib import Path
 
 import numpy as np
 from scipy.signal import butter, resample_poly, sosfilt

@@ -240,58 +240,8 @@ class _Reader:
             todo, got = self._match(tpl, buf, starts, ends, todo)
             if got is not None:
                 hits.append(got)
-        slow_rows: list[int] = []
-        slow_media: list[Media] = []
-        learned = 0
-        i = 0
-        while i < todo.size:
-            li = int(todo[i])
-            text = buf[starts[li] : ends[li]].tobytes()
-            i += 1
-            if not text.strip(_JSON_SPACE):  # a blank line is no message
-                continue
-            event, _ = parse_line(text)
-            if not isinstance(event, Media):
-                self._event(event, first_no + li)
-                continue
-            slow_rows.append(li)
-            slow_media.append(event)
-            if learned < _LEARN_PER_BLOCK and i < todo.size:
-                learned += 1
-                tpl = _scan.learn(text, event)
-                if tpl is not None:
-                    self.templates.append(tpl)
-                    if len(self.templates) > _MAX_TEMPLATES:
-                        self.templates.sort(key=lambda t: -t.hits)
-                        self.templates.pop()
-                    # Probe the new layout on a few lines to learn its fixed-length variants,
-                    # then take the rest of the block through those (much cheaper per line).
-                    rest, got = self._match(tpl, buf, starts, ends, todo[i : i + _PROBE])
-                    if got is not None:
-                        hits.append(got)
-                    rest = np.concatenate((rest, todo[i + _PROBE :]))
-                    if self.variants and rest.size:
-                        rest = self._match_variants(buf, starts, ends, rest, hits)
-                    if rest.size:
-                        rest, got = self._match(tpl, buf, starts, ends, rest)
-                        if got is not None:
-                            hits.append(got)
-                    todo = np.concatenate((todo[:i], rest))
-        parts: list[tuple[np.ndarray, FrameTable, np.ndarray, np.ndarray]] = []
-        for rows, track, fields, p0, p1 in hits:
-            length = p1 - p0
-            # Decoded size from the text: 3 bytes per 4 characters, less the padding.
-            pad = (buf[np.maximum(p1 - 1, p0)] == _EQ).astype(np.int64) + (buf[np.maximum(p1 - 2, p0)] == _EQ)
-            nbytes = length // 4 * 3 - np.where(length > 0, pad, 0)
-            odd = length % 4 != 0
-            if odd.any():  # cannot be base64: let the slow path say why
-                for li in rows[odd].tolist():
-                    self._event(parse_line(buf[starts[li] : ends[li]].tobytes())[0], first_no + li)
-                keep = ~odd
-                rows, track, p0, length, nbytes = rows[keep], track[keep], p0[keep], length[keep], nbytes[keep]
-                fields = {k: v[keep] for k, v in fields.items()}
-            table = FrameTable(track, fields["chunk"], fields["timestamp"], fields["sequence_number"], nbytes)
-            parts.append((rows, table, p0 - lo + file_offset, length))
+        slow_rows, slow_media = self._slow_path(buf, starts, ends, todo, hits, first_no)
+        parts = [self._fast_part(buf, starts, ends, hit, lo, file_offset, first_no) for hit in hits]
         if slow_media:
             table, _ = FrameTable.from_media(slow_media)
             first_slow = len(self.slow)
@@ -310,6 +260,67 @@ class _Reader:
             rows, table, where, length = rows[order], table.take(order), where[order], length[order]
         self.counts["media"] = self.counts.get("media", 0) + len(table)
         self.blocks.append((table, rows + first_no, where, length))
+
+    def _slow_path(self, buf, starts, ends, todo, hits, first_no) -> tuple[list[int], list[Media]]:
+        """Parse the lines no layout took, one by one; learn layouts from media lines among
+        them and take the rest of the block through what was learned."""
+        slow_rows: list[int] = []
+        slow_media: list[Media] = []
+        learned = 0
+        i = 0
+        while i < todo.size:
+            li = int(todo[i])
+            text = buf[starts[li] : ends[li]].tobytes()
+            i += 1
+            if not text.strip(_JSON_SPACE):  # a blank line is no message
+                continue
+            event, _ = parse_line(text)
+            if not isinstance(event, Media):
+                self._event(event, first_no + li)
+                continue
+            slow_rows.append(li)
+            slow_media.append(event)
+            if learned >= _LEARN_PER_BLOCK or i >= todo.size:
+                continue
+            learned += 1
+            tpl = _scan.learn(text, event)
+            if tpl is None:
+                continue
+            self.templates.append(tpl)
+            if len(self.templates) > _MAX_TEMPLATES:
+                self.templates.sort(key=lambda t: -t.hits)
+                self.templates.pop()
+            # Probe the new layout on a few lines to learn its fixed-length variants, then
+            # take the rest of the block through those (much cheaper per line).
+            rest, got = self._match(tpl, buf, starts, ends, todo[i : i + _PROBE])
+            if got is not None:
+                hits.append(got)
+            rest = np.concatenate((rest, todo[i + _PROBE :]))
+            if self.variants and rest.size:
+                rest = self._match_variants(buf, starts, ends, rest, hits)
+            if rest.size:
+                rest, got = self._match(tpl, buf, starts, ends, rest)
+                if got is not None:
+                    hits.append(got)
+            todo = np.concatenate((todo[:i], rest))
+        return slow_rows, slow_media
+
+    def _fast_part(self, buf, starts, ends, hit, lo, file_offset, first_no):
+        """Frames of lines a layout took: counters, and where their payload text is in the file."""
+        rows, track, fields, p0, p1 = hit
+        length = p1 - p0
+        # Decoded size from the text: 3 bytes per 4 characters, less the padding.
+        pad = (buf[np.maximum(p1 - 1, p0)] == _EQ).astype(np.int64) + (buf[np.maximum(p1 - 2, p0)] == _EQ)
+        nbytes = length // 4 * 3 - np.where(length > 0, pad, 0)
+        odd = length % 4 != 0
+        if odd.any():  # cannot be base64: let the slow path say why
+            for li in rows[odd].tolist():
+                self._event(parse_line(buf[starts[li] : ends[li]].tobytes())[0], first_no + li)
+            keep = ~odd
+            rows, track, p0, length, nbytes = rows[keep], track[keep], p0[keep], length[keep], nbytes[keep]
+            fields = {k: v[keep] for k, v in fields.items()}
+        table = FrameTable(track, fields["chunk"], fields["timestamp"], fields["sequence_number"], nbytes)
+        return rows, table, p0 - lo + file_offset, length
 
     def _match(self, tpl, buf, starts, ends, todo):
         ok, fields, track, p0, p1 = tpl.match(buf, starts[todo], ends[todo])

@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 from conftest import expected_tracks, tone_frames
 from telnyx_audio import codecs
 from telnyx_audio.protocol import Media
-from telnyx_audio.recording import FrameTable, assemble, assemble_events, plan
+from telnyx_audio.recording import FrameTable, assemble_events, plan
 
 
-def events(frames, **drop):
+def events(frames):
     return [Media(f["track"], f["payload"], chunk=f.get("chunk"), timestamp=f.get("timestamp"),
                   sequence_number=f.get("sequence_number")) for f in frames]
 

@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-import os
 import resource
 import signal
 import socket
@@ -17,7 +16,7 @@ import soundfile
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from conftest import SID, media_obj, start_obj, tone_frames
+from conftest import media_obj, start_obj, tone_frames
 from telnyx_audio.capture import read_capture
 from telnyx_audio.server import CaptureServer, serve
 from telnyx_audio.simulator import call_messages, simulate, simulate_async
