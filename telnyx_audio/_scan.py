@@ -92,16 +92,19 @@ def _match_literal(buf: np.ndarray, pos: np.ndarray, packed: tuple) -> np.ndarra
     return ~_differs(_rows(buf, pos, width).view("<u8"), masks, vals)
 
 
+def _swar_digits(x: np.ndarray) -> np.ndarray:
+    """Values of words holding 8 digit values (0..9, most significant byte first)."""
+    x = (x * np.uint64(10) + (x >> np.uint64(8))) & np.uint64(0x00FF00FF00FF00FF)
+    x = (x * np.uint64(100) + (x >> np.uint64(16))) & np.uint64(0x0000FFFF0000FFFF)
+    return (x * np.uint64(10000) + (x >> np.uint64(32))) & np.uint64(0xFFFFFFFF)
+
+
 def _digits8(w: np.ndarray, k: np.ndarray) -> np.ndarray:
     """Value of the first k (0..8) ASCII digits of each little-endian word (SWAR)."""
     # Move the k digits to the top bytes, put '0's below them, then fold pairs of lanes.
     x = np.where(k > 0, w << (8 * (8 - np.maximum(k, 1))).astype(np.uint64), np.uint64(0))
     fill = np.where(k >= 8, np.uint64(0), _ASCII0 >> (8 * np.minimum(k, 7)).astype(np.uint64))
-    x = (x | fill) - _ASCII0
-    x = (x * np.uint64(10) + (x >> np.uint64(8))) & np.uint64(0x00FF00FF00FF00FF)
-    x = (x * np.uint64(100) + (x >> np.uint64(16))) & np.uint64(0x0000FFFF0000FFFF)
-    x = (x * np.uint64(10000) + (x >> np.uint64(32))) & np.uint64(0xFFFFFFFF)
-    return x
+    return _swar_digits((x | fill) - _ASCII0)
 
 
 def _leading_digits(window: np.ndarray) -> np.ndarray:
@@ -148,7 +151,6 @@ class Template:
     prefix: list[tuple]  # items: ("lit", packed, n, bytes) | ("int", field, quoted) | ("track",)
     suffix: list[tuple]
     hits: int = 0
-    last_lengths: np.ndarray | None = None  # (n, variables) from the last match
 
     @property
     def min_length(self) -> int:
@@ -160,8 +162,9 @@ class Template:
         """Check lines [starts, ends) against the layout.
 
         Returns the mask of lines that fit, the fields of those lines (track, chunk,
-        timestamp, sequence_number as arrays; -1 where the layout has no such field) and the
-        payload spans (start, length) in ``buf``.
+        timestamp, sequence_number as arrays; -1 where the layout has no such field), the
+        payload spans (start, end) in ``buf`` and the length of each variable part, (n, k)
+        (None when nothing fitted), from which :class:`Variant` s are built.
         """
         n = starts.size
         ok = ends - starts >= self.min_length
@@ -193,8 +196,7 @@ class Template:
                 head_lens.append(length)
             np.minimum(pos, ends, out=pos)
             if not ok.any():  # a block of lines of another kind: stop early
-                self.last_lengths = None
-                return ok, fields, track, pos, pos
+                return ok, fields, track, pos, pos, None
         back = ends.copy()
         for item in reversed(self.suffix):
             if item[0] == "lit":
@@ -219,8 +221,7 @@ class Template:
                 tail_lens.insert(0, length)
         ok &= back >= pos
         lens = head_lens + tail_lens
-        self.last_lengths = np.stack(lens, axis=1) if lens else np.zeros((n, 0), np.int64)
-        return ok, fields, track, pos, back
+        return ok, fields, track, pos, back, np.stack(lens, axis=1) if lens else np.zeros((n, 0), np.int64)
 
     @staticmethod
     def _track(buf, pos, track, ok) -> np.ndarray:
@@ -326,7 +327,7 @@ def learn(line: bytes, event: Media) -> Template | None:
     # Self-check: the template must read back the very line it came from.
     buf = np.zeros(len(line) + 2 * PAD, np.uint8)
     buf[PAD : PAD + len(line)] = np.frombuffer(line, np.uint8)
-    ok, fields, track, _, _ = tpl.match(buf, np.array([PAD]), np.array([PAD + len(line)]))
+    ok, fields, track, *_ = tpl.match(buf, np.array([PAD]), np.array([PAD + len(line)]))
     if not ok[0] or TRACKS[track[0]] != event.track:
         return None
     for name in ("chunk", "timestamp", "sequence_number"):
@@ -337,13 +338,6 @@ def learn(line: bytes, event: Media) -> Template | None:
 
 
 _NAME_BY_LENGTH = {len(name): (name.encode(), i % 2) for i, name in enumerate(_TRACK_NAMES)}
-
-
-def _swar_digits(x: np.ndarray) -> np.ndarray:
-    """Values of words holding 8 digit values (0..9, most significant byte first)."""
-    x = (x * np.uint64(10) + (x >> np.uint64(8))) & np.uint64(0x00FF00FF00FF00FF)
-    x = (x * np.uint64(100) + (x >> np.uint64(16))) & np.uint64(0x0000FFFF0000FFFF)
-    return (x * np.uint64(10000) + (x >> np.uint64(32))) & np.uint64(0xFFFFFFFF)
 
 
 @dataclass(eq=False)
@@ -361,7 +355,7 @@ class Variant:
     tail_words: tuple[np.ndarray, np.ndarray]  # the same over the line's end, end-aligned
     track: int
     ints: list[tuple[str | None, int, int, int, bool]]  # (field, side 0 head / 1 tail, column, length, quoted)
-    hits: int = 0
+    key: tuple = ()  # (template, lengths): which form this is
 
     @classmethod
     def build(cls, template: Template, lengths: np.ndarray) -> "Variant | None":
@@ -396,7 +390,7 @@ class Variant:
         head_words = _words_of(*(bytes(x) + b"\0" * head_pad for x in sides[0]))
         tail_words = _words_of(*(b"\0" * tail_pad + bytes(x) for x in sides[1]))
         ints = [(f, side, col + (tail_pad if side else 0), size, q) for f, side, col, size, q in ints]
-        return cls(len(head), len(tail), head_words, tail_words, track, ints)
+        return cls(len(head), len(tail), head_words, tail_words, track, ints, (id(template), lengths.tobytes()))
 
     @property
     def head_width(self) -> int:
@@ -409,16 +403,14 @@ class Variant:
     def match(self, head: np.ndarray, tail: np.ndarray, length: np.ndarray):
         """Check rows: ``head`` holds each line's first bytes, ``tail`` its last (end-aligned).
 
-        Returns the mask of lines that fit and their counters.
+        Returns the mask of lines that fit and their counters (-1 where the layout has none).
         """
         ok = length >= self.head + self.tail
-        masks, vals = self.head_words
-        ok &= ~((head[:, : self.head_width].view("<u8") & masks) != vals).any(axis=1)
+        ok &= ~_differs(head[:, : self.head_width].view("<u8"), *self.head_words)
         tail = tail[:, tail.shape[1] - self.tail_width :]
         if self.tail_width:
-            masks, vals = self.tail_words
-            ok &= ~((tail.view("<u8") & masks) != vals).any(axis=1)
-        fields = {}
+            ok &= ~_differs(tail.view("<u8"), *self.tail_words)
+        fields = {name: np.full(ok.size, -1, np.int64) for name in ("chunk", "timestamp", "sequence_number")}
         if self.ints:
             # Every counter right-aligned in 16 zeroed bytes, as digit values: one pass checks
             # they are all digits, one SWAR pass reads them all.

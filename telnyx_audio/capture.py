@@ -187,8 +187,7 @@ class _Reader:
 
     def __init__(self) -> None:
         self.templates: list[_scan.Template] = []
-        self.variants: list[_scan.Variant] = []  # most recently used first
-        self.variant_keys: dict[tuple[int, bytes], _scan.Variant | None] = {}
+        self.variants: list[_scan.Variant] = []  # most recently used first, at most _MAX_VARIANTS
         self.lines = 0
         self.bad = 0
         self.examples: list[BadLine] = []
@@ -323,27 +322,21 @@ class _Reader:
         return rows, table, p0 - lo + file_offset, length
 
     def _match(self, tpl, buf, starts, ends, todo):
-        ok, fields, track, p0, p1 = tpl.match(buf, starts[todo], ends[todo])
+        ok, fields, track, p0, p1, lengths = tpl.match(buf, starts[todo], ends[todo])
         if not ok.any():
             return todo, None
         tpl.hits += int(ok.sum())
         # Remember the fixed-length forms of what matched, to check them faster next time:
         # most recent first, a bounded few (counters grow, old forms stop occurring).
-        if tpl.last_lengths is not None:
-            seen = tpl.last_lengths[ok]
-            # One int per row (lengths are small) makes finding the distinct rows a 1-D unique.
-            keys = seen @ (np.int64(64) ** np.arange(seen.shape[1], dtype=np.int64))
-            _, first = np.unique(keys, return_index=True)
-            for lengths in seen[np.sort(first)][:_MAX_VARIANTS]:
-                key = (id(tpl), lengths.tobytes())
-                variant = self.variant_keys.get(key)
-                if variant is None:
-                    variant = self.variant_keys[key] = _scan.Variant.build(tpl, lengths)
-                if variant is not None:
-                    self.variants = [variant] + [v for v in self.variants if v is not variant]
-            for old in self.variants[_MAX_VARIANTS:]:
-                self.variant_keys = {k: v for k, v in self.variant_keys.items() if v is not old}
-            del self.variants[_MAX_VARIANTS:]
+        seen = lengths[ok]
+        # One int per row (lengths are small) makes finding the distinct rows a 1-D unique.
+        _, first = np.unique(seen @ (np.int64(64) ** np.arange(seen.shape[1], dtype=np.int64)), return_index=True)
+        for form in seen[np.sort(first)][:_MAX_VARIANTS]:
+            key = (id(tpl), form.tobytes())
+            variant = next((v for v in self.variants if v.key == key), None) or _scan.Variant.build(tpl, form)
+            if variant is not None:
+                self.variants = [variant] + [v for v in self.variants if v is not variant]
+        del self.variants[_MAX_VARIANTS:]
         got = (todo[ok], track[ok], {k: v[ok] for k, v in fields.items()}, p0[ok], p1[ok])
         return todo[~ok], got
 
@@ -366,12 +359,9 @@ class _Reader:
                 idx, left = rest[ok], rest[~ok]
             if idx.size:
                 used.append(variant)
-                variant.hits += idx.size
                 rows = todo[idx]
                 track = np.full(idx.size, variant.track, np.int8)
                 fields = {k: v[ok] for k, v in fields.items()}
-                for name in ("chunk", "timestamp", "sequence_number"):
-                    fields.setdefault(name, np.full(idx.size, -1, np.int64))
                 hits.append((rows, track, fields, starts[rows] + variant.head, ends[rows] - variant.tail))
             rest = left
             if rest.size == 0:

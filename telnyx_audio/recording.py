@@ -329,18 +329,20 @@ def _place_track(frames: FrameTable, rows: np.ndarray, sr: int, bps: int, bad: i
     unit, scale = _timestamp_scale(ts[keep], lens, sr) if (ts >= 0).all() else (None, 0.0)
 
     gap = np.zeros(k.size, np.int64)
+    capped = 0
     if name == "chunk":
         # Cap in frames before multiplying: chunk jumps of 10^18 stay in range.
-        gap[1:] = np.minimum(np.diff(k) - 1, max_gap // max(frame_len, 1)) * frame_len
+        missing, limit = np.diff(k) - 1, max_gap // max(frame_len, 1)
+        capped = int((missing > limit).sum())
+        gap[1:] = np.minimum(missing, limit) * frame_len
         expected = int(k[-1] - k[0] + 1) if k.size else 0
     elif name == "timestamp" and unit is not None:
-        step = np.minimum(np.diff(k), int(max_gap / scale) + 1)
-        gap[1:] = np.maximum(np.rint(step * scale).astype(np.int64) - lens[:-1], 0)
+        step, limit = np.diff(k), int(max_gap / scale)
+        capped = int((step > limit).sum())
+        gap[1:] = np.maximum(np.rint(np.minimum(step, limit) * scale).astype(np.int64) - lens[:-1], 0)
         expected = k.size + (int(np.rint(gap.sum() / frame_len)) if frame_len else 0)
     else:
         expected = int(k.size)
-    capped = int((gap >= max_gap).sum()) if max_gap > 0 else 0
-    np.minimum(gap, max_gap, out=gap)
     pos = np.zeros(k.size, np.int64)
     if k.size:
         pos[1:] = np.cumsum(lens[:-1] + gap[1:])

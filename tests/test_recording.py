@@ -170,3 +170,10 @@ def test_an_absurd_counter_jump_is_capped_not_filled_with_hours_of_silence():
     assert rec.inbound.size == 10 * 160 + 160 + 600 * 8000
     full = expected_tracks(tone_frames(10, tracks=("inbound",)))["inbound"]
     assert np.array_equal(rec.inbound[7 * 160 : 10 * 160], full[7 * 160 : 10 * 160])  # later frames at their true time
+
+
+def test_a_capped_gap_is_counted_when_the_cap_is_no_whole_number_of_frames():
+    ev = [Media("inbound", b"\x80" * 150, chunk=1), Media("inbound", b"\x80" * 150, chunk=10_000)]
+    frames, _ = FrameTable.from_media(ev)
+    report = plan(frames, "PCMU", 8000, max_gap_s=1.0).reports["inbound"]  # 8000 samples: 53.3 frames
+    assert report.gaps_capped == 1 and report.gap_ms == 53 * 150 / 8
