@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from telnyx_audio._dsp import to_int16
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
@@ -313,7 +315,7 @@ def _webrtc(x: np.ndarray, rate: int, frame: int, aggressiveness: int) -> np.nda
     if rate not in (8000, 16000, 32000, 48000):
         raise ValueError(f"webrtcvad takes 8, 16, 32 or 48 kHz audio, got {rate} Hz")
     vad = webrtcvad.Vad(aggressiveness)
-    pcm = np.clip(np.round(x * 32768), -32768, 32767).astype("<i2")
+    pcm = to_int16(x).astype("<i2")
     n = pcm.size // frame
     raw = pcm[: n * frame].tobytes()
     step = frame * 2
@@ -384,14 +386,14 @@ class CallAnalysis:
     def summary(self) -> str:
         """One line: duration, talk shares, turns, interruptions, dead air, response latency."""
         share = ", ".join(f"{p} {r.share:.0%}" for p, r in self.talk.iterrows())
+        cuts = ", ".join(f"{k} cut in {v}x" for k, v in self.overlaps["interrupter"].value_counts().items())
+        parts = [f"{self.duration_s:.1f} s call", f"talk {share}", f"{len(self.turns)} turns",
+                 f"{len(self.overlaps)} overlaps ({cuts or 'none'})",
+                 f"{len(self.silences)} silences > threshold ({self.silences['duration_s'].sum():.1f} s)"]
         latency = self.turns["response_latency_s"].median()
-        cuts = self.overlaps["interrupter"].value_counts().to_dict()
-        return (f"{self.duration_s:.1f} s call; talk {share}; {len(self.turns)} turns; "
-                f"{len(self.overlaps)} overlaps ({', '.join(f'{k} cut in {v}x' for k, v in cuts.items()) or 'none'}); "
-                f"{len(self.silences)} silences > threshold ({self.silences['duration_s'].sum():.1f} s); "
-                f"median response latency {latency:.2f} s" if latency == latency else
-                f"{self.duration_s:.1f} s call; talk {share}; {len(self.turns)} turns; {len(self.overlaps)} overlaps; "
-                f"{len(self.silences)} silences > threshold")
+        if latency == latency:  # not NaN: some turn answered the other party
+            parts.append(f"median response latency {latency:.2f} s")
+        return "; ".join(parts)
 
     def __repr__(self) -> str:
         return f"<CallAnalysis {self.summary}>"
@@ -542,7 +544,8 @@ def detect_dtmf(pcm: np.ndarray, sr: int | None = None, *, min_s: float = 0.04, 
     starts, ends, values, duration = starts[long_enough], ends[long_enough], values[long_enough], duration[long_enough]
     if values.size == 0:
         return empty
-    level = np.array([10 * np.log10(np.mean(lp[s:e] + hp[s:e]) + _EPS) for s, e in zip(starts.tolist(), ends.tolist())])
+    energy = np.concatenate(([0.0], np.cumsum(lp + hp)))
+    level = 10 * np.log10((energy[ends] - energy[starts]) / (ends - starts) + _EPS)
     return pd.DataFrame({"digit": DTMF_KEYS.ravel()[values], "start_s": starts * hop / rate,
                          "end_s": starts * hop / rate + duration, "duration_s": duration, "level_dbfs": level})
 
@@ -629,9 +632,7 @@ def check_codec(pcm: np.ndarray, encoding: str) -> CodecCheck:
 
     if encoding not in ("PCMU", "PCMA"):
         raise ValueError(f"check_codec applies to PCMU or PCMA audio, got {encoding!r}")
-    arr = np.asarray(pcm)
-    if arr.dtype != np.int16:
-        arr = np.clip(np.round(_as_float(arr) * 32768), -32768, 32767).astype(np.int16)
+    arr = to_int16(pcm)
     other = "PCMA" if encoding == "PCMU" else "PCMU"
     raw = np.frombuffer(codecs.encode(arr.reshape(-1), encoding), np.uint8)
     as_other = codecs.decode(raw, other)

@@ -272,7 +272,7 @@ def _capture(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, server.request_stop)
         task = asyncio.ensure_future(server.serve_async())
-        while not server._ready.is_set() and not task.done():
+        while not server.listening and not task.done():
             await asyncio.sleep(0.01)
         if not task.done():
             auth = " (auth token required)" if token else ""

@@ -32,6 +32,7 @@ import json
 import os
 import threading
 import time
+from collections import deque
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -143,7 +144,9 @@ class WebhookReceiver:
         self.max_body = max_body
         self.tolerance_s = tolerance_s
         self.counts = {"verified": 0, "rejected": 0}
-        self._seen: dict[str, float] = {}  # signature -> when it may be forgotten
+        # Signatures accepted within the tolerance, oldest first (expiries come in order).
+        self._seen: set[str] = set()
+        self._expiry: deque[tuple[float, str]] = deque()
         self._seen_lock = threading.Lock()
         self._server = _Server((host, port), _Handler)
         self._server.receiver = self
@@ -234,10 +237,12 @@ class WebhookReceiver:
         record["event_type"], record["id"] = data.get("event_type"), data.get("id")
         signature = req.headers.get(SIGNATURE_HEADER, "").strip()
         with self._seen_lock:
-            self._seen = {s: t for s, t in self._seen.items() if t > now}
+            while self._expiry and self._expiry[0][0] <= now:
+                self._seen.discard(self._expiry.popleft()[1])
             replay = signature in self._seen
             if not replay:
-                self._seen[signature] = now + 2 * self.tolerance_s
+                self._seen.add(signature)
+                self._expiry.append((now + 2 * self.tolerance_s, signature))
         if replay:
             return self._reject(req, record, 409, "replay: this signature was already accepted")
         record["verified"], record["error"] = True, None

@@ -41,6 +41,7 @@ from typing import Any, Awaitable, Callable
 import numpy as np
 
 from telnyx_audio import codecs
+from telnyx_audio._dsp import resample, to_int16
 from telnyx_audio._paths import unique_child
 from telnyx_audio.protocol import (
     TRACKS,
@@ -156,17 +157,7 @@ class MediaStream:
         audio = np.asarray(pcm)
         if audio.ndim != 1:
             raise ValueError(f"pcm must be mono, shape (n,), got {audio.shape}")
-        if audio.dtype.kind == "f":
-            audio = np.clip(np.round(audio * 32767), -32768, 32767).astype(np.int16)
-        elif audio.dtype != np.int16:
-            raise TypeError(f"pcm must be int16 or float, got {audio.dtype}")
-        if sample_rate != rate:
-            from math import gcd
-
-            from scipy.signal import resample_poly
-
-            g = gcd(int(sample_rate), int(rate))
-            audio = np.clip(resample_poly(audio.astype(np.float64), rate // g, sample_rate // g), -32768, 32767).astype(np.int16)
+        audio = resample(to_int16(audio), sample_rate, rate)
         step = int(rate * min(max(chunk_s, 0.02), 30.0))
         minimum = int(rate * 0.02)
         if audio.size % step and audio.size % step < minimum:  # no message under 20 ms
@@ -388,7 +379,13 @@ class CaptureServer:
 
     @property
     def public_url(self) -> str:
+        """How Telnyx reaches this server: ``public_url`` as given, else :attr:`url`."""
         return self._public_url or self.url
+
+    @property
+    def listening(self) -> bool:
+        """Whether the server has bound its port and accepts connections."""
+        return self._ready.is_set()
 
     @property
     def streams(self) -> list[StreamInfo]:

@@ -29,6 +29,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from telnyx_audio import codecs
+from telnyx_audio._dsp import resample
 from telnyx_audio.protocol import TRACKS
 
 __all__ = ["SimulationReport", "call_messages", "simulate", "simulate_async"]
@@ -56,23 +57,29 @@ class SimulationReport:
 def _load_audio(source: Path, rate: int) -> tuple[np.ndarray, list[tuple[float, str]], dict[str, Any]]:
     """(2, n) int16 at ``rate``, DTMF (time, digit), and the capture's start fields if any."""
     if source.suffix.lower() in (".jsonl", ".json"):
-        from telnyx_audio.capture import read_capture
-        from telnyx_audio.protocol import Dtmf
+        from telnyx_audio.capture import DEFAULT_MEDIA_FORMAT, iter_lines
+        from telnyx_audio.protocol import Dtmf, Media, Start
+        from telnyx_audio.recording import assemble_events
 
-        cap = read_capture(source)
-        audio, sr = cap.recording.audio, cap.recording.sample_rate
-        # Place DTMF where it came: after the media line before it (by count of frames).
-        dtmf, frames = [], 0
-        from telnyx_audio.capture import iter_lines
-
+        # One pass: the media (placed as the core places it), the DTMF where it came (after
+        # the inbound frames before it), and the start message.
+        media: list[Media] = []
+        dtmf: list[tuple[float, str]] = []
+        start: Start | None = None
+        inbound = 0
         for _, event, _ in iter_lines(source):
-            kind = type(event).__name__
-            if kind == "Media" and event.track == "inbound":
-                frames += 1
+            if isinstance(event, Media):
+                media.append(event)
+                inbound += event.track == "inbound"
             elif isinstance(event, Dtmf):
-                dtmf.append((frames * FRAME_S, event.digit))
-        meta = {"custom_parameters": dict(cap.custom_parameters), "call_control_id": cap.call_control_id,
-                "call_session_id": cap.call_session_id}
+                dtmf.append((inbound * FRAME_S, event.digit))
+            elif isinstance(event, Start) and start is None:
+                start = event
+        fmt = start.media_format if start else DEFAULT_MEDIA_FORMAT
+        recording = assemble_events(media, fmt.encoding, fmt.sample_rate)
+        audio, sr = recording.audio, recording.sample_rate
+        meta = {"custom_parameters": dict(start.custom_parameters), "call_control_id": start.call_control_id,
+                "call_session_id": start.call_session_id} if start else {}
     else:
         import soundfile
 
@@ -82,14 +89,7 @@ def _load_audio(source: Path, rate: int) -> tuple[np.ndarray, list[tuple[float, 
         if data.shape[1] > 1:
             audio[1] = data[:, 1]
         dtmf, meta = [], {}
-    if sr != rate:
-        from math import gcd
-
-        from scipy.signal import resample_poly
-
-        g = gcd(int(sr), int(rate))
-        audio = np.clip(resample_poly(audio.astype(np.float64), rate // g, sr // g, axis=1), -32768, 32767).astype(np.int16)
-    return audio, dtmf, meta
+    return resample(audio, sr, rate), dtmf, meta
 
 
 def call_messages(

@@ -89,7 +89,7 @@ def load_public_key(key: str | bytes) -> bytes:
             raw = _b64(b"".join(pem.group(1).split()))
         except ValueError as exc:
             raise MalformedKeyError(f"PEM public key body is not base64: {exc}") from None
-    elif not (len(raw) in (32, 44) and not isinstance(key, str)):
+    elif isinstance(key, str) or len(raw) not in (32, 44):  # text, or bytes that are not a raw key
         try:
             raw = _b64(raw.strip())
         except ValueError:
