@@ -166,6 +166,7 @@ class Speech:
 
     @property
     def speech_s(self) -> float:
+        """Seconds of speech (frames marked times the frame length)."""
         return float(self.mask.sum() * self.frame_s)
 
     def __repr__(self) -> str:

@@ -96,6 +96,7 @@ class CommandResult:
 
     @property
     def ok(self) -> bool:
+        """Whether Telnyx accepted the command (``result == "ok"``)."""
         return self.result == "ok"
 
 
@@ -639,5 +640,6 @@ class TranscriptionHandle:
     stopped: CommandResult | None = None
 
     def stop(self) -> CommandResult:
+        """Stop the transcription."""
         self.stopped = self.client.stop_transcription(self.call_control_id)
         return self.stopped
