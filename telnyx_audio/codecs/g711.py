@@ -1,4 +1,4 @@
-"""Whole-buffer audio codecs for Telnyx media payloads: G.711 (PCMU, PCMA) and L16.
+"""Whole-buffer stateless codecs for Telnyx media payloads: G.711 (PCMU, PCMA) and L16.
 
 Every function works on a whole buffer at once with numpy lookup tables: join the payloads
 first, decode once. Decoded audio is ``int16``.
@@ -15,6 +15,7 @@ from typing import Iterable
 import numpy as np
 
 from telnyx_audio import _base64
+from telnyx_audio.codecs.registry import KNOWN_ENCODINGS
 from telnyx_audio.errors import UnsupportedEncodingError
 
 __all__ = [
@@ -33,8 +34,6 @@ __all__ = [
 
 #: Encodings :func:`decode` and :func:`encode` handle, by Telnyx's names.
 SUPPORTED_ENCODINGS: tuple[str, ...] = ("PCMU", "PCMA", "L16")
-#: Every encoding Telnyx may report in ``start.media_format.encoding``.
-KNOWN_ENCODINGS: tuple[str, ...] = ("PCMU", "PCMA", "L16", "G722", "OPUS", "AMR-WB")
 
 
 def _ulaw_decode_table() -> np.ndarray:

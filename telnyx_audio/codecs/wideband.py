@@ -1,0 +1,329 @@
+"""Stateful wideband decoders: G.722, OPUS and AMR-WB, fed frames in stream order.
+
+Each decoder carries state from frame to frame (ADPCM predictors, CELP/SILK history), so one
+decoder object takes a track's frames in ``chunk`` order, and a missing frame is
+*concealed* (:meth:`conceal`) rather than skipped, keeping later audio at its true time.
+
+- G.722 and AMR-WB go through FFmpeg's decoders via PyAV (``g722``; ``libopencore_amrwb``,
+  falling back to FFmpeg's own ``amrwb``).
+- OPUS goes to libopus itself (the copy PyAV ships, else the system's), through ``ctypes``:
+  FFmpeg's decode API has no way to ask libopus for packet-loss concealment or in-band FEC
+  (an empty packet means end of stream there), and both are required for lost packets.
+
+Nothing here is imported by ``import telnyx_audio.codecs``; PyAV loads on first use.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import glob
+import os
+from typing import Sequence
+
+import numpy as np
+
+from telnyx_audio.codecs import amrwb as _amrwb
+from telnyx_audio.errors import UnsupportedEncodingError
+
+__all__ = [
+    "CodecUnavailableError",
+    "CorruptPacketError",
+    "G722Decoder",
+    "OpusDecoder",
+    "AmrWbDecoder",
+    "make_decoder",
+    "opus_packet_samples",
+    "OPUS_RATES",
+]
+
+#: Sample rates libopus decodes at (RFC 6716 section 2).
+OPUS_RATES: tuple[int, ...] = (8000, 12000, 16000, 24000, 48000)
+
+
+class CodecUnavailableError(UnsupportedEncodingError):
+    """The codec is known, but the installed FFmpeg/libopus cannot decode (or encode) it."""
+
+    def __init__(self, encoding: str, detail: str) -> None:
+        self.detail = detail
+        super().__init__(encoding, (encoding,))
+        self.args = (f"cannot use {encoding}: {detail}",)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class CorruptPacketError(ValueError):
+    """A payload the codec's decoder rejects (``index`` is its position in the run, if known)."""
+
+
+def _av_context(codec: str, rate: int):  # noqa: ANN202 - PyAV's type
+    import av
+
+    ctx = av.CodecContext.create(codec, "r")
+    ctx.sample_rate = rate
+    ctx.layout = "mono"
+    return ctx
+
+
+def _frames_to_int16(frames: Sequence) -> np.ndarray:  # noqa: ANN001
+    if not frames:
+        return np.empty(0, np.int16)
+    parts = [f.to_ndarray().reshape(-1) for f in frames]
+    out = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    if out.dtype != np.int16:  # fltp decoders (FFmpeg's native amrwb)
+        out = np.clip(np.round(out * 32768.0), -32768, 32767).astype(np.int16)
+    return out
+
+
+class G722Decoder:
+    """G.722 (ITU-T G.722 64 kbit/s sub-band ADPCM) to 16 kHz int16, in stream order.
+
+    G.722 has no framing inside the codec: every byte gives two samples, so joined runs of
+    in-order payloads decode in one call (:meth:`decode`). FFmpeg has no G.722 concealment
+    (G.722 Appendix III is not in it): a lost frame becomes silence and the ADPCM state
+    carries on, as a reference decoder without PLC does.
+
+    Examples
+    --------
+    >>> dec = G722Decoder()
+    >>> dec.decode(bytes(160)).shape
+    (320,)
+    """
+
+    encoding = "G722"
+
+    def __init__(self, sample_rate: int = 16000) -> None:
+        self.rate = 16000  # whatever Telnyx reports (8000 is the RTP clock): the audio is 16 kHz
+        self._ctx = _av_context("g722", 16000)
+
+    @staticmethod
+    def samples(payload: bytes) -> int:
+        """Samples one payload decodes to (two per byte)."""
+        return 2 * len(payload)
+
+    def decode(self, payload: bytes | np.ndarray) -> np.ndarray:
+        """Decode one payload, or many joined in stream order, to int16 at 16 kHz."""
+        import av
+
+        data = bytes(payload)
+        if not data:
+            return np.empty(0, np.int16)
+        return _frames_to_int16(self._ctx.decode(av.Packet(data)))
+
+    def conceal(self, n: int, next_payload: bytes | None = None) -> np.ndarray:
+        """``n`` samples standing in for a lost frame: silence (FFmpeg has no G.722 PLC)."""
+        return np.zeros(n, np.int16)
+
+
+@functools.lru_cache(maxsize=1)
+def _libopus() -> ctypes.CDLL:
+    import av
+
+    here = os.path.join(os.path.dirname(os.path.dirname(av.__file__)), "av.libs")
+    candidates = sorted(glob.glob(os.path.join(here, "libopus-*.so*")) + glob.glob(os.path.join(here, "libopus*.dylib")))
+    system = ctypes.util.find_library("opus")
+    if system:
+        candidates.append(system)
+    for path in candidates:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        lib.opus_decoder_create.restype = ctypes.c_void_p
+        lib.opus_decoder_create.argtypes = [ctypes.c_int32, ctypes.c_int, ctypes.POINTER(ctypes.c_int)]
+        lib.opus_decoder_destroy.argtypes = [ctypes.c_void_p]
+        lib.opus_decode.restype = ctypes.c_int
+        lib.opus_decode.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int32, ctypes.c_void_p,
+                                    ctypes.c_int, ctypes.c_int]
+        lib.opus_strerror.restype = ctypes.c_char_p
+        return lib
+    raise CodecUnavailableError("OPUS", "no libopus found (neither in PyAV's wheel nor on the system)")
+
+
+def opus_packet_samples(payload: bytes, rate: int) -> int:
+    """Samples an Opus packet holds at ``rate``, from its TOC byte (RFC 6716 section 3.1).
+
+    Returns 0 for an empty or malformed packet.
+
+    Examples
+    --------
+    >>> opus_packet_samples(bytes([0x78, 0x00]), 48000)   # config 15: hybrid FB 20 ms, one frame
+    960
+    >>> opus_packet_samples(bytes([0x03 | 16 << 3, 0x06]), 16000)   # CELT NB 2.5 ms, code 3, 6 frames
+    240
+    """
+    if not payload:
+        return 0
+    toc = payload[0]
+    config, code = toc >> 3, toc & 3
+    if config < 12:
+        tenths = (100, 200, 400, 600)[config & 3]
+    elif config < 16:
+        tenths = (100, 200)[config & 1]
+    else:
+        tenths = (25, 50, 100, 200)[config & 3]
+    if code == 0:
+        frames = 1
+    elif code in (1, 2):
+        frames = 2
+    else:
+        if len(payload) < 2:
+            return 0
+        frames = payload[1] & 0x3F
+    n = frames * tenths * rate // 10000
+    return n if 0 < frames * tenths <= 1200 else 0
+
+
+class OpusDecoder:
+    """Raw Opus packets (one per message, no Ogg) to int16 at a chosen rate, in stream order.
+
+    A lost packet is concealed by libopus: in-band FEC from the next packet where it carries
+    one (LBRR data), otherwise packet-loss concealment, never zeros.
+
+    Parameters
+    ----------
+    sample_rate : int
+        One of 8000, 12000, 16000, 24000, 48000 (Telnyx's reported rate).
+
+    Examples
+    --------
+    >>> dec = OpusDecoder(16000)
+    >>> dec.conceal(320).shape
+    (320,)
+    """
+
+    encoding = "OPUS"
+
+    def __init__(self, sample_rate: int = 48000) -> None:
+        if sample_rate not in OPUS_RATES:
+            raise ValueError(f"Opus decodes at {', '.join(map(str, OPUS_RATES))} Hz, got {sample_rate!r}")
+        self.rate = int(sample_rate)
+        lib = _libopus()
+        err = ctypes.c_int(0)
+        state = lib.opus_decoder_create(self.rate, 1, ctypes.byref(err))
+        if err.value != 0 or not state:
+            raise CodecUnavailableError("OPUS", f"opus_decoder_create failed: {lib.opus_strerror(err.value).decode()}")
+        self._lib, self._state = lib, state
+        self._max = self.rate * 120 // 1000  # the longest packet: 120 ms
+        self._buf = np.empty(self._max, np.int16)
+        self._ptr = self._buf.ctypes.data
+        self.fec_frames = 0
+
+    def __del__(self) -> None:
+        state, self._state = getattr(self, "_state", None), None
+        if state:
+            self._lib.opus_decoder_destroy(state)
+
+    def samples(self, payload: bytes) -> int:
+        """Samples one packet decodes to, from its TOC byte."""
+        return opus_packet_samples(payload, self.rate)
+
+    def decode(self, payload: bytes) -> np.ndarray:
+        """Decode one packet; raises :class:`CorruptPacketError` if libopus rejects it."""
+        data = bytes(payload)
+        n = self._lib.opus_decode(self._state, data, len(data), self._ptr, self._max, 0)
+        if n < 0:
+            raise CorruptPacketError(f"Opus packet of {len(data)} bytes rejected: {self._lib.opus_strerror(n).decode()}")
+        return self._buf[:n].copy()
+
+    def conceal(self, n: int, next_payload: bytes | None = None) -> np.ndarray:
+        """``n`` samples for a lost stretch: FEC from ``next_payload`` where present, else PLC."""
+        out = np.empty(n, np.int16)
+        step = self.rate // 400  # PLC/FEC work in multiples of 2.5 ms
+        done = 0
+        while done < n:
+            want = min(self._max, n - done)
+            want = max(step, want - want % step)
+            last = done + want >= n
+            data = bytes(next_payload) if (last and next_payload) else None
+            buf = self._buf
+            got = self._lib.opus_decode(self._state, data, len(data) if data else 0, self._ptr, want, 1 if data else 0)
+            if got < 0:  # a corrupt next packet: plain PLC
+                got = self._lib.opus_decode(self._state, None, 0, self._ptr, want, 0)
+            if got <= 0:
+                out[done:] = 0
+                break
+            elif data:
+                self.fec_frames += 1
+            take = min(got, n - done)
+            out[done : done + take] = buf[:take]
+            done += take
+        return out
+
+
+class AmrWbDecoder:
+    """AMR-WB RFC 4867 payloads to 16 kHz int16, in stream order (PyAV, opencore-amrwb).
+
+    Each payload is unpacked (octet-aligned or bandwidth-efficient, detected from its bytes;
+    see :mod:`telnyx_audio.codecs.amrwb`) into storage-format frames, which FFmpeg decodes.
+    SID frames give comfort noise, NO_DATA frames and lost payloads are concealed by the
+    decoder (as SPEECH_LOST frames).
+
+    Examples
+    --------
+    >>> dec = AmrWbDecoder()
+    >>> dec.conceal(320).shape
+    (320,)
+    """
+
+    encoding = "AMR-WB"
+
+    def __init__(self, sample_rate: int = 16000, *, packing: str | None = None) -> None:
+        self.rate = 16000
+        self.packing = packing
+        import av
+
+        try:
+            self._ctx = _av_context("libopencore_amrwb", 16000)
+        except av.error.FFmpegError:  # pragma: no cover - depends on the FFmpeg build
+            try:
+                self._ctx = _av_context("amrwb", 16000)
+            except av.error.FFmpegError as exc:
+                raise CodecUnavailableError("AMR-WB", f"the installed FFmpeg has no AMR-WB decoder ({exc})") from None
+
+    def samples(self, payload: bytes) -> int:
+        """Samples one payload decodes to (320 per frame, NO_DATA included)."""
+        return 320 * _amrwb.frame_count(payload, self.packing)
+
+    def decode(self, payload: bytes) -> np.ndarray:
+        """Decode one RFC 4867 payload (all its frames)."""
+        import av
+
+        frames, packing = _amrwb.unpack(payload, self.packing)
+        self.packing = self.packing or packing
+        if not frames:
+            return np.empty(0, np.int16)
+        out = [f for storage in frames for f in self._ctx.decode(av.Packet(storage))]
+        return _frames_to_int16(out)
+
+    def conceal(self, n: int, next_payload: bytes | None = None) -> np.ndarray:
+        """``n`` samples for a lost stretch: the decoder's own concealment (SPEECH_LOST)."""
+        import av
+
+        lost = bytes([_amrwb.SPEECH_LOST << 3 | 0x04])
+        out = []
+        for _ in range(-(-n // 320)):
+            out.extend(self._ctx.decode(av.Packet(lost)))
+        pcm = _frames_to_int16(out)
+        if pcm.size < n:
+            pcm = np.concatenate([pcm, np.zeros(n - pcm.size, np.int16)])
+        return pcm[:n]
+
+
+_DECODERS = {"G722": G722Decoder, "OPUS": OpusDecoder, "AMR-WB": AmrWbDecoder}
+
+
+def make_decoder(encoding: str, sample_rate: int):  # noqa: ANN201 - one of the decoder classes
+    """A fresh stateful decoder for ``encoding`` (canonical name) at Telnyx's reported rate.
+
+    Examples
+    --------
+    >>> make_decoder("G722", 8000).rate
+    16000
+    """
+    cls = _DECODERS.get(encoding)
+    if cls is None:
+        raise UnsupportedEncodingError(encoding, tuple(_DECODERS))
+    return cls(sample_rate)
