@@ -7,6 +7,14 @@ data: anything malformed becomes a :class:`Malformed` event that carries the rea
 raw text. The builders (:func:`media_message`, :func:`mark_message`, :func:`clear_message`)
 make what a server sends back on a bidirectional stream.
 
+Every form Telnyx's own documents and integrations show is read (see the protocol notes,
+section 6): MIME encoding names (``audio/x-mulaw``) as the codec they name; a ``start``
+without ``media_format`` (its ids kept, its format ``None`` so the reader says what it
+assumed); camelCase spellings (``streamId``, ``mediaFormat``, ``customParameters``...)
+beside Telnyx's snake_case; a numeric ``mark.name``; a leading UTF-8 BOM; error frames keyed
+``payload`` (integer code) or ``error`` (code as a string). Counters are range-checked:
+non-negative and below 2**63, else the message is :class:`Malformed` with the reason.
+
 Nothing here touches a socket, a clock or an event loop.
 
 Examples
@@ -26,6 +34,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Mapping, Union
 
 __all__ = [
@@ -71,13 +80,18 @@ class Connected:
 
 @dataclass(frozen=True)
 class Start:
-    """``{"event": "start"}``: the call's ids, ``media_format`` and ``custom_parameters``."""
+    """``{"event": "start"}``: the call's ids, ``media_format`` and ``custom_parameters``.
+
+    ``media_format`` is ``None`` when the message has none (integrations' tests send such
+    starts; Telnyx's default is PCMU at 8000 Hz): the ids are kept, and whoever decodes
+    says which format it assumed or inferred.
+    """
 
     sequence_number: int | None
     stream_id: str | None
     call_control_id: str | None
     call_session_id: str | None
-    media_format: MediaFormat
+    media_format: MediaFormat | None
     custom_parameters: Mapping[str, Any]
     client_state: str | None = None
     start: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -120,9 +134,14 @@ class Mark:
 
 @dataclass(frozen=True)
 class StreamError:
-    """``{"event": "error"}``: Telnyx reporting a problem (100002-100005)."""
+    """``{"event": "error"}``: Telnyx reporting a problem (100002-100005).
 
-    code: int | None
+    Read from both shapes Telnyx has documented: ``"payload": {"code": 100003, ...}`` (the
+    media-streaming guide) and ``"error": {"code": "100005", ...}`` (older spec text). A code
+    of digits becomes an ``int``; any other code is kept as the text sent.
+    """
+
+    code: int | str | None
     title: str | None
     detail: str | None
     stream_id: str | None = None
@@ -153,6 +172,30 @@ class _Bad(Exception):
     """Internal: a field failed validation; becomes a Malformed event."""
 
 
+#: Counters (``sequence_number``, ``chunk``, ``timestamp``) must fit a signed 64-bit integer:
+#: beyond it no real stream goes, and numpy arithmetic on the values would overflow.
+MAX_COUNTER = 2**63 - 1
+#: ``media_format.sample_rate`` bounds: Telnyx streams at 8000-48000 Hz; a rate outside
+#: this range is a corrupt line, not a call (and would size buffers absurdly).
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 384_000
+_MAX_CHANNELS = 8
+_BOM = "\ufeff"
+
+
+@lru_cache(maxsize=None)
+def _camel(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(word.title() for word in rest)
+
+
+def _get(obj: Mapping[str, Any], key: str) -> Any:
+    """``obj[key]`` in Telnyx's snake_case, else its camelCase spelling (TeXML, some demos)."""
+    value = obj.get(key)
+    if value is None and "_" in key:
+        value = obj.get(_camel(key))
+    return value
+
+
 def _text(data: str | bytes | bytearray | memoryview) -> str:
     if isinstance(data, str):
         return data
@@ -160,30 +203,36 @@ def _text(data: str | bytes | bytearray | memoryview) -> str:
 
 
 def _counter(obj: Mapping[str, Any], key: str, where: str) -> int | None:
-    """Telnyx sends counters as strings of digits; accept ints too, reject anything else."""
-    value = obj.get(key)
+    """Telnyx sends counters as strings of digits; accept ints too, within int64."""
+    value = _get(obj, key)
     if value is None:
         return None
     if isinstance(value, bool):
         raise _Bad(f"{where}{key} must be a string of digits, got {value!r}")
-    if isinstance(value, int):
-        if value < 0:
-            raise _Bad(f"{where}{key} must not be negative, got {value}")
-        return value
     if isinstance(value, str) and value.isascii() and value.isdigit():
-        return int(value)
-    raise _Bad(f"{where}{key} must be a string of digits, got {value!r}")
+        # Length first: int() of a 5,000-digit string raises (Python's digit limit).
+        number = int(value) if len(value) <= 19 else MAX_COUNTER + 1
+    elif isinstance(value, int):
+        number = value
+        if number < 0:
+            raise _Bad(f"{where}{key} must not be negative, got {value}")
+    else:
+        raise _Bad(f"{where}{key} must be a string of digits, got {value!r:.60}")
+    if number > MAX_COUNTER:
+        raise _Bad(f"{where}{key} is out of range: {str(value)[:30]}{'...' if len(str(value)) > 30 else ''}"
+                   f" is not below 2**63")
+    return number
 
 
 def _opt_str(obj: Mapping[str, Any], key: str, where: str = "") -> str | None:
-    value = obj.get(key)
+    value = _get(obj, key)
     if value is None or isinstance(value, str):
         return value
     raise _Bad(f"{where}{key} must be a string, got {type(value).__name__}")
 
 
 def _object(obj: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = obj.get(key)
+    value = _get(obj, key)
     if not isinstance(value, dict):
         got = "nothing" if value is None else type(value).__name__
         raise _Bad(f"{key} must be an object, got {got}")
@@ -234,23 +283,50 @@ def _media(msg: Mapping[str, Any]) -> Media:
     )
 
 
+def _encoding(value: object) -> str:
+    """Telnyx's codec name for ``media_format.encoding`` in any case or MIME spelling.
+
+    A name no codec answers to is kept as sent, so the report says what arrived and the
+    decode step fails with the reason (nothing else of the call is lost).
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise _Bad(f"start.media_format.encoding must be a codec name, got {value!r}")
+    from telnyx_audio.codecs import normalize_encoding  # the one alias table (codecs registry)
+    from telnyx_audio.errors import UnsupportedEncodingError
+
+    try:
+        return normalize_encoding(value)
+    except UnsupportedEncodingError:
+        return value.strip()
+
+
+def _positive(fmt: Mapping[str, Any], key: str, low: int, high: int, default: int | None = None) -> int:
+    value = _get(fmt, key)
+    if value is None and default is not None:
+        return default
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 9:
+        value = int(value)  # be liberal: some logs stringify it
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _Bad(f"start.media_format.{key} must be an integer from {low} to {high}, got {value!r:.40}")
+    return value
+
+
+def _media_format(start: Mapping[str, Any]) -> MediaFormat | None:
+    fmt = _get(start, "media_format")
+    if fmt is None:
+        return None
+    if not isinstance(fmt, dict):
+        raise _Bad(f"start.media_format must be an object, got {type(fmt).__name__}")
+    return MediaFormat(
+        _encoding(fmt.get("encoding")),
+        _positive(fmt, "sample_rate", MIN_SAMPLE_RATE, MAX_SAMPLE_RATE),
+        _positive(fmt, "channels", 1, _MAX_CHANNELS, default=1),
+    )
+
+
 def _start(msg: Mapping[str, Any]) -> Start:
     start = _object(msg, "start")
-    fmt = start.get("media_format")
-    if not isinstance(fmt, dict):
-        raise _Bad("start.media_format must be an object")
-    encoding = fmt.get("encoding")
-    if not isinstance(encoding, str) or not encoding:
-        raise _Bad(f"start.media_format.encoding must be a codec name, got {encoding!r}")
-    rate = fmt.get("sample_rate")
-    if isinstance(rate, str) and rate.isdigit():  # be liberal: some logs stringify it
-        rate = int(rate)
-    if isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
-        raise _Bad(f"start.media_format.sample_rate must be a positive integer, got {rate!r}")
-    channels = fmt.get("channels", 1)
-    if isinstance(channels, bool) or not isinstance(channels, int) or channels <= 0:
-        raise _Bad(f"start.media_format.channels must be a positive integer, got {channels!r}")
-    params = start.get("custom_parameters")
+    params = _get(start, "custom_parameters")
     params = {} if params is None else params
     if isinstance(params, list):  # the REST form [{name, value}], should a log carry it
         params = {p.get("name"): p.get("value") for p in params if isinstance(p, dict)}
@@ -261,7 +337,7 @@ def _start(msg: Mapping[str, Any]) -> Start:
         stream_id=_opt_str(msg, "stream_id") or _opt_str(start, "stream_id", "start."),
         call_control_id=_opt_str(start, "call_control_id", "start."),
         call_session_id=_opt_str(start, "call_session_id", "start."),
-        media_format=MediaFormat(encoding.upper(), rate, channels),
+        media_format=_media_format(start),
         custom_parameters=params,
         client_state=_opt_str(start, "client_state", "start."),
         start=start,
@@ -271,6 +347,8 @@ def _start(msg: Mapping[str, Any]) -> Start:
 def _dtmf(msg: Mapping[str, Any]) -> Dtmf:
     dtmf = _object(msg, "dtmf")
     digit = dtmf.get("digit")
+    if isinstance(digit, int) and not isinstance(digit, bool) and 0 <= digit <= 9:
+        digit = str(digit)  # as for mark names: a number stands for its text
     if not isinstance(digit, str) or not digit:
         raise _Bad(f"dtmf.digit must be a string, got {digit!r}")
     return Dtmf(
@@ -284,27 +362,36 @@ def _dtmf(msg: Mapping[str, Any]) -> Dtmf:
 def _mark(msg: Mapping[str, Any]) -> Mark:
     mark = _object(msg, "mark")
     name = mark.get("name")
+    # Integrations have sent the name as a JSON number: it stands for its text.
+    if isinstance(name, (int, float)) and not isinstance(name, bool):
+        name = json.dumps(name)
     if not isinstance(name, str):
-        raise _Bad(f"mark.name must be a string, got {name!r}")
+        raise _Bad(f"mark.name must be a string or a number, got {name!r:.60}")
     return Mark(name, _counter(msg, "sequence_number", ""), _opt_str(msg, "stream_id"))
 
 
 def _error(msg: Mapping[str, Any]) -> StreamError:
-    payload = msg.get("payload", msg.get("error"))
+    # The guide's shape keys the details "payload"; older spec text keys them "error".
+    payload = msg.get("payload")
+    key = "payload"
+    if payload is None:
+        payload, key = msg.get("error"), "error"
     payload = {} if payload is None else payload
     if not isinstance(payload, dict):
-        raise _Bad("error.payload must be an object")
+        raise _Bad(f"error.{key} must be an object, got {type(payload).__name__}")
     code = payload.get("code")
-    if isinstance(code, str) and code.isdigit():
-        code = int(code)
-    if code is not None and (isinstance(code, bool) or not isinstance(code, int)):
-        raise _Bad(f"error.payload.code must be an integer, got {code!r}")
-    return StreamError(
-        code=code,
-        title=_opt_str(payload, "title", "error.payload."),
-        detail=_opt_str(payload, "detail", "error.payload."),
-        stream_id=_opt_str(msg, "stream_id"),
-    )
+    if isinstance(code, str):
+        code = code.strip()
+        code = int(code) if code.isascii() and code.isdigit() and len(code) <= 18 else code or None
+    elif code is not None and (isinstance(code, bool) or not isinstance(code, int)):
+        raise _Bad(f"error.{key}.code must be an integer or a string, got {code!r:.60}")
+
+    def text(name: str) -> str | None:  # keep what Telnyx said, whatever its JSON type
+        value = payload.get(name)
+        return value if value is None or isinstance(value, str) else json.dumps(value)
+
+    return StreamError(code=code, title=text("title"), detail=text("detail"),
+                       stream_id=_opt_str(msg, "stream_id"))
 
 
 def _stop(msg: Mapping[str, Any]) -> Stop:
@@ -343,7 +430,7 @@ def parse_object(msg: object, raw: str = "") -> Event:
     kind = msg.get("event")
     parser = _PARSERS.get(kind) if isinstance(kind, str) else None
     if parser is None:
-        return Malformed(f"unknown event {kind!r}: expected one of {', '.join(_PARSERS)}", raw)
+        return Malformed(f"unknown event {kind!r:.60}: expected one of {', '.join(_PARSERS)}", raw)
     try:
         return parser(msg)
     except _Bad as exc:
@@ -356,7 +443,8 @@ def parse_message(data: str | bytes | bytearray | memoryview) -> Event:
     Parameters
     ----------
     data : str or bytes
-        The WebSocket message as received (Telnyx sends JSON text frames).
+        The WebSocket message as received (Telnyx sends JSON text frames). A leading UTF-8
+        byte order mark is ignored (editors and some loggers add one).
 
     Returns
     -------
@@ -369,14 +457,18 @@ def parse_message(data: str | bytes | bytearray | memoryview) -> Event:
     --------
     >>> parse_message('{"event": "dtmf", "dtmf": {"digit": "5"}}').digit
     '5'
+    >>> parse_message('{"event": "start", "streamId": "s1", "start": {"mediaFormat":'
+    ...               ' {"encoding": "audio/x-mulaw", "sampleRate": 8000}}}').media_format
+    MediaFormat(encoding='PCMU', sample_rate=8000, channels=1)
     >>> parse_message('{"event": "hello"}').reason
     "unknown event 'hello': expected one of connected, start, media, dtmf, mark, error, stop"
     """
     if not isinstance(data, (str, bytes, bytearray, memoryview)):
         raise TypeError(f"a message is str or bytes, got {type(data).__name__}")
     text = _text(data)
+    body = text[1:] if text.startswith(_BOM) else text
     try:
-        msg = json.loads(text)
+        msg = json.loads(body)
     except json.JSONDecodeError as exc:
         return Malformed(f"invalid JSON: {exc.msg} at char {exc.pos}", text)
     except RecursionError:

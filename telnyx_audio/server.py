@@ -120,10 +120,11 @@ class MediaStream:
         return self.start.stream_id
 
     def _target(self, codec: str | None, sample_rate: int | None) -> tuple[str, int]:
-        enc = codec or self._server.bidirectional_codec or self.start.media_format.encoding
+        fmt = self.start.media_format  # None when start had no media_format: PCMU 8 kHz, Telnyx's default
+        enc = codec or self._server.bidirectional_codec or (fmt.encoding if fmt else "PCMU")
         if enc not in codecs.SUPPORTED_ENCODINGS:
             enc = "PCMU"
-        rate = sample_rate or (self.start.media_format.sample_rate if enc == "L16" else 8000)
+        rate = sample_rate or (fmt.sample_rate if fmt and enc == "L16" else 8000)
         return enc, rate
 
     def _run(self, coro: Awaitable[Any]) -> Any:

@@ -75,7 +75,7 @@ def _load_audio(source: Path, rate: int) -> tuple[np.ndarray, list[tuple[float, 
                 dtmf.append((inbound * FRAME_S, event.digit))
             elif isinstance(event, Start) and start is None:
                 start = event
-        fmt = start.media_format if start else DEFAULT_MEDIA_FORMAT
+        fmt = (start.media_format if start else None) or DEFAULT_MEDIA_FORMAT
         recording = assemble_events(media, fmt.encoding, fmt.sample_rate)
         audio, sr = recording.audio, recording.sample_rate
         meta = {"custom_parameters": dict(start.custom_parameters), "call_control_id": start.call_control_id,

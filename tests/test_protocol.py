@@ -108,12 +108,22 @@ MALFORMED = [
     (media(chunk="-1"), "media.chunk must be a string of digits, got '-1'"),
     (media(chunk=-1), "media.chunk must not be negative"),
     (media(timestamp=True), "media.timestamp must be a string of digits, got True"),
-    ('{"event": "start", "start": {}}', "start.media_format must be an object"),
-    ('{"event": "start", "start": {"media_format": {"encoding": "PCMU", "sample_rate": "x"}}}', "sample_rate must be a positive integer"),
+    ('{"event": "start", "start": {"media_format": "PCMU"}}', "start.media_format must be an object, got str"),
+    ('{"event": "start", "start": {"media_format": {"encoding": "PCMU", "sample_rate": "x"}}}',
+     "sample_rate must be an integer from 1000 to 384000, got 'x'"),
+    ('{"event": "start", "start": {"media_format": {"encoding": "PCMU", "sample_rate": 8000000000}}}',
+     "sample_rate must be an integer from 1000 to 384000, got 8000000000"),
+    ('{"event": "start", "start": {"media_format": {"encoding": "PCMU", "sample_rate": 8000, "channels": 0}}}',
+     "channels must be an integer from 1 to 8"),
     ('{"event": "start", "start": {"media_format": {"sample_rate": 8000}}}', "encoding must be a codec name"),
     ('{"event": "dtmf", "dtmf": {}}', "dtmf.digit must be a string"),
-    ('{"event": "mark", "mark": {"name": 3}}', "mark.name must be a string"),
-    ('{"event": "error", "payload": {"code": "x1"}}', "error.payload.code must be an integer"),
+    ('{"event": "mark", "mark": {"name": null}}', "mark.name must be a string or a number, got None"),
+    ('{"event": "mark", "mark": {"name": [1]}}', "mark.name must be a string or a number, got [1]"),
+    ('{"event": "error", "payload": {"code": 1.5}}', "error.payload.code must be an integer or a string"),
+    ('{"event": "error", "error": ["100005"]}', "error.error must be an object, got list"),
+    (media(chunk="9223372036854775808"), "media.chunk is out of range: 9223372036854775808 is not below 2**63"),
+    (media(timestamp=2**63), "media.timestamp is out of range"),
+    (media(chunk="9" * 5000), "media.chunk is out of range: 999999999999999999999999999999..."),
     ('{"event": "stop", "stop": []}', "stop must be an object"),
 ]
 
@@ -154,3 +164,112 @@ def test_builders_refuse_bad_arguments():
         media_message("text")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="non-empty string"):
         mark_message("")
+
+
+# --- every real form of the protocol notes, section 6, as Telnyx's documents show it ---------
+
+START_CAMEL = {  # TeXML <Stream> and some demos spell the fields in camelCase
+    "event": "start", "sequenceNumber": "1", "streamId": SID,
+    "start": {"callControlId": START["start"]["call_control_id"], "callSessionId": START["start"]["call_session_id"],
+              "clientState": "aGF2ZSBhIG5pY2UgZGF5ID1d", "customParameters": {"customer_id": "customer_123"},
+              "mediaFormat": {"encoding": "PCMU", "sampleRate": 8000, "channels": 1}}}
+START_NO_FORMAT = {"event": "start", "sequence_number": "1", "stream_id": SID,  # integrations' tests
+                   "start": {k: v for k, v in START["start"].items() if k != "media_format"}}
+
+
+def with_encoding(encoding, rate=8000):
+    msg = json.loads(json.dumps(START))
+    msg["start"]["media_format"].update(encoding=encoding, sample_rate=rate)
+    return json.dumps(msg)
+
+
+@pytest.mark.parametrize("encoding, rate, codec", [
+    ("audio/x-mulaw", 8000, "PCMU"),  # older Telnyx documents
+    ("audio/x-alaw", 8000, "PCMA"),
+    ("audio/PCMU", 8000, "PCMU"),
+    ("audio/L16", 16000, "L16"),
+    ("pcma", 8000, "PCMA"),
+    ("audio/G722", 16000, "G722"),
+    ("Opus", 48000, "OPUS"),
+])
+def test_mime_style_and_lower_case_encoding_names_read_as_the_codec_they_name(encoding, rate, codec):
+    ev = parse_message(with_encoding(encoding, rate))
+    assert isinstance(ev, Start) and ev.media_format.encoding == codec and ev.media_format.sample_rate == rate
+
+
+def test_an_encoding_no_codec_answers_to_is_kept_as_sent_for_the_report():
+    assert parse_message(with_encoding("audio/speex")).media_format.encoding == "audio/speex"
+
+
+def test_a_start_without_media_format_keeps_the_ids_and_says_the_format_is_unknown():
+    ev = parse_message(json.dumps(START_NO_FORMAT))
+    assert isinstance(ev, Start) and ev.media_format is None
+    assert (ev.stream_id, ev.call_control_id, ev.custom_parameters) == (
+        SID, START["start"]["call_control_id"], {"customer_id": "customer_123"})
+
+
+def test_camel_case_start_fields_read_the_same_as_snake_case():
+    assert parse_message(json.dumps(START_CAMEL)) == parse_message(json.dumps(START))
+    camel = parse_message(json.dumps(START_CAMEL))
+    assert camel.custom_parameters == {"customer_id": "customer_123"} and camel.client_state.startswith("aGF2")
+
+
+def test_camel_case_media_and_stop_fields_read_the_same_as_snake_case():
+    snake = json.loads(media())
+    camel = {"event": "media", "sequenceNumber": "4", "streamId": SID, "media": snake["media"]}
+    assert parse_message(json.dumps(camel)) == parse_message(media())
+    stop = parse_message(json.dumps({"event": "stop", "sequenceNumber": "7", "streamId": SID,
+                                     "stop": {"callControlId": "v2:abc"}}))
+    assert (stop.sequence_number, stop.stream_id, stop.call_control_id) == (7, SID, "v2:abc")
+
+
+@pytest.mark.parametrize("name, text", [(3, "3"), (12345678901234567890, "12345678901234567890"), (1.5, "1.5"), ("", "")])
+def test_a_numeric_mark_name_is_read_as_its_text(name, text):
+    raw = json.dumps({"event": "mark", "sequence_number": "6", "stream_id": SID, "mark": {"name": name}})
+    assert parse_message(raw) == Mark(text, 6, SID)
+
+
+@pytest.mark.parametrize("as_bytes", [False, True])
+def test_a_leading_utf8_bom_does_not_lose_the_message(as_bytes):
+    text = "\ufeff" + json.dumps(START)
+    ev = parse_message(text.encode("utf-8") if as_bytes else text)
+    assert isinstance(ev, Start) and ev.stream_id == SID and ev.media_format.encoding == "PCMU"
+
+
+@pytest.mark.parametrize("msg, expected", [
+    # the media-streaming guide: "payload", integer code
+    ({"event": "error", "stream_id": SID, "payload": {"code": 100003, "title": "malformed_frame",
+                                                      "detail": "Received media frame is not valid JSON"}},
+     StreamError(100003, "malformed_frame", "Received media frame is not valid JSON", SID)),
+    # older spec text: "error", code as a string
+    ({"event": "error", "stream_id": SID, "error": {"code": "100005", "title": "rate_limit_reached",
+                                                    "detail": "Too many requests"}},
+     StreamError(100005, "rate_limit_reached", "Too many requests", SID)),
+    ({"event": "error", "error": {"code": "E42", "title": "odd", "detail": {"why": 1}}},
+     StreamError("E42", "odd", '{"why": 1}', None)),
+    ({"event": "error", "payload": None, "error": {"code": 100004, "title": "invalid_media"}},
+     StreamError(100004, "invalid_media", None, None)),
+])
+def test_error_frames_in_both_shapes_keep_code_title_and_detail(msg, expected):
+    assert parse_message(json.dumps(msg)) == expected
+
+
+@pytest.mark.parametrize("value, ok", [("9223372036854775807", True), (2**63 - 1, True), ("0", True),
+                                       ("9223372036854775808", False), (2**64, False), ("1" * 4400, False)])
+def test_counters_are_range_checked_to_int64_without_raising(value, ok):
+    raw = media(chunk=value)
+    ev = parse_message(raw)
+    if ok:
+        assert isinstance(ev, Media) and ev.chunk == int(value)
+    else:
+        assert isinstance(ev, Malformed) and "out of range" in ev.reason and ev.raw == raw
+
+
+@given(st.integers(min_value=0, max_value=2**70), st.sampled_from(["chunk", "timestamp"]), st.booleans())
+@settings(max_examples=200, deadline=None)
+def test_a_counter_is_kept_exactly_when_in_range_and_refused_with_a_reason_otherwise(value, key, as_text):
+    ev = parse_message(media(**{key: str(value) if as_text else value}))
+    if value < 2**63:
+        assert getattr(ev, key) == value
+    else:
+        assert isinstance(ev, Malformed) and f"media.{key} is out of range" in ev.reason
