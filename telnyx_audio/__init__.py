@@ -71,6 +71,9 @@ _EXPORTS = {
     "serve": "server",
     "simulate": "simulator",
     "simulate_async": "simulator",
+    # batch at scale
+    "batch": "fleet",
+    "BatchResult": "fleet",
     # call control
     "TelnyxClient": "callcontrol",
     "CommandResult": "callcontrol",
@@ -164,6 +167,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from telnyx_audio.receiver import WebhookReceiver
     from telnyx_audio.server import CaptureServer, serve
     from telnyx_audio.simulator import simulate, simulate_async
+    from telnyx_audio.fleet import BatchResult, batch
     from telnyx_audio.wav import write_wav, write_wavs
     from telnyx_audio.webhooks import (
         call_timeline,

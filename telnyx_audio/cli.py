@@ -385,6 +385,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=0, help="seed for the faults (default 0)")
     sim.set_defaults(func=_simulate)
     _add_call_control(sub)
+    from telnyx_audio.fleet.cli import add_batch_parser
+
+    add_batch_parser(sub)
     return parser
 
 

@@ -1,0 +1,391 @@
+"""Run the per-call work over many files: on every core through processes, or on Dask."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .work import FileResult, Task, error_result, run_task
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = ["BatchResult", "batch", "expand_inputs"]
+
+#: Tasks a worker process runs before it is replaced (bounds what a long batch can leak).
+MAX_TASKS_PER_CHILD = 100
+_STATE = ".batch"  # DIR/.batch/<name>.json: the rows of each finished call (for resume)
+_CRASHED = (
+    "the worker process died while processing this file (killed by the OS, out of memory, "
+    "or a crash in native code); the file was retried alone and it died again"
+)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What :func:`batch` made.
+
+    Attributes
+    ----------
+    calls : DataFrame
+        One row per stream (per input file that failed: one row with ``error``); the columns
+        of :data:`telnyx_audio.fleet.CALL_COLUMNS`, in input order.
+    segments : DataFrame
+        Speech segments, turns, overlaps, interruptions, silences and DTMF digits, one row
+        each, with the call's ``path`` and ``stream_id``.
+    errors : DataFrame
+        ``path``, ``stream_id``, ``error`` of the rows that failed.
+    skipped : int
+        Calls not processed again because their outputs were newer than their capture.
+    out : Path or None
+        Where the tables and per-call folders were written.
+    """
+
+    calls: "pd.DataFrame"
+    segments: "pd.DataFrame"
+    errors: "pd.DataFrame"
+    skipped: int = 0
+    out: Path | None = None
+    elapsed_s: float = field(default=0.0, repr=False)
+
+    def __repr__(self) -> str:
+        return (f"<BatchResult {len(self.calls)} calls, {len(self.errors)} errors, {self.skipped} skipped,"
+                f" {len(self.segments)} segments>")
+
+
+def expand_inputs(paths_or_globs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[str]:
+    """The files to process: globs expanded (``**`` included), folders searched for ``*.jsonl``.
+
+    A path that names no file is kept (it becomes an error row: unreadable). Each file once,
+    in the order given.
+
+    Raises
+    ------
+    ValueError
+        If a glob matches nothing, a folder holds no ``*.jsonl``, or nothing was given.
+
+    Examples
+    --------
+    >>> expand_inputs(["data/example_call.jsonl", "data/*_call.jsonl"])
+    ['data/example_call.jsonl']
+    """
+    items = [paths_or_globs] if isinstance(paths_or_globs, (str, os.PathLike)) else list(paths_or_globs)
+    if not items:
+        raise ValueError("no capture files given: expected paths, folders or globs")
+    found: list[str] = []
+    for item in items:
+        text = os.fspath(item)
+        if any(c in text for c in "*?["):
+            matches = sorted(glob.glob(text, recursive=True))
+            if not matches:
+                raise ValueError(f"no files match {text!r}")
+            found.extend(m for m in matches if not os.path.isdir(m))
+        elif os.path.isdir(text):
+            inside = sorted(os.fspath(p) for p in Path(text).rglob("*.jsonl") if p.is_file())
+            if not inside:
+                raise ValueError(f"no capture files (*.jsonl) in the folder {text!r}")
+            found.extend(inside)
+        else:
+            found.append(text)
+    seen: set[str] = set()
+    unique = []
+    for path in found:
+        key = os.path.realpath(path)
+        if key not in seen:
+            seen.add(key)
+            unique.append(path)
+    return unique
+
+
+def folder_names(paths: list[str]) -> list[str]:
+    """One output folder name per file: its stem as ``decode`` does; the parent folder's name
+    joins it where stems repeat (the capture server's ``<stream>/messages.jsonl``).
+
+    Examples
+    --------
+    >>> folder_names(["a/x.jsonl", "b/y.jsonl", "c/messages.jsonl", "d/messages.jsonl"])
+    ['x', 'y', 'c-messages', 'd-messages']
+    """
+    from collections import Counter
+
+    from telnyx_audio._paths import safe_name
+
+    stems = [safe_name(Path(p).stem, "capture") for p in paths]
+    counts = Counter(stems)
+    names = [f"{safe_name(Path(p).parent.name, 'capture')}-{s}" if counts[s] > 1 else s for p, s in zip(paths, stems)]
+    used: set[str] = set()
+    out = []
+    for name in names:
+        unique, n = name, 1
+        while unique in used:
+            n += 1
+            unique = f"{name}-{n}"
+        used.add(unique)
+        out.append(unique)
+    return out
+
+
+# --- resume ---------------------------------------------------------------------------------
+
+def _state_path(out: Path, name: str) -> Path:
+    return out / _STATE / f"{name}.json"
+
+
+def _load_done(out: Path, name: str, task: Task) -> FileResult | None:
+    """The saved result of a call done by an earlier run, if its outputs are newer than the
+    capture and were made with the same options."""
+    state = _state_path(out, name)
+    try:
+        capture_mtime = os.stat(task.path).st_mtime_ns
+        if os.stat(state).st_mtime_ns <= capture_mtime:
+            return None
+        saved = json.loads(state.read_text())
+    except (OSError, ValueError):
+        return None
+    if saved.get("options") != {"analyze": task.analyze, "wav": task.wav}:
+        return None
+    if task.wav:
+        for row in saved["calls"]:
+            summary = Path(row.get("folder") or "") / "summary.json"
+            try:
+                if os.stat(summary).st_mtime_ns <= capture_mtime:
+                    return None
+            except OSError:
+                return None
+    calls = [{**row, "path": task.path} for row in saved["calls"]]
+    segments = [{**seg, "path": task.path} for seg in saved["segments"]]
+    return FileResult(task.index, task.path, calls, segments)
+
+
+def _save_done(out: Path, name: str, task: Task, result: FileResult) -> None:
+    """Remember a call that worked (atomically), so a later run can skip it."""
+    state = _state_path(out, name)
+    state.parent.mkdir(parents=True, exist_ok=True)
+    tmp = state.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"options": {"analyze": task.analyze, "wav": task.wav},
+                               "calls": result.calls, "segments": result.segments}))
+    os.replace(tmp, state)
+
+
+# --- executors ------------------------------------------------------------------------------
+
+def _run_processes(tasks: list[Task], jobs: int) -> Iterator[FileResult]:
+    """Yield results as they finish, from a pool of ``jobs`` processes.
+
+    At most ``2 * jobs`` tasks are in flight. A worker that dies (BrokenProcessPool) takes
+    the tasks in flight with it: the pool is rebuilt, and those tasks are run again one at a
+    time in a one-process pool, so only the file that kills a worker becomes an error row.
+    """
+    from concurrent.futures import FIRST_COMPLETED, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    pending = iter(tasks)
+    suspects: list[Task] = []
+    pool = _pool(jobs)
+    running: dict[Any, Task] = {}
+    try:
+        while True:
+            for task in pending:
+                running[pool.submit(run_task, task)] = task
+                if len(running) >= 2 * jobs:
+                    break
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            broken = False
+            for future in done:
+                task = running.pop(future)
+                try:
+                    yield future.result()
+                except BrokenProcessPool:
+                    suspects.append(task)
+                    broken = True
+            if broken:
+                suspects.extend(running.values())
+                running.clear()
+                pool.shutdown(wait=True, cancel_futures=True)
+                yield from _isolate(suspects)
+                suspects = []
+                pool = _pool(jobs)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _isolate(tasks: list[Task]) -> Iterator[FileResult]:
+    """Run each task alone in a fresh one-process pool; a task that kills it is an error row."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    for task in sorted(tasks, key=lambda t: t.index):
+        pool = _pool(1)
+        try:
+            yield pool.submit(run_task, task).result()
+        except BrokenProcessPool:
+            yield error_result(task, _CRASHED)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _pool(jobs: int):
+    """Worker processes started by a fork server that has the library imported (fast start,
+    no fork of a parent with threads; required for max_tasks_per_child)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["telnyx_audio.fleet.work", "telnyx_audio.capture", "telnyx_audio.analysis", "pandas"])
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, max_tasks_per_child=MAX_TASKS_PER_CHILD)
+
+
+def _run_dask(tasks: list[Task], client: Any) -> Iterator[FileResult]:
+    """Yield results as they finish on a Dask cluster.
+
+    A worker lost mid-task is the scheduler's to retry on another worker (up to Dask's
+    ``distributed.scheduler.allowed-failures``); a task that kept killing workers comes back
+    as ``KilledWorker`` and becomes the file's error row.
+    """
+    from distributed import as_completed
+
+    futures = {client.submit(run_task, task, key=f"telnyx-audio-call-{task.index}-{os.urandom(4).hex()}",
+                             pure=False, retries=0): task for task in tasks}
+    for future in as_completed(futures):
+        task = futures.pop(future)
+        try:
+            yield future.result()
+        except Exception as exc:  # KilledWorker, CancelledError, comm errors: the file's row
+            yield error_result(task, f"the Dask cluster could not run this file: {type(exc).__name__}: {exc}")
+        future.release()
+
+
+# --- the function ---------------------------------------------------------------------------
+
+def batch(
+    paths_or_globs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    out: str | os.PathLike[str] | None = None,
+    *,
+    jobs: int | None = None,
+    client: Any = None,
+    analyze: bool = True,
+    wav: bool = True,
+    webhooks: Any = None,
+    progress: bool = True,
+    on_result: Callable[[FileResult], None] | None = None,
+) -> BatchResult:
+    """Process many capture files into one call table, on every core or a Dask cluster.
+
+    Each file is read, written out (WAVs and ``summary.json`` in ``out/<name>/``, as
+    ``telnyx-audio decode`` does) and analysed in a worker; only its rows come back, so a
+    worker's memory is bounded by one call whatever the number of calls. One bad file never
+    ends a batch: it is a row with its ``error``.
+
+    Parameters
+    ----------
+    paths_or_globs : str, PathLike, or iterable of them
+        Capture files, folders (searched for ``*.jsonl``) and globs (``"caps/**/*.jsonl"``).
+    out : str or PathLike, optional
+        Output root. With it, calls whose outputs are newer than their capture (from an
+        earlier run with the same options) are not processed again: their rows are reused.
+        ``calls.parquet`` and ``segments.parquet`` are written here too.
+    jobs : int, optional
+        Worker processes (default: every core). Ignored with ``client``.
+    client : dask.distributed.Client, optional
+        Run on this cluster instead (``pip install telnyx-audio[dask]``).
+    analyze : bool
+        Run :func:`analyze_call` and the G.711 codec check (the analysis columns and the
+        segments); off for decoding only, which is several times faster.
+    wav : bool
+        Write each call's WAVs and ``summary.json`` (needs ``out``).
+    webhooks : path, glob, list of paths, or DataFrame, optional
+        Webhook logs to join on the call ids (hangup cause, call quality, stream failures,
+        transcripts): see :func:`telnyx_audio.load_webhooks`.
+    progress : bool
+        Show a tqdm progress bar (a widget in Jupyter).
+    on_result : callable, optional
+        Called in this process with each file's result as it arrives.
+
+    Returns
+    -------
+    BatchResult
+        ``.calls``, ``.segments``, ``.errors`` (pandas DataFrames), ``.skipped``.
+
+    Examples
+    --------
+    >>> import telnyx_audio as ta
+    >>> result = ta.batch("data/example_call.jsonl", jobs=1, progress=False)
+    >>> result.calls.loc[0, ["encoding", "inbound_n_gaps", "error"]].tolist()
+    ['PCMU', 1, '']
+    """
+    import pandas as pd
+
+    from .join import join_webhooks
+    from .schema import calls_frame, segments_frame
+
+    t0 = time.perf_counter()
+    if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
+        raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
+    paths = expand_inputs(paths_or_globs)
+    if webhooks is not None and not isinstance(webhooks, pd.DataFrame):
+        from telnyx_audio.webhooks import load_webhooks
+
+        webhooks = load_webhooks(webhooks)  # early: a bad path fails before hours of work
+    root = Path(out) if out is not None else None
+    names = folder_names(paths)
+    tasks = [Task(i, p, os.fspath(root / n) if root is not None and wav else None, bool(analyze), bool(wav))
+             for i, (p, n) in enumerate(zip(paths, names))]
+
+    results: dict[int, FileResult] = {}
+    todo = []
+    for task, name in zip(tasks, names):
+        done = _load_done(root, name, task) if root is not None else None
+        if done is not None:
+            results[task.index] = done
+        else:
+            todo.append(task)
+    skipped = len(results)
+
+    if client is not None:
+        stream = _run_dask(todo, client)
+    else:
+        stream = _run_processes(todo, jobs or _cores()) if todo else iter(())
+    from tqdm.auto import tqdm
+
+    with tqdm(total=len(tasks), initial=skipped, disable=not progress, unit="call", desc="batch") as bar:
+        for result in stream:
+            results[result.index] = result
+            if root is not None and not result.failed:
+                _save_done(root, names[result.index], tasks[result.index], result)
+            if on_result is not None:
+                on_result(result)
+            bar.update(1)
+
+    ordered = [results[i] for i in sorted(results)]
+    call_rows = [row for r in ordered for row in r.calls]
+    if webhooks is not None:
+        call_rows = join_webhooks(call_rows, webhooks)
+    calls = calls_frame(call_rows)
+    segments = segments_frame([seg for r in ordered for seg in r.segments])
+    errors = calls.loc[calls["error"].fillna("") != "", ["path", "stream_id", "error"]].reset_index(drop=True)
+    if root is not None:
+        root.mkdir(parents=True, exist_ok=True)
+        _write_parquet(calls, root / "calls.parquet")
+        _write_parquet(segments, root / "segments.parquet")
+    return BatchResult(calls, segments, errors, skipped, root, time.perf_counter() - t0)
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _write_parquet(df: "pd.DataFrame", path: Path) -> None:
+    """Write a table atomically: a reader never sees half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    df.to_parquet(tmp, index=False)
+    os.replace(tmp, path)

@@ -1,0 +1,170 @@
+"""The per-call work of a batch: one capture file in, its rows (small) out.
+
+This is what runs in a worker process (or on a Dask worker). It reads the file, writes its
+WAVs and ``summary.json`` when asked, analyses each stream, and returns only the table rows,
+so a worker holds one call at a time and sends back a few kilobytes whatever the call's size.
+It holds no decoding or analysis logic of its own: it calls the library's functions.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Task", "FileResult", "process_file", "run_task"]
+
+# Test-only: a worker asked to process a file with this base name exits at once, as a worker
+# killed by the OS would. It lets the tests crash a real worker process without mocking.
+_CRASH_ENV = "_TELNYX_AUDIO_TEST_CRASH_ON"
+
+
+@dataclass(frozen=True)
+class Task:
+    """One file to process: where it is, where its outputs go, and what to compute."""
+
+    index: int
+    path: str
+    folder: str | None  # None: write nothing
+    analyze: bool = True
+    wav: bool = True
+
+
+@dataclass
+class FileResult:
+    """What one file gave: a row per stream (or one error row) and the segment rows."""
+
+    index: int
+    path: str
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    segments: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        """Whether any row of the file has an error."""
+        return any(row.get("error") for row in self.calls)
+
+
+def error_result(task: Task, message: str) -> FileResult:
+    """The one-row result of a file that could not be processed."""
+    return FileResult(task.index, task.path, [{"path": task.path, "error": message, "folder": ""}])
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if isinstance(exc, (OSError, ValueError)) else f"{type(exc).__name__}: {text}"
+
+
+def run_task(task: Task) -> FileResult:
+    """Process one file; every failure becomes an error row, never an exception.
+
+    This is the function executors map over files: whatever goes wrong with one file
+    (unreadable, not a capture, an encoding that cannot be decoded, a bug a strange file
+    reveals) must not end the batch, so any ``Exception`` is caught here, at the boundary,
+    and reported with its type and message in the row.
+    """
+    if os.environ.get(_CRASH_ENV) and os.path.basename(task.path) == os.environ[_CRASH_ENV]:
+        os._exit(70)
+    try:
+        return process_file(task)
+    except Exception as exc:  # the batch boundary: see the docstring
+        return error_result(task, _describe(exc))
+
+
+def _not_a_capture(capture: Any) -> str | None:
+    report = capture.report
+    if report.lines == 0:
+        return "empty file: no lines, expected Telnyx media-stream messages (JSONL)"
+    if not report.events:
+        first = report.bad_examples[0] if report.bad_examples else None
+        why = f" (line {first.line}: {first.reason})" if first else ""
+        return f"not a capture: none of its {report.lines} lines is a Telnyx media-stream message{why}"
+    return None
+
+
+def process_file(task: Task) -> FileResult:
+    """Read one capture file and make its rows; write its WAVs when ``task.wav``.
+
+    Raises whatever reading the file raises; :func:`run_task` makes that an error row. A
+    failure after reading (writing or analysing one stream) is that stream's error row.
+    """
+    from telnyx_audio._paths import safe_name
+
+    from . import schema
+
+    t0 = time.perf_counter()
+    captures = _read_captures(task.path)
+    result = FileResult(task.index, task.path)
+    for capture in captures:
+        problem = _not_a_capture(capture)
+        if problem is not None:
+            result.calls.append({"path": task.path, "error": problem, "folder": ""})
+            continue
+        row = schema.capture_row(capture)
+        row["path"] = task.path
+        row["error"] = ""
+        row["folder"] = ""
+        segments: list[dict[str, Any]] = []
+        try:
+            if task.wav and task.folder is not None:
+                folder = Path(task.folder)
+                if len(captures) > 1:
+                    folder = folder / safe_name(capture.stream_id)
+                _write_call(capture, folder)
+                row["folder"] = os.fspath(folder)
+            if task.analyze:
+                row.update(_codec_check(capture))
+                analysis = _analyze(capture)
+                row.update(analysis.to_dict())
+                key = {"path": task.path, "stream_id": capture.stream_id}
+                segments = [{**key, **seg} for seg in analysis.segments().to_dict("records")]
+        except Exception as exc:  # one stream's failure is its row's error (batch boundary)
+            row["error"] = _describe(exc)
+        result.calls.append({k: schema._json_safe(v) for k, v in row.items()})
+        result.segments.extend({k: schema._json_safe(v) for k, v in seg.items()} for seg in segments)
+    elapsed = time.perf_counter() - t0
+    for row in result.calls:
+        row["process_s"] = elapsed / max(len(result.calls), 1)
+    return result
+
+
+def _read_captures(path: str) -> list:
+    from telnyx_audio import capture
+
+    if not hasattr(capture, "read_captures"):  # TEMP until H1 lands read_captures
+        return [capture.read_capture(path)]
+    return capture.read_captures(path)
+
+
+def _write_call(capture: Any, folder: Path) -> None:
+    from telnyx_audio import wav
+
+    if not hasattr(wav, "write_call"):  # TEMP until H1 lands write_call
+        import json
+        files = wav.write_wavs(capture.recording, folder)
+        summary = capture.summary()
+        summary["files"] = {k: v.name for k, v in files.items()}
+        (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        return
+    wav.write_call(capture, folder)
+
+
+def _analyze(capture: Any) -> Any:
+    from telnyx_audio.analysis import analyze_call
+
+    return analyze_call(capture.recording)
+
+
+def _codec_check(capture: Any) -> dict[str, Any]:
+    """The G.711 law check over the tracks with media; empty for other codecs."""
+    from telnyx_audio.analysis import check_codec
+
+    rec = capture.recording
+    if rec.encoding not in ("PCMU", "PCMA") or not rec.tracks:
+        return {"codec_check": "", "codec_check_likely_encoding": None, "codec_check_score": None}
+    checks = [check_codec(rec.audio[i], rec.encoding) for i, t in enumerate(("inbound", "outbound")) if t in rec.tracks]
+    worst = max(checks, key=lambda c: c.score)
+    return {"codec_check": "suspect" if worst.suspect else "ok",
+            "codec_check_likely_encoding": worst.likely_encoding, "codec_check_score": float(worst.score)}

@@ -1,0 +1,211 @@
+"""Batch at scale: many captures into one table on every core, one bad file never ending it."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile
+
+import telnyx_audio as ta
+from conftest import capture_lines, start_obj, tone_frames, write_capture
+from telnyx_audio.fleet import CALL_COLUMNS, SEGMENT_COLUMNS
+from telnyx_audio.fleet.schema import __doc__ as SCHEMA_DOC
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "data" / "example_call.jsonl"
+WEBHOOKS = ROOT / "data" / "example_webhooks.jsonl"
+BIN = Path(sys.executable).parent / "telnyx-audio"
+CRASH_ENV = "_TELNYX_AUDIO_TEST_CRASH_ON"
+
+
+def run(*args, env=None):
+    return subprocess.run([str(BIN), *map(str, args)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **(env or {})})
+
+
+@pytest.fixture
+def fleet(tmp_path):
+    """Two good calls (one PCMA, one-track) and one of every kind of bad file."""
+    src = tmp_path / "src"
+    src.mkdir()
+    good = {
+        "example.jsonl": EXAMPLE.read_bytes(),
+        "alaw.jsonl": "\n".join(capture_lines(tone_frames(40, encoding="PCMA"), encoding="PCMA")).encode() + b"\n",
+    }
+    for name, data in good.items():
+        (src / name).write_bytes(data)
+    lines = capture_lines(tone_frames(5))
+    lines[1] = json.dumps(start_obj(encoding="G729"))
+    bad = {
+        "empty.jsonl": b"",
+        "not_a_capture.jsonl": b"name,age\nann,3\n",
+        "binary.jsonl": bytes(range(256)) * 4,
+        "g729.jsonl": ("\n".join(lines) + "\n").encode(),
+        "crash.jsonl": EXAMPLE.read_bytes(),
+    }
+    for name, data in bad.items():
+        (src / name).write_bytes(data)
+    os.symlink("unreadable.jsonl", src / "unreadable.jsonl")  # a link to itself: cannot be opened
+    return src
+
+
+def test_good_and_broken_files_give_one_row_each_and_a_crashed_worker_is_an_error_row(fleet, tmp_path):
+    out = tmp_path / "out"
+    inputs = sorted(str(p) for p in fleet.iterdir()) + [str(fleet / "missing.jsonl")]
+    done = run("batch", *inputs, "--out", out, "--jobs", "2", "--no-analysis", "--no-progress", env={CRASH_ENV: "crash.jsonl"})
+    assert done.returncode == 1, done.stderr
+    calls = pd.read_parquet(out / "calls.parquet")
+    assert calls["path"].tolist() == inputs
+    errors = dict(zip(calls["path"].map(lambda p: Path(p).name), calls["error"]))
+    assert errors["example.jsonl"] == "" and errors["alaw.jsonl"] == ""
+    assert errors["empty.jsonl"].startswith("empty file")
+    assert errors["not_a_capture.jsonl"].startswith("not a capture") and "line 1" in errors["not_a_capture.jsonl"]
+    assert errors["binary.jsonl"].startswith("not a capture")
+    assert "G729" in errors["g729.jsonl"]
+    assert "worker process died" in errors["crash.jsonl"]
+    assert "Too many levels of symbolic links" in errors["unreadable.jsonl"]
+    assert "No such file" in errors["missing.jsonl"]
+    for name, error in errors.items():
+        if error:
+            assert f"{name}: error: " in done.stderr
+    assert "7 failed" in done.stdout and "0 skipped" in done.stdout
+    ok = calls[calls["error"] == ""].set_index(calls["path"].map(lambda p: Path(p).name)[calls["error"] == ""])
+    assert ok.loc["alaw.jsonl", "encoding"] == "PCMA" and ok.loc["alaw.jsonl", "inbound_frames_received"] == 40
+    assert ok.loc["example.jsonl", "inbound_n_gaps"] == 1 and ok.loc["example.jsonl", "dtmf_events"] == "15"
+
+
+def _same_wavs(a: Path, b: Path) -> None:
+    names = sorted(p.name for p in a.glob("*.wav"))
+    assert names == sorted(p.name for p in b.glob("*.wav")) and names
+    for name in names:
+        x, rate_x = soundfile.read(a / name, dtype="int16")
+        y, rate_y = soundfile.read(b / name, dtype="int16")
+        assert rate_x == rate_y and np.array_equal(x, y), name
+
+
+def test_batch_wavs_and_rows_equal_decode_and_analyze_call_on_each_file_alone(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "example.jsonl").write_bytes(EXAMPLE.read_bytes())
+    write_capture(src / "tones.jsonl", capture_lines(tone_frames(150, encoding="L16", sample_rate=16000),
+                                                     encoding="L16", sample_rate=16000))
+    result = ta.batch(src, tmp_path / "batch", jobs=2, progress=False)
+    assert result.errors.empty and len(result.calls) == 2
+    assert run("decode", src / "example.jsonl", src / "tones.jsonl", "--out", tmp_path / "decode").returncode == 0
+    for row in result.calls.to_dict("records"):
+        path = row["path"]
+        name = Path(path).stem
+        _same_wavs(Path(row["folder"]), tmp_path / "decode" / name)
+        alone = json.loads((tmp_path / "decode" / name / "summary.json").read_text())
+        assert json.loads((Path(row["folder"]) / "summary.json").read_text()) == alone
+        capture = ta.read_capture(path)
+        analysis = ta.analyze_call(capture.recording)
+        expected = {**capture.to_dict(), **analysis.to_dict()}
+        for key, value in expected.items():
+            got = row[key]
+            if value is None or (isinstance(value, float) and np.isnan(value)):
+                assert pd.isna(got), key
+            else:
+                assert got == value, key
+        segments = result.segments[result.segments["path"] == path].drop(columns=["path", "stream_id"])
+        pd.testing.assert_frame_equal(segments.reset_index(drop=True),
+                                      analysis.segments().astype(segments.dtypes.to_dict()), check_dtype=False)
+
+
+def test_a_second_run_on_the_same_out_skips_the_calls_already_done(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("a", "b", "c"):
+        write_capture(src / f"{name}.jsonl", capture_lines(tone_frames(30)))
+    (src / "bad.jsonl").write_bytes(b"")
+    out = tmp_path / "out"
+    first = run("batch", src, "--out", out, "--jobs", "1", "--no-analysis", "--no-progress")
+    assert first.returncode == 1 and "0 skipped" in first.stdout
+    table = pd.read_parquet(out / "calls.parquet")
+    stamp = os.stat(out / "a" / "stereo.wav").st_mtime_ns
+    # b's capture is newer than its outputs now (an interrupted run, or a capture rewritten).
+    later = os.stat(out / "b" / "summary.json").st_mtime + 5
+    os.utime(src / "b.jsonl", (later, later))
+    second = run("batch", src, "--out", out, "--jobs", "1", "--no-analysis", "--no-progress")
+    assert second.returncode == 1 and "2 skipped" in second.stdout, second.stdout
+    assert os.stat(out / "a" / "stereo.wav").st_mtime_ns == stamp
+    assert os.stat(out / "b" / "summary.json").st_mtime > later - 5
+    again = pd.read_parquet(out / "calls.parquet")
+    pd.testing.assert_frame_equal(again.drop(columns="process_s"), table.drop(columns="process_s"))
+    # Other options are other outputs: nothing is skipped.
+    third = run("batch", src, "--out", out, "--jobs", "1", "--no-progress")
+    assert "0 skipped" in third.stdout and len(pd.read_parquet(out / "segments.parquet"))
+
+
+def test_webhooks_join_the_example_call_and_a_call_without_webhooks_keeps_its_row(tmp_path):
+    other = write_capture(tmp_path / "other.jsonl", capture_lines(tone_frames(20)))
+    result = ta.batch([EXAMPLE, other], jobs=1, analyze=False, webhooks=WEBHOOKS, progress=False)
+    rows = result.calls.set_index(result.calls["path"].map(lambda p: Path(p).name))
+    call = rows.loc["example_call.jsonl"]
+    assert call["hangup_cause"] == "normal_clearing" and call["hangup_source"] == "caller"
+    assert call["sip_hangup_cause"] == "200"
+    assert call["inbound_mos"] == 4.41 and call["inbound_jitter_max_variance"] == 2.74
+    assert call["inbound_packet_count"] == 400 and call["inbound_packet_loss_pct"] == 0.75
+    assert call["outbound_packet_loss_pct"] == 0.0 and pd.isna(call["outbound_mos"])
+    assert call["n_stream_failures"] == 0 and call["stream_failure_reasons"] == ""
+    assert call["inbound_transcript"] == "I would like to check my order"
+    assert call["outbound_transcript"] == "thank you for calling how can I help sure can you enter your code"
+    assert call["n_webhooks"] == 11
+    alone = rows.loc["other.jsonl"]
+    assert alone["error"] == "" and alone["n_webhooks"] == 0 and pd.isna(alone["hangup_cause"])
+
+
+def test_a_stream_failure_webhook_is_counted_with_its_reason(tmp_path):
+    lines = capture_lines(tone_frames(10))
+    path = write_capture(tmp_path / "call.jsonl", lines)
+    hooks = [{"data": {"event_type": "streaming.failed", "id": str(i), "occurred_at": f"2026-01-01T00:00:0{i}Z",
+                       "payload": {"call_control_id": "v2:ctl", "failure_reason": reason, "stream_id": "s"}}}
+             for i, reason in enumerate(["connection_failed", "stream_timeout"])]
+    row = ta.batch(path, jobs=1, analyze=False, webhooks=hooks, progress=False).calls.iloc[0]
+    assert row["n_stream_failures"] == 2 and row["stream_failure_reasons"] == "connection_failed; stream_timeout"
+
+
+def test_bad_arguments_exit_2_and_a_clean_batch_exits_0(tmp_path):
+    nothing = run("batch", str(tmp_path / "*.jsonl"), "--out", tmp_path / "o")
+    assert nothing.returncode == 2 and "no files match" in nothing.stderr and "Traceback" not in nothing.stderr
+    assert run("batch", EXAMPLE, "--out", tmp_path / "o", "--jobs", "0").returncode == 2
+    assert run("batch", EXAMPLE).returncode == 2
+    hooks = run("batch", EXAMPLE, "--out", tmp_path / "o", "--webhooks", tmp_path / "none.jsonl")
+    assert hooks.returncode == 2 and "--webhooks" in hooks.stderr
+    ok = run("batch", EXAMPLE, "--out", tmp_path / "o", "--no-wav", "--no-progress", "--webhooks", WEBHOOKS)
+    assert ok.returncode == 0, ok.stderr
+    calls = pd.read_parquet(tmp_path / "o" / "calls.parquet")
+    assert calls.loc[0, "hangup_cause"] == "normal_clearing" and calls.loc[0, "folder"] == ""
+    assert not (tmp_path / "o" / "example_call").exists()
+
+
+def test_the_call_table_has_every_schema_column_typed_and_json_safe():
+    result = ta.batch([EXAMPLE, "no/such/file.jsonl"], jobs=1, progress=False)
+    assert list(result.calls.columns) == list(CALL_COLUMNS)
+    assert list(result.segments.columns) == list(SEGMENT_COLUMNS)
+    assert {str(t) for t in result.calls.dtypes} <= {"string", "Int64", "Float64", "boolean"}
+    assert result.errors["path"].tolist() == ["no/such/file.jsonl"]
+    json.dumps(result.calls.astype(object).where(result.calls.notna(), None).to_dict("records"))
+    row = result.calls.iloc[0]
+    assert 0 < row["inbound_talk_share"] < 1 and row["n_turns"] >= 3 and row["dtmf_inband"] == "15"
+    assert set(result.segments["kind"]) >= {"speech", "turn", "overlap", "dtmf"}
+
+
+def test_every_column_that_capture_and_analysis_give_is_in_the_documented_schema():
+    capture = ta.read_capture(EXAMPLE)
+    keys = set(capture.to_dict()) | set(ta.analyze_call(capture.recording).to_dict())
+    assert keys <= set(CALL_COLUMNS), keys - set(CALL_COLUMNS)
+
+
+def test_the_readme_documents_exactly_the_schema_columns():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Batch"):]
+    documented = re.findall(r"^\| `([a-z0-9_]+)` \|", section, re.M)
+    assert documented == list(CALL_COLUMNS)
+    assert re.findall(r"^([a-z0-9_]+) +(?:string|int|float|bool)\b", SCHEMA_DOC, re.M) == list(CALL_COLUMNS)
