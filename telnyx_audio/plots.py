@@ -11,7 +11,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from telnyx_audio.analysis import Spectrogram, _as_float, _rate, detect_speech, spectrogram
+from telnyx_audio.analysis import Spectrogram, detect_speech, spectrogram
+from telnyx_audio.analysis._common import _as_float, _rate
 
 __all__ = ["plot_spectrogram", "plot_waveform", "plot_call"]
 

@@ -1,15 +1,10 @@
 """Analysis on synthetic signals with known answers."""
 
-import matplotlib
+import numpy as np
+import pytest
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from telnyx_audio import codecs  # noqa: E402
-from telnyx_audio.analysis import (  # noqa: E402
+from telnyx_audio import codecs
+from telnyx_audio.analysis import (
     DTMF_HIGH,
     DTMF_KEYS,
     DTMF_LOW,
@@ -21,7 +16,6 @@ from telnyx_audio.analysis import (  # noqa: E402
     levels,
     spectrogram,
 )
-from telnyx_audio.plots import plot_call, plot_spectrogram, plot_waveform  # noqa: E402
 
 
 def tone(freq, seconds, sr, amp=0.3):
@@ -99,35 +93,91 @@ def test_speech_is_found_through_g711_and_noise():
     assert seg[["start_s", "end_s"]].round(1).values.tolist() == [[1.0, 3.0], [5.0, 6.5]]
 
 
-def scripted_call(sr=8000):
-    """Inbound 0-2 s and 3.5-5 s; outbound 2.5-4 s and 8-9 s: one overlap (inbound cuts in at
-    3.5), 3 s of dead air (5-8 s), response latencies 0.5 s (outbound) and 3 s (outbound)."""
-    n = 10 * sr
+def dtmf_tone(digit, seconds, sr, amp=0.25):
+    r, c = map(int, np.argwhere(DTMF_KEYS == digit)[0])
+    return amp * (tone(DTMF_LOW[r], seconds, sr, 1) + tone(DTMF_HIGH[c], seconds, sr, 1))
+
+
+# A call whose every figure is set by construction (seconds):
+#   inbound  speech 0.5-2.5, keys "1" 2.9-3.0 and "5" 3.1-3.2, speech 6.0-8.0, "mm-hm" 8.8-9.2, speech 10.5-13.0
+#   outbound speech 3.5-5.0, 7.5-10.0 (cuts in on inbound at 7.5), 16.0-17.5 (after 3 s of dead air)
+INBOUND = [(0.5, 2.5), (6.0, 8.0), (8.8, 9.2), (10.5, 13.0)]
+OUTBOUND = [(3.5, 5.0), (7.5, 10.0), (16.0, 17.5)]
+KEYS = [("1", 2.9, 3.0), ("5", 3.1, 3.2)]
+
+
+def scripted_call(sr=8000, seconds=18.0):
+    n = int(seconds * sr)
     a = np.random.default_rng(4).normal(0, 0.001, n).astype(np.float32)
     b = np.random.default_rng(5).normal(0, 0.001, n).astype(np.float32)
-    for track, f0, spans in ((a, 120, [(0.0, 2.0), (3.5, 5.0)]), (b, 190, [(2.5, 4.0), (8.0, 9.0)])):
+    for track, f0, spans in ((a, 120, INBOUND), (b, 190, OUTBOUND)):
         for start, end in spans:
-            track[int(start * sr) : int(end * sr)] += voiced(end - start, sr, f0=f0)
+            lo, hi = round(start * sr), round(end * sr)
+            track[lo:hi] += voiced((hi - lo) / sr, sr, f0=f0)
+    for digit, start, end in KEYS:
+        lo, hi = round(start * sr), round(end * sr)
+        a[lo:hi] += dtmf_tone(digit, (hi - lo) / sr, sr)
     return np.stack([a, b])
 
 
-def test_scripted_turns_overlaps_and_silences_give_exact_metrics():
-    result = analyze_call(scripted_call(), 8000, silence_s=2.0)
-    assert result.talk.loc["inbound", "talk_s"] == pytest.approx(3.5, abs=0.02)
-    assert result.talk.loc["outbound", "talk_s"] == pytest.approx(2.5, abs=0.02)
-    assert result.talk["share"].sum() == pytest.approx(1.0)
-    [overlap] = result.overlaps.itertuples()
-    assert (overlap.interrupter, overlap.interrupted) == ("inbound", "outbound")
-    assert overlap.start_s == pytest.approx(3.5, abs=0.02) and overlap.end_s == pytest.approx(4.0, abs=0.02)
+@pytest.mark.parametrize("sr", [8000, 16000])
+def test_a_scripted_call_gives_its_constructed_metrics(sr):
+    result = analyze_call(scripted_call(sr), sr, silence_s=2.0, dtmf_events=["1", "5"])
+    row = result.to_dict()
+    assert row["inbound_talk_s"] == pytest.approx(2 + 2 + 0.4 + 2.5, abs=0.081)  # one frame per edge; the keys are not talk
+    assert row["outbound_talk_s"] == pytest.approx(1.5 + 2.5 + 1.5, abs=0.061)
+    assert row["inbound_talk_share"] + row["outbound_talk_share"] == pytest.approx(1.0)
+    # Six turns; the backchannel at 8.8 s is an overlap inside outbound's turn, not a turn.
+    assert result.turns["party"].tolist() == ["inbound", "outbound", "inbound", "outbound", "inbound", "outbound"]
+    assert result.turns["change"].tolist() == ["first", "response", "response", "interruption", "response", "response"]
+    assert row["n_turns"] == 6 and row["n_turn_changes"] == 4
+    # Latency over the four true turn changes only: 1.0 (after the keys, from the last words), 1.0, 0.5, 3.0.
+    np.testing.assert_allclose(result.response_latencies_s, [1.0, 1.0, 0.5, 3.0], atol=0.03)
+    assert row["response_latency_median_s"] == pytest.approx(1.0, abs=0.03)
+    assert row["response_latency_p90_s"] == pytest.approx(np.percentile([1.0, 1.0, 0.5, 3.0], 90), abs=0.05)
+    [cut] = result.interruptions.itertuples()
+    assert (cut.interrupter, cut.interrupted) == ("outbound", "inbound")
+    assert cut.start_s == pytest.approx(7.5, abs=0.02) and cut.end_s == pytest.approx(8.0, abs=0.02)
+    assert (row["inbound_interruptions"], row["outbound_interruptions"]) == (0, 1)
+    assert row["n_overlaps"] == 2 and row["overlap_s"] == pytest.approx(0.5 + 0.4, abs=0.04)
     [quiet] = result.silences.itertuples()
-    assert quiet.start_s == pytest.approx(5.0, abs=0.02) and quiet.duration_s == pytest.approx(3.0, abs=0.03)
-    assert result.turns["party"].tolist() == ["inbound", "outbound", "inbound", "outbound"]
-    lat = result.turns["response_latency_s"].tolist()
-    assert np.isnan(lat[0]) and lat[1] == pytest.approx(0.5, abs=0.02) and lat[2] == pytest.approx(-0.5, abs=0.02)
-    assert lat[3] == pytest.approx(3.0, abs=0.03)
-    assert "inbound cut in 1x" in result.summary and "1 silences" in result.summary
-    assert set(result.levels.columns) == {"rms_dbfs", "peak_dbfs", "clipping_ratio", "dc_offset", "snr_db"}
-    assert (result.levels["snr_db"] > 30).all()
+    assert quiet.start_s == pytest.approx(13.0, abs=0.02) and quiet.duration_s == pytest.approx(3.0, abs=0.04)
+    assert row["dead_air_s"] == pytest.approx(3.0, abs=0.04) and row["longest_silence_s"] == pytest.approx(3.0, abs=0.04)
+    assert row["silence_threshold_s"] == 2.0 and row["n_silences_over_threshold"] == 1
+    assert row["dtmf_inband"] == "15" and row["inbound_dtmf_inband"] == "15" and row["dtmf_events"] == "15"
+    assert row["inbound_snr_db"] > 30 and row["outbound_snr_db"] > 30
+    assert "silences > 2 s" in result.summary and "median 1.00 s" in result.summary
+
+
+def test_call_analysis_rows_and_segments_have_the_agreed_names_and_are_json_safe():
+    import json
+
+    result = analyze_call(scripted_call(), 8000)
+    row = result.to_dict()
+    agreed = """inbound_talk_s outbound_talk_s inbound_talk_share outbound_talk_share n_turns
+        response_latency_median_s response_latency_p90_s n_overlaps overlap_s inbound_interruptions
+        outbound_interruptions dead_air_s longest_silence_s silence_threshold_s n_silences_over_threshold
+        inbound_level_dbfs outbound_level_dbfs inbound_peak_dbfs outbound_peak_dbfs inbound_clipping_pct
+        outbound_clipping_pct inbound_snr_db outbound_snr_db dtmf_inband""".split()
+    assert set(agreed) <= set(row)
+    assert json.loads(json.dumps(row, allow_nan=False)) == row
+    seg = result.segments()
+    assert seg.columns.tolist() == ["kind", "track", "start_s", "end_s", "duration_s", "label"]
+    assert set(seg["kind"]) == {"speech", "turn", "overlap", "interruption", "silence", "dtmf"}
+    assert seg.loc[seg.kind == "dtmf", "label"].tolist() == ["1", "5"]
+    assert set(seg.loc[seg.kind == "dtmf", "track"]) == {"inbound"} and set(seg.loc[seg.kind == "overlap", "track"]) == {""}
+    assert seg.loc[seg.kind == "interruption", "track"].tolist() == ["outbound"]
+    assert (seg.loc[seg.kind != "dtmf", "label"] == "").all()
+    assert seg["start_s"].is_monotonic_increasing
+    assert np.allclose(seg["end_s"] - seg["start_s"], seg["duration_s"])
+
+
+def test_a_silent_call_has_no_latency_and_says_so():
+    result = analyze_call(np.zeros((2, 8000 * 3), np.int16), 8000)
+    row = result.to_dict()
+    assert row["n_turns"] == 0 and row["response_latency_median_s"] is None and row["inbound_snr_db"] is None
+    assert row["inbound_talk_share"] == 0.0 and "no turn changes" in result.summary
+    assert result.segments().empty
 
 
 def test_levels_have_known_answers():
@@ -183,27 +233,3 @@ def test_audio_decoded_with_the_wrong_law_is_flagged(sent, assumed):
     right = check_codec(codecs.decode(wire, sent), sent)
     assert wrong.suspect and wrong.likely_encoding == sent and "decoded as" in repr(wrong)
     assert not right.suspect and right.likely_encoding == sent
-
-
-def test_plots_draw_with_and_without_axes_and_return_their_artists():
-    sr = 8000
-    call = scripted_call(sr)
-    fig, axes = plt.subplots(3, 1)
-    image = plot_spectrogram(spectrogram(call[0], sr), ax=axes[0])
-    band = plot_waveform(call[1], sr, ax=axes[1])
-    assert image.axes is axes[0] and band.axes is axes[1]
-    assert isinstance(plot_spectrogram(call[0], sr), matplotlib.image.AxesImage)
-    drawn = plot_call(call, sr, dtmf=detect_dtmf(call[0], sr))
-    assert len(drawn["waveforms"]) == 2 and len(drawn["overlaps"]) == 2 and len(drawn["speech"]) == 4
-    plt.close("all")
-
-
-def test_an_hour_is_reduced_for_display():
-    sr = 8000
-    hour = np.random.default_rng(8).normal(0, 0.1, 3600 * sr).astype(np.float32)
-    fig, ax = plt.subplots()
-    band = plot_waveform(hour, sr, ax=ax, max_points=2000)
-    assert len(band.get_paths()[0].vertices) < 5000
-    image = plot_spectrogram(spectrogram(hour, sr), ax=ax, max_columns=1000)
-    assert image.get_array().shape[1] <= 1000
-    plt.close("all")

@@ -1,0 +1,70 @@
+"""Helpers shared by the analysis modules: input coercion, framing, runs of a mask."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+_EPS = 1e-12
+
+
+def _source(pcm: Any) -> Any:
+    """A Capture's recording, else the object itself."""
+    rec = getattr(pcm, "recording", None)
+    return rec if rec is not None and hasattr(rec, "audio") else pcm
+
+
+def _as_float(pcm: Any) -> np.ndarray:
+    """float32 in [-1, 1) from int16 or float input (array, track, Recording or Capture); 1-D or (tracks, n)."""
+    arr = np.asarray(getattr(_source(pcm), "audio", pcm) if not isinstance(pcm, np.ndarray) else pcm)
+    if arr.dtype == np.int16:
+        return arr.astype(np.float32) / 32768.0
+    if arr.dtype.kind == "f":
+        return arr.astype(np.float32, copy=False)
+    raise TypeError(f"pcm must be int16 or float, got {arr.dtype}")
+
+
+def _rate(sr: Any, pcm: Any = None) -> int:
+    """The sample rate: ``sr`` when given, else the one the audio carries (Recording, track, Capture)."""
+    rate = sr if sr is not None else getattr(_source(pcm), "sample_rate", None)
+    if rate is None:
+        raise ValueError("sr is required for a plain array (a Recording or one of its tracks carries its own)")
+    if isinstance(rate, bool) or not float(rate).is_integer() or rate <= 0:
+        raise ValueError(f"sr must be a positive sample rate in Hz, got {rate!r}")
+    return int(rate)
+
+
+def _frames(x: np.ndarray, size: int, hop: int) -> np.ndarray:
+    """(n_frames, size) view of a 1-D signal (no copy), the tail that does not fill a frame dropped."""
+    if x.size < size:
+        return np.zeros((0, size), x.dtype)
+    return sliding_window_view(x, size)[::hop]
+
+
+def _edges(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end (exclusive) indices of the runs of True."""
+    edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+
+
+def _segments(mask: np.ndarray, frame_s: float) -> "pd.DataFrame":
+    """``start_s``, ``end_s``, ``duration_s`` of each run of True frames."""
+    import pandas as pd
+
+    starts, ends = _edges(mask)
+    return pd.DataFrame({"start_s": starts * frame_s, "end_s": ends * frame_s, "duration_s": (ends - starts) * frame_s})
+
+
+def _spans_to_mask(starts_s: np.ndarray, ends_s: np.ndarray, n: int, frame_s: float) -> np.ndarray:
+    """Frames (of ``frame_s``) touched by any ``[start, end)`` span, as a bool mask of length n."""
+    out = np.zeros(n + 1, np.int32)
+    lo = np.clip(np.floor(np.asarray(starts_s) / frame_s + 1e-9).astype(int), 0, n)
+    hi = np.clip(np.ceil(np.asarray(ends_s) / frame_s - 1e-9).astype(int), 0, n)
+    np.add.at(out, lo, 1)
+    np.add.at(out, hi, -1)
+    return np.cumsum(out[:-1]) > 0

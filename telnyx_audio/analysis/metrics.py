@@ -1,0 +1,359 @@
+"""Levels and call metrics: talk time, turns, response latency, interruptions, overlaps, dead air, DTMF.
+
+Definitions, so every figure means one thing:
+
+- **Speech** is what :func:`~telnyx_audio.analysis.detect_speech` finds on a track, minus the
+  frames that hold in-band DTMF tones (a key press is not talk).
+- A **turn** is one party holding the floor: it starts when that party starts speaking while
+  the other is silent (a *turn change*) or talks on after the other stops (an *interruption*),
+  and lasts until the other party takes the floor. Speech of the other party that starts and
+  ends inside a turn ("mm-hm") is an overlap, not a turn.
+- **Response latency** is measured at true turn changes only: from the end of the previous
+  party's speech to the start of the next party's, always >= 0. Interruptions have no latency;
+  they are counted per interrupter.
+- An **overlap** is any span where both parties speak.
+- A **silence** is a span inside the call (after the first sound, before the last) where
+  neither party speaks nor sends DTMF; those longer than ``silence_s`` are dead air.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from telnyx_audio.analysis._common import _EPS, _as_float, _edges, _rate, _segments, _source, _spans_to_mask
+from telnyx_audio.analysis.dtmf import detect_dtmf
+from telnyx_audio.analysis.vad import Speech, _speech_features, detect_speech
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = ["levels", "CallAnalysis", "analyze_call"]
+
+_DTMF_MARGIN_S = 0.03  # a tone's onset and decay spill about one frame either side of its detected span
+
+
+def levels(pcm: Any, sr: int | None = None, speech: Speech | None = None, *, exclude: np.ndarray | None = None) -> dict[str, float]:
+    """RMS and peak in dBFS, clipping ratio, DC offset and an SNR estimate of one track.
+
+    Parameters
+    ----------
+    pcm : np.ndarray, shape (n,)
+        int16 or float audio (a Recording track carries its rate).
+    sr : int, optional
+        Sample rate, for plain arrays.
+    speech : Speech, optional
+        From :func:`detect_speech` (computed when not given).
+    exclude : np.ndarray of bool, optional
+        10 ms frames to leave out of the SNR estimate (DTMF tones are neither speech nor noise).
+
+    Returns
+    -------
+    dict
+        ``rms_dbfs``, ``peak_dbfs`` (dB re full scale), ``clipping_ratio`` (fraction of samples
+        at full scale, 0..1), ``dc_offset`` (fraction of full scale), ``snr_db`` (band energy
+        of speech frames over that of the other frames, dB; NaN without both).
+
+    Examples
+    --------
+    >>> lv = levels(np.full(8000, 16384, np.int16), 8000)
+    >>> round(lv["rms_dbfs"], 1), round(lv["dc_offset"], 2)
+    (-6.0, 0.5)
+    """
+    rate = _rate(sr, pcm)
+    x = _as_float(pcm)
+    if x.size == 0:
+        return {"rms_dbfs": -np.inf, "peak_dbfs": -np.inf, "clipping_ratio": 0.0, "dc_offset": 0.0, "snr_db": np.nan}
+    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+    peak = float(np.abs(x).max())
+    clipped = float(np.mean(np.abs(x) >= 32767 / 32768))
+    frame = int(0.01 * rate)
+    energy, _ = _speech_features(x, rate, frame)
+    speech = speech if speech is not None else detect_speech(x, rate)
+    mask = np.zeros(energy.size, bool)
+    mask[: min(energy.size, speech.mask.size)] = speech.mask[: energy.size]
+    keep = np.ones(energy.size, bool)
+    if exclude is not None:
+        keep[: min(energy.size, exclude.size)] = ~exclude[: energy.size]
+    snr = np.nan
+    if (mask & keep).any() and (~mask & keep).any():
+        power = 10 ** (energy.astype(np.float64) / 10)
+        snr = float(10 * np.log10(power[mask & keep].mean() / power[~mask & keep].mean()))
+    return {"rms_dbfs": float(20 * np.log10(max(rms, _EPS))), "peak_dbfs": float(20 * np.log10(max(peak, _EPS))),
+            "clipping_ratio": clipped, "dc_offset": float(np.mean(x, dtype=np.float64)), "snr_db": snr}
+
+
+def _num(value: Any) -> float | None:
+    """A JSON-safe float: None for NaN or infinity."""
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+@dataclass(frozen=True)
+class CallAnalysis:
+    """What :func:`analyze_call` found; every table is a tidy DataFrame, every time in seconds.
+
+    Attributes
+    ----------
+    talk : DataFrame
+        Per party (index): ``talk_s``, ``share`` (fraction 0..1 of all talk), ``segments``.
+    turns : DataFrame
+        ``party``, ``start_s``, ``end_s``, ``duration_s``, ``change`` (``"first"``,
+        ``"response"`` or ``"interruption"``), ``response_latency_s`` (seconds from the other
+        party's last words; only for ``"response"``, NaN otherwise).
+    interruptions : DataFrame
+        ``interrupter``, ``interrupted``, ``start_s`` (the interrupter starts), ``end_s`` (the
+        interrupted party stops), ``duration_s``.
+    overlaps : DataFrame
+        Both parties speaking: ``start_s``, ``end_s``, ``duration_s``.
+    silences : DataFrame
+        Dead air, silences longer than ``silence_threshold_s``: ``start_s``, ``end_s``, ``duration_s``.
+    levels : DataFrame
+        Per party: ``rms_dbfs``, ``peak_dbfs``, ``clipping_ratio`` (0..1), ``dc_offset``, ``snr_db``.
+    dtmf : DataFrame
+        In-band digits on either track: ``track``, ``digit``, ``start_s``, ``end_s``,
+        ``duration_s``, ``level_dbfs``.
+    dtmf_events : str
+        Digits of the stream's ``dtmf`` events, in order (``""`` when none or not given).
+    speech : dict of str to Speech
+        Per party, DTMF frames removed.
+    duration_s, silence_threshold_s, longest_silence_s : float
+    parties : tuple of str
+    """
+
+    talk: "pd.DataFrame"
+    turns: "pd.DataFrame"
+    interruptions: "pd.DataFrame"
+    overlaps: "pd.DataFrame"
+    silences: "pd.DataFrame"
+    levels: "pd.DataFrame"
+    dtmf: "pd.DataFrame"
+    dtmf_events: str
+    speech: dict[str, Speech] = field(repr=False)
+    duration_s: float = 0.0
+    silence_threshold_s: float = 2.0
+    longest_silence_s: float = 0.0
+    parties: tuple[str, str] = ("inbound", "outbound")
+
+    @property
+    def response_latencies_s(self) -> np.ndarray:
+        """Latency of every true turn change, seconds (interruptions excluded)."""
+        lat = self.turns["response_latency_s"].to_numpy(dtype=float)
+        return lat[~np.isnan(lat)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """One flat, JSON-safe row (None where a figure is undefined); units in the names.
+
+        Shares are fractions 0..1, per-party keys start with the party's name.
+
+        Examples
+        --------
+        >>> sorted(analyze_call(np.zeros((2, 8000), np.int16), 8000).to_dict())[:4]
+        ['dead_air_s', 'dtmf_events', 'dtmf_inband', 'duration_s']
+        """
+        lat = self.response_latencies_s
+        row: dict[str, Any] = {"duration_s": float(self.duration_s)}
+        for p in self.parties:
+            row[f"{p}_talk_s"] = float(self.talk.loc[p, "talk_s"])
+            row[f"{p}_talk_share"] = float(self.talk.loc[p, "share"])
+        row["n_turns"] = int(len(self.turns))
+        row["n_turn_changes"] = int(lat.size)
+        row["response_latency_median_s"] = _num(np.median(lat)) if lat.size else None
+        row["response_latency_p90_s"] = _num(np.percentile(lat, 90)) if lat.size else None
+        row["n_overlaps"] = int(len(self.overlaps))
+        row["overlap_s"] = float(self.overlaps["duration_s"].sum())
+        counts = self.interruptions["interrupter"].value_counts()
+        for p in self.parties:
+            row[f"{p}_interruptions"] = int(counts.get(p, 0))
+        row["dead_air_s"] = float(self.silences["duration_s"].sum())
+        row["longest_silence_s"] = float(self.longest_silence_s)
+        row["silence_threshold_s"] = float(self.silence_threshold_s)
+        row["n_silences_over_threshold"] = int(len(self.silences))
+        for p in self.parties:
+            lv = self.levels.loc[p]
+            row[f"{p}_level_dbfs"] = _num(lv["rms_dbfs"])
+            row[f"{p}_peak_dbfs"] = _num(lv["peak_dbfs"])
+            row[f"{p}_clipping_pct"] = float(lv["clipping_ratio"]) * 100.0
+            row[f"{p}_snr_db"] = _num(lv["snr_db"])
+        row["dtmf_inband"] = "".join(self.dtmf["digit"])
+        for p in self.parties:
+            row[f"{p}_dtmf_inband"] = "".join(self.dtmf.loc[self.dtmf["track"] == p, "digit"])
+        row["dtmf_events"] = self.dtmf_events
+        return row
+
+    def segments(self) -> "pd.DataFrame":
+        """Every span found, one per row: speech, turns, overlaps, interruptions, dead air, DTMF.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``kind`` (``"speech"``, ``"turn"``, ``"overlap"``, ``"interruption"``,
+            ``"silence"`` (dead air over the threshold) or ``"dtmf"``), ``track`` (the party;
+            the interrupter for an interruption; ``""`` for both), ``start_s``, ``end_s``,
+            ``duration_s``, ``label`` (the digit for DTMF, ``""`` otherwise); sorted by start.
+        """
+        import pandas as pd
+
+        cols = ["start_s", "end_s", "duration_s"]
+        parts = [self.speech[p].segments[cols].assign(kind="speech", track=p, label="") for p in self.parties]
+        parts.append(self.turns[cols].assign(kind="turn", track=self.turns["party"], label=""))
+        parts.append(self.overlaps[cols].assign(kind="overlap", track="", label=""))
+        parts.append(self.interruptions[cols].assign(kind="interruption", track=self.interruptions["interrupter"], label=""))
+        parts.append(self.silences[cols].assign(kind="silence", track="", label=""))
+        parts.append(self.dtmf[cols].assign(kind="dtmf", track=self.dtmf["track"], label=self.dtmf["digit"]))
+        order = ["kind", "track", "start_s", "end_s", "duration_s", "label"]
+        table = pd.concat([p[order].astype({"kind": str, "track": str, "label": str}) for p in parts], ignore_index=True)
+        return table.sort_values(["start_s", "kind"], kind="stable").reset_index(drop=True)
+
+    @property
+    def summary(self) -> str:
+        """One line, every figure with its unit."""
+        d = self.to_dict()
+        a, b = self.parties
+        parts = [f"{self.duration_s:.1f} s call",
+                 f"talk {a} {d[f'{a}_talk_s']:.1f} s ({d[f'{a}_talk_share']:.0%}), {b} {d[f'{b}_talk_s']:.1f} s ({d[f'{b}_talk_share']:.0%})",
+                 f"{d['n_turns']} turns"]
+        if d["n_turn_changes"]:
+            parts.append(f"response latency median {d['response_latency_median_s']:.2f} s, p90 {d['response_latency_p90_s']:.2f} s"
+                         f" (over {d['n_turn_changes']} turn changes)")
+        else:
+            parts.append("no turn changes to measure response latency")
+        parts.append(f"interruptions {a} {d[f'{a}_interruptions']}, {b} {d[f'{b}_interruptions']}")
+        parts.append(f"{d['n_overlaps']} overlaps ({d['overlap_s']:.1f} s)")
+        parts.append(f"{d['n_silences_over_threshold']} silences > {self.silence_threshold_s:g} s"
+                     f" ({d['dead_air_s']:.1f} s dead air; longest silence {d['longest_silence_s']:.1f} s)")
+        if d["dtmf_inband"] or d["dtmf_events"]:
+            parts.append(f"DTMF in band {d['dtmf_inband'] or 'none'!r}, events {d['dtmf_events'] or 'none'!r}")
+        return "; ".join(parts)
+
+    def __repr__(self) -> str:
+        return f"<CallAnalysis {self.summary}>"
+
+
+def _turns(segs: "pd.DataFrame", parties: Sequence[str]) -> tuple["pd.DataFrame", "pd.DataFrame"]:
+    """Turns and interruptions from both parties' speech segments (``party``, ``start_s``, ``end_s``).
+
+    A plain loop over segments (not samples or frames): the floor passes from one party to the
+    other in order, each step depending on the last, and a call has at most a few thousand.
+    """
+    import pandas as pd
+
+    turns: list[list[Any]] = []
+    cuts: list[tuple[str, str, float, float]] = []
+    spoken_until = {p: -np.inf for p in parties}
+    for party, start, end in segs[["party", "start_s", "end_s"]].itertuples(index=False):
+        if not turns:
+            turns.append([party, start, end, "first", np.nan])
+        elif turns[-1][0] == party:
+            turns[-1][2] = max(turns[-1][2], end)
+        else:
+            holder = turns[-1][0]
+            holder_end = spoken_until[holder]
+            if start >= holder_end:  # a true turn change: the holder had stopped
+                turns.append([party, start, end, "response", start - holder_end])
+            elif end > holder_end:  # started while the holder spoke and talked on: took the floor
+                turns.append([party, start, end, "interruption", np.nan])
+                cuts.append((party, holder, start, holder_end))
+            # else: speech inside the holder's (a backchannel): an overlap, not a turn
+        spoken_until[party] = max(spoken_until[party], end)
+    table = pd.DataFrame(turns, columns=["party", "start_s", "end_s", "change", "response_latency_s"])
+    table.insert(3, "duration_s", table["end_s"] - table["start_s"])
+    table["response_latency_s"] = table["response_latency_s"].astype(float)
+    interruptions = pd.DataFrame(cuts, columns=["interrupter", "interrupted", "start_s", "end_s"])
+    interruptions["duration_s"] = interruptions["end_s"] - interruptions["start_s"]
+    return table, interruptions.astype({"start_s": float, "end_s": float, "duration_s": float})
+
+
+def _dtmf_digits(events: Any) -> str:
+    return "".join(d for d in (getattr(e, "digit", e) for e in events) if isinstance(d, str))
+
+
+def analyze_call(audio: Any, sr: int | None = None, *, silence_s: float = 2.0, dtmf_events: Any = None,
+                 parties: Sequence[str] = ("inbound", "outbound"), **vad: Any) -> CallAnalysis:
+    """Measure a two-party call: talk time, turns, latency, interruptions, overlaps, dead air, levels, DTMF.
+
+    In-band DTMF is found on both tracks (:func:`~telnyx_audio.analysis.detect_dtmf`) and
+    removed from speech, so key presses count toward neither talk time nor turns; digits are
+    reported on their own, beside the stream's ``dtmf`` events. See this module's docstring
+    for the definitions of turn, response latency, interruption, overlap and silence.
+
+    Parameters
+    ----------
+    audio : Capture, Recording or np.ndarray, shape (2, n)
+        ``[inbound, outbound]``, int16 or float.
+    sr : int, optional
+        Sample rate of a plain array (a Recording or Capture carries its own).
+    silence_s : float
+        Dead air threshold: silences longer than this (seconds) are counted and listed.
+    dtmf_events : iterable of Dtmf events or digit strings, optional
+        The stream's ``dtmf`` events (taken from a Capture's events when not given).
+    parties : pair of str
+        Names for the two tracks (and the prefixes of :meth:`CallAnalysis.to_dict` keys).
+    **vad
+        Passed to :func:`detect_speech` for both tracks.
+
+    Returns
+    -------
+    CallAnalysis
+
+    Examples
+    --------
+    >>> sr = 8000
+    >>> t = np.arange(sr) / sr
+    >>> word = 0.3 * np.sin(2 * np.pi * 200 * t) * np.sin(2 * np.pi * 3 * t) ** 2
+    >>> quiet = np.zeros(sr)
+    >>> call = np.stack([np.concatenate([word, quiet, quiet]), np.concatenate([quiet, quiet, word])])
+    >>> analyze_call(call, sr).to_dict()["n_turns"]
+    2
+    """
+    import pandas as pd
+
+    rate = _rate(sr, audio)
+    x = _as_float(audio)
+    if x.ndim != 2 or x.shape[0] != 2:
+        raise ValueError(f"analyze_call takes two tracks, shape (2, n); got {x.shape}")
+    if len(parties) != 2 or parties[0] == parties[1]:
+        raise ValueError(f"parties must be two different names, got {parties!r}")
+    if not silence_s > 0:
+        raise ValueError(f"silence_s must be a positive number of seconds, got {silence_s!r}")
+    parties = tuple(parties)
+    if dtmf_events is None:
+        dtmf_events = getattr(audio, "events", ()) if _source(audio) is not audio else ()
+    events = _dtmf_digits(dtmf_events)
+
+    frame_s = float(vad.get("frame_s", 0.01))
+    tables = [detect_dtmf(x[i], rate).assign(track=name) for i, name in enumerate(parties)]
+    dtmf = pd.concat(tables, ignore_index=True).sort_values("start_s", kind="stable").reset_index(drop=True)
+    dtmf = dtmf[["track", "digit", "start_s", "end_s", "duration_s", "level_dbfs"]]
+    # A tone on either track is excluded from both: a caller's key press leaks into the other
+    # track as echo, and neither is talk.
+    n = x.shape[1] // int(round(frame_s * rate))
+    tone = _spans_to_mask(dtmf["start_s"].to_numpy() - _DTMF_MARGIN_S, dtmf["end_s"].to_numpy() + _DTMF_MARGIN_S, n, frame_s)
+    speech = {name: detect_speech(x[i], rate, exclude=tone, **vad) for i, name in enumerate(parties)}
+    a, b = speech[parties[0]].mask, speech[parties[1]].mask
+
+    talk_frames = np.array([a.sum(), b.sum()])
+    total = talk_frames.sum()
+    talk = pd.DataFrame({"talk_s": talk_frames * frame_s, "share": talk_frames / total if total else np.zeros(2),
+                         "segments": [len(speech[p].segments) for p in parties]}, index=list(parties))
+    talk.index.name = "party"
+
+    overlaps = _segments(a & b, frame_s)
+    segs = pd.concat([speech[p].segments.assign(party=p) for p in parties]).sort_values(["start_s", "end_s"], kind="stable")
+    turns, interruptions = _turns(segs, parties)
+
+    # Silences: neither speaking nor keying, between the first and the last sound of the call.
+    quiet_starts, quiet_ends = _edges(~(a | b | tone))
+    inside = (quiet_starts > 0) & (quiet_ends < n)
+    quiet_s = (quiet_ends - quiet_starts)[inside] * frame_s
+    longest = float(quiet_s.max()) if quiet_s.size else 0.0
+    over = quiet_s > silence_s
+    silences = pd.DataFrame({"start_s": quiet_starts[inside][over] * frame_s, "end_s": quiet_ends[inside][over] * frame_s,
+                             "duration_s": quiet_s[over]})
+
+    lv = pd.DataFrame([levels(x[i], rate, speech[p], exclude=tone) for i, p in enumerate(parties)], index=list(parties))
+    lv.index.name = "party"
+    return CallAnalysis(talk, turns, interruptions, overlaps, silences, lv, dtmf, events, speech, x.shape[1] / rate,
+                        float(silence_s), longest, parties)
