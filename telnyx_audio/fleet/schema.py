@@ -50,6 +50,7 @@ outbound_talk_s                 float
 inbound_talk_share              float     fraction of all speech time
 outbound_talk_share             float
 n_turns                         int       speech turns, both parties
+n_turn_changes                  int       turns that answer the other party (where latency is measured)
 response_latency_median_s       float     median gap between one party's end and the other's start
 response_latency_p90_s          float     90th percentile of it
 n_overlaps                      int       stretches where both parties talk
@@ -68,7 +69,9 @@ inbound_clipping_pct            float     percentage of samples at full scale
 outbound_clipping_pct           float
 inbound_snr_db                  float     speech level over the noise floor
 outbound_snr_db                 float
-dtmf_inband                     string    digits heard in the audio
+dtmf_inband                     string    digits heard in the audio, both tracks, in time order
+inbound_dtmf_inband             string    digits heard on the inbound track
+outbound_dtmf_inband            string
 process_s                       float     seconds the worker spent on this file (read, WAVs, analysis)
 hangup_cause                    string    ``call.hangup`` webhook (with ``webhooks=``)
 hangup_source                   string

@@ -154,7 +154,7 @@ def _write_call(capture: Any, folder: Path) -> None:
 def _analyze(capture: Any) -> Any:
     from telnyx_audio.analysis import analyze_call
 
-    return analyze_call(capture.recording)
+    return analyze_call(capture)
 
 
 def _codec_check(capture: Any) -> dict[str, Any]:
