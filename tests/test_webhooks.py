@@ -19,7 +19,7 @@ from telnyx_audio.errors import (
     WebhookVerificationError,
 )
 from telnyx_audio.webhooks import call_timeline, load_public_key, load_webhooks, sign_webhook, transcripts, verify_webhook
-from webhook_fixtures import CALL, OTHER, body, call_deliveries, delivery
+from webhook_fixtures import CALL, OTHER, TEXML_ANSWERED, TEXML_STREAM, body, call_deliveries, delivery, flat, form
 
 VECTOR = json.loads((Path(__file__).parent / "vectors" / "webhook.json").read_text())
 SEED = bytes.fromhex(VECTOR["seed_hex"])
@@ -171,7 +171,7 @@ def test_a_mixed_file_loads_with_duplicates_unknown_types_and_bad_lines_reported
     assert "call.something.new" in set(df["event_type"]) and df.loc[df.event_type == "call.something.new", "novel.field"].item() == 1
     report = df.attrs["load_report"]
     assert report["duplicates"] == 1 and report["rows"] == 8
-    assert [(b["line"], b["reason"][:8]) for b in report["bad"]] == [(5, "not JSON"), (6, "no data.")]
+    assert [(b["line"], b["reason"][:8]) for b in report["bad"]] == [(5, "not JSON"), (6, "no event")]
     assert isinstance(df["occurred_at"].dtype, pd.DatetimeTZDtype) and str(df["occurred_at"].dt.tz) == "UTC"
     assert df["occurred_at"].is_monotonic_increasing
     assert (df["client_state_decoded"] == "have a nice day =]").all()
@@ -216,3 +216,114 @@ def test_the_call_timeline_orders_each_call_with_seconds_since_its_first_event()
     assert list(mine["t_s"]) == [0.0, 1.5, 4.0, 5.25, 6.0, 7.0, 9.0]
     assert tl[tl.call_control_id == OTHER]["t_s"].tolist() == [0.0]
     assert isinstance(tl, pd.DataFrame) and list(tl.columns[:5]) == ["call_control_id", "t_s", "occurred_at", "event_type", "id"]
+
+
+# --- every real form (protocol notes, section 6) -----------------------------------------------
+
+FORM_TYPE = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def test_flat_deliveries_fill_the_same_columns_as_the_data_envelope():
+    enveloped = [delivery("call.initiated", "e1", "2026-11-24T10:00:00.000000Z", {"direction": "incoming"}),
+                 delivery("call.hangup", "e2", "2026-11-24T10:00:09.000000Z", {"hangup_cause": "normal_clearing"})]
+    flattened = [flat("call.initiated", "e1", "2026-11-24T10:00:00.000000Z", {"direction": "incoming"}),
+                 flat("call.hangup", "e2", "2026-11-24T10:00:09.000000Z", {"hangup_cause": "normal_clearing"})]
+    a, b = load_webhooks(enveloped), load_webhooks([body(d) for d in flattened])
+    core = ["event_type", "id", "occurred_at", "call_control_id", "call_leg_id", "call_session_id", "connection_id",
+            "client_state", "client_state_decoded", "direction", "hangup_cause", "record_type"]
+    pd.testing.assert_frame_equal(a[core], b[core])
+    assert b["id"].tolist() == ["e1", "e2"] and b["occurred_at"].notna().all()
+    assert (b["created_at"] == "2026-11-24T10:59:59.000000Z").all()  # the delivery's own time, kept apart
+
+
+def test_the_v1_flat_shape_takes_its_time_from_created_at():
+    v1 = {"record_type": "event", "id": "0ccc7b54-4df3-4bca-a65a-3da1ecc777f0", "event_type": "call_initiated",
+          "created_at": "2018-02-02T22:25:27.521992Z",
+          "payload": {"to": "+12025550131", "call_control_id": "AgDIxmoRX6QMuaIj_uXRXnPAXP0QlNfXczRrZvZakpWxBlpw48KyZQ==",
+                      "connection_id": "7267xxxxxxxxxxxxxx", "direction": "incoming", "state": "parked"}}
+    row = load_webhooks([v1]).iloc[0]
+    assert row["id"] == v1["id"] and str(row["occurred_at"]) == "2018-02-02 22:25:27.521992+00:00"
+    assert row["call_control_id"].startswith("AgDI") and row["state"] == "parked"
+
+
+def test_a_texml_form_callback_is_verified_on_the_raw_body_and_read_as_its_fields():
+    raw = form(TEXML_ANSWERED)
+    headers = {**sign_webhook(raw, SEED, T0), **FORM_TYPE}
+    assert verify_webhook(raw, headers, KEY, now=T0) == TEXML_ANSWERED
+    assert verify_webhook(raw, list(headers.items()), KEY, now=T0)["CallSid"].startswith("v3:")
+    with pytest.raises(InvalidSignatureError):
+        verify_webhook(raw.replace(b"in-progress", b"completed"), headers, KEY, now=T0)
+    with pytest.raises(MalformedPayloadError, match="form-encoded"):
+        bad = b"CallSid"  # a field without '='
+        verify_webhook(bad, {**sign_webhook(bad, SEED, T0), **FORM_TYPE}, KEY, now=T0)
+
+
+def test_texml_callbacks_load_into_the_usual_columns_and_keep_their_other_fields():
+    df = load_webhooks([form(TEXML_ANSWERED), form(TEXML_STREAM).decode(), TEXML_STREAM | {"Timestamp": "2024-01-15T10:30:02Z"}])
+    assert df["event_type"].tolist() == ["texml.in-progress", "texml.stream-started", "texml.stream-started"]
+    first = df.iloc[0]
+    assert first["call_control_id"] == TEXML_ANSWERED["CallSid"] and first["connection_id"] == "1234567890"
+    assert str(first["occurred_at"]) == "2024-01-15 10:30:00+00:00" and first["record_type"] == "texml"
+    assert first["CallStatus"] == "in-progress" and first["Codec"] == "PCMU" and first["From"] == "+35319605860"
+    assert df.loc[1, "StreamSid"] == "stream-abc123" and df.attrs["load_report"]["bad"] == []
+
+
+@pytest.mark.parametrize("form_of_key", ["str", "str newline", "bytes", "bytes newline", "bytes crlf", "bytearray"])
+def test_the_base64_public_key_may_be_str_or_bytes_with_or_without_a_newline(form_of_key):
+    key = {"str": KEY, "str newline": KEY + "\n", "bytes": KEY.encode(), "bytes newline": KEY.encode() + b"\n",
+           "bytes crlf": KEY.encode() + b"\r\n", "bytearray": bytearray(KEY.encode())}[form_of_key]
+    assert load_public_key(key) == base64.b64decode(KEY)
+    assert verify_webhook(BODY, HEADERS, key, now=T0)["data"]["id"]
+
+
+@pytest.mark.parametrize("now_minus_t0, ok", [(-300, True), (-300.5, False), (-301, False), (300, True),
+                                              (300.5, True), (300.999, True), (301, False), (-0.5, True)])
+def test_the_tolerance_compares_whole_seconds_of_the_clock_as_the_sdk(now_minus_t0, ok):
+    # Telnyx's SDK: abs(int(time.time()) - timestamp) > 300 is refused; 300.5 s ahead is 301.
+    if ok:
+        assert verify_webhook(BODY, HEADERS, KEY, now=T0 + now_minus_t0)
+    else:
+        with pytest.raises(TimestampToleranceError) as err:
+            verify_webhook(BODY, HEADERS, KEY, now=T0 + now_minus_t0)
+        assert abs(err.value.skew_s) == 301
+
+
+@pytest.mark.parametrize("value", ["1764000000.5", "1764000000.0", "1764000000."])
+def test_a_fractional_timestamp_is_a_clear_typed_error(value):
+    with pytest.raises(MalformedTimestampError, match="whole Unix seconds, got the fractional") as err:
+        verify_webhook(BODY, {**HEADERS, "telnyx-timestamp": value}, KEY, now=T0)
+    assert value in str(err.value) and isinstance(err.value, ValueError)
+
+
+def test_a_folder_loads_the_verified_log_and_the_rejected_one_only_when_asked(tmp_path):
+    import time as clock
+
+    import requests
+
+    from telnyx_audio.receiver import WebhookReceiver
+
+    good, forged = call_deliveries()[0], call_deliveries()[1]
+    with WebhookReceiver(tmp_path / "hooks.jsonl", KEY) as rx:
+        rx.start()
+        now = int(clock.time())
+        for raw, headers in [(body(good), sign_webhook(body(good), SEED, now)),
+                             (body(forged), sign_webhook(body(forged), bytes(32), now)),
+                             (form(TEXML_STREAM), {**sign_webhook(form(TEXML_STREAM), SEED, now), **FORM_TYPE})]:
+            requests.post(rx.url, data=raw, headers={"Content-Type": "application/json", **headers}, timeout=10)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hooks.jsonl", "hooks.rejected.jsonl"]
+    verified = load_webhooks(tmp_path)
+    assert verified["event_type"].tolist() == ["texml.stream-started", "call.initiated"]  # by occurred_at
+    assert verified["verified"].all() and verified.attrs["load_report"]["rejected"] == 0
+    assert load_webhooks(str(tmp_path / "*.jsonl"))["event_type"].tolist() == verified["event_type"].tolist()
+    everything = load_webhooks(tmp_path, include_rejected=True)
+    assert sorted(everything["id"].dropna()) == ["e1", "e2"]
+    refused = everything[everything["verified"] == False]  # noqa: E712
+    assert refused["id"].tolist() == ["e2"] and "does not match" in refused["rejected_because"].item()
+    # a rejected record reached some other way is still left out unless asked, and counted
+    mixed = load_webhooks([tmp_path / "hooks.jsonl", tmp_path / "hooks.rejected.jsonl"])
+    assert len(mixed) == 2 and mixed.attrs["load_report"]["rejected"] == 1
+
+
+def test_an_empty_folder_is_named_in_the_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no webhook logs"):
+        load_webhooks(tmp_path)

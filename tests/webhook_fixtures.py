@@ -35,3 +35,45 @@ def call_deliveries():
 
 def body(obj):
     return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def flat(event_type, id_, at, payload, *, call=CALL):
+    """The same event in the flat shape of Telnyx's voice API fundamentals page (no data wrapper)."""
+    base = {"call_control_id": call, "call_leg_id": "leg-" + call[-4:], "call_session_id": "sess-" + call[-4:],
+            "client_state": "aGF2ZSBhIG5pY2UgZGF5ID1d", "connection_id": "7267000000000000001"}
+    return {"event_type": event_type, "created_at": "2026-11-24T10:59:59.000000Z", "webhook_id": id_,
+            "record_type": "event", "payload": {**base, **payload, "occurred_at": at}}
+
+
+# TexmlCallAnsweredWebhook as Telnyx's callback reference shows it (sent form-encoded).
+TEXML_ANSWERED = {
+    "AccountSid": "f5586561-8ff0-4291-a51b-c7dfe4139ff9",
+    "CallInitiatedAt": "2024-01-15T10:30:26.028Z",
+    "CallSid": "v3:9X2vxPDFY2RHSJ1EdMS0RHRksMTg7ldNxdjWbVr9zBjbGjGsSe-aiQ",
+    "CallSidLegacy": "v3:9X2vxPDFY2RHSJ1EdMS0RHRksMTg7ldNxdjWbVr9zBjbGjGsSe-aiQ",
+    "CallStatus": "in-progress",
+    "CallbackSource": "call-progress-events",
+    "ConnectionId": "1234567890",
+    "From": "+35319605860",
+    "SequenceNumber": "2",
+    "Timestamp": "2024-01-15T10:30:00Z",
+    "To": "+13129457420",
+    "CallDuration": "15",
+    "Codec": "PCMU",
+    "SamplingRate": "8000",
+}
+# TexmlStreamWebhook, likewise.
+TEXML_STREAM = {
+    "AccountSid": "f5586561-8ff0-4291-a51b-c7dfe4139ff9",
+    "CallSid": "v3:9X2vxPDFY2RHSJ1EdMS0RHRksMTg7ldNxdjWbVr9zBjbGjGsSe-aiQ",
+    "CallSidLegacy": "v3:9X2vxPDFY2RHSJ1EdMS0RHRksMTg7ldNxdjWbVr9zBjbGjGsSe-aiQ",
+    "StreamEvent": "stream-started",
+    "StreamName": "my_stream",
+    "StreamSid": "stream-abc123",
+    "Timestamp": "2024-01-15T10:30:01Z",
+}
+
+
+def form(fields):
+    from urllib.parse import urlencode
+    return urlencode(fields).encode()
