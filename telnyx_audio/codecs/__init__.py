@@ -5,8 +5,12 @@
   Imports nothing heavy.
 - :mod:`~telnyx_audio.codecs.g711`: G.711 (PCMU, PCMA) and L16 with numpy lookup tables,
   whole buffers at once.
-- :mod:`~telnyx_audio.codecs.wideband`: G.722, OPUS and AMR-WB through FFmpeg's decoders
-  (PyAV), loaded only when used.
+- :mod:`~telnyx_audio.codecs.wideband`: stateful G.722, OPUS and AMR-WB decoders (FFmpeg's
+  through PyAV; libopus for OPUS), loaded only when used; :mod:`~telnyx_audio.codecs.amrwb`
+  unpacks RFC 4867 payloads; :mod:`~telnyx_audio.codecs.stream` decodes a stream's frames
+  in order, concealing gaps.
+- :mod:`~telnyx_audio.codecs.outbound`: :func:`encode_payloads` (every codec, for talking
+  back and the simulator) and :func:`encode_mp3` (Telnyx's ``mp3`` mode).
 
 The G.711/L16 names (:func:`decode`, :func:`encode`, ...) load numpy on first use, so
 ``from telnyx_audio.codecs import normalize_encoding`` stays cheap.
@@ -36,6 +40,10 @@ _LAZY = {
     "linear_to_ulaw": "g711",
     "alaw_to_linear": "g711",
     "linear_to_alaw": "g711",
+    "encode_payloads": "outbound",
+    "encode_mp3": "outbound",
+    "BIDIRECTIONAL_RATES": "outbound",
+    "CodecUnavailableError": "wideband",
 }
 
 __all__ = ["REGISTRY", "CodecInfo", "KNOWN_ENCODINGS", "normalize_encoding", "codec_info", *_LAZY]

@@ -25,6 +25,7 @@ from typing import Sequence
 import numpy as np
 
 from telnyx_audio.codecs import amrwb as _amrwb
+from telnyx_audio.codecs.stream import amrwb_single, gather
 from telnyx_audio.errors import UnsupportedEncodingError
 
 __all__ = [
@@ -65,6 +66,13 @@ def _av_context(codec: str, rate: int):  # noqa: ANN202 - PyAV's type
     ctx.sample_rate = rate
     ctx.layout = "mono"
     return ctx
+
+
+def _fit(out: np.ndarray, pcm: np.ndarray) -> None:
+    """Copy decoded samples into their planned place (a short decode leaves zeros at the end)."""
+    n = min(out.size, pcm.size)
+    out[:n] = pcm[:n]
+    out[n:] = 0
 
 
 def _frames_to_int16(frames: Sequence) -> np.ndarray:  # noqa: ANN001
@@ -112,6 +120,16 @@ class G722Decoder:
             return np.empty(0, np.int16)
         return _frames_to_int16(self._ctx.decode(av.Packet(data)))
 
+    def decode_run(self, out: np.ndarray, raw: np.ndarray, starts: np.ndarray, nbytes: np.ndarray,
+                   samples: np.ndarray) -> int:
+        """Decode back-to-back payloads (``raw[starts[i]:][:nbytes[i]]``) into ``out``, in one call.
+
+        Returns the number of corrupt frames (always 0: every G.722 byte is valid).
+        """
+        pcm = self.decode(gather(raw, starts, nbytes))
+        _fit(out, pcm)
+        return 0
+
     def conceal(self, n: int, next_payload: bytes | None = None) -> np.ndarray:
         """``n`` samples standing in for a lost frame: silence (FFmpeg has no G.722 PLC)."""
         return np.zeros(n, np.int16)
@@ -135,8 +153,10 @@ def _libopus() -> ctypes.CDLL:
         lib.opus_decoder_create.argtypes = [ctypes.c_int32, ctypes.c_int, ctypes.POINTER(ctypes.c_int)]
         lib.opus_decoder_destroy.argtypes = [ctypes.c_void_p]
         lib.opus_decode.restype = ctypes.c_int
-        lib.opus_decode.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int32, ctypes.c_void_p,
+        lib.opus_decode.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32, ctypes.c_void_p,
                                     ctypes.c_int, ctypes.c_int]
+        lib.opus_packet_has_lbrr.restype = ctypes.c_int
+        lib.opus_packet_has_lbrr.argtypes = [ctypes.c_char_p, ctypes.c_int32]
         lib.opus_strerror.restype = ctypes.c_char_p
         return lib
     raise CodecUnavailableError("OPUS", "no libopus found (neither in PyAV's wheel nor on the system)")
@@ -228,28 +248,51 @@ class OpusDecoder:
             raise CorruptPacketError(f"Opus packet of {len(data)} bytes rejected: {self._lib.opus_strerror(n).decode()}")
         return self._buf[:n].copy()
 
+    def decode_run(self, out: np.ndarray, raw: np.ndarray, starts: np.ndarray, nbytes: np.ndarray,
+                   samples: np.ndarray) -> int:
+        """Decode back-to-back packets straight into ``out`` (C-contiguous int16).
+
+        A packet libopus rejects is concealed in its place (PLC). Returns how many were.
+        """
+        raw = np.ascontiguousarray(raw)
+        src, dst = raw.ctypes.data, out.ctypes.data
+        decode, state = self._lib.opus_decode, self._state
+        corrupt = 0
+        for s, nb, ns in zip(starts.tolist(), nbytes.tolist(), samples.tolist()):
+            got = decode(state, src + s, nb, dst, ns, 0)
+            if got != ns:
+                corrupt += 1
+                if got < 0 or decode(state, None, 0, dst, ns, 0) != ns:
+                    ctypes.memset(dst, 0, 2 * ns)
+            dst += 2 * ns
+        return corrupt
+
     def conceal(self, n: int, next_payload: bytes | None = None) -> np.ndarray:
-        """``n`` samples for a lost stretch: FEC from ``next_payload`` where present, else PLC."""
-        out = np.empty(n, np.int16)
-        step = self.rate // 400  # PLC/FEC work in multiples of 2.5 ms
-        done = 0
-        while done < n:
-            want = min(self._max, n - done)
-            want = max(step, want - want % step)
-            last = done + want >= n
-            data = bytes(next_payload) if (last and next_payload) else None
-            buf = self._buf
-            got = self._lib.opus_decode(self._state, data, len(data) if data else 0, self._ptr, want, 1 if data else 0)
-            if got < 0:  # a corrupt next packet: plain PLC
-                got = self._lib.opus_decode(self._state, None, 0, self._ptr, want, 0)
+        """``n`` samples for a lost stretch: in-band FEC from ``next_payload`` where it carries
+        some (for the last lost frame), packet-loss concealment before that; never zeros.
+
+        Lengths are rounded to libopus's 2.5 ms steps; a remainder under 2.5 ms is silent.
+        """
+        out = np.zeros(n, np.int16)
+        step = self.rate // 400
+        usable = n - n % step
+        fec = 0
+        if next_payload and usable and self._lib.opus_packet_has_lbrr(next_payload, len(next_payload)) == 1:
+            frames = max(opus_packet_samples(next_payload, self.rate), step)
+            # LBRR covers the 20 ms (SILK) frame before the packet: at most one packet's frame.
+            fec = min(usable, frames if bytes(next_payload)[0] & 3 == 0 else frames // 2)
+            fec -= fec % step
+        done, dst = 0, out.ctypes.data
+        while done < usable - fec:
+            want = min(self._max, usable - fec - done)
+            got = self._lib.opus_decode(self._state, None, 0, dst + 2 * done, want, 0)
             if got <= 0:
-                out[done:] = 0
                 break
-            elif data:
+            done += got
+        if fec:
+            got = self._lib.opus_decode(self._state, bytes(next_payload), len(next_payload), dst + 2 * done, fec, 1)
+            if got > 0:
                 self.fec_frames += 1
-            take = min(got, n - done)
-            out[done : done + take] = buf[:take]
-            done += take
         return out
 
 
@@ -297,6 +340,64 @@ class AmrWbDecoder:
             return np.empty(0, np.int16)
         out = [f for storage in frames for f in self._ctx.decode(av.Packet(storage))]
         return _frames_to_int16(out)
+
+    def _storage(self, raw: np.ndarray, starts: np.ndarray, nbytes: np.ndarray) -> bytes:
+        """The payloads' frames as joined storage-format frames (one-frame payloads without a loop)."""
+        oa, be, ft_oa, ft_be = amrwb_single(raw, starts, nbytes)
+        if self.packing is None:
+            lone = np.flatnonzero(oa ^ be)
+            if lone.size:
+                self.packing = "octet-aligned" if oa[lone[0]] else "bandwidth-efficient"
+        if self.packing == "octet-aligned":
+            fast, be = oa, np.zeros_like(be)
+        elif self.packing == "bandwidth-efficient":
+            fast, oa = be, np.zeros_like(oa)
+        else:
+            fast = np.zeros_like(oa)
+        if fast.all() and oa.all():  # octet-aligned: a frame is its payload after the CMR byte
+            return gather(raw, starts + 1, nbytes - 1).tobytes()
+        pieces: list[bytes] = [b""] * starts.size
+        if oa.any():
+            for i in np.flatnonzero(oa).tolist():
+                s = int(starts[i])
+                pieces[i] = raw[s + 1 : s + int(nbytes[i])].tobytes()
+        if be.any():
+            self._be_pieces(raw, starts, nbytes, ft_be, np.flatnonzero(be), pieces)
+        for i in np.flatnonzero(~fast).tolist():
+            s = int(starts[i])
+            frames, packing = _amrwb.unpack(raw[s : s + int(nbytes[i])].tobytes(), self.packing)
+            self.packing = self.packing or packing
+            pieces[i] = b"".join(frames)
+        return b"".join(pieces)
+
+    @staticmethod
+    def _be_pieces(raw: np.ndarray, starts: np.ndarray, nbytes: np.ndarray, ft: np.ndarray, idx: np.ndarray,
+                   pieces: list[bytes]) -> None:
+        # Bandwidth-efficient, one frame: the speech bits start at bit 10 (after the CMR and
+        # the TOC entry); shift them left by 10 bits behind a storage header byte, per size.
+        for length in np.unique(nbytes[idx]).tolist():
+            grp = idx[nbytes[idx] == length]
+            rows = raw[starts[grp][:, None] + np.arange(length)].astype(np.uint16)
+            rows = np.concatenate([rows, np.zeros((grp.size, 1), np.uint16)], axis=1)
+            ftype = int(ft[grp[0]])  # equal length, one frame: one frame type (sizes differ by type)
+            nbody = (_amrwb.FRAME_BITS[ftype] + 7) // 8
+            body = ((rows[:, 1 : 1 + nbody] << 2) | (rows[:, 2 : 2 + nbody] >> 6)) & 0xFF
+            tail = 8 * nbody - _amrwb.FRAME_BITS[ftype]
+            if nbody:
+                body[:, -1] &= (0xFF << tail) & 0xFF
+            q = rows[:, 1] >> 6 & 1
+            frames = np.concatenate([(ftype << 3 | q << 2)[:, None], body], axis=1).astype(np.uint8)
+            for i, f in zip(grp.tolist(), frames):
+                pieces[i] = f.tobytes()
+
+    def decode_run(self, out: np.ndarray, raw: np.ndarray, starts: np.ndarray, nbytes: np.ndarray,
+                   samples: np.ndarray) -> int:
+        """Decode back-to-back payloads into ``out``, their frames joined into one packet."""
+        import av
+
+        storage = self._storage(raw, starts, nbytes)
+        _fit(out, _frames_to_int16(self._ctx.decode(av.Packet(storage))) if storage else np.empty(0, np.int16))
+        return 0
 
     def conceal(self, n: int, next_payload: bytes | None = None) -> np.ndarray:
         """``n`` samples for a lost stretch: the decoder's own concealment (SPEECH_LOST)."""
