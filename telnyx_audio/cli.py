@@ -20,49 +20,111 @@ __all__ = ["main"]
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_API, EXIT_NO_ANSWER = 0, 1, 2, 3, 4
 
 
-def _describe(summary: dict) -> str:
-    parts = []
-    for name, t in summary["track_reports"].items():
-        parts.append(
-            f"{name} {t['frames_received']}/{t['frames_expected']} frames,"
-            f" {t['n_gaps']} gaps ({t['gap_ms']:.0f} ms), {t['duplicates']} dup, {t['reordered']} reordered"
-        )
-    fmt = summary["media_format"]
+def _describe(capture) -> str:
+    rec = capture.recording
+    parts = [r.describe() for r in rec.reports.values()]
+    fmt = capture.media_format
     return (
-        f"{summary['duration_s']:.2f} s {fmt['encoding']} {fmt['sample_rate']} Hz; "
+        f"{rec.duration_s:.2f} s {fmt.encoding} {fmt.sample_rate} Hz; "
         + ("; ".join(parts) or "no media")
-        + f"; bad lines {summary['bad_lines']}"
+        + f"; bad lines {capture.report.bad_lines}"
     )
 
 
-def _decode(args: argparse.Namespace) -> int:
-    from telnyx_audio.capture import read_capture
-    from telnyx_audio.errors import TelnyxAudioError
-    from telnyx_audio.wav import write_wavs
+# telnyx_audio.server.LOG_NAME, not imported: the server's dependencies would slow decode's start.
+_SERVER_LOG = "messages.jsonl"
 
+
+def _decode_names(path: Path, captures: list, used: set[str]) -> list[str]:
+    """Output folder (relative to --out) of each stream of one capture file: the file's name
+    (a capture server log, ``<stream id>/messages.jsonl``, is named by its stream id), then
+    ``<name>/<stream id>`` when the file holds several streams."""
+    stem = path.name
+    for suffix in (".gz", ".jsonl", ".json", ".ndjson", ".log", ".txt"):
+        stem = stem[: -len(suffix)] if stem.endswith(suffix) and len(stem) > len(suffix) else stem
+    if path.name in (_SERVER_LOG, _SERVER_LOG + ".gz"):
+        single = captures[0].stream_id if len(captures) == 1 else None
+        stem = single or path.resolve().parent.name
+    base = name = safe_name(stem, "capture")
+    n = 1
+    while name in used:
+        n += 1
+        name = f"{base}-{n}"
+    used.add(name)
+    if len(captures) == 1:
+        return [name]
+    inner: set[str] = set()
+    names = []
+    for i, capture in enumerate(captures, 1):
+        sub = base_sub = safe_name(capture.stream_id, f"stream-{i}")
+        k = 1
+        while sub in inner:
+            k += 1
+            sub = f"{base_sub}-{k}"
+        inner.add(sub)
+        names.append(f"{name}/{sub}")
+    return names
+
+
+def _decode(args: argparse.Namespace) -> int:
+    from telnyx_audio.capture import as_media_format, read_captures
+    from telnyx_audio.errors import TelnyxAudioError
+    from telnyx_audio.wav import write_call
+
+    try:
+        given = _given_format(args.encoding, args.sample_rate)
+        given = as_media_format(given)
+    except ValueError as exc:
+        print(f"telnyx-audio: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     out_root = Path(args.out)
     used: set[str] = set()
     status = EXIT_OK
     for path in args.captures:
-        stem = base = safe_name(Path(path).stem, "capture")
-        n = 1
-        while stem in used:
-            n += 1
-            stem = f"{base}-{n}"
-        used.add(stem)
         try:
-            capture = read_capture(path)
-            dest = out_root / stem
-            files = write_wavs(capture.recording, dest)
-            summary = capture.summary()
-            summary["files"] = {k: v.name for k, v in files.items()}
-            (dest / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        except (TelnyxAudioError, OSError) as exc:
+            captures = read_captures(path, media_format=given)
+            names = _decode_names(Path(path), captures, used)
+        except (TelnyxAudioError, OSError, ValueError, RuntimeError, MemoryError) as exc:
             print(f"{path}: error: {exc}", file=sys.stderr)
             status = EXIT_FAILED
             continue
-        print(f"{path} -> {dest}/: {_describe(summary)}")
+        for capture, name in zip(captures, names):
+            label = path if len(captures) == 1 else f"{path} [{capture.stream_id}]"
+            for warning in capture.report.warnings:
+                print(f"{label}: warning: {warning}", file=sys.stderr)
+            dest = out_root / name
+            if args.strict and capture.report.warnings:
+                print(f"{label}: error: --strict and {len(capture.report.warnings)} warnings: nothing written",
+                      file=sys.stderr)
+                status = EXIT_FAILED
+                continue
+            try:
+                summary = write_call(capture, dest)
+            except (TelnyxAudioError, OSError, RuntimeError) as exc:
+                print(f"{label}: error: {exc}", file=sys.stderr)
+                status = EXIT_FAILED
+                continue
+            if summary.get("error"):
+                print(f"{label}: error: {summary['error']} (summary written to {dest}/)", file=sys.stderr)
+                status = EXIT_FAILED
+                continue
+            print(f"{label} -> {dest}/: {_describe(capture)}")
     return status
+
+
+def _given_format(encoding: str | None, sample_rate: int | None) -> dict | None:
+    """--encoding/--sample-rate as a media_format dict (None when neither is given)."""
+    if encoding is None and sample_rate is None:
+        return None
+    if encoding is None:
+        raise ValueError("--sample-rate needs --encoding")
+    if sample_rate is None:
+        from telnyx_audio.codecs import REGISTRY, normalize_encoding
+
+        sample_rate = REGISTRY[normalize_encoding(encoding)].audio_rate
+        if sample_rate is None:
+            raise ValueError(f"--encoding {encoding} needs --sample-rate")
+    return {"encoding": encoding, "sample_rate": sample_rate}
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -196,7 +258,7 @@ def _add_call_control(sub) -> None:
     _api_options(p)
     p.add_argument("--stream-id", metavar="UUID", help="the stream to stop (default: every stream of the call)")
 
-    fork = sub.add_parser("fork", help="start or stop forking a call's RTP to UDP targets")
+    fork = sub.add_parser("fork", help="fork a call's RTP to UDP targets; receive or simulate a fork")
     actions = fork.add_subparsers(dest="action", required=True, metavar="ACTION")
     p = actions.add_parser("start", help="fork_start", description="Fork a call's RTP to UDP (fork_start). Replaces a WebSocket stream.")
     _api_options(p)
@@ -207,6 +269,9 @@ def _add_call_control(sub) -> None:
     _api_options(p)
     p.add_argument("--stream-type", metavar="TYPE", help="stream_type, " + one_of(cc.FORK_STOP_STREAM_TYPES)
                    + " (default decrypted, what forks start with; Telnyx's own default is raw)")
+    from telnyx_audio.fork.cli import add_fork_commands
+
+    add_fork_commands(actions)  # fork capture, fork simulate
 
     tr = sub.add_parser("transcription", help="start or stop transcribing a call")
     actions = tr.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -325,16 +390,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="telnyx-audio", description="Capture, decode and analyse Telnyx call audio."
     )
+    from telnyx_audio import __version__
+
+    parser.add_argument("--version", action="version", version=f"telnyx-audio {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     dec = sub.add_parser(
         "decode",
         help="decode capture files (JSONL of Telnyx messages) to WAV and summary.json",
-        description="Write inbound.wav, outbound.wav, stereo.wav (left inbound, right outbound) "
-        "and summary.json for each capture into OUT/<capture name>/. A bad file is reported "
-        "and the others are still decoded (exit code 1).",
+        description="For each stream of each capture, write inbound.wav and/or outbound.wav (the "
+        "tracks that carried media), stereo.wav (left inbound, right outbound; a missing track is "
+        "silent) and summary.json into OUT/<capture name>/ (OUT/<capture name>/<stream id>/ when a "
+        "file holds several streams). Warnings (guesses, surprises) go to stderr and the summary. "
+        "A bad file is reported and the others are still decoded (exit code 1).",
     )
-    dec.add_argument("captures", nargs="+", metavar="CAPTURE.jsonl", help="capture files")
+    dec.add_argument("captures", nargs="+", metavar="CAPTURE.jsonl", help="capture files (.gz too)")
     dec.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
+    dec.add_argument("--encoding", metavar="ENC", help="media format of logs without start (PCMU, PCMA, L16...);"
+                     " overrides start's with a warning")
+    dec.add_argument("--sample-rate", type=int, metavar="HZ", help="with --encoding (default: the codec's usual rate)")
+    dec.add_argument("--strict", action="store_true", help="any warning fails the capture (exit code 1)")
     dec.set_defaults(func=_decode)
 
     hooks = sub.add_parser("webhooks", help="receive and verify Telnyx webhooks")
