@@ -13,7 +13,7 @@ import pytest
 import soundfile
 
 import telnyx_audio as ta
-from conftest import capture_lines, start_obj, tone_frames, write_capture
+from conftest import SID, capture_lines, start_obj, tone_frames, write_capture
 from telnyx_audio.fleet import CALL_COLUMNS, SEGMENT_COLUMNS
 from telnyx_audio.fleet.schema import __doc__ as SCHEMA_DOC
 
@@ -64,10 +64,11 @@ def test_good_and_broken_files_give_one_row_each_and_a_crashed_worker_is_an_erro
     assert calls["path"].tolist() == inputs
     errors = dict(zip(calls["path"].map(lambda p: Path(p).name), calls["error"]))
     assert errors["example.jsonl"] == "" and errors["alaw.jsonl"] == ""
-    assert errors["empty.jsonl"].startswith("empty file")
-    assert errors["not_a_capture.jsonl"].startswith("not a capture") and "line 1" in errors["not_a_capture.jsonl"]
-    assert errors["binary.jsonl"].startswith("not a capture")
-    assert "G729" in errors["g729.jsonl"]
+    assert "is not a capture: it is empty" in errors["empty.jsonl"]
+    assert "is not a capture" in errors["not_a_capture.jsonl"] and "line 1" in errors["not_a_capture.jsonl"]
+    assert "is not a capture" in errors["binary.jsonl"]
+    assert "cannot decode" in errors["g729.jsonl"] and "G729" in errors["g729.jsonl"]
+    assert calls.loc[calls["path"].str.endswith("g729.jsonl"), "call_control_id"].item() == "v2:ctl"
     assert "worker process died" in errors["crash.jsonl"]
     assert "Too many levels of symbolic links" in errors["unreadable.jsonl"]
     assert "No such file" in errors["missing.jsonl"]
@@ -90,22 +91,34 @@ def _same_wavs(a: Path, b: Path) -> None:
 
 
 def test_batch_wavs_and_rows_equal_decode_and_analyze_call_on_each_file_alone(tmp_path):
+    from telnyx_audio.capture import read_captures
+
     src = tmp_path / "src"
     src.mkdir()
     (src / "example.jsonl").write_bytes(EXAMPLE.read_bytes())
     write_capture(src / "tones.jsonl", capture_lines(tone_frames(150, encoding="L16", sample_rate=16000),
                                                      encoding="L16", sample_rate=16000))
+    # One file, two streams (a log shared by two calls): a row and a folder each.
+    one = capture_lines(tone_frames(60, seed=1))
+    two = [line.replace(SID, "second-stream") for line in capture_lines(tone_frames(90, encoding="PCMA", seed=2),
+                                                                         encoding="PCMA")]
+    write_capture(src / "shared.jsonl", [line for pair in zip(one, two) for line in pair] + two[len(one):])
+    inputs = [src / "example.jsonl", src / "shared.jsonl", src / "tones.jsonl"]
     result = ta.batch(src, tmp_path / "batch", jobs=2, progress=False)
-    assert result.errors.empty and len(result.calls) == 2
-    assert run("decode", src / "example.jsonl", src / "tones.jsonl", "--out", tmp_path / "decode").returncode == 0
-    for row in result.calls.to_dict("records"):
+    assert result.errors.empty and len(result.calls) == 4
+    assert result.calls["stream_id"].tolist()[1:3] == [SID, "second-stream"]
+    assert run("decode", *inputs, "--out", tmp_path / "decode").returncode == 0
+    expected_rows = []
+    for path in map(str, inputs):
+        for capture in read_captures(path):
+            analysis = ta.analyze_call(capture)
+            expected_rows.append((capture, analysis))
+    for row, (capture, analysis) in zip(result.calls.to_dict("records"), expected_rows):
         path = row["path"]
-        name = Path(path).stem
-        _same_wavs(Path(row["folder"]), tmp_path / "decode" / name)
-        alone = json.loads((tmp_path / "decode" / name / "summary.json").read_text())
-        assert json.loads((Path(row["folder"]) / "summary.json").read_text()) == alone
-        capture = ta.read_capture(path)
-        analysis = ta.analyze_call(capture)
+        folder = Path(row["folder"])
+        alone = tmp_path / "decode" / folder.relative_to(tmp_path / "batch")  # the same layout
+        _same_wavs(folder, alone)
+        assert json.loads((folder / "summary.json").read_text()) == json.loads((alone / "summary.json").read_text())
         expected = {**capture.to_dict(), **analysis.to_dict()}
         for key, value in expected.items():
             got = row[key]
@@ -113,7 +126,8 @@ def test_batch_wavs_and_rows_equal_decode_and_analyze_call_on_each_file_alone(tm
                 assert pd.isna(got), key
             else:
                 assert got == value, key
-        segments = result.segments[result.segments["path"] == path].drop(columns=["path", "stream_id"])
+        mine = (result.segments["path"] == path) & (result.segments["stream_id"] == capture.stream_id)
+        segments = result.segments[mine].drop(columns=["path", "stream_id"])
         pd.testing.assert_frame_equal(segments.reset_index(drop=True),
                                       analysis.segments().astype(segments.dtypes.to_dict()), check_dtype=False)
 

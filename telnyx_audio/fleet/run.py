@@ -16,10 +16,16 @@ from .work import FileResult, Task, error_result, run_task
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["BatchResult", "batch", "expand_inputs"]
+__all__ = ["BatchResult", "batch", "expand_inputs", "folder_names", "CAPTURE_PATTERNS"]
 
 #: Tasks a worker process runs before it is replaced (bounds what a long batch can leak).
 MAX_TASKS_PER_CHILD = 100
+#: What a folder given to :func:`batch` is searched for: WebSocket captures (plain or gzip)
+#: and fork captures.
+CAPTURE_PATTERNS = ("*.jsonl", "*.jsonl.gz", "*.rtpcap")
+# Names the capture server and the fork receiver give every capture: the folder names the call.
+_GENERIC_NAMES = ("messages", "fork")
+_SUFFIXES = (".gz", ".jsonl", ".json", ".ndjson", ".log", ".txt", ".rtpcap")
 _STATE = ".batch"  # DIR/.batch/<name>.json: the rows of each finished call (for resume)
 _CRASHED = (
     "the worker process died while processing this file (killed by the OS, out of memory, "
@@ -60,7 +66,8 @@ class BatchResult:
 
 
 def expand_inputs(paths_or_globs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[str]:
-    """The files to process: globs expanded (``**`` included), folders searched for ``*.jsonl``.
+    """The files to process: globs expanded (``**`` included), folders searched for captures
+    (:data:`CAPTURE_PATTERNS`).
 
     A path that names no file is kept (it becomes an error row: unreadable). Each file once,
     in the order given.
@@ -87,9 +94,9 @@ def expand_inputs(paths_or_globs: str | os.PathLike[str] | Iterable[str | os.Pat
                 raise ValueError(f"no files match {text!r}")
             found.extend(m for m in matches if not os.path.isdir(m))
         elif os.path.isdir(text):
-            inside = sorted(os.fspath(p) for p in Path(text).rglob("*.jsonl") if p.is_file())
+            inside = sorted(os.fspath(p) for pattern in CAPTURE_PATTERNS for p in Path(text).rglob(pattern) if p.is_file())
             if not inside:
-                raise ValueError(f"no capture files (*.jsonl) in the folder {text!r}")
+                raise ValueError(f"no capture files ({', '.join(CAPTURE_PATTERNS)}) in the folder {text!r}")
             found.extend(inside)
         else:
             found.append(text)
@@ -104,19 +111,28 @@ def expand_inputs(paths_or_globs: str | os.PathLike[str] | Iterable[str | os.Pat
 
 
 def folder_names(paths: list[str]) -> list[str]:
-    """One output folder name per file: its stem as ``decode`` does; the parent folder's name
-    joins it where stems repeat (the capture server's ``<stream>/messages.jsonl``).
+    """One output folder name per file, as ``telnyx-audio decode`` names them: the file's name
+    without its suffixes, or its folder's for the capture server's ``messages.jsonl`` and the
+    fork receiver's ``fork.rtpcap``. Where names repeat, the parent folder's name is put in
+    front (``<folder>-<name>``), so a file's folder does not depend on the other inputs' order.
 
     Examples
     --------
-    >>> folder_names(["a/x.jsonl", "b/y.jsonl", "c/messages.jsonl", "d/messages.jsonl"])
-    ['x', 'y', 'c-messages', 'd-messages']
+    >>> folder_names(["a/x.jsonl", "b/y.jsonl.gz", "c/s1/messages.jsonl", "d/x.jsonl"])
+    ['a-x', 'y', 's1', 'd-x']
     """
     from collections import Counter
 
     from telnyx_audio._paths import safe_name
 
-    stems = [safe_name(Path(p).stem, "capture") for p in paths]
+    def stem(path: Path) -> str:
+        name = path.name
+        for suffix in _SUFFIXES:
+            if name.endswith(suffix) and len(name) > len(suffix):
+                name = name[: -len(suffix)]
+        return path.resolve().parent.name if name in _GENERIC_NAMES else name
+
+    stems = [safe_name(stem(Path(p)), "capture") for p in paths]
     counts = Counter(stems)
     names = [f"{safe_name(Path(p).parent.name, 'capture')}-{s}" if counts[s] > 1 else s for p, s in zip(paths, stems)]
     used: set[str] = set()
@@ -317,8 +333,9 @@ def batch(
     --------
     >>> import telnyx_audio as ta
     >>> result = ta.batch("data/example_call.jsonl", jobs=1, progress=False)
-    >>> result.calls.loc[0, ["encoding", "inbound_n_gaps", "error"]].tolist()
-    ['PCMU', 1, '']
+    >>> row = result.calls.iloc[0]
+    >>> row["encoding"], int(row["inbound_n_gaps"]), row["error"], row["dtmf_inband"]
+    ('PCMU', 1, '', '15')
     """
     import pandas as pd
 

@@ -156,8 +156,8 @@ def capture_row(capture: "Capture") -> dict[str, Any]:
 
     Examples
     --------
-    >>> import telnyx_audio as ta
-    >>> row = ta.read_capture("data/example_call.jsonl").to_dict()
+    >>> from telnyx_audio.capture import read_capture
+    >>> row = capture_row(read_capture("data/example_call.jsonl"))
     >>> row["encoding"], row["inbound_frames_missing"], row["inbound_n_gaps"], row["dtmf_events"]
     ('PCMU', 3, 1, '15')
     """
@@ -204,7 +204,7 @@ def calls_frame(rows: list[dict[str, Any]]) -> "pd.DataFrame":
     Examples
     --------
     >>> df = calls_frame([{"path": "a.jsonl", "error": "empty file"}])
-    >>> df.shape[1] == len(CALL_COLUMNS), df.loc[0, "error"], df["duration_s"].isna().all()
+    >>> df.shape[1] == len(CALL_COLUMNS), df.loc[0, "error"], bool(df["duration_s"].isna().all())
     (True, 'empty file', True)
     """
     return _frame(rows, CALL_COLUMNS)

@@ -73,50 +73,35 @@ def run_task(task: Task) -> FileResult:
         return error_result(task, _describe(exc))
 
 
-def _not_a_capture(capture: Any) -> str | None:
-    report = capture.report
-    if report.lines == 0:
-        return "empty file: no lines, expected Telnyx media-stream messages (JSONL)"
-    if not report.events:
-        first = report.bad_examples[0] if report.bad_examples else None
-        why = f" (line {first.line}: {first.reason})" if first else ""
-        return f"not a capture: none of its {report.lines} lines is a Telnyx media-stream message{why}"
-    return None
-
-
 def process_file(task: Task) -> FileResult:
     """Read one capture file and make its rows; write its WAVs when ``task.wav``.
 
     Raises whatever reading the file raises; :func:`run_task` makes that an error row. A
     failure after reading (writing or analysing one stream) is that stream's error row.
     """
-    from telnyx_audio._paths import safe_name
+    from telnyx_audio.analysis import analyze_call
+    from telnyx_audio.capture import read_captures
+    from telnyx_audio.wav import write_call
 
     from . import schema
 
     t0 = time.perf_counter()
-    captures = _read_captures(task.path)
+    captures = read_captures(task.path)
     result = FileResult(task.index, task.path)
-    for capture in captures:
-        problem = _not_a_capture(capture)
-        if problem is not None:
-            result.calls.append({"path": task.path, "error": problem, "folder": ""})
-            continue
+    for capture, sub in zip(captures, _stream_folders(captures)):
         row = schema.capture_row(capture)
         row["path"] = task.path
-        row["error"] = ""
+        row["error"] = capture.error or ""  # the stream's audio could not be decoded
         row["folder"] = ""
         segments: list[dict[str, Any]] = []
         try:
             if task.wav and task.folder is not None:
-                folder = Path(task.folder)
-                if len(captures) > 1:
-                    folder = folder / safe_name(capture.stream_id)
-                _write_call(capture, folder)
+                folder = Path(task.folder) / sub
+                write_call(capture, folder)  # with an error too: its summary.json says why
                 row["folder"] = os.fspath(folder)
-            if task.analyze:
+            if task.analyze and capture.error is None:
                 row.update(_codec_check(capture))
-                analysis = _analyze(capture)
+                analysis = analyze_call(capture)
                 row.update(analysis.to_dict())
                 key = {"path": task.path, "stream_id": capture.stream_id}
                 segments = [{**key, **seg} for seg in analysis.segments().to_dict("records")]
@@ -130,31 +115,24 @@ def process_file(task: Task) -> FileResult:
     return result
 
 
-def _read_captures(path: str) -> list:
-    from telnyx_audio import capture
+def _stream_folders(captures: list) -> list[str]:
+    """Each stream's folder inside the file's: none for a one-stream file, else its stream id
+    (as ``telnyx-audio decode`` names them)."""
+    from telnyx_audio._paths import safe_name
 
-    if not hasattr(capture, "read_captures"):  # TEMP until H1 lands read_captures
-        return [capture.read_capture(path)]
-    return capture.read_captures(path)
-
-
-def _write_call(capture: Any, folder: Path) -> None:
-    from telnyx_audio import wav
-
-    if not hasattr(wav, "write_call"):  # TEMP until H1 lands write_call
-        import json
-        files = wav.write_wavs(capture.recording, folder)
-        summary = capture.summary()
-        summary["files"] = {k: v.name for k, v in files.items()}
-        (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        return
-    wav.write_call(capture, folder)
-
-
-def _analyze(capture: Any) -> Any:
-    from telnyx_audio.analysis import analyze_call
-
-    return analyze_call(capture)
+    if len(captures) == 1:
+        return [""]
+    used: set[str] = set()
+    names = []
+    for i, capture in enumerate(captures, 1):
+        name = base = safe_name(capture.stream_id, f"stream-{i}")
+        k = 1
+        while name in used:
+            k += 1
+            name = f"{base}-{k}"
+        used.add(name)
+        names.append(name)
+    return names
 
 
 def _codec_check(capture: Any) -> dict[str, Any]:
