@@ -109,27 +109,37 @@ def call_messages(
 ) -> tuple[list[tuple[float, str]], dict[str, int]]:
     """The messages of a simulated stream with the time (s) each is due.
 
-    ``source`` is a WAV path, a capture path, or a (2, n) int16 array at the codec's rate.
+    ``source`` is a WAV path, a capture path, or a (2, n) int16 array at the codec's audio
+    rate. ``codec`` is any encoding Telnyx streams (``PCMU PCMA L16 G722 OPUS AMR-WB``, any
+    case or MIME name) and ``sample_rate`` the rate ``media_format`` reports (by default 8000
+    for G.711, 16000 otherwise; any of 8000, 16000, 22050, 24000, 48000 and more). Each
+    ``media`` message carries 20 ms (one Opus packet for OPUS), encoded by one encoder per
+    track. G.722 is 16 kHz audio whatever rate is reported (``sample_rate=8000`` sends what
+    Telnyx may report: the G.722 RTP clock). AMR-WB needs an encoder the installed FFmpeg
+    lacks: a clear :class:`~telnyx_audio.codecs.wideband.CodecUnavailableError`.
     Returns the timed messages (without the final ``stop``) and the fault counts.
     """
-    if codec not in codecs.SUPPORTED_ENCODINGS:
-        raise ValueError(f"codec must be one of {', '.join(codecs.SUPPORTED_ENCODINGS)}, got {codec!r}")
+    from telnyx_audio.codecs.outbound import check_encoder, encode_payloads, encoding_rate
+
+    codec = codecs.normalize_encoding(codec)
+    check_encoder(codec)
     if tracks not in ("inbound", "outbound", "both"):
         raise ValueError(f"tracks must be 'inbound', 'outbound' or 'both', got {tracks!r}")
     for name, p in (("drop", drop), ("duplicate", duplicate)):
         if not 0 <= p <= 1:
             raise ValueError(f"{name} must be a probability in [0, 1], got {p}")
-    rate = sample_rate or (16000 if codec == "L16" else 8000)
+    rate = sample_rate or (8000 if codec in ("PCMU", "PCMA") else 16000)
+    audio_rate = encoding_rate(codec, rate)  # G.711 8 kHz, G.722/AMR-WB 16 kHz, L16/OPUS as reported
     meta: dict[str, Any] = {}
     if isinstance(source, np.ndarray):
         audio = np.asarray(source, np.int16).reshape(2, -1)
         file_dtmf: list[tuple[float, str]] = []
     else:
-        audio, file_dtmf, meta = _load_audio(Path(source), rate)
+        audio, file_dtmf, meta = _load_audio(Path(source), audio_rate)
     stream_id = stream_id or str(uuid.uuid4())
     call_control_id = call_control_id or meta.get("call_control_id") or f"v3:sim-{stream_id[:8]}"
     params = dict(custom_parameters if custom_parameters is not None else meta.get("custom_parameters", {}))
-    per = int(rate * FRAME_S)
+    per = int(audio_rate * FRAME_S)
     n_frames = -(-audio.shape[1] // per)
     audio = np.pad(audio, ((0, 0), (0, n_frames * per - audio.shape[1])))
     wanted = [t for t in TRACKS if tracks in (t, "both")]
@@ -152,11 +162,15 @@ def call_messages(
         "custom_parameters": params,
         "media_format": {"encoding": codec, "sample_rate": rate, "channels": 1}}})))
     media: list[tuple[float, dict]] = []
-    encoded = {t: codecs.encode(audio[TRACKS.index(t)], codec) for t in wanted}
-    bps = codecs.bytes_per_sample(codec)
+    # One encoder per track, in order: G.722 and Opus carry state from frame to frame.
+    encoded = {t: encode_payloads(audio[TRACKS.index(t)], audio_rate, codec, target_rate=rate, payload_s=FRAME_S)
+               for t in wanted}
+    n_frames = max(len(p) for p in encoded.values())
     for i in range(n_frames):
         for t in wanted:
-            payload = base64.b64encode(encoded[t][i * per * bps : (i + 1) * per * bps]).decode()
+            if i >= len(encoded[t]):
+                continue
+            payload = base64.b64encode(encoded[t][i]).decode()
             media.append(((i + 1) * FRAME_S, {"event": "media", "media": {
                 "track": t, "chunk": str(i + 1), "timestamp": str(i * int(FRAME_S * 1000)), "payload": payload}}))
     faulty: list[tuple[float, dict]] = []

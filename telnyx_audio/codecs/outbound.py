@@ -19,7 +19,7 @@ import numpy as np
 
 from telnyx_audio.codecs.registry import REGISTRY, normalize_encoding
 
-__all__ = ["BIDIRECTIONAL_RATES", "encode_payloads", "encode_mp3", "encoding_rate"]
+__all__ = ["BIDIRECTIONAL_RATES", "encode_payloads", "encode_mp3", "encoding_rate", "check_encoder"]
 
 #: ``stream_bidirectional_sampling_rate`` values Telnyx accepts.
 BIDIRECTIONAL_RATES: tuple[int, ...] = (8000, 16000, 22050, 24000, 48000)
@@ -146,18 +146,42 @@ def encode_payloads(pcm: np.ndarray, sample_rate: int, encoding: str, *, target_
     return [data[i : i + step * bps] for i in range(0, len(data), step * bps)]
 
 
-def _amrwb_payloads(audio: np.ndarray, payload_s: float) -> list[bytes]:
+def check_encoder(encoding: str) -> str:
+    """The canonical name of ``encoding`` if this installation can encode it; else raise.
+
+    Raises
+    ------
+    UnsupportedEncodingError
+        For an unknown name; its subclass
+        :class:`~telnyx_audio.codecs.wideband.CodecUnavailableError` when FFmpeg lacks the
+        encoder (AMR-WB: PyAV's FFmpeg has no libvo-amrwbenc).
+
+    Examples
+    --------
+    >>> check_encoder("g722")
+    'G722'
+    """
+    enc = normalize_encoding(encoding)
+    codec = {"G722": "g722", "OPUS": "libopus", "AMR-WB": "libvo_amrwbenc"}.get(enc)
+    if codec is None:
+        return enc
     import av
 
-    from telnyx_audio.codecs import amrwb
     from telnyx_audio.codecs.wideband import CodecUnavailableError
 
     try:
-        av.Codec("libvo_amrwbenc", "w")
+        av.Codec(codec, "w")
     except av.codec.codec.UnknownCodecError:
+        hint = " (choose G722 or OPUS for wideband)" if enc == "AMR-WB" else ""
         raise CodecUnavailableError(
-            "AMR-WB", "the installed FFmpeg (PyAV's) has no AMR-WB encoder (libvo_amrwbenc); "
-            "choose another stream_bidirectional_codec (G722 or OPUS for wideband)") from None
+            enc, f"the installed FFmpeg (PyAV {av.__version__}) has no {enc} encoder ({codec}){hint}") from None
+    return enc
+
+
+def _amrwb_payloads(audio: np.ndarray, payload_s: float) -> list[bytes]:
+    from telnyx_audio.codecs import amrwb
+
+    check_encoder("AMR-WB")
     frames = _av_encode("libvo_amrwbenc", audio, 16000, bit_rate=23850)  # pragma: no cover - not in PyAV's build
     per = max(int(payload_s / 0.02), 1)  # pragma: no cover
     return [amrwb.pack(frames[i : i + per], "octet-aligned") for i in range(0, len(frames), per)]  # pragma: no cover

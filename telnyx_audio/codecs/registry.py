@@ -74,18 +74,24 @@ class CodecInfo:
         """The decoded audio's sample rate, given the rate Telnyx reported (Hz).
 
         G.722 is 16 kHz audio whatever Telnyx reports (8000, its RTP clock, or 16000);
-        PCMU/PCMA are 8 kHz; AMR-WB is 16 kHz; L16 and OPUS decode at the reported rate.
+        PCMU/PCMA are 8 kHz; AMR-WB is 16 kHz; L16 and OPUS decode at the reported rate
+        (OPUS at the next rate libopus has, should Telnyx report another).
 
         Examples
         --------
-        >>> REGISTRY["G722"].rate(8000), REGISTRY["OPUS"].rate(24000), REGISTRY["PCMU"].rate(None)
+        >>> REGISTRY["G722"].rate(8000), REGISTRY["OPUS"].rate(22050), REGISTRY["PCMU"].rate(None)
         (16000, 24000, 8000)
         """
         if self.audio_rate is not None:
             return self.audio_rate
         if reported is None:
             return 16000 if self.name == "L16" else 48000
+        if self.name == "OPUS":  # libopus decodes at 8, 12, 16, 24 or 48 kHz: the next one up
+            return next((r for r in _OPUS_RATES if r >= reported), 48000)
         return int(reported)
+
+
+_OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 
 
 def _g711(name: str) -> Callable[[Any], Any]:

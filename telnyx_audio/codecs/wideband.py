@@ -424,7 +424,9 @@ def make_decoder(encoding: str, sample_rate: int):  # noqa: ANN201 - one of the 
     >>> make_decoder("G722", 8000).rate
     16000
     """
+    from telnyx_audio.codecs.registry import REGISTRY
+
     cls = _DECODERS.get(encoding)
     if cls is None:
         raise UnsupportedEncodingError(encoding, tuple(_DECODERS))
-    return cls(sample_rate)
+    return cls(REGISTRY[encoding].rate(sample_rate))
