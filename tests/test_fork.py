@@ -1,0 +1,333 @@
+"""Fork captures: RTP packets to the same Recording and report as a WebSocket stream.
+
+Pure tests: packets come from the fork simulator or are written byte by byte, and are
+assembled in memory or through a capture file on disk. The UDP receiver is tested in
+test_fork_receiver.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import telnyx_audio
+from telnyx_audio import codecs, rtp
+from telnyx_audio.fork import ForkCaptureWriter, Records, assemble_fork, fork_packets, read_fork_capture, read_records
+
+RATE = 8000
+
+
+def call_audio(seconds: float = 2.0, rate: int = RATE, seed: int = 0) -> np.ndarray:
+    """Two noisy tones, [inbound, outbound], int16."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    pcm = np.stack([6000 * np.sin(2 * np.pi * 350 * t), 4000 * np.sin(2 * np.pi * 620 * t)])
+    pcm += rng.normal(0, 200, pcm.shape)
+    return np.clip(pcm, -32768, 32767).astype(np.int16)
+
+
+def g711(audio: np.ndarray, codec: str = "PCMU") -> np.ndarray:
+    """What a perfect fork of ``audio`` decodes to."""
+    return np.stack([codecs.decode(codecs.encode(x, codec), codec) for x in audio])
+
+
+def records_of(packets, *, spacing_us=None, meta=None) -> Records:
+    """In-memory records; receive times are the packets' due times unless spaced evenly."""
+    times = [int(p.due_s * 1e6) if spacing_us is None else i * spacing_us for i, p in enumerate(packets)]
+    return Records.from_datagrams([p.track for p in packets], times, [p.data for p in packets], meta)
+
+
+def assemble(packets, **kwargs):
+    return assemble_fork(records_of(packets), **kwargs)
+
+
+AUDIO = call_audio()
+CLEAN = g711(AUDIO)
+
+
+def test_a_clean_fork_decodes_bit_exact_on_both_tracks():
+    rec, report, events = assemble(fork_packets(AUDIO, seed=1)[0])
+    assert (rec.encoding, rec.sample_rate, rec.tracks) == ("PCMU", 8000, ("inbound", "outbound"))
+    np.testing.assert_array_equal(rec.audio, CLEAN)
+    assert report.rtp["inbound"].lost == 0 and report.bad_lines == 0 and events == ()
+
+
+def test_pcma_and_l16_forks_decode_bit_exact():
+    rec, _, _ = assemble(fork_packets(AUDIO, codec="PCMA")[0])
+    np.testing.assert_array_equal(rec.audio, g711(AUDIO, "PCMA"))
+    wide = call_audio(1.0, 16000)
+    rec, _, _ = assemble(fork_packets(wide, codec="L16")[0], payload_types=["96=L16/16000"])
+    assert rec.sample_rate == 16000
+    np.testing.assert_array_equal(rec.audio, wide)
+
+
+@pytest.mark.parametrize("packet_ms", [10, 30, 60])
+def test_packets_of_any_size_are_placed_the_same(packet_ms):
+    rec, report, _ = assemble(fork_packets(AUDIO, packet_ms=packet_ms)[0])
+    np.testing.assert_array_equal(rec.audio[:, : CLEAN.shape[1]], CLEAN)
+    assert report.tracks["inbound"].samples_per_frame == RATE * packet_ms // 1000
+
+
+def test_packets_of_mixed_sizes_in_one_track_are_placed_by_timestamp():
+    pcmu = codecs.encode(AUDIO[0], "PCMU")
+    sizes = [80, 160, 240, 160, 320, 40]
+    packets, at = [], 0
+    for i, size in enumerate(sizes * 10):
+        packets.append(rtp.build_packet(pcmu[at : at + size], payload_type=0, sequence_number=i, timestamp=at, ssrc=9))
+        at += size
+    rec, _, _ = assemble_fork(Records.from_datagrams([0] * len(packets), range(len(packets)), packets))
+    np.testing.assert_array_equal(rec.inbound, CLEAN[0][:at])
+
+
+def test_reordered_and_duplicated_packets_give_the_same_audio_and_are_counted():
+    packets, sent = fork_packets(AUDIO, reorder=0.3, duplicate=0.2, seed=3)
+    rec, report, _ = assemble(packets)
+    np.testing.assert_array_equal(rec.audio, CLEAN)
+    stats = report.rtp
+    assert stats["inbound"].duplicated + stats["outbound"].duplicated == sent.duplicated
+    assert stats["inbound"].reordered > 0 and stats["outbound"].reordered > 0
+    assert stats["inbound"].lost == 0 and stats["outbound"].lost == 0
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.randoms(use_true_random=False))
+def test_any_arrival_order_with_repeats_gives_the_same_recording(rnd):
+    packets = fork_packets(AUDIO[:, :3200], seed=5)[0]
+    shuffled = packets + [rnd.choice(packets) for _ in range(5)]
+    rnd.shuffle(shuffled)
+    # Even receive times: arrival order carries no timing, so the tracks are aligned only by
+    # their least-delayed packet; each track's own audio must still be exact.
+    rec, _, _ = assemble_fork(records_of(shuffled, spacing_us=1000))
+    for t in range(2):
+        row = rec.audio[t][rec.audio[t] != 0]
+        ref = CLEAN[t, :3200][CLEAN[t, :3200] != 0]
+        np.testing.assert_array_equal(row, ref)
+
+
+def test_lost_packets_leave_silence_at_their_place_and_later_audio_at_its_true_time():
+    packets, sent = fork_packets(AUDIO, drop=0.1, seed=7)
+    rec, report, _ = assemble(packets)
+    # RTP cannot see a loss before a track's first packet or after its last: not counted.
+    clean = fork_packets(AUDIO, seed=7)[0]
+    got = {p.data for p in packets}
+    kept = {t: [i for i, p in enumerate(clean) if p.track == t and p.data in got] for t in (0, 1)}
+    tail = sum(1 for i, p in enumerate(clean)
+               if p.data not in got and not kept[p.track][0] < i < kept[p.track][-1])
+    lost = report.rtp["inbound"].lost + report.rtp["outbound"].lost
+    assert lost == sent.dropped - tail > 0
+    assert rec.audio.shape == CLEAN.shape or rec.audio.shape[1] < CLEAN.shape[1]
+    frames = rec.audio[:, : rec.audio.shape[1] // 160 * 160].reshape(2, -1, 160)
+    ref = CLEAN[:, : frames.shape[1] * 160].reshape(2, -1, 160)
+    same = (frames == ref).all(axis=2)
+    silent = (frames == 0).all(axis=2)
+    assert (same | silent).all()  # every 20 ms is either the true audio or a silent gap
+    assert int((~same).sum()) <= sent.dropped
+    assert sum(len(r.gaps) for r in report.tracks.values()) > 0
+
+
+def test_sequence_numbers_and_timestamps_wrapping_mid_call_change_nothing():
+    packets = fork_packets(AUDIO, seq_start=65500, ts_start=2**32 - 4000, reorder=0.2, seed=2)[0]
+    rec, report, _ = assemble(packets)
+    np.testing.assert_array_equal(rec.audio, CLEAN)
+    assert report.rtp["inbound"].expected == 100 and report.rtp["inbound"].lost == 0
+
+
+def test_an_ssrc_change_mid_call_continues_the_same_track():
+    packets, sent = fork_packets(AUDIO, ssrc_change_at=1.1, seed=4)
+    rec, report, _ = assemble(packets)
+    np.testing.assert_array_equal(rec.audio, CLEAN)
+    assert report.rtp["inbound"].ssrcs == tuple(sent.ssrcs["inbound"])
+    assert report.rtp["inbound"].lost == 0  # the sequence jump between sources is no loss
+
+
+def test_tracks_are_aligned_on_one_timeline_by_arrival_time():
+    packets = fork_packets(AUDIO, seed=1)[0]
+    # The tx side starts 0.5 s later on the receive clock: its first audio belongs there.
+    shifted = [p if p.track == 0 else type(p)(p.due_s + 0.5, p.track, p.data) for p in packets]
+    rec, report, _ = assemble(shifted)
+    np.testing.assert_array_equal(rec.inbound[: CLEAN.shape[1]], CLEAN[0])
+    np.testing.assert_array_equal(rec.outbound[4000 : 4000 + CLEAN.shape[1]], CLEAN[1])
+    assert report.tracks["outbound"].start_s == pytest.approx(0.5)
+
+
+def event(code: int, end: bool, volume: int, duration: int) -> bytes:
+    return bytes([code, (0x80 if end else 0) | volume, duration >> 8, duration & 0xFF])
+
+
+def test_rfc_4733_end_packets_repeated_give_one_digit_with_start_and_duration():
+    pcmu = codecs.encode(AUDIO[0], "PCMU")
+    pkts, seq = [], 0
+
+    def add(payload, pt, ts, marker=False, same_seq=False):
+        nonlocal seq
+        if not same_seq:
+            seq += 1
+        pkts.append(rtp.build_packet(payload, payload_type=pt, sequence_number=seq, timestamp=ts, ssrc=5, marker=marker))
+
+    for i in range(10):  # 200 ms of audio
+        add(pcmu[i * 160 : (i + 1) * 160], 0, i * 160)
+    # '#' from ts 1600: 3 updates, then the end packet three times (the last two repeat its
+    # sequence number too, as some senders do)
+    add(event(11, False, 10, 160), 101, 1600, marker=True)
+    add(event(11, False, 10, 320), 101, 1600)
+    add(event(11, False, 10, 480), 101, 1600)
+    add(event(11, True, 10, 640), 101, 1600)
+    add(event(11, True, 10, 640), 101, 1600, same_seq=True)
+    add(event(11, True, 10, 640), 101, 1600, same_seq=True)
+    for i in range(14, 20):  # audio resumes after the event
+        add(pcmu[i * 160 : (i + 1) * 160], 0, i * 160)
+    rec, report, events = assemble_fork(Records.from_datagrams([0] * len(pkts), np.arange(len(pkts)) * 20000, pkts),
+                                        payload_types=["101=telephone-event/8000"])
+    (digit,) = report.dtmf_events
+    assert (digit.digit, digit.track, digit.start_s, digit.duration_s, digit.volume_dbm0, digit.ended) == (
+        "#", "inbound", 0.2, 0.08, -10, True)
+    assert [e.digit for e in events] == ["#"]
+    assert report.rtp["inbound"].duplicated == 2 and report.rtp["inbound"].dtmf_packets == 4
+    np.testing.assert_array_equal(rec.inbound[:1600], CLEAN[0][:1600])
+    assert (rec.inbound[1600:2240] == 0).all()  # the event's time: no audio decoded from it
+    np.testing.assert_array_equal(rec.inbound[2240:3200], CLEAN[0][2240:3200])
+
+
+def test_telephone_events_are_recognised_from_their_shape_without_a_map():
+    packets = fork_packets(AUDIO, dtmf=[(0.3, "1"), (1.0, "9"), (1.5, "D")], dtmf_payload_type=110)[0]
+    rec, report, events = assemble(packets)
+    assert [(d.digit, round(d.start_s, 2)) for d in report.dtmf_events] == [("1", 0.3), ("9", 1.0), ("D", 1.5)]
+    assert any("110" in w and "telephone-event" in w for w in report.warnings)
+    assert "".join(e.digit for e in events) == "19D"
+
+
+def test_comfort_noise_fills_its_span_at_the_signalled_level_and_is_never_decoded_as_audio():
+    pcmu = codecs.encode(AUDIO[0], "PCMU")
+    pkts = [rtp.build_packet(pcmu[i * 160 : (i + 1) * 160], payload_type=0, sequence_number=i, timestamp=i * 160,
+                             ssrc=1) for i in range(5)]
+    # CN at -40 dBov for 1 s (the next packet's timestamp says how long), then CN at 127
+    # (-127 dBov: silence) for 0.5 s, then audio again
+    pkts.append(rtp.build_packet(bytes([40, 0x11, 0x22]), payload_type=13, sequence_number=5, timestamp=800, ssrc=1))
+    pkts.append(rtp.build_packet(bytes([127]), payload_type=13, sequence_number=6, timestamp=8800, ssrc=1))
+    pkts.append(rtp.build_packet(pcmu[:160], payload_type=0, sequence_number=7, timestamp=12800, ssrc=1))
+    rec, report, _ = assemble_fork(Records.from_datagrams([0] * 8, np.arange(8) * 20000, pkts))
+    noise = rec.inbound[800:8800].astype(float)
+    level = 20 * np.log10(np.sqrt(np.mean(noise**2)) / 32767)
+    assert level == pytest.approx(-40, abs=0.5)
+    assert (rec.inbound[8800:12800] == 0).all()
+    np.testing.assert_array_equal(rec.inbound[12800:12960], CLEAN[0][:160])
+    assert report.rtp["inbound"].comfort_noise_packets == 2
+    assert report.tracks["inbound"].gaps == ()  # comfort noise is no gap
+
+
+def test_malformed_datagrams_interleaved_with_good_ones_leave_the_audio_bit_exact():
+    packets = fork_packets(AUDIO, seed=1)[0]
+    junk = [b"", b"\x80", b"hello world!", bytes(range(40)), b"\x80\x00" + b"\x00" * 4,
+            bytes.fromhex("83000001000000000000000111"), bytes.fromhex("a00000010000000000000001ff09")]
+    mixed = []
+    for i, p in enumerate(packets):
+        mixed.append(p)
+        if i % 15 == 0:
+            j = junk[(i // 15) % len(junk)]
+            mixed.append(type(p)(p.due_s, p.track, j))
+    rec, report, _ = assemble(mixed)
+    np.testing.assert_array_equal(rec.audio, CLEAN)
+    assert report.bad_lines == len(mixed) - len(packets)
+    assert {b.reason for b in report.bad_examples} >= {
+        "shorter than the 12-byte RTP header", "RTP version is not 2", "CSRC list runs past the end of the datagram"}
+
+
+def test_jitter_is_reported_in_ms_as_rfc_3550_computes_it():
+    packets = [p for p in fork_packets(AUDIO, tracks="inbound")[0]]
+    delays = np.random.default_rng(0).uniform(0, 0.03, len(packets))
+    arrival = np.array([p.due_s for p in packets]) + delays
+    order = np.argsort(arrival, kind="stable")
+    recs = Records.from_datagrams([0] * len(packets), (arrival[order] * 1e6).astype(np.int64),
+                                  [packets[i].data for i in order])
+    _, report, _ = assemble_fork(recs)
+    # Oracle: the RFC's loop over packets in arrival order, times in timestamp units.
+    ts = np.array([rtp.parse_packet(packets[i].data).timestamp for i in order], float)
+    r = (arrival[order] * 1e6).astype(np.int64) / 1e6 * RATE
+    j = 0.0
+    for i in range(1, len(r)):
+        j += (abs((r[i] - r[i - 1]) - (ts[i] - ts[i - 1])) - j) / 16
+    assert report.rtp["inbound"].jitter_ms == pytest.approx(j / RATE * 1000, rel=1e-9)
+
+
+def test_an_unknown_dynamic_payload_type_is_skipped_with_a_warning_naming_it():
+    packets = fork_packets(AUDIO, payload_type=120, tracks="inbound")[0]
+    rec, report, _ = assemble(packets)
+    assert rec.tracks == () and any("payload type 120" in w for w in report.warnings)
+    rec, report, _ = assemble(packets, payload_types={120: "PCMU/8000"})
+    np.testing.assert_array_equal(rec.inbound, CLEAN[0])
+
+
+def write_capture(path, packets, meta=None):
+    with ForkCaptureWriter(path, meta or {"session_id": "s-1"}) as w:
+        for p in packets:
+            w.write(p.track, p.data, int(p.due_s * 1e6))
+
+
+def test_a_capture_file_reads_back_every_datagram_as_written(tmp_path):
+    packets = fork_packets(AUDIO, dtmf=[(0.5, "3")], seed=1)[0]
+    path = tmp_path / "fork.rtpcap"
+    write_capture(path, packets)
+    recs = read_records(path)
+    assert [recs.buf[o : o + n].tobytes() for o, n in zip(recs.offset, recs.length)] == [p.data for p in packets]
+    assert recs.track.tolist() == [p.track for p in packets] and recs.meta == {"session_id": "s-1"}
+
+
+def test_a_torn_last_record_is_reported_and_ignored(tmp_path):
+    packets = fork_packets(AUDIO, seed=1)[0]
+    path = tmp_path / "fork.rtpcap"
+    write_capture(path, packets)
+    size = path.stat().st_size
+    os.truncate(path, size - 50)  # SIGKILL mid-write, or the disk filled
+    cap = read_fork_capture(path)
+    assert cap.report.lines == len(packets) - 1
+    assert cap.report.truncated_bytes == 12 + len(packets[-1].data) - 50
+    assert any("torn" in w for w in cap.report.warnings)
+    np.testing.assert_array_equal(cap.recording.inbound, CLEAN[0])  # the last packet was tx's
+    np.testing.assert_array_equal(cap.recording.outbound[:15840], CLEAN[1][:15840])
+
+
+def test_a_corrupt_record_stops_reading_there_with_a_warning_and_keeps_what_came_before(tmp_path):
+    packets = fork_packets(AUDIO, seed=1)[0]
+    path = tmp_path / "fork.rtpcap"
+    write_capture(path, packets)
+    data = bytearray(path.read_bytes())
+    header_end = data.index(b"\n") + 1
+    at = header_end + 100 * (12 + 172)
+    data[at] = 0x00  # the 101st record's magic byte
+    path.write_bytes(bytes(data))
+    cap = read_fork_capture(path)
+    assert cap.report.lines == 100
+    assert any(f"corrupt record at byte {at}" in w for w in cap.report.warnings)
+
+
+def test_read_capture_and_decode_take_a_fork_capture_like_a_websocket_one(tmp_path):
+    packets = fork_packets(AUDIO, dtmf=[(0.5, "4")], reorder=0.1, seed=1)[0]
+    path = tmp_path / "call.rtpcap"
+    write_capture(path, packets, {"session_id": "s-2", "call_control_id": "v3:abc"})
+    cap = telnyx_audio.read_capture(path)
+    assert (cap.stream_id, cap.call_control_id, cap.media_format.encoding) == ("s-2", "v3:abc", "PCMU")
+    summary = cap.summary()
+    assert summary["dtmf"] == "4" and summary["rtp"]["inbound"]["lost"] == 0
+    json.dumps(summary)  # JSON-able
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "telnyx_audio", "decode", str(path), "--out", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    (folder,) = out.iterdir()
+    written = json.loads((folder / "summary.json").read_text())
+    assert written["dtmf"] == "4" and written["rtp"]["outbound"]["packets"] == 100
+    assert {"inbound.wav", "outbound.wav", "stereo.wav"} <= set(os.listdir(folder))
+
+
+def test_a_file_that_is_not_a_fork_capture_is_refused_by_name(tmp_path):
+    path = tmp_path / "x.rtpcap"
+    path.write_bytes(b"\x80\x00garbage")
+    with pytest.raises(telnyx_audio.errors.CaptureError, match="x.rtpcap"):
+        read_fork_capture(path)
