@@ -45,8 +45,10 @@ _EXPORTS = {
     # capture files and WAV
     "Capture": "capture",
     "read_capture": "capture",
+    "read_captures": "capture",
     "write_wav": "wav",
     "write_wavs": "wav",
+    "write_call": "wav",
     # webhooks
     "verify_webhook": "webhooks",
     "sign_webhook": "webhooks",
@@ -131,7 +133,7 @@ if TYPE_CHECKING:  # pragma: no cover
         Unchecked,
         encode_client_state,
     )
-    from telnyx_audio.capture import Capture, read_capture
+    from telnyx_audio.capture import Capture, read_capture, read_captures
     from telnyx_audio.codecs import decode, decode_payloads, encode
     from telnyx_audio.errors import (
         CaptureError,
@@ -168,7 +170,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from telnyx_audio.server import CaptureServer, serve
     from telnyx_audio.simulator import simulate, simulate_async
     from telnyx_audio.fleet import BatchResult, batch
-    from telnyx_audio.wav import write_wav, write_wavs
+    from telnyx_audio.wav import write_call, write_wav, write_wavs
     from telnyx_audio.webhooks import (
         call_timeline,
         decode_client_state,

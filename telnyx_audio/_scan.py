@@ -151,6 +151,7 @@ class Template:
     prefix: list[tuple]  # items: ("lit", packed, n, bytes) | ("int", field, quoted) | ("track",)
     suffix: list[tuple]
     hits: int = 0
+    stream: str | None = None  # the lines' stream_id: it is among the literal bytes
 
     @property
     def min_length(self) -> int:
@@ -252,6 +253,12 @@ def _which_track(words_for, track: np.ndarray, ok: np.ndarray) -> np.ndarray:
 
 def learn(line: bytes, event: Media) -> Template | None:
     """Learn the layout of ``line``, a media line that parsed to ``event``; None if unusual."""
+    try:
+        whole = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    # Only a capture-log wrapper's "message" holds the message; elsewhere it is a plain key.
+    is_wrapper = isinstance(whole, dict) and WRAP_TIME_KEY in whole and "event" not in whole
     items: list[tuple] = []
     stack: list[list] = []  # [is_object, current key, expecting key]
     seen: set[tuple] = set()
@@ -282,13 +289,12 @@ def learn(line: bytes, event: Media) -> Template | None:
             items.append(("lit", tok))
             continue
         path = tuple(frame[1] for frame in stack)
-        wrapped = path[:1] == (WRAP_KEY,)
-        if wrapped:
-            path = path[1:]
+        is_time = is_wrapper and path == (WRAP_TIME_KEY,)
+        if is_wrapper:  # the message's paths are those under "message"; the rest are literal
+            path = path[1:] if path[:1] == (WRAP_KEY,) else ("", *path)
         is_str = tok[:1] == b'"'
         inner = tok[1:-1] if is_str else tok
         is_var = path in _INT_PATHS or path in (_TRACK_PATH, _PAYLOAD_PATH)
-        is_time = path == (WRAP_TIME_KEY,) and not wrapped and len(stack) == 1
         if is_var or is_time:
             if path in seen:  # a repeated key: leave such lines to json.loads
                 return None
@@ -323,7 +329,7 @@ def learn(line: bytes, event: Media) -> Template | None:
     def compile_items(seq: list[tuple]) -> list[tuple]:
         return [("lit", _pack(it[1]), len(it[1]), it[1]) if it[0] == "lit" else it for it in seq]
 
-    tpl = Template(compile_items(merged[:cut]), compile_items(merged[cut + 1 :]))
+    tpl = Template(compile_items(merged[:cut]), compile_items(merged[cut + 1 :]), stream=event.stream_id)
     # Self-check: the template must read back the very line it came from.
     buf = np.zeros(len(line) + 2 * PAD, np.uint8)
     buf[PAD : PAD + len(line)] = np.frombuffer(line, np.uint8)
@@ -356,6 +362,7 @@ class Variant:
     track: int
     ints: list[tuple[str | None, int, int, int, bool]]  # (field, side 0 head / 1 tail, column, length, quoted)
     key: tuple = ()  # (template, lengths): which form this is
+    stream: str | None = None  # the template's stream_id
 
     @classmethod
     def build(cls, template: Template, lengths: np.ndarray) -> "Variant | None":
@@ -390,7 +397,8 @@ class Variant:
         head_words = _words_of(*(bytes(x) + b"\0" * head_pad for x in sides[0]))
         tail_words = _words_of(*(b"\0" * tail_pad + bytes(x) for x in sides[1]))
         ints = [(f, side, col + (tail_pad if side else 0), size, q) for f, side, col, size, q in ints]
-        return cls(len(head), len(tail), head_words, tail_words, track, ints, (id(template), lengths.tobytes()))
+        return cls(len(head), len(tail), head_words, tail_words, track, ints, (id(template), lengths.tobytes()),
+                   template.stream)
 
     @property
     def head_width(self) -> int:

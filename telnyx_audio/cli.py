@@ -132,6 +132,20 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _log_to_console(level: str) -> None:
+    """Route the servers' ``telnyx_audio.*`` log lines to stderr at ``level`` (--log-level)."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("telnyx_audio")
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+
+
 def _webhooks_serve(args: argparse.Namespace) -> int:
     import signal
 
@@ -143,13 +157,15 @@ def _webhooks_serve(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         rx = WebhookReceiver(args.out, key, host=args.host, port=args.port, rejected=args.rejected,
-                             max_body=args.max_body, tolerance_s=args.tolerance)
+                             max_body=args.max_body, tolerance_s=args.tolerance, read_timeout_s=args.read_timeout,
+                             max_connections=args.max_connections)
     except ValueError as exc:  # a malformed key included
         print(f"telnyx-audio: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:
         print(f"telnyx-audio: error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAILED
+    _log_to_console(args.log_level)
     signal.signal(signal.SIGTERM, _interrupt)
     print(f"listening on {rx.url}: verified -> {rx.verified_log.path}, rejected -> {rx.rejected_log.path}", flush=True)
     try:
@@ -161,7 +177,19 @@ def _webhooks_serve(args: argparse.Namespace) -> int:
 
 
 def _call(args: argparse.Namespace) -> int:
-    """stream / fork / transcription start|stop: one Call Control command."""
+    """stream / fork / transcription start|stop: one Call Control command; warnings on stderr."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code = _send(args)
+    for warning in caught:  # e.g. an enum value newer than this version, sent as is
+        print(f"telnyx-audio: warning: {warning.message}", file=sys.stderr)
+    return code
+
+
+def _send(args: argparse.Namespace) -> int:
+    """Build the client and send the command ``args`` describe."""
     from telnyx_audio import callcontrol as cc
 
     def maybe(value):
@@ -229,7 +257,7 @@ def _api_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base-url", help="API base URL (default $TELNYX_BASE_URL, else https://api.telnyx.com/v2)")
     p.add_argument("--client-state", metavar="TEXT", help="text echoed (base64-encoded for you) in later webhooks")
     p.add_argument("--command-id", metavar="ID", help="idempotency key (default: a new UUID)")
-    p.add_argument("--unchecked", action="store_true", help="send enum values as given, for values newer than this tool")
+    p.add_argument("--unchecked", action="store_true", help="send enum values as given, unchecked and without a warning (values unknown to this version are otherwise sent with a warning, or refused with \"did you mean\" when close to a known one)")
     p.set_defaults(func=_call)
 
 
@@ -288,6 +316,14 @@ def _add_call_control(sub) -> None:
     _api_options(p)
 
 
+def _capture_limits(args: argparse.Namespace) -> list[str]:
+    """The capture server's limits as options, for the --workers children."""
+    return ["--max-connections", str(args.max_connections), "--max-connections-per-address",
+            str(args.max_connections_per_address), "--auth-timeout", str(args.auth_timeout), "--start-timeout",
+            str(args.start_timeout), "--finalize-workers", str(args.finalize_workers), "--finalize-timeout",
+            str(args.finalize_timeout)]
+
+
 def _capture(args: argparse.Namespace) -> int:
     import asyncio
     import signal
@@ -301,7 +337,8 @@ def _capture(args: argparse.Namespace) -> int:
             print("telnyx-audio: error: --workers needs a fixed --port (the workers share it)", file=sys.stderr)
             return EXIT_USAGE
         cmd = [sys.executable, "-m", "telnyx_audio", "capture", "--host", args.host, "--port", str(args.port),
-               "--out", args.out, "--workers", "1", "--reuse-port", "--max-message-bytes", str(args.max_message_bytes)]
+               "--out", args.out, "--workers", "1", "--reuse-port", "--max-message-bytes", str(args.max_message_bytes),
+               "--log-level", args.log_level, *_capture_limits(args)]
         if args.stats:  # one file per worker: FILE.<n>
             cmd_for = [cmd + ["--stats", f"{args.stats}.{n}"] for n in range(args.workers)]
         else:
@@ -324,10 +361,15 @@ def _capture(args: argparse.Namespace) -> int:
 
     from telnyx_audio.server import CaptureServer
 
+    _log_to_console(args.log_level)
     token = args.auth_token or os.environ.get("TELNYX_STREAM_AUTH_TOKEN")
     try:
         server = CaptureServer(args.out, host=args.host, port=args.port, auth_token=token,
-                               max_message_bytes=args.max_message_bytes, reuse_port=args.reuse_port)
+                               max_message_bytes=args.max_message_bytes, reuse_port=args.reuse_port,
+                               max_connections=args.max_connections,
+                               max_connections_per_address=args.max_connections_per_address,
+                               auth_timeout_s=args.auth_timeout, start_timeout_s=args.start_timeout,
+                               finalize_workers=args.finalize_workers, finalize_timeout_s=args.finalize_timeout)
     except (ValueError, OSError) as exc:
         print(f"telnyx-audio: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -426,6 +468,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--rejected", metavar="FILE", help="rejected deliveries (default: <out>.rejected.jsonl)")
     serve.add_argument("--max-body", type=int, default=1 << 20, metavar="BYTES", help="largest body accepted (default 1 MiB)")
     serve.add_argument("--tolerance", type=float, default=300, metavar="S", help="signing-time skew allowed (default 300 s)")
+    serve.add_argument("--read-timeout", type=float, default=10.0, metavar="S",
+                       help="time for a whole request to arrive (default 10 s)")
+    serve.add_argument("--max-connections", type=int, default=64, metavar="N",
+                       help="connections served at once; more get 503 (default 64)")
+    serve.add_argument("--log-level", choices=_LOG_LEVELS, default="info",
+                       help="console log lines on stderr: each delivery and refusal (default info)")
     serve.set_defaults(func=_webhooks_serve)
     cap = sub.add_parser(
         "capture", help="run the capture server: record live Telnyx media streams to disk",
@@ -438,6 +486,21 @@ def build_parser() -> argparse.ArgumentParser:
     cap.add_argument("--workers", type=int, default=1, metavar="N", help="processes sharing the port (SO_REUSEPORT)")
     cap.add_argument("--max-message-bytes", type=int, default=1 << 20, metavar="B", help="refuse larger messages (default 1 MiB)")
     cap.add_argument("--stats", metavar="FILE", help="at shutdown, write message counts and receipt-to-disk latency (JSON)")
+    cap.add_argument("--max-connections", type=int, default=1000, metavar="N",
+                     help="connections held at once; more get HTTP 503 (default 1000)")
+    cap.add_argument("--max-connections-per-address", type=int, default=200, metavar="N",
+                     help="connections held at once from one address (default 200)")
+    cap.add_argument("--auth-timeout", type=float, default=10.0, metavar="S",
+                     help="time to complete the upgrade, and then to present the token (default 10 s)")
+    cap.add_argument("--start-timeout", type=float, default=30.0, metavar="S",
+                     help="time from connecting until the start message (default 30 s)")
+    cap.add_argument("--finalize-workers", type=int, default=2, metavar="N",
+                     help="processes writing WAVs and summaries (default 2)")
+    cap.add_argument("--finalize-timeout", type=float, default=300.0, metavar="S",
+                     help="time limit of one stream's WAVs and summary (default 300 s)")
+    cap.add_argument("--log-level", choices=_LOG_LEVELS, default="info",
+                     help="console log lines on stderr: stream start, end, refusals, errors, a periodic line"
+                     " (default info)")
     cap.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     cap.set_defaults(func=_capture)
 

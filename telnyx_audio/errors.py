@@ -5,6 +5,9 @@ One root, and leaves that say whose fault it is::
     TelnyxAudioError                      root of everything raised here
     +-- UnsupportedEncodingError          (also ValueError) an encoding we cannot decode (yet)
     +-- CaptureError                      (also ValueError) a capture file that cannot be read at all
+    |   +-- NotACaptureError              it holds no Telnyx message (empty, text, another format)
+    |   +-- MultipleStreamsError          read_capture on a file of several streams
+    |   +-- OutputError                   a call's WAVs or summary could not be written (``path``)
     +-- WebhookVerificationError          (also ValueError) a delivery that does not verify
         +-- MissingHeaderError            a signature header is absent
         +-- MalformedTimestampError       telnyx-timestamp is not Unix seconds
@@ -16,6 +19,8 @@ One root, and leaves that say whose fault it is::
     +-- TelnyxAPIError                    Telnyx answered a command with an error (status, code...)
     |   +-- CallEndedError                90018: the call has already ended
     +-- TelnyxConnectionError             Telnyx did not answer, after every retry
+
+    UnknownValueWarning                   (a UserWarning) a value this version does not know, sent as is
 
 Caller mistakes (a wrong type, an impossible argument) raise plain ``TypeError`` or
 ``ValueError``. Peer data never raises: a malformed Telnyx message becomes a
@@ -31,6 +36,9 @@ __all__ = [
     "TelnyxAudioError",
     "UnsupportedEncodingError",
     "CaptureError",
+    "NotACaptureError",
+    "MultipleStreamsError",
+    "OutputError",
     "WebhookVerificationError",
     "MissingHeaderError",
     "MalformedTimestampError",
@@ -42,6 +50,7 @@ __all__ = [
     "TelnyxAPIError",
     "CallEndedError",
     "TelnyxConnectionError",
+    "UnknownValueWarning",
 ]
 
 
@@ -70,6 +79,35 @@ class UnsupportedEncodingError(TelnyxAudioError, ValueError):
 
 class CaptureError(TelnyxAudioError, ValueError):
     """A capture file that cannot be read at all (missing, a directory, not text)."""
+
+
+class NotACaptureError(CaptureError):
+    """A file that holds no Telnyx message at all: empty, plain text, another format."""
+
+
+class MultipleStreamsError(CaptureError):
+    """:func:`~telnyx_audio.read_capture` on a file holding several streams.
+
+    Attributes
+    ----------
+    stream_ids : list of str or None
+        The streams, in order of appearance.
+    """
+
+    def __init__(self, path: str, stream_ids: list) -> None:
+        self.stream_ids = stream_ids
+        super().__init__(
+            f"{path!r} holds {len(stream_ids)} streams ({', '.join(map(str, stream_ids))}):"
+            " read them all with read_captures"
+        )
+
+
+class OutputError(CaptureError):
+    """A call's outputs (WAVs, ``summary.json``) could not be written; ``path`` names where."""
+
+    def __init__(self, message: str, path: str) -> None:
+        self.path = path
+        super().__init__(message)
 
 
 class WebhookVerificationError(TelnyxAudioError, ValueError):
@@ -161,3 +199,11 @@ class CallEndedError(TelnyxAPIError):
 
 class TelnyxConnectionError(TelnyxAudioError):
     """No answer from Telnyx after every retry (connection refused, reset, timed out)."""
+
+
+class UnknownValueWarning(UserWarning):
+    """A well-formed value this version does not know (a newer Telnyx enum value), sent as is.
+
+    Silence one value by wrapping it in :class:`telnyx_audio.callcontrol.Unchecked`, or all
+    with ``warnings.filterwarnings("ignore", category=UnknownValueWarning)``.
+    """

@@ -36,11 +36,14 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from telnyx_audio import codecs
+from telnyx_audio._placement import Placed, place_track, silence_budget
 from telnyx_audio.protocol import TRACKS, Media
 
-__all__ = ["FrameTable", "TrackReport", "Plan", "Recording", "plan", "render", "assemble", "assemble_events"]
+__all__ = ["FrameTable", "TrackReport", "Plan", "Recording", "plan", "render", "assemble", "assemble_events",
+           "plan_stateful", "render_stateful"]
 
 _MISSING = -1
+_MAX_RATE = 192_000
 _BATCH = 1 << 14  # frames decoded per step: temporaries stay small and in cache
 
 
@@ -55,7 +58,8 @@ class FrameTable:
     chunk, timestamp, sequence_number : np.ndarray of int64, shape (m,)
         The counters; -1 where the message had none.
     nbytes : np.ndarray of int64, shape (m,)
-        Payload size in codec bytes (after base64).
+        Payload size in codec bytes (after base64); -1 for a frame that arrived with an
+        unusable payload (it keeps its place as silence, see :func:`plan`).
     """
 
     track: np.ndarray
@@ -129,9 +133,16 @@ class TrackReport:
 
     ``frames_received`` counts every media message of the track (duplicates and unusable
     ones included); ``frames_expected`` is how many distinct frames the ordering key says
-    were sent. ``gaps`` lists ``(start_s, duration_ms)`` of each filled gap on the shared
-    timeline; ``gaps_capped`` counts gaps cut to ``max_gap_s`` (a jump in the counters that
-    long is a corrupt or restarted counter, not silence worth filling).
+    were sent. ``bad_frames`` arrived but their payload could not be used (not base64):
+    they keep their place as silence and are not gaps; ``unplaced`` of them had no usable
+    counters either. ``gaps`` lists ``(start_s, duration_ms)`` of each filled gap on the
+    shared timeline; ``gaps_capped`` counts gaps cut short by ``max_gap_s`` or by the
+    silence budget, and ``capped_ms`` the silence left out (a jump in the counters that long
+    is a corrupt or restarted counter, not silence worth filling). ``stray_bytes`` counts
+    bytes past the last whole sample of a frame (an odd-length L16 payload), dropped.
+    Stateful codecs (G722, OPUS, AMR-WB) fill gaps by concealment: ``concealed_frames``
+    frames were made up by the decoder (``concealment`` says how), ``corrupt_frames`` of
+    them in place of payloads it rejected, ``fec_frames`` recovered from in-band FEC.
     """
 
     track: str
@@ -148,11 +159,35 @@ class TrackReport:
     timestamp_unit: str | None
     bad_frames: int = 0
     gaps_capped: int = 0
+    unplaced: int = 0
+    stray_bytes: int = 0
+    capped_ms: float = 0.0
+    concealed_frames: int = 0
+    corrupt_frames: int = 0
+    fec_frames: int = 0
+    concealment: str = ""
 
     @property
     def frames_missing(self) -> int:
-        """Frames the ordering key says were sent but never arrived (usable)."""
-        return self.frames_expected - (self.frames_received - self.duplicates - self.bad_frames)
+        """Frames the ordering key says were sent but never arrived."""
+        return self.frames_expected - (self.frames_received - self.duplicates - self.unplaced)
+
+    def describe(self) -> str:
+        """One line: ``received N of M expected (K duplicates)``, and what else happened.
+
+        Examples
+        --------
+        >>> TrackReport("inbound", 10, 12, 1, 0, ((0.1, 40.0),), 40.0, 0.0, 0.24, 160, "chunk", "ms").describe()
+        'inbound: received 10 of 12 expected (1 duplicates), 1 gaps (40 ms)'
+        """
+        text = (f"{self.track}: received {self.frames_received} of {self.frames_expected} expected"
+                f" ({self.duplicates} duplicates), {len(self.gaps)} gaps ({self.gap_ms:.0f} ms)")
+        extra = [f"{self.reordered} reordered" if self.reordered else "",
+                 f"{self.bad_frames} bad frames" if self.bad_frames else "",
+                 f"{self.stray_bytes} stray bytes" if self.stray_bytes else "",
+                 f"{self.gaps_capped} gaps capped ({self.capped_ms / 1000:.1f} s left out)" if self.gaps_capped else "",
+                 f"{self.concealed_frames} frames concealed ({self.concealment})" if self.concealed_frames else ""]
+        return ", ".join([text, *(e for e in extra if e)])
 
     def as_dict(self) -> dict:
         """A JSON-able dict (for ``summary.json``)."""
@@ -173,6 +208,13 @@ class TrackReport:
             "order_key": self.order_key,
             "timestamp_unit": self.timestamp_unit,
             "gaps_capped": self.gaps_capped,
+            "capped_ms": self.capped_ms,
+            "unplaced": self.unplaced,
+            "stray_bytes": self.stray_bytes,
+            "concealed_frames": self.concealed_frames,
+            "corrupt_frames": self.corrupt_frames,
+            "fec_frames": self.fec_frames,
+            "concealment": self.concealment,
         }
 
 
@@ -200,6 +242,7 @@ class Plan:
     tracks: tuple[str, ...]
     encoding: str
     sample_rate: int
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -211,7 +254,7 @@ class Recording:
     audio : np.ndarray of int16, shape (2, n)
         ``[inbound, outbound]``; a track that sent nothing is all zeros.
     sample_rate : int
-        The stream's real rate, from ``start.media_format``.
+        The audio's rate: ``start.media_format``'s, except G.722 and AMR-WB (16 kHz).
     encoding : str
         The codec the payloads were decoded from.
     tracks : tuple of str
@@ -256,128 +299,6 @@ class Recording:
         )
 
 
-def _mode(values: np.ndarray) -> int:
-    """The most common value (frame lengths: small non-negative ints), in O(n)."""
-    if values.size == 0:
-        return 0
-    if (values == values[0]).all():
-        return int(values[0])
-    return int(np.argmax(np.bincount(values)))
-
-
-def _timestamp_scale(ts: np.ndarray, lens: np.ndarray, sr: int) -> tuple[str | None, float]:
-    """Read the timestamp unit off the data: ms (20 per 20 ms frame) or RTP samples."""
-    if ts.size < 2:
-        return ("ms", sr / 1000.0) if ts.size else (None, 0.0)
-    step = float(np.median(np.diff(ts)))
-    frame = float(np.median(lens[:-1]))
-    if frame <= 0:
-        return None, 0.0
-    frame_ms = frame * 1000.0 / sr
-    if abs(step - frame_ms) <= 0.25 * frame_ms:
-        return "ms", sr / 1000.0
-    if abs(step - frame) <= 0.25 * frame:
-        return "samples", 1.0
-    return None, 0.0
-
-
-@dataclass
-class _Placed:
-    report_args: dict
-    rows: np.ndarray  # frame rows (into the FrameTable) in timeline order
-    pos: np.ndarray  # sample position of each, relative to the track's first sample
-    lens: np.ndarray  # samples in each
-    length: int
-    ts_offset: float | None  # track start in samples from timestamps, when they agree
-    first_chunk: int
-
-
-def _place_track(frames: FrameTable, rows: np.ndarray, sr: int, bps: int, bad: int, max_gap: int) -> _Placed:
-    """Order, dedupe and position one track's frames (rows are in arrival order).
-
-    ``max_gap`` (samples) caps any one gap: a corrupt counter must not ask for hours of silence.
-    """
-    chunk, ts, seq = frames.chunk[rows], frames.timestamp[rows], frames.sequence_number[rows]
-    if (chunk >= 0).all():
-        key, name = chunk, "chunk"
-    elif (ts >= 0).all():
-        key, name = ts, "timestamp"
-    elif (seq >= 0).all():
-        key, name = seq, "sequence_number"
-    else:
-        key, name = np.arange(rows.size, dtype=np.int64), "arrival"
-    if rows.size < 2 or (key[1:] > key[:-1]).all():
-        # Already in order without duplicates: the usual case, no sort needed.
-        order, sorted_key = np.arange(rows.size), key
-        dup = np.zeros(rows.size, bool)
-        reordered = 0
-    else:
-        order = np.argsort(key, kind="stable")
-        sorted_key = key[order]
-        dup = np.zeros(rows.size, bool)
-        dup[1:] = sorted_key[1:] == sorted_key[:-1]
-        first = np.ones(rows.size, bool)
-        first[order[dup]] = False
-        arrived = key[first]
-        reordered = int((arrived[1:] < np.maximum.accumulate(arrived)[:-1]).sum())
-
-    keep = order[~dup]
-    krow = rows[keep]
-    k = sorted_key[~dup]
-    lens = frames.nbytes[krow] // bps
-    frame_len = _mode(lens)
-    unit, scale = _timestamp_scale(ts[keep], lens, sr) if (ts >= 0).all() else (None, 0.0)
-
-    gap = np.zeros(k.size, np.int64)
-    capped = 0
-    if name == "chunk":
-        # Cap in frames before multiplying: chunk jumps of 10^18 stay in range.
-        missing, limit = np.diff(k) - 1, max_gap // max(frame_len, 1)
-        capped = int((missing > limit).sum())
-        gap[1:] = np.minimum(missing, limit) * frame_len
-        expected = int(k[-1] - k[0] + 1) if k.size else 0
-    elif name == "timestamp" and unit is not None:
-        step, limit = np.diff(k), int(max_gap / scale)
-        capped = int((step > limit).sum())
-        gap[1:] = np.maximum(np.rint(np.minimum(step, limit) * scale).astype(np.int64) - lens[:-1], 0)
-        expected = k.size + (int(np.rint(gap.sum() / frame_len)) if frame_len else 0)
-    else:
-        expected = int(k.size)
-    pos = np.zeros(k.size, np.int64)
-    if k.size:
-        pos[1:] = np.cumsum(lens[:-1] + gap[1:])
-    length = int(pos[-1] + lens[-1]) if k.size else 0
-
-    ts_offset = None
-    if unit is not None and k.size:
-        # Timestamps agree with the payload lengths when, frame by frame, they sit where the
-        # lengths put them (within one frame): then they can place the track in the call.
-        resid = ts[keep] * scale - pos
-        if np.abs(resid - resid[0]).max() <= max(frame_len, 1):
-            ts_offset = float(resid[0])
-        else:
-            unit = None
-    return _Placed(
-        report_args=dict(
-            frames_received=int(rows.size) + bad,
-            frames_expected=expected,
-            duplicates=int(dup.sum()),
-            reordered=reordered,
-            samples_per_frame=frame_len,
-            order_key=name,
-            timestamp_unit=unit,
-            bad_frames=bad,
-            gaps_capped=capped,
-        ),
-        rows=krow,
-        pos=pos,
-        lens=lens,
-        length=length,
-        ts_offset=ts_offset,
-        first_chunk=int(chunk[keep][0]) if name == "chunk" and k.size else 0,
-    )
-
-
 def plan(
     frames: FrameTable,
     encoding: str,
@@ -385,40 +306,66 @@ def plan(
     *,
     bad_frames: dict[str, int] | None = None,
     max_gap_s: float = 600.0,
+    max_silence_s: float | None = None,
+    samples: np.ndarray | None = None,
 ) -> Plan:
     """Decide where each frame goes: order, dedupe, gaps and the tracks' alignment.
 
     Parameters
     ----------
     frames : FrameTable
-        The stream's media frames in arrival order.
+        The stream's media frames in arrival order. Frames with ``nbytes`` -1 arrived with
+        an unusable payload: they keep their place as silence and count as bad, not as gaps.
     encoding : str
         ``start.media_format.encoding`` (``"PCMU"``, ``"PCMA"`` or ``"L16"``).
     sample_rate : int
-        ``start.media_format.sample_rate``.
+        ``start.media_format.sample_rate`` (1 to 192,000 Hz).
     bad_frames : dict of str to int, optional
-        Media messages per track that arrived but could not be used (e.g. bad base64);
+        Media messages per track that arrived unusable and without usable counters;
         counted in the reports.
     max_gap_s : float
         Longest silence one gap is filled with (10 minutes by default); longer jumps in
         the counters are capped and counted in ``gaps_capped``.
+    max_silence_s : float, optional
+        Most silence inserted on one track in all (gaps and its start offset). By default
+        ``max(60 s, 10 x the audio received)``: a few corrupt counters cannot turn a
+        small capture into gigabytes. What the caps leave out is in each report
+        (``capped_ms``) and in ``Plan.warnings``.
+    samples : np.ndarray of int64, shape (m,), optional
+        Each frame's length in samples (-1: undecodable), for stateful codecs whose frame
+        lengths are in their bytes (:func:`plan_stateful` reads them); by default
+        ``nbytes`` over the encoding's bytes per sample.
 
     Returns
     -------
     Plan
+
+    Examples
+    --------
+    >>> f = FrameTable.from_media([Media("inbound", b"\\xff" * 160, chunk=1),
+    ...                            Media("inbound", b"\\xff" * 160, chunk=10**12)])[0]
+    >>> p = plan(f, "PCMU", 8000)
+    >>> p.n_samples / 8000, p.reports["inbound"].gaps_capped, p.warnings[0].split(",")[0]
+    (60.04, 1, 'inbound: 1 gaps capped')
     """
-    if not isinstance(sample_rate, (int, np.integer)) or isinstance(sample_rate, bool) or sample_rate <= 0:
-        raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
-    bps = codecs.bytes_per_sample(encoding)
+    if not isinstance(sample_rate, (int, np.integer)) or isinstance(sample_rate, bool) or not 0 < sample_rate <= _MAX_RATE:
+        raise ValueError(f"sample_rate must be a positive integer of at most {_MAX_RATE} Hz, got {sample_rate!r}")
+    if samples is not None:  # lengths read off the payloads: place frames as if one byte a sample
+        frames = FrameTable(frames.track, frames.chunk, frames.timestamp, frames.sequence_number,
+                            np.where(frames.nbytes < 0, -1, samples))
+        bps = 1
+    else:
+        bps = codecs.bytes_per_sample(encoding)
     bad_frames = bad_frames or {}
-    placed: dict[str, _Placed] = {}
-    for index, name in enumerate(TRACKS):
-        rows = np.flatnonzero(frames.track == index)
-        odd = frames.nbytes[rows] % bps != 0  # L16 frames of odd length cannot be decoded
-        bad = int(bad_frames.get(name, 0)) + int(odd.sum())
-        rows = rows[~odd]
-        if rows.size or bad:
-            placed[name] = _place_track(frames, rows, sample_rate, bps, bad, int(max_gap_s * sample_rate))
+    max_gap = int(max_gap_s * sample_rate)
+    track_rows = [np.flatnonzero(frames.track == index) for index in range(len(TRACKS))]
+    received = max((int(np.maximum(frames.nbytes[r], 0).sum()) // bps for r in track_rows), default=0)
+    budget = silence_budget(received, int(sample_rate), max_silence_s)
+    placed: dict[str, Placed] = {}
+    for name, rows in zip(TRACKS, track_rows):
+        unplaced = int(bad_frames.get(name, 0))
+        if rows.size or unplaced:
+            placed[name] = place_track(frames, rows, int(sample_rate), bps, unplaced, max_gap, budget)
 
     # Shared timeline: timestamps place tracks when every track's agree; else chunk numbers.
     offsets = {name: 0 for name in placed}
@@ -430,15 +377,29 @@ def plan(
             offsets = {n: int(round(p.ts_offset - base)) for n, p in live.items()}  # type: ignore[operator]
         elif all(p.report_args["order_key"] == "chunk" for p in live.values()):
             first = min(p.first_chunk for p in live.values())
-            offsets = {n: (p.first_chunk - first) * p.report_args["samples_per_frame"] for n, p in live.items()}
+            # In frames first, as gaps are: a chunk of 2**53 must not overflow.
+            offsets = {n: min(p.first_chunk - first, budget) * p.report_args["samples_per_frame"]
+                       for n, p in live.items()}
+    warnings: list[str] = []
+    for name, p in placed.items():
+        # The offset between tracks is silence too: it shares the track's budget.
+        room = max(budget - (p.length - int(p.lens.sum())), 0)  # budget less the gaps' silence
+        if offsets.get(name, 0) > room:
+            p.capped += offsets[name] - room
+            p.report_args["gaps_capped"] += 1
+            offsets[name] = room
+        if p.capped:
+            warnings.append(f"{name}: {p.report_args['gaps_capped']} gaps capped, {p.capped / sample_rate:.2g} s of"
+                            f" silence left out (at most {budget / sample_rate:.0f} s is inserted: max(60 s, 10x the"
+                            " audio received); the counters jump further than any real call)")
     total = max((offsets.get(n, 0) + p.length for n, p in placed.items()), default=0)
 
     dest = np.full(len(frames), -1, np.int64)
-    samples = frames.nbytes // bps
+    samples = np.maximum(frames.nbytes, 0) // bps
     reports: dict[str, TrackReport] = {}
     for name, p in placed.items():
         off = offsets.get(name, 0)
-        dest[p.rows] = p.pos + off
+        dest[p.rows[p.good]] = p.pos[p.good] + off
         if p.rows.size > 1:
             gap_rows = np.flatnonzero(np.diff(p.pos) > p.lens[:-1])
         else:
@@ -454,10 +415,11 @@ def plan(
             gap_ms=float(gap_lens.sum() * 1000.0 / sample_rate),
             start_s=off / sample_rate,
             duration_s=p.length / sample_rate,
+            capped_ms=p.capped * 1000.0 / sample_rate,
             **p.report_args,
         )
     tracks = tuple(n for n in TRACKS if n in live)
-    return Plan(total, dest, samples, reports, tracks, encoding, int(sample_rate))
+    return Plan(total, dest, samples, reports, tracks, encoding, int(sample_rate), tuple(warnings))
 
 
 def render_batch(
@@ -481,11 +443,12 @@ def render_batch(
     use = dest >= 0
     if not use.any():
         return
+    nbytes = np.maximum(nbytes, 0)  # -1: a frame without a usable payload (and no bytes here)
     enc, bps = plan_.encoding, codecs.bytes_per_sample(plan_.encoding)
     width = int(nbytes[use][0])
     L = width // bps
     starts = np.concatenate(([0], np.cumsum(nbytes)[:-1]))
-    if L and (nbytes[use] == width).all() and (dest[use] % L == 0).all():
+    if L and width == L * bps and (nbytes[use] == width).all() and (dest[use] % L == 0).all():
         # Equal frames on a frame grid: whole rows; straight into place where a track's
         # frames in this batch cover consecutive slots.
         for index in range(2):
@@ -505,7 +468,8 @@ def render_batch(
     # Mixed lengths: one decode, one scatter by sample index.
     sel = np.flatnonzero(use)
     lens = nbytes[sel] // bps
-    span = np.repeat(starts[sel] - np.concatenate(([0], np.cumsum(nbytes[sel])[:-1])), nbytes[sel])
+    whole = lens * bps  # an odd-length L16 frame keeps its whole samples
+    span = np.repeat(starts[sel] - np.concatenate(([0], np.cumsum(whole)[:-1])), whole)
     pcm = codecs.decode(payload[span + np.arange(span.size)], enc)
     flat_dest = np.repeat(dest[sel] - np.concatenate(([0], np.cumsum(lens)[:-1])), lens) + np.arange(pcm.size)
     rows_of = np.repeat(track[sel].astype(np.int64), lens)
@@ -524,12 +488,49 @@ def render(plan_: Plan, frames: FrameTable, raw: np.ndarray) -> Recording:
         Their payloads joined in order.
     """
     out = np.zeros((2, plan_.n_samples), np.int16)
-    offsets = np.concatenate(([0], np.cumsum(frames.nbytes)))
+    offsets = np.concatenate(([0], np.cumsum(np.maximum(frames.nbytes, 0))))
     for lo in range(0, len(frames), _BATCH):
         hi = min(lo + _BATCH, len(frames))
         rows = np.arange(lo, hi)
         render_batch(out, plan_, rows, frames.track[lo:hi], raw[offsets[lo] : offsets[hi]], frames.nbytes[lo:hi])
     return recording_from(plan_, out)
+
+
+def plan_stateful(frames: FrameTable, raw: np.ndarray, encoding: str, sample_rate: int, **options) -> Plan:
+    """:func:`plan` for a stateful codec (G722, OPUS, AMR-WB): frame lengths from the bytes.
+
+    ``sample_rate`` is the rate Telnyx reported; the plan's is the decoded audio's
+    (:meth:`telnyx_audio.codecs.CodecInfo.rate`: G.722 is 16 kHz even when 8000 is
+    reported). ``raw`` holds the payloads joined in frame order (none for ``nbytes`` -1).
+    """
+    from telnyx_audio.codecs import stream
+
+    info = codecs.codec_info(encoding)
+    rate = info.rate(sample_rate)
+    nbytes = np.maximum(frames.nbytes, 0)
+    starts = np.concatenate(([0], np.cumsum(nbytes)[:-1])).astype(np.int64)
+    samples = stream.frame_samples(info.name, rate, raw, starts, nbytes)
+    return plan(frames, info.name, rate, samples=samples, **options)
+
+
+def render_stateful(plan_: Plan, frames: FrameTable, raw: np.ndarray) -> Recording:
+    """Decode a stateful codec's frames in plan (``chunk``) order, one decoder per track.
+
+    Gaps are concealed by the decoder (Opus PLC/FEC, AMR-WB concealment; G.722 silence) so
+    later audio stays at its true time; each report counts what was concealed.
+    """
+    from dataclasses import replace
+
+    from telnyx_audio.codecs import stream
+
+    nbytes = np.maximum(frames.nbytes, 0)
+    starts = np.concatenate(([0], np.cumsum(nbytes)[:-1])).astype(np.int64)
+    usual = {TRACKS.index(n): r.samples_per_frame for n, r in plan_.reports.items()}
+    audio, done = stream.render(plan_.encoding, plan_.sample_rate, plan_.n_samples, frames.track, plan_.dest,
+                                plan_.samples, raw, starts, nbytes, usual)
+    reports = {n: replace(r, **done[TRACKS.index(n)].as_dict()) if TRACKS.index(n) in done else r
+               for n, r in plan_.reports.items()}
+    return Recording(audio, plan_.sample_rate, plan_.encoding, plan_.tracks, reports)
 
 
 def recording_from(plan_: Plan, audio: np.ndarray) -> Recording:
@@ -554,9 +555,11 @@ def assemble(
     raw : np.ndarray of uint8
         Their payload (codec) bytes joined in order.
     encoding : str
-        ``start.media_format.encoding`` (``"PCMU"``, ``"PCMA"`` or ``"L16"``).
+        ``start.media_format.encoding``: ``PCMU PCMA L16 G722 OPUS AMR-WB`` (any spelling
+        :func:`telnyx_audio.codecs.normalize_encoding` takes).
     sample_rate : int
-        ``start.media_format.sample_rate``; the output's rate.
+        ``start.media_format.sample_rate``; the output's rate, except that G.722 and
+        AMR-WB are always 16 kHz audio (and OPUS decodes at the next libopus rate).
     bad_frames : dict of str to int, optional
         See :func:`plan`.
 
@@ -573,6 +576,10 @@ def assemble(
     >>> rec.inbound.tolist(), rec.reports["inbound"].gaps
     ([32124, 32124, 0, 0, 32124, 32124], ((0.00025, 0.25),))
     """
+    info = codecs.codec_info(encoding)  # any spelling: "audio/x-mulaw" is PCMU
+    encoding = info.name
+    if info.stateful:  # G722, OPUS, AMR-WB: decoded in stream order
+        return render_stateful(plan_stateful(frames, raw, encoding, sample_rate, bad_frames=bad_frames), frames, raw)
     return render(plan(frames, encoding, sample_rate, bad_frames=bad_frames), frames, raw)
 
 

@@ -2,19 +2,31 @@
 
 Stereo files put inbound on the left and outbound on the right, at the stream's real rate.
 Audio is written in blocks, so a long call never needs an interleaved copy in memory.
+Every file is written under a temporary name and renamed when complete, so a reader never
+sees half a WAV; :func:`write_call` writes a whole call's outputs that way, ``summary.json``
+last and atomically.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from telnyx_audio.errors import OutputError
 from telnyx_audio.protocol import TRACKS
 from telnyx_audio.recording import Recording
 
-__all__ = ["write_wav", "write_wavs"]
+if TYPE_CHECKING:
+    from telnyx_audio.capture import Capture
+
+__all__ = ["write_wav", "write_wavs", "write_call", "SUMMARY_NAME"]
+
+#: The name of the summary written beside a call's WAVs.
+SUMMARY_NAME = "summary.json"
 
 _BLOCK = 1 << 20  # samples per write
 
@@ -52,12 +64,18 @@ def write_wav(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int)
         raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
     frames = audio.reshape(1, -1) if audio.ndim == 1 else audio
     path = Path(path)
-    with soundfile.SoundFile(
-        path, "w", samplerate=int(sample_rate), channels=frames.shape[0], subtype="PCM_16", format="WAV"
-    ) as f:
-        for lo in range(0, frames.shape[1], _BLOCK):
-            block = frames[0, lo : lo + _BLOCK] if frames.shape[0] == 1 else frames[:, lo : lo + _BLOCK].T
-            f.write(np.ascontiguousarray(block))
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        with soundfile.SoundFile(
+            tmp, "w", samplerate=int(sample_rate), channels=frames.shape[0], subtype="PCM_16", format="WAV"
+        ) as f:
+            for lo in range(0, frames.shape[1], _BLOCK):
+                block = frames[0, lo : lo + _BLOCK] if frames.shape[0] == 1 else frames[:, lo : lo + _BLOCK].T
+                f.write(np.ascontiguousarray(block))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # never leave half a file behind
+        raise
     return path
 
 
@@ -78,10 +96,93 @@ def write_wavs(recording: Recording, out_dir: str | os.PathLike[str]) -> dict[st
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    written: dict[str, Path] = {}
+    return {name: write_wav(out / f"{name}.wav", audio, recording.sample_rate) for name, audio in _wavs(recording)}
+
+
+def _wavs(recording: Recording):
+    """(name, audio) of each WAV a recording is written as."""
     for index, name in enumerate(TRACKS):
         if name in recording.tracks:
-            written[name] = write_wav(out / f"{name}.wav", recording.audio[index], recording.sample_rate)
+            yield name, recording.audio[index]
     if recording.tracks:
-        written["stereo"] = write_wav(out / "stereo.wav", recording.audio, recording.sample_rate)
-    return written
+        yield "stereo", recording.audio
+
+
+def _write_json_atomically(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(json.dumps(data, indent=2, default=str) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_call(capture: "Capture", folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """Write one call's outputs: its WAVs (see :func:`write_wavs`) and ``summary.json``.
+
+    Each WAV is written under a temporary name and renamed when complete; the summary is
+    written last, atomically (temporary file, fsync, rename), with ``files`` naming the WAVs.
+    A capture whose audio could not be decoded (``capture.error``) gets its summary only,
+    with the error in it.
+
+    Parameters
+    ----------
+    capture : Capture
+        One stream, from :func:`telnyx_audio.capture.read_captures`.
+    folder : str or PathLike
+        Created if missing.
+
+    Returns
+    -------
+    dict
+        The summary written (``summary["error"]`` is set when the audio or an output failed).
+
+    Raises
+    ------
+    OutputError
+        If a WAV or the summary cannot be written (permissions, disk full...). The error is
+        recorded in the summary, which is still written where possible; no partial WAV is
+        left behind.
+
+    Examples
+    --------
+    >>> import json, pathlib, tempfile
+    >>> from telnyx_audio.capture import read_capture
+    >>> tmp = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (tmp / "c.jsonl").write_text(json.dumps({"event": "media", "media": {"chunk": "1", "payload": "gICA"}}) + "\\n")
+    >>> summary = write_call(read_capture(tmp / "c.jsonl", media_format={"encoding": "PCMU", "sample_rate": 8000}), tmp / "out")
+    >>> summary["files"], sorted(p.name for p in (tmp / "out").iterdir())
+    ({'inbound': 'inbound.wav', 'stereo': 'stereo.wav'}, ['inbound.wav', 'stereo.wav', 'summary.json'])
+    """
+    out = Path(folder)
+    summary = capture.summary()
+    files: dict[str, str] = {}
+    failure: OutputError | None = None
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        if capture.error is None:
+            rate = capture.recording.sample_rate
+            for name, audio in _wavs(capture.recording):
+                files[name] = write_wav(out / f"{name}.wav", audio, rate).name
+    except (OSError, RuntimeError) as exc:  # soundfile's LibsndfileError is a RuntimeError
+        where = getattr(exc, "filename", None) or str(out)
+        message = f"cannot write the outputs in {str(out)!r}: {getattr(exc, 'strerror', None) or exc}"
+        failure = OutputError(message, str(where))
+        failure.__cause__ = exc
+        summary["error"] = "; ".join(e for e in (summary.get("error"), message) if e)
+    summary["files"] = files
+    try:
+        _write_json_atomically(out / SUMMARY_NAME, summary)
+    except OSError as exc:
+        message = f"cannot write {str(out / SUMMARY_NAME)!r}: {exc.strerror or exc}"
+        if failure is None:
+            failure = OutputError(message, str(out / SUMMARY_NAME))
+            failure.__cause__ = exc
+        summary["error"] = "; ".join(e for e in (summary.get("error"), message) if e)
+    if failure is not None:
+        raise failure
+    return summary

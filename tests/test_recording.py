@@ -131,13 +131,15 @@ def test_a_stream_with_no_media_gives_empty_audio():
     assert rec.audio.shape == (2, 0) and rec.tracks == () and rec.reports == {} and rec.duration_s == 0
 
 
-def test_l16_frames_of_odd_length_are_counted_bad_not_fatal():
+def test_an_odd_length_l16_frame_keeps_its_whole_samples_and_reports_the_stray_byte():
     good = codecs.encode(np.arange(320, dtype=np.int16), "L16")
-    ev = [Media("inbound", good, chunk=1), Media("inbound", b"\x00\x01\x02", chunk=2), Media("inbound", good, chunk=3)]
+    ev = [Media("inbound", good, chunk=1), Media("inbound", good[:7], chunk=2), Media("inbound", good, chunk=3)]
     rec = assemble_events(ev, "L16", 16000)
     r = rec.reports["inbound"]
-    assert r.bad_frames == 1 and r.frames_received == 3 and r.gaps == ((0.02, 20.0),)
-    assert np.array_equal(rec.inbound[:320], np.arange(320))
+    assert r.bad_frames == 0 and r.stray_bytes == 1 and r.frames_received == 3
+    assert rec.inbound[320:323].tolist() == [0, 1, 2]  # three whole samples, then the rest of the slot
+    assert r.gaps == ((323 / 16000, 317 / 16)) or r.gap_ms == 0.0
+    assert np.array_equal(rec.inbound[-320:], np.arange(320))
 
 
 def test_frames_of_mixed_lengths_are_placed_sample_exactly():
@@ -149,7 +151,7 @@ def test_frames_of_mixed_lengths_are_placed_sample_exactly():
 
 
 def test_a_bad_sample_rate_is_a_clear_error():
-    with pytest.raises(ValueError, match="positive integer, got 0"):
+    with pytest.raises(ValueError, match="positive integer of at most 192000 Hz, got 0"):
         plan(FrameTable.empty(), "PCMU", 0)
 
 
@@ -165,9 +167,10 @@ def test_an_absurd_counter_jump_is_capped_not_filled_with_hours_of_silence():
     frames[6] = dict(frames[6], chunk=999_999_999_999_999_999)  # 18 digits: 10^18 * 160 would overflow int64
     rec = assemble_events(events(frames), "PCMU", 8000)
     r = rec.reports["inbound"]
-    assert r.gaps_capped == 1 and rec.duration_s <= 600 + 1
-    # ten frames, the 20 ms where chunk 7 should be, then one gap capped at 10 minutes
-    assert rec.inbound.size == 10 * 160 + 160 + 600 * 8000
+    assert r.gaps_capped == 1 and rec.duration_s <= 60 + 1
+    # ten frames, the 20 ms where chunk 7 should be, then one gap capped by the silence budget:
+    # max(60 s, 10x the 0.2 s received) in all, the 20 ms gap included
+    assert rec.inbound.size == 10 * 160 + 60 * 8000 and r.capped_ms > 1e15
     full = expected_tracks(tone_frames(10, tracks=("inbound",)))["inbound"]
     assert np.array_equal(rec.inbound[7 * 160 : 10 * 160], full[7 * 160 : 10 * 160])  # later frames at their true time
 

@@ -1,0 +1,182 @@
+"""Placing one track's frames on its timeline: order, dedupe, gaps, and the silence budget.
+
+Private helpers of :func:`telnyx_audio.recording.plan` (the rules are documented there).
+Nothing here allocates in proportion to what the counters claim: every gap is cut to the
+per-gap limit, and the silence inserted on a track, gaps and start offset together, to a
+budget set by the audio actually received (:func:`silence_budget`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Silence a capture may always ask for, however little audio it holds (seconds).
+MIN_SILENCE_BUDGET_S = 60.0
+#: Beyond that, inserted silence is at most this many times the audio received.
+SILENCE_BUDGET_RATIO = 10
+
+
+def silence_budget(received_samples: int, sample_rate: int, max_silence_s: float | None) -> int:
+    """Samples of silence one track may receive in all: ``max(60 s, 10 x audio received)``.
+
+    Examples
+    --------
+    >>> silence_budget(8000, 8000, None), silence_budget(8000 * 600, 8000, None), silence_budget(0, 8000, 1.5)
+    (480000, 48000000, 12000)
+    """
+    if max_silence_s is not None:
+        return int(max_silence_s * sample_rate)
+    return int(max(MIN_SILENCE_BUDGET_S * sample_rate, SILENCE_BUDGET_RATIO * received_samples))
+
+
+def mode(values: np.ndarray) -> int:
+    """The most common value (frame lengths: small non-negative ints), in O(n)."""
+    if values.size == 0:
+        return 0
+    if (values == values[0]).all():
+        return int(values[0])
+    return int(np.argmax(np.bincount(values)))
+
+
+def timestamp_scale(ts: np.ndarray, lens: np.ndarray, sr: int) -> tuple[str | None, float]:
+    """Read the timestamp unit off the data: ms (20 per 20 ms frame) or RTP samples."""
+    if ts.size < 2:
+        return ("ms", sr / 1000.0) if ts.size else (None, 0.0)
+    step = float(np.median(np.diff(ts)))
+    frame = float(np.median(lens[:-1]))
+    if frame <= 0:
+        return None, 0.0
+    frame_ms = frame * 1000.0 / sr
+    if abs(step - frame_ms) <= 0.25 * frame_ms:
+        return "ms", sr / 1000.0
+    if abs(step - frame) <= 0.25 * frame:
+        return "samples", 1.0
+    return None, 0.0
+
+
+@dataclass
+class Placed:
+    report_args: dict
+    rows: np.ndarray  # frame rows (into the FrameTable) in timeline order, bad frames included
+    pos: np.ndarray  # sample position of each, relative to the track's first sample
+    lens: np.ndarray  # samples in each
+    good: np.ndarray  # whether each has audio (bad frames keep their slot, silent)
+    length: int
+    ts_offset: float | None  # track start in samples from timestamps, when they agree
+    first_chunk: int
+    capped: int  # samples of silence the caps left out
+
+
+def _cap_total(gap: np.ndarray, budget: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Cut gaps, in order, so their sum stays within ``budget``; (gaps, which were cut, samples cut)."""
+    total = np.cumsum(gap)
+    if total.size == 0 or total[-1] <= budget:
+        return gap, np.zeros(gap.size, bool), 0
+    new = np.diff(np.minimum(total, budget), prepend=0)
+    return new, new < gap, int(total[-1] - budget)
+
+
+def place_track(frames, rows: np.ndarray, sr: int, bps: int, unplaced: int, max_gap: int, budget: int) -> Placed:
+    """Order, dedupe and position one track's frames (rows are in arrival order).
+
+    ``max_gap`` (samples) caps any one gap and ``budget`` all of them together: a corrupt
+    counter must not ask for hours of silence. Frames with ``nbytes < 0`` (arrived, payload
+    unusable) keep their slot as silence and are not gaps; among duplicates a usable frame
+    wins over an unusable one, then the first arrival.
+    """
+    chunk, ts, seq = frames.chunk[rows], frames.timestamp[rows], frames.sequence_number[rows]
+    is_bad = frames.nbytes[rows] < 0
+    if (chunk >= 0).all():
+        key, name = chunk, "chunk"
+    elif (ts >= 0).all():
+        key, name = ts, "timestamp"
+    elif (seq >= 0).all():
+        key, name = seq, "sequence_number"
+    else:
+        key, name = np.arange(rows.size, dtype=np.int64), "arrival"
+    dup = np.zeros(rows.size, bool)
+    if rows.size < 2 or (key[1:] > key[:-1]).all():
+        # Already in order without duplicates: the usual case, no sort needed.
+        order, sorted_key = np.arange(rows.size), key
+        reordered = 0
+    else:
+        order = np.lexsort((is_bad, key)) if is_bad.any() else np.argsort(key, kind="stable")
+        sorted_key = key[order]
+        dup[1:] = sorted_key[1:] == sorted_key[:-1]
+        first = np.ones(rows.size, bool)
+        first[order[dup]] = False
+        arrived = key[first]
+        reordered = int((arrived[1:] < np.maximum.accumulate(arrived)[:-1]).sum())
+
+    keep = order[~dup]
+    krow = rows[keep]
+    k = sorted_key[~dup]
+    good = ~is_bad[keep]
+    nbytes = frames.nbytes[krow]
+    lens = np.where(good, nbytes // bps, 0)
+    stray = int((nbytes[good] % bps).sum())
+    frame_len = mode(lens[good])
+    lens[~good] = frame_len
+    unit, scale = timestamp_scale(ts[keep], lens, sr) if (ts >= 0).all() else (None, 0.0)
+
+    limit = min(max_gap, budget)
+    gap = np.zeros(k.size, np.int64)
+    capped = np.zeros(k.size, bool)
+    if name == "chunk":
+        # Cap in frames before multiplying: chunk jumps of 2**53 stay in range.
+        missing, most = np.diff(k) - 1, limit // max(frame_len, 1)
+        capped[1:] = missing > most
+        gap[1:] = np.minimum(missing, most) * frame_len
+        asked = int(np.maximum(missing - most, 0).sum()) * frame_len
+        expected = int(k[-1] - k[0] + 1) if k.size else 0
+    elif name == "timestamp" and unit is not None:
+        step, most = np.diff(k), int(limit / scale)
+        capped[1:] = step > most
+        gap[1:] = np.maximum(np.rint(np.minimum(step, most) * scale).astype(np.int64) - lens[:-1], 0)
+        asked = int(np.maximum(step - most, 0).sum() * scale)
+        expected = k.size + (int(np.rint(gap.sum() / frame_len)) if frame_len else 0)
+    else:
+        asked = 0
+        expected = int(k.size)
+    gap, cut_mask, cut = _cap_total(gap, budget)
+    capped |= cut_mask
+    pos = np.zeros(k.size, np.int64)
+    if k.size:
+        pos[1:] = np.cumsum(lens[:-1] + gap[1:])
+    length = int(pos[-1] + lens[-1]) if k.size else 0
+
+    ts_offset = None
+    if unit is not None and k.size:
+        # Timestamps agree with the payload lengths when, frame by frame, they sit where the
+        # lengths put them (within one frame): then they can place the track in the call.
+        resid = ts[keep] * scale - pos
+        if np.abs(resid - resid[0]).max() <= max(frame_len, 1):
+            ts_offset = float(resid[0])
+        else:
+            unit = None
+    n_bad = int(is_bad.sum())
+    return Placed(
+        report_args=dict(
+            frames_received=int(rows.size) + unplaced,
+            frames_expected=expected,
+            duplicates=int(dup.sum()),
+            reordered=reordered,
+            samples_per_frame=frame_len,
+            order_key=name,
+            timestamp_unit=unit,
+            bad_frames=n_bad + unplaced,
+            unplaced=unplaced,
+            gaps_capped=int(capped.sum()),
+            stray_bytes=stray,
+        ),
+        rows=krow,
+        pos=pos,
+        lens=lens,
+        good=good,
+        length=length,
+        ts_offset=ts_offset,
+        first_chunk=int(chunk[keep][0]) if name == "chunk" and k.size else 0,
+        capped=asked + cut,
+    )

@@ -1,0 +1,534 @@
+"""Reading a capture file into one :class:`Capture` per stream: pass 1 (every line), the
+split by ``stream_id``, the media format (given, from ``start``, or inferred and said so),
+pass 2 (payloads decoded from the file into place), and the checks that say what looks wrong.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, BinaryIO, Mapping
+
+import numpy as np
+
+from telnyx_audio import _base64, codecs
+from telnyx_audio.capture._lines import MAX_RATE, MIN_RATE, parse_line_full
+from telnyx_audio.capture._model import DEFAULT_MEDIA_FORMAT, BadLine, Capture, CaptureReport
+from telnyx_audio.capture._reader import EVENT_NAMES, Reader, fill, open_capture, read_blocks
+from telnyx_audio.errors import CaptureError, MultipleStreamsError, NotACaptureError, TelnyxAudioError
+from telnyx_audio.errors import UnsupportedEncodingError
+from telnyx_audio.protocol import Connected, Event, Media, MediaFormat, Start
+from telnyx_audio.recording import FrameTable, Plan, Recording, plan, recording_from, render_batch
+from telnyx_audio._placement import mode
+
+_MAX_EXAMPLES = 20  # bad lines listed per stream
+_CHECK_WINDOW_S = 1.0  # check_codec looks at up to _CHECK_WINDOWS windows this long per track
+_CHECK_WINDOWS = 30
+# Bytes per millisecond of audio -> what the payloads can be (a start-less capture).
+_BYTES_PER_MS = {8.0: ("PCMU", 8000), 16.0: ("L16", 8000), 32.0: ("L16", 16000), 44.1: ("L16", 22050),
+                 48.0: ("L16", 24000), 96.0: ("L16", 48000)}
+
+
+def as_media_format(value: MediaFormat | Mapping[str, Any] | None) -> MediaFormat | None:
+    """A :class:`MediaFormat` from one or from a dict like ``start.media_format``.
+
+    Examples
+    --------
+    >>> as_media_format({"encoding": "audio/x-alaw", "sample_rate": "8000"})
+    MediaFormat(encoding='PCMA', sample_rate=8000, channels=1)
+    """
+    if value is None:
+        return None
+    if isinstance(value, MediaFormat):
+        fields = {"encoding": value.encoding, "sample_rate": value.sample_rate, "channels": value.channels}
+    elif isinstance(value, Mapping):
+        fields = dict(value)
+    else:
+        raise TypeError(f"media_format must be a MediaFormat or a dict, got {type(value).__name__}")
+    encoding = fields.get("encoding")
+    if not isinstance(encoding, str):
+        raise ValueError(f"media_format needs an encoding name, got {encoding!r}")
+    encoding = codecs.normalize_encoding(encoding)
+    rate = fields.get("sample_rate")
+    if isinstance(rate, str) and rate.isdigit():
+        rate = int(rate)
+    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or not MIN_RATE <= rate <= MAX_RATE:
+        raise ValueError(f"media_format sample_rate must be an integer from {MIN_RATE} to {MAX_RATE} Hz, got {rate!r}")
+    channels = fields.get("channels", 1)
+    if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
+        raise ValueError(f"media_format channels must be a positive integer, got {channels!r}")
+    return MediaFormat(encoding, int(rate), channels)
+
+
+class _Frames:
+    """One stream's frames: the table and where each payload is (see Reader.frames)."""
+
+    def __init__(self, table, line_no, where, length, lstart, lend) -> None:
+        self.table, self.line_no, self.where, self.length = table, line_no, where, length
+        self.lstart, self.lend = lstart, lend
+
+    def take(self, rows: np.ndarray) -> "_Frames":
+        return _Frames(self.table.take(rows), self.line_no[rows], self.where[rows], self.length[rows],
+                       self.lstart[rows], self.lend[rows])
+
+
+def read_captures(
+    path: str | os.PathLike[str],
+    *,
+    media_format: MediaFormat | Mapping[str, Any] | None = None,
+    block_size: int = 1 << 20,
+) -> list[Capture]:
+    """Read a capture file: one :class:`Capture` per ``stream_id``, in order of appearance.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        A JSONL file of Telnyx messages (plain or wrapped with receive times), or the same
+        gzip-compressed.
+    media_format : MediaFormat or dict, optional
+        ``{"encoding": ..., "sample_rate": ...}``: overrides ``start.media_format`` (with a
+        warning where they differ); for logs without ``start``. Without it, a stream with no
+        ``start`` has its format inferred from payload sizes per counter step (with a
+        warning), or its ``error`` says it cannot be.
+    block_size : int
+        Bytes read per block. Memory use is about this plus the decoded audio.
+
+    Returns
+    -------
+    list of Capture
+        ``capture.recording.audio`` is int16 of shape (2, n), ``[inbound, outbound]``. A
+        stream whose audio cannot be decoded has ``error`` set and an empty recording; its
+        ids, events and counts are still there.
+
+    Raises
+    ------
+    CaptureError
+        If the file cannot be read.
+    NotACaptureError
+        If it holds no Telnyx message at all (empty, text, another format).
+
+    Examples
+    --------
+    >>> import json, pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "two.jsonl"
+    >>> lines = [{"event": "media", "stream_id": sid, "media": {"chunk": "1", "payload": "gICA"}}
+    ...          for sid in ("a", "b")]
+    >>> _ = path.write_text("".join(json.dumps(m) + "\\n" for m in lines))
+    >>> [(c.stream_id, c.media_format.encoding) for c in read_captures(path, media_format={"encoding": "PCMA", "sample_rate": 8000})]
+    [('a', 'PCMA'), ('b', 'PCMA')]
+    """
+    if not isinstance(block_size, int) or block_size < 1024:
+        raise ValueError(f"block_size must be an integer of at least 1024 bytes, got {block_size!r}")
+    from telnyx_audio.fork.capturefile import is_fork_capture
+
+    if is_fork_capture(path):  # RTP from a fork (telnyx_audio.fork): same Capture, plus RTP stats
+        from telnyx_audio.fork.assemble import read_fork_captures
+
+        return read_fork_captures(path, media_format=media_format)
+    given = as_media_format(media_format)
+    name = os.fspath(path)
+    reader = Reader()
+    try:
+        with open_capture(path) as f:
+            read_blocks(f, reader, block_size)
+            if not reader.events and not reader.n_media:
+                raise NotACaptureError(_not_a_capture(name, reader))
+            table, line_no, stream, *spans = reader.frames()
+            media = _Frames(table, line_no, *spans)
+            if len(reader.streams) > 1:
+                media, stream = _validate(f, reader, media, stream, block_size)
+            return [_stream(f, name, reader, part, given, block_size) for part in _split(reader, media, stream)]
+    except IsADirectoryError as exc:
+        raise CaptureError(f"{name!r} is a directory, expected a capture file") from exc
+    except (OSError, EOFError) as exc:  # gzip says a cut-off file with EOFError
+        raise CaptureError(f"cannot read capture {name!r}: {getattr(exc, 'strerror', None) or exc}") from exc
+
+
+def read_capture(
+    path: str | os.PathLike[str],
+    *,
+    media_format: MediaFormat | Mapping[str, Any] | None = None,
+    block_size: int = 1 << 20,
+) -> Capture:
+    """Read a capture file holding one stream (see :func:`read_captures`).
+
+    Raises
+    ------
+    MultipleStreamsError
+        If the file holds several streams: use :func:`read_captures`.
+    UnsupportedEncodingError, CaptureError
+        If the stream's audio cannot be decoded (``read_captures`` returns it with ``error``).
+
+    Examples
+    --------
+    >>> import json, pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "call.jsonl"
+    >>> start = {"event": "start", "start": {"media_format": {"encoding": "PCMU", "sample_rate": 8000}}}
+    >>> media = {"event": "media", "media": {"track": "inbound", "chunk": "1", "payload": "gICA"}}
+    >>> _ = path.write_text(json.dumps(start) + "\\n" + json.dumps(media) + "\\n")
+    >>> cap = read_capture(path)
+    >>> cap.recording.audio.shape, cap.recording.inbound.tolist()
+    ((2, 3), [32124, 32124, 32124])
+    """
+    captures = read_captures(path, media_format=media_format, block_size=block_size)
+    if len(captures) > 1:
+        raise MultipleStreamsError(os.fspath(path), [c.stream_id for c in captures])
+    capture = captures[0]
+    if capture.exception is not None:
+        raise capture.exception
+    return capture
+
+
+def _not_a_capture(name: str, reader: Reader) -> str:
+    if reader.lines == 0:
+        return f"{name!r} is not a capture: it is empty"
+    first = min(reader.examples.items(), default=None)
+    why = f"; line {first[0]}: {first[1][0]}" if first else ""
+    return f"{name!r} is not a capture: no Telnyx message in its {reader.lines} lines{why}"
+
+
+# -- splitting by stream ------------------------------------------------------------------
+
+class _Part:
+    """One stream's share of the file."""
+
+    def __init__(self, stream_id, frames, events, bad_lines, guessed) -> None:
+        self.stream_id, self.frames, self.events, self.bad_lines, self.guessed = (
+            stream_id, frames, events, bad_lines, guessed)
+
+
+def _split(reader: Reader, frames: _Frames, stream: np.ndarray) -> list[_Part]:
+    """Give every frame, event and bad line to a stream: the one it names, else the one
+    named by the nearest message before it (a ``connected``: the next one)."""
+    line_no = frames.line_no
+    events = sorted(reader.events, key=lambda e: e[0])
+    bad = np.sort(np.frombuffer(reader.bad_lines, np.int64)) if reader.bad_lines else np.empty(0, np.int64)
+    n = len(reader.streams)
+    if n == 0:
+        return [_Part(None, frames, [e for _, e in events], bad, 0)]
+    ev_stream = np.array([reader.streams.get(getattr(e, "stream_id", None), -1) for _, e in events], np.int64)
+    ev_line = np.array([ln for ln, _ in events], np.int64)
+    named_line = np.concatenate((line_no[stream >= 0], ev_line[ev_stream >= 0]))
+    named = np.concatenate((stream[stream >= 0].astype(np.int64), ev_stream[ev_stream >= 0]))
+    order = np.argsort(named_line, kind="stable")
+    named_line, named = named_line[order], named[order]
+    # Streams in order of first appearance in the file.
+    first = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(first, named, named_line)
+    rank = np.empty(n, np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(n)
+    ids = [None] * n
+    for sid, index in reader.streams.items():
+        ids[rank[index]] = sid
+    named = rank[named]
+
+    def nearest(lines: np.ndarray, after: np.ndarray | None = None) -> np.ndarray:
+        j = np.searchsorted(named_line, lines, side="right") - 1
+        got = named[np.maximum(j, 0)]
+        got[j < 0] = named[0]
+        if after is not None and after.any():  # connected: the stream that follows it
+            k = np.minimum(np.searchsorted(named_line, lines[after], side="left"), named.size - 1)
+            got[after] = named[k]
+        return got
+
+    f_stream = np.where(stream >= 0, rank[np.maximum(stream, 0)], -1)
+    guessed = f_stream < 0
+    if guessed.any():
+        f_stream[guessed] = nearest(line_no[guessed])
+    is_connected = np.array([isinstance(e, Connected) for _, e in events], bool)
+    e_stream = np.where(ev_stream >= 0, rank[np.maximum(ev_stream, 0)], -1)
+    if (e_stream < 0).any():
+        loose = e_stream < 0
+        e_stream[loose] = nearest(ev_line[loose], is_connected[loose])
+    b_stream = nearest(bad) if bad.size else np.empty(0, np.int64)
+    parts = []
+    for s in range(n):
+        rows = np.flatnonzero(f_stream == s)
+        parts.append(_Part(ids[s], frames.take(rows), [e for (_, e), es in zip(events, e_stream) if es == s],
+                           bad[b_stream == s], int((guessed[rows]).sum()) if n > 1 else 0))
+    return parts
+
+
+# -- one stream ---------------------------------------------------------------------------
+
+def _stream(f: BinaryIO, name: str, reader: Reader, part: _Part, given: MediaFormat | None,
+            block_size: int) -> Capture:
+    warnings = list(reader.warnings)
+    if part.guessed:
+        warnings.append(f"{part.guessed} media messages name no stream_id: given to the stream of the nearest"
+                        " message before them")
+    counts: dict[str, int] = {}
+    start: Start | None = None
+    for event in part.events:
+        kind = EVENT_NAMES[type(event)]
+        counts[kind] = counts.get(kind, 0) + 1
+        if isinstance(event, Start):
+            if start is None:
+                start = event
+            elif event.media_format != start.media_format:
+                warnings.append(f"a second start message says {_fmt(event.media_format)}, the first"
+                                f" {_fmt(start.media_format)}: the first is used")
+    media = part.frames
+    counts["media"] = len(media.table)
+    fmt, error, exception = _choose_format(given, start, media.table, warnings)
+    recording: Recording | None = None
+    if error is None:
+        try:
+            recording, media = _decode(f, fmt, media, reader, part, warnings, block_size, counts)
+            if start is None and given is None and fmt.encoding in ("PCMU", "PCMA"):
+                recording, fmt, media = _settle_law(f, fmt, media, reader, part, recording, warnings, block_size, counts)
+            elif fmt.encoding in ("PCMU", "PCMA"):
+                _check_law(recording, fmt, warnings)
+        except (TelnyxAudioError, ValueError) as exc:
+            error, exception = f"cannot decode the audio: {exc}", exc
+    if recording is None:
+        recording = Recording(np.zeros((2, 0), np.int16), fmt.sample_rate, fmt.encoding, ())
+    examples = tuple(BadLine(ln, *reader.examples[ln]) for ln in part.bad_lines.tolist()
+                     if ln in reader.examples)[:_MAX_EXAMPLES]
+    if part.bad_lines.size:
+        first = examples[0] if examples else None
+        warnings.append(f"{part.bad_lines.size} bad lines" + (f" (first: line {first.line}: {first.reason})" if first else ""))
+    report = CaptureReport(
+        lines=reader.lines,
+        bad_lines=int(part.bad_lines.size),
+        bad_examples=examples,
+        events=counts,
+        warnings=tuple(warnings),
+        tracks=recording.reports,
+    )
+    return Capture(
+        path=name,
+        stream_id=part.stream_id if start is None else (start.stream_id or part.stream_id),
+        call_control_id=start.call_control_id if start else None,
+        call_session_id=start.call_session_id if start else None,
+        media_format=fmt,
+        custom_parameters=dict(start.custom_parameters) if start else {},
+        start=dict(start.start) if start else {},
+        recording=recording,
+        report=report,
+        events=tuple(part.events),
+        error=error,
+        exception=exception,
+    )
+
+
+def _fmt(fmt: MediaFormat) -> str:
+    return f"{fmt.encoding} at {fmt.sample_rate} Hz"
+
+
+def _choose_format(given, start, table, warnings) -> tuple[MediaFormat, str | None, Exception | None]:
+    """The stream's format: given, from start, or inferred; or why there is none."""
+    if given is not None:
+        if start is not None and start.media_format != given:
+            warnings.append(f"media_format given ({_fmt(given)}) overrides the start message's"
+                            f" ({_fmt(start.media_format)})")
+        fmt = given
+    elif start is not None:
+        fmt = start.media_format
+    elif not len(table):
+        return DEFAULT_MEDIA_FORMAT, None, None
+    else:
+        fmt, why = _infer(table)
+        if fmt is None:
+            exc = CaptureError(why)
+            return DEFAULT_MEDIA_FORMAT, why, exc
+        warnings.append(why)
+    if fmt.encoding not in codecs.SUPPORTED_ENCODINGS:
+        exc = UnsupportedEncodingError(fmt.encoding, codecs.SUPPORTED_ENCODINGS)
+        return fmt, f"cannot decode the audio: {exc}", exc
+    return fmt, None, None
+
+
+def _infer(table: FrameTable) -> tuple[MediaFormat | None, str]:
+    """Infer the format of a stream without ``start`` from payload bytes per counter step."""
+    hint = "pass --encoding and --sample-rate (media_format= in Python)"
+    sizes = table.nbytes[table.nbytes > 0]
+    if sizes.size == 0:
+        return None, f"no start message and no usable payload to infer the media format from: {hint}"
+    size = mode(sizes)
+    if (sizes == size).mean() < 0.9:
+        return None, (f"no start message, and payload sizes vary ({sizes.min()} to {sizes.max()} bytes): the media"
+                      f" format cannot be inferred (a variable-rate codec such as OPUS or AMR-WB?): {hint}")
+    frame_ms, basis = 20.0, "a 20 ms frame per chunk (Telnyx's usual frame)"
+    for index in (0, 1):  # timestamps in ms settle the frame length where they are there
+        rows = np.flatnonzero((table.track == index) & (table.chunk >= 0) & (table.timestamp >= 0))
+        if rows.size > 1:
+            rows = rows[np.argsort(table.chunk[rows], kind="stable")]
+            dc, dt = np.diff(table.chunk[rows]), np.diff(table.timestamp[rows])
+            ok = dc > 0
+            if ok.any():
+                step = float(np.median(dt[ok] / dc[ok]))
+                if 2.5 <= step <= 120 and size / step in _BYTES_PER_MS:
+                    frame_ms, basis = step, f"timestamps {step:g} ms apart per chunk"
+                    break
+    per_ms = round(size / frame_ms, 1)
+    if per_ms not in _BYTES_PER_MS:
+        return None, (f"no start message, and {size}-byte payloads per {frame_ms:g} ms ({per_ms:g} bytes per ms)"
+                      f" fit no codec this version decodes: {hint}")
+    encoding, rate = _BYTES_PER_MS[per_ms]
+    what = "G.711 (law from the audio, see below)" if encoding == "PCMU" else f"{encoding} at {rate} Hz"
+    return MediaFormat(encoding, rate, 1), (
+        f"no start message: inferred {what} from {size}-byte payloads and {basis}; if wrong, {hint}")
+
+
+def _decode(f, fmt, media: _Frames, reader, part, warnings, block_size, counts):
+    """Plan and render one stream from the file; lines whose payload fails are re-read."""
+    while True:
+        plan_ = plan(media.table, fmt.encoding, fmt.sample_rate)
+        audio, failed = _render_from_file(f, plan_, media, reader.slow, block_size)
+        if failed.size == 0:
+            break
+        keep, nbytes = _reread(f, media, failed, reader, part)
+        t = media.table
+        media.table = FrameTable(t.track, t.chunk, t.timestamp, t.sequence_number, nbytes)
+        media = media.take(np.flatnonzero(keep))
+    warnings.extend(plan_.warnings)
+    for name, r in plan_.reports.items():
+        if r.stray_bytes:
+            warnings.append(f"{name}: {r.stray_bytes} stray bytes dropped (L16 payloads of odd length; whole"
+                            " samples kept)")
+    counts["media"] = len(media.table)
+    return recording_from(plan_, audio), media
+
+
+def _reread(f, media: _Frames, failed: np.ndarray, reader: Reader, part: "_Part | None"):
+    """Frames whose payload text turned out not to be base64: read their lines as json.loads
+    does. Each becomes a bad frame (counters kept, no audio) or a bad line (of ``part``, or
+    of the file when None). Returns which frames stay and their sizes (-1: bad frame)."""
+    nbytes = media.table.nbytes.copy()
+    keep = np.ones(len(media.table), bool)
+    new_bad: list[int] = []
+    for k in failed.tolist():
+        f.seek(int(media.lstart[k]))
+        text = f.read(int(media.lend[k] - media.lstart[k]))
+        event, _, frame = parse_line_full(text)
+        line = int(media.line_no[k])
+        if isinstance(event, Media):  # cannot happen (the bytes were not base64); never lose it
+            reader.slow.append(event.payload)
+            media.where[k] = -len(reader.slow)
+            nbytes[k] = len(event.payload)
+            continue
+        reason = getattr(event, "reason", "not a media message")
+        if line not in reader.examples:
+            reader.examples[line] = (reason, text.decode("utf-8", "replace")[:200])
+        new_bad.append(line)
+        if frame is None:
+            keep[k] = False
+        else:
+            nbytes[k] = -1
+    if part is None:
+        reader.bad_lines.extend(new_bad)
+    elif new_bad:
+        part.bad_lines = np.sort(np.concatenate((part.bad_lines, np.array(new_bad, np.int64))))
+    return keep, nbytes
+
+
+def _payload_batches(f: BinaryIO, rows: np.ndarray, where: np.ndarray, length: np.ndarray, block_size: int):
+    """Decode the base64 payload text of ``rows`` (in file order) from the file, a block at a
+    time: yields (rows, joined bytes of the valid ones, their sizes, which were valid)."""
+    from telnyx_audio import _scan
+
+    pad = _scan.PAD
+    ends = where[rows] + length[rows]
+    buf = np.zeros(block_size + 2 * pad, np.uint8)
+    i = 0
+    while i < rows.size:
+        first = int(where[rows[i]])
+        j = int(np.searchsorted(ends, first + block_size, side="right"))
+        j = min(max(j, i + 1), i + (1 << 14))
+        need = int(ends[j - 1]) - first
+        if need + 2 * pad > buf.size:
+            buf = np.zeros(need + 2 * pad, np.uint8)
+        f.seek(first)
+        got = fill(f, memoryview(buf)[pad : pad + need])
+        buf[pad + got : pad + need] = 0  # a file cut short reads as invalid text
+        batch = rows[i:j]
+        raw, nbytes, valid = _base64.decode_spans(buf, where[batch] - first + pad, length[batch])
+        yield batch, raw, nbytes, valid
+        i = j
+
+
+def _render_from_file(f: BinaryIO, plan_: Plan, media: _Frames, slow: list[bytes],
+                      block_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pass 2: decode every payload from the file into its planned place.
+
+    Returns the audio and the indices of frames whose payload turned out not to be base64.
+    """
+    where, frames = media.where, media.table
+    out = np.zeros((2, plan_.n_samples), np.int16)
+    fast = np.flatnonzero((where >= 0) & (plan_.dest >= 0))  # in file order
+    bad: list[np.ndarray] = []
+    for rows, raw, nbytes, valid in _payload_batches(f, fast, where, media.length, block_size):
+        if not valid.all():  # raw holds the valid rows only
+            bad.append(rows[~valid])
+            rows, nbytes = rows[valid], nbytes[valid]
+        if rows.size:
+            render_batch(out, plan_, rows, frames.track[rows], raw, nbytes)
+    kept = np.flatnonzero((where < 0) & (plan_.dest >= 0))
+    if kept.size:
+        payload = np.frombuffer(b"".join(slow[k] for k in (-where[kept] - 1).tolist()), np.uint8)
+        render_batch(out, plan_, kept, frames.track[kept], payload, frames.nbytes[kept])
+    return out, (np.concatenate(bad) if bad else np.empty(0, np.int64))
+
+
+def _validate(f: BinaryIO, reader: Reader, media: _Frames, stream: np.ndarray, block_size: int):
+    """Before a file of several streams is split: find the payloads that are not base64, so a
+    line that is not even JSON is given to a stream by position, as every bad line is, not
+    by the stream its layout named. (A file of one stream leaves this to pass 2.)"""
+    fast = np.flatnonzero(media.where >= 0)
+    failed = [rows[~valid] for rows, _, _, valid in _payload_batches(f, fast, media.where, media.length, block_size)
+              if not valid.all()]
+    if not failed:
+        return media, stream
+    keep, nbytes = _reread(f, media, np.concatenate(failed), reader, None)
+    t = media.table
+    media.table = FrameTable(t.track, t.chunk, t.timestamp, t.sequence_number, nbytes)
+    rows = np.flatnonzero(keep)
+    return media.take(rows), stream[rows]
+
+
+# -- is the G.711 law right? ----------------------------------------------------------------
+
+def _excerpt(track: np.ndarray, rate: int) -> np.ndarray:
+    """Up to _CHECK_WINDOWS one-second windows spread over the track (bounded cost)."""
+    win = int(_CHECK_WINDOW_S * rate)
+    if track.size <= win * _CHECK_WINDOWS:
+        return track
+    starts = np.linspace(0, track.size - win, _CHECK_WINDOWS).astype(np.int64)
+    return track[starts[:, None] + np.arange(win)].reshape(-1)
+
+
+def _law_scores(recording: Recording, encoding: str) -> list[tuple[str, float]]:
+    from telnyx_audio.analysis import check_codec
+
+    scores = []
+    for index, name in enumerate(("inbound", "outbound")):
+        if name in recording.tracks:
+            pcm = _excerpt(recording.audio[index], recording.sample_rate)
+            if pcm.any():
+                scores.append((name, check_codec(pcm, encoding).score))
+    return scores
+
+
+def _check_law(recording: Recording, fmt: MediaFormat, warnings: list[str]) -> None:
+    """Warn where the audio looks decoded with the wrong G.711 law (loud static)."""
+    other = "PCMA" if fmt.encoding == "PCMU" else "PCMU"
+    for name, score in _law_scores(recording, fmt.encoding):
+        if score > 0.5:
+            warnings.append(f"{name}: the audio decoded as {fmt.encoding} looks like static and reads naturally as"
+                            f" {other} (score {score:+.2f}): if it sounds wrong, decode with --encoding {other}"
+                            f" (media_format={{'encoding': '{other}', 'sample_rate': {fmt.sample_rate}}})")
+
+
+def _settle_law(f, fmt, media, reader, part, recording, warnings, block_size, counts):
+    """A start-less G.711 stream: decode as PCMU, and as PCMA where that reads better."""
+    scores = [s for _, s in _law_scores(recording, "PCMU")]
+    score = float(np.mean(scores)) if scores else 0.0
+    if score > 0.5:
+        fmt = MediaFormat("PCMA", fmt.sample_rate, 1)
+        recording, media = _decode(f, fmt, media, reader, part, [], block_size, counts)
+    if abs(score) <= 0.5:
+        warnings.append(f"the G.711 law is ambiguous (score {score:+.2f}): decoded as {fmt.encoding}; if it sounds"
+                        " like static, decode with --encoding PCMA, PCMU or G722")
+    else:
+        warnings.append(f"the G.711 law read from the audio: {fmt.encoding} (score {score:+.2f})")
+    return recording, fmt, media
