@@ -42,7 +42,7 @@ def _out_of_range(event: Event) -> str | None:
     seq = getattr(event, "sequence_number", None)
     if seq is not None and seq > MAX_COUNTER:
         return f"sequence_number {seq} is out of range (0 to {MAX_COUNTER})"
-    if isinstance(event, Start):
+    if isinstance(event, Start) and event.media_format is not None:  # None: start had no media_format
         rate = event.media_format.sample_rate
         if not MIN_RATE <= rate <= MAX_RATE:
             return f"start: start.media_format.sample_rate {rate} is out of range ({MIN_RATE} to {MAX_RATE} Hz)"
