@@ -239,6 +239,15 @@ def test_malformed_datagrams_interleaved_with_good_ones_leave_the_audio_bit_exac
         "shorter than the 12-byte RTP header", "RTP version is not 2", "CSRC list runs past the end of the datagram"}
 
 
+def test_a_track_of_only_malformed_datagrams_is_reported_without_audio():
+    packets = fork_packets(AUDIO, tracks="inbound")[0]
+    junk = [type(p)(p.due_s, 1, b"\x00" * 20) for p in packets[:5]]
+    rec, report, _ = assemble(packets + junk)
+    np.testing.assert_array_equal(rec.inbound, CLEAN[0])
+    assert rec.tracks == ("inbound",) and report.rtp["outbound"].malformed == 5
+    assert report.tracks["outbound"].bad_frames == 5
+
+
 def test_jitter_is_reported_in_ms_as_rfc_3550_computes_it():
     packets = [p for p in fork_packets(AUDIO, tracks="inbound")[0]]
     delays = np.random.default_rng(0).uniform(0, 0.03, len(packets))

@@ -11,8 +11,9 @@ inbound, ``tx`` outbound), per SSRC in order of first arrival:
    Packets of any size are placed the same way.
 4. Each SSRC's timestamps are anchored on the receive clock: its offset is the smallest
    ``arrival - timestamp`` over its first packets (the least-delayed packet). That puts
-   ``rx`` and ``tx`` on one timeline, and continues a track across an SSRC change (a
-   re-INVITE, a transfer) where the new source began, never over the old one's audio.
+   ``rx`` and ``tx`` on one timeline (to the millisecond: arrival times carry jitter), and
+   continues a track across an SSRC change (a re-INVITE, a transfer) where the new source
+   began, never over the old one's audio.
 5. Comfort noise (PT 13, RFC 3389) fills its span with noise at the signalled level and is
    never decoded as audio; RFC 4733 events become one DTMF digit per event (the packets
    sharing its timestamp), however many end packets repeat it.
@@ -230,6 +231,7 @@ def assemble_fork(
     placed: dict[int, dict[str, np.ndarray]] = {}
     stats: dict[str, dict[str, Any]] = {}
     offsets: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+    raw: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray, float]]] = {}
     for t, name in enumerate(TRACKS):
         in_track = records.track == t
         if not in_track.any():
@@ -240,9 +242,8 @@ def assemble_fork(
         rows_t = np.flatnonzero(in_track & good)
         pts, n_pts = np.unique(cols.payload_type[rows_t], return_counts=True)
         track_stats["payload_types"] = {str(p): int(c) for p, c in zip(pts.tolist(), n_pts.tolist())}
-        segs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (rows, ext ts, seq-order keep)
+        segs: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]] = []  # rows, place, kind, offset
         ssrc_vals, first = np.unique(cols.ssrc[rows_t], return_index=True)
-        prev_end = None
         for ssrc in ssrc_vals[np.argsort(first)].tolist():
             r = rows_t[cols.ssrc[rows_t] == ssrc]  # arrival order
             seq = rtp.extend_sequence(cols.sequence_number[r])
@@ -289,20 +290,38 @@ def assemble_fork(
             first_keep = np.flatnonzero(first_arrival)[:_ANCHOR_PACKETS]
             anchor_pos = by_arrival[first_keep]
             offset = float(np.min(arrival[r][first_keep] - anchor_pos))
-            if prev_end is not None and offset + pos_rel.min() < prev_end:
-                offset = prev_end - float(pos_rel.min())
-            pos = np.rint(offset + pos_rel).astype(np.int64)
-            segs.append((r[keep], pos, kind[r[keep]]))
-            # Where this source's audio ends: its last packet's place plus a usual packet.
-            step = np.diff(pos[kind[r[keep]] == 1])
-            prev_end = int(pos.max()) + (int(np.median(step)) if step.size else 0)
+            segs.append((r[keep], pos_rel, kind[r[keep]], offset))
         stats[name] = track_stats
-        offsets[t] = segs
+        raw[t] = segs
+
+    # Arrival times carry network and scheduling jitter: tracks are aligned to the
+    # millisecond (relative to the earliest), not to a sample the clock cannot vouch for.
+    ms = rate / 1000
+    firsts = [segs[0][3] + float(segs[0][1].min()) for segs in raw.values() if segs]
+    base = min(firsts) if firsts else 0.0
+    for t, segs in raw.items():
+        prev_end = None
+        out_segs = []
+        for rows, pos_rel, k, offset in segs:
+            start = offset + float(pos_rel.min())
+            offset = base + round((start - base) / ms) * ms - float(pos_rel.min())
+            if prev_end is not None and offset + pos_rel.min() < prev_end:
+                offset = prev_end - float(pos_rel.min())  # a new source never over the old one
+            pos = np.rint(offset + pos_rel).astype(np.int64)
+            out_segs.append((rows, pos, k))
+            # Where this source's audio ends: its last packet's place plus a usual packet.
+            step = np.diff(pos[k == 1])
+            prev_end = int(pos.max()) + (int(np.median(step)) if step.size else 0)
+        offsets[t] = out_segs
 
     # One timeline for both tracks: shift so the earliest placed sample is 0.
     all_pos = [s[1] for segs in offsets.values() for s in segs if s[1].size]
     origin = int(min(p.min() for p in all_pos)) if all_pos else 0
     for t, segs in offsets.items():
+        if not segs:  # only malformed datagrams on this track
+            empty = np.empty(0, np.int64)
+            placed[t] = {"rows": empty, "pos": empty, "kind": np.empty(0, np.int8)}
+            continue
         rows = np.concatenate([s[0] for s in segs])
         pos = np.concatenate([s[1] for s in segs]) - origin
         k = np.concatenate([s[2] for s in segs])
