@@ -80,6 +80,7 @@ _EXPORTS = {
     "TelnyxClient": "callcontrol",
     "CommandResult": "callcontrol",
     "Unchecked": "callcontrol",
+    "UnknownValueWarning": "errors",
     "TelnyxAPIError": "errors",
     "CallEndedError": "errors",
     "TelnyxConnectionError": "errors",
@@ -145,6 +146,7 @@ if TYPE_CHECKING:  # pragma: no cover
         MissingHeaderError,
         TelnyxAudioError,
         TimestampToleranceError,
+        UnknownValueWarning,
         UnsupportedEncodingError,
         WebhookVerificationError,
     )

@@ -131,7 +131,8 @@ def _is_path(item: Any) -> bool:
         return True
     if not isinstance(item, str) or item.lstrip().startswith("{"):
         return False
-    return "=" not in item or os.path.exists(item)
+    # A form body (TeXML) has '=' and, URL-encoded, no raw '/'; a path may have '=' (key=value folders).
+    return "=" not in item or "/" in item or os.sep in item or os.path.exists(item)
 
 
 def _files(source: str | os.PathLike, include_rejected: bool) -> list[str]:

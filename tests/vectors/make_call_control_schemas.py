@@ -2,6 +2,12 @@
 tests/vectors/call_control_schemas.json (the six actions' request bodies and every schema
 they reference, byte-for-byte as in the spec).
 
+This copy (team-telnyx/openapi 12de4dd, 2026-07-16, see ../shared/specs/SOURCE.md) is older
+than the enums the client knows (telnyx_audio.callcontrol.ENUM_SOURCE: the Python SDK of
+2026-08-21, which adds the transcription engines Humain and Reson8). The tests check that our
+enums hold every value of this copy, and that bodies with the newer engines are refused by it.
+To refresh, run this script on a newer spec3.yml and update those tests' expectations.
+
 Run from the repository root with the spec beside it:
     python tests/vectors/make_call_control_schemas.py ../shared/specs/telnyx-openapi-spec3.yml
 """
