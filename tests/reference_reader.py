@@ -54,7 +54,8 @@ def _too_big(event) -> bool:
     values = [getattr(event, k, None) for k in ("chunk", "timestamp", "sequence_number")]
     if any(v is not None and v > LIMIT for v in values):
         return True
-    return isinstance(event, Start) and not 1000 <= event.media_format.sample_rate <= 192_000
+    fmt = getattr(event, "media_format", None) if isinstance(event, Start) else None
+    return fmt is not None and not 1000 <= fmt.sample_rate <= 192_000
 
 
 def read_reference(path, media_format=None):
