@@ -8,7 +8,8 @@ deterministic for a given seed. The notebook ``notebooks/05_batch.ipynb`` and
 Every call is the example call's two parties (``data/example_call.jsonl``), rearranged so the
 fleet has something to find:
 
-- codecs: PCMU, PCMA, L16 at 8 and 16 kHz;
+- codecs: PCMU, PCMA, L16 at 8 and 16 kHz, G722, OPUS; and two calls forked as RTP
+  (``fork<N>/fork.rtpcap``, as the fork receiver records them);
 - lengths: from a few seconds to several repeats of the 8-second call (or ``--minutes``);
 - parties: the agent answering sooner or later (response latency), speaking more or less
   (talk share), louder, clipped, or under noise (SNR);
@@ -39,7 +40,8 @@ from telnyx_audio.simulator import call_messages
 
 HERE = Path(__file__).resolve().parent
 EXAMPLE = HERE / "example_call.jsonl"
-CODECS = (("PCMU", 8000), ("PCMA", 8000), ("L16", 8000), ("L16", 16000))
+# (encoding, the rate start.media_format reports); G722 reports its RTP clock, 8000.
+CODECS = (("PCMU", 8000), ("PCMA", 8000), ("L16", 8000), ("L16", 16000), ("G722", 8000), ("OPUS", 16000))
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc)
 
 
@@ -105,7 +107,9 @@ def make_call(path: Path, index: int, base: np.ndarray, digits: list[tuple[float
     gains = (float(rng.uniform(0.5, 1.3)), float(rng.uniform(0.5, 1.3)))
     noise = faults.pop("noise_dbfs", None)
     clip = faults.pop("clip", 1.0)
-    audio = call_audio(base, rng, seconds=seconds, rate=rate, delay_s=delay_s,
+    from telnyx_audio.codecs.outbound import encoding_rate
+
+    audio = call_audio(base, rng, seconds=seconds, rate=encoding_rate(codec, rate), delay_s=delay_s,
                        caller_gain=gains[0] * clip, agent_gain=gains[1], noise_dbfs=noise)
     stream_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"telnyx-audio-fleet-{index}"))
     repeats = -(-int(seconds) // 8)
@@ -125,12 +129,31 @@ def make_call(path: Path, index: int, base: np.ndarray, digits: list[tuple[float
             "stop": stop, **counts}
 
 
+def make_fork_call(path: Path, index: int, base: np.ndarray, digits: list[tuple[float, str]],
+                   rng: np.random.Generator, *, seconds: float, codec: str = "PCMU", **faults) -> dict:
+    """Write one call as the fork receiver records it (RTP datagrams, ``fork.rtpcap``)."""
+    from telnyx_audio.fork.capturefile import ForkCaptureWriter
+    from telnyx_audio.fork.simulator import fork_packets
+
+    audio = call_audio(base, rng, seconds=seconds, rate=8000, delay_s=float(rng.uniform(-0.4, 1.2)),
+                       caller_gain=1.0, agent_gain=1.0, noise_dbfs=None)
+    dtmf = [(t + 8 * k, d) for k in range(-(-int(seconds) // 8)) for t, d in digits if t + 8 * k < seconds]
+    packets, report = fork_packets(audio, codec=codec, dtmf=dtmf, seed=index, **faults)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"session_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"telnyx-audio-fleet-{index}")),
+            "call_control_id": f"v3:fleet-{index:03d}"}
+    with ForkCaptureWriter(path, meta) as writer:
+        for p in packets:
+            writer.write(p.track, p.data, int(p.due_s * 1e6))
+    return {"path": str(path), "codec": codec, "seconds": seconds}
+
+
 def make_fleet(out: str | Path, *, calls: int = 24, minutes: float | None = None, seed: int = 0,
                bad_files: bool = True) -> list[Path]:
     """Write a fleet of captures into ``out`` (created); returns their paths, in order.
 
-    ``calls`` good calls with varied codecs, lengths, parties and network faults, plus (with
-    ``bad_files``) five bad files. ``minutes`` fixes every good call's length and keeps it
+    ``calls`` good calls with varied codecs, lengths, parties and network faults, two forked
+    calls, plus (with ``bad_files``) five bad files. ``minutes`` fixes every good call's length and keeps it
     clean and two-track (the benchmark's fleet).
     """
     out = Path(out)
@@ -156,6 +179,13 @@ def make_fleet(out: str | Path, *, calls: int = 24, minutes: float | None = None
             make_call(path, i, base, digits, rng, seconds=pick.choice((3, 8, 8, 16, 24, 32)), codec=codec, rate=rate,
                       **faults)
         paths.append(path)
+    if minutes is None:  # two calls forked as RTP (fork.rtpcap, a folder per call, as recorded)
+        for k, faults in enumerate(({"reorder": 0.05}, {"drop": 0.02, "duplicate": 0.01})):
+            i = calls + k
+            path = out / f"fork{i:03d}" / "fork.rtpcap"
+            make_fork_call(path, i, base, digits, rng, seconds=8 + 8 * k, codec=("PCMU", "PCMA")[k], **faults)
+            paths.append(path)
+        calls += 2
     if bad_files:
         wrong = out / "wrong_law.jsonl"
         make_call(wrong, calls, base, digits, rng, seconds=8, codec="PCMA", rate=8000, label="PCMU")
@@ -176,9 +206,14 @@ def fleet_webhooks(paths: list[Path], out: str | Path, *, seed: int = 0) -> Path
     rng = random.Random(seed)
     records = []
     for n, path in enumerate(paths):
-        if not path.name.startswith("call") or rng.random() < 0.2:  # some calls have no webhooks
+        if path.parent.name.startswith("fork"):
+            index = int(path.parent.name[4:])
+        elif path.name.startswith("call"):
+            index = int(path.stem[4:])
+        else:
             continue
-        index = int(path.stem[4:])
+        if rng.random() < 0.2:  # some calls have no webhooks
+            continue
         mos = round(rng.uniform(3.2, 4.5), 2)
         packets = 50 * 8 * (n + 1)
         stats = {"inbound": {"mos": str(mos), "jitter_max_variance": f"{rng.uniform(0.5, 30):.2f}",

@@ -115,6 +115,14 @@ class Capture:
             **self.report.as_dict(),
         }
 
+    def to_dict(self) -> dict[str, Any]:
+        """One flat, JSON-safe row: ids, format, duration, per-track frame counts and gaps,
+        DTMF events (the capture's columns of :func:`telnyx_audio.batch`'s call table,
+        documented in :mod:`telnyx_audio.fleet.schema`)."""
+        from telnyx_audio.fleet.schema import capture_row
+
+        return capture_row(self)
+
     def __repr__(self) -> str:
         error = f" error={self.error!r}" if self.error else ""
         return f"<Capture {self.stream_id} {self.recording!r} bad_lines={self.report.bad_lines}{error}>"

@@ -6,6 +6,7 @@ import glob
 import json
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -369,7 +370,9 @@ def batch(
         stream = _run_dask(todo, client)
     else:
         stream = _run_processes(todo, jobs or _cores()) if todo else iter(())
-    from tqdm.auto import tqdm
+    with warnings.catch_warnings():  # no ipywidgets in this Jupyter: a text bar, without the nag
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        from tqdm.auto import tqdm
 
     with tqdm(total=len(tasks), initial=skipped, disable=not progress, unit="call", desc="batch") as bar:
         for result in stream:

@@ -14,6 +14,7 @@ call_control_id                 string    ``start.call_control_id``
 call_session_id                 string    ``start.call_session_id``
 error                           string    why this call failed; empty when it worked
 folder                          string    where its WAVs and summary.json are; empty when not written
+source_kind                     string    ``websocket`` (a media-stream capture) or ``fork`` (RTP from a fork)
 encoding                        string    ``start.media_format.encoding`` (Telnyx name)
 sample_rate_hz                  int       ``start.media_format.sample_rate``
 duration_s                      float     length of the call's shared timeline
@@ -30,9 +31,13 @@ inbound_frames_missing          int       expected frames that never arrived
 inbound_frames_duplicated       int       frames received more than once
 inbound_frames_reordered        int       frames that arrived out of order
 inbound_frames_bad              int       frames whose payload could not be used
-inbound_frames_concealed        int       frames filled by packet-loss concealment (wideband codecs)
-inbound_n_gaps                  int       gaps filled with silence
+inbound_frames_concealed        int       frames made up by the decoder's loss concealment (G722, OPUS, AMR-WB)
+inbound_frames_corrupt          int       of those, frames in place of payloads the decoder rejected
+inbound_n_gaps                  int       gaps filled (silence, or concealment)
 inbound_gap_ms                  float     total length of those gaps
+inbound_rtp_packets_lost        int       fork captures: RTP packets lost (RFC 3550 A.3)
+inbound_rtp_jitter_ms           float     fork captures: interarrival jitter at the end (RFC 3550 6.4.1)
+inbound_rtp_max_jitter_ms       float     fork captures: its largest value
 outbound_frames_received        int       as inbound_frames_received, for the outbound track
 outbound_frames_expected        int
 outbound_frames_missing         int
@@ -40,8 +45,12 @@ outbound_frames_duplicated      int
 outbound_frames_reordered       int
 outbound_frames_bad             int
 outbound_frames_concealed       int
+outbound_frames_corrupt         int
 outbound_n_gaps                 int
 outbound_gap_ms                 float
+outbound_rtp_packets_lost       int
+outbound_rtp_jitter_ms          float
+outbound_rtp_max_jitter_ms      float
 codec_check                     string    ``ok``, or ``suspect`` when a G.711 track looks decoded with the wrong law; empty: not checked
 codec_check_likely_encoding     string    the law the audio looks like
 codec_check_score               float     highest per-track score of :func:`~telnyx_audio.check_codec`
@@ -135,17 +144,13 @@ _TRACK_FIELDS = {
     "duplicates": "frames_duplicated",
     "reordered": "frames_reordered",
     "bad_frames": "frames_bad",
+    "concealed_frames": "frames_concealed",
+    "corrupt_frames": "frames_corrupt",
     "n_gaps": "n_gaps",
     "gap_ms": "gap_ms",
 }
-
-
-def _concealed(report: dict[str, Any]) -> int | None:
-    """Concealed frames from a track report, whatever the codec layer calls the count."""
-    for key in ("frames_concealed", "concealed_frames", "concealed"):
-        if isinstance(report.get(key), int):
-            return report[key]
-    return None
+# RtpStats.as_dict() key (fork captures) -> our column suffix.
+_RTP_FIELDS = {"lost": "rtp_packets_lost", "jitter_ms": "rtp_jitter_ms", "max_jitter_ms": "rtp_max_jitter_ms"}
 
 
 def capture_row(capture: "Capture") -> dict[str, Any]:
@@ -180,12 +185,16 @@ def capture_row(capture: "Capture") -> dict[str, Any]:
         "n_stream_errors": report.events.get("error", 0),
         "dtmf_events": "".join(e.digit or "" for e in capture.events if isinstance(e, Dtmf)),
     }
+    rtp = getattr(report, "rtp", None)  # only a fork capture's report has RTP statistics
+    row["source_kind"] = "websocket" if rtp is None else "fork"
     for track in _TRACKS:
         tr = report.tracks.get(track)
         got = tr.as_dict() if tr is not None else {}
         for key, suffix in _TRACK_FIELDS.items():
             row[f"{track}_{suffix}"] = got.get(key)
-        row[f"{track}_frames_concealed"] = _concealed(got) if got else None
+        stats = rtp[track].as_dict() if rtp and track in rtp else {}
+        for key, suffix in _RTP_FIELDS.items():
+            row[f"{track}_{suffix}"] = stats.get(key)
     return {k: _json_safe(v) for k, v in row.items()}
 
 

@@ -1,0 +1,197 @@
+"""Benchmark: a batch of two-minute two-track calls, on 1 and 2 worker processes and on Dask.
+
+Makes (once, cached in bench/_work/) a fleet of clean two-minute two-track PCMU calls with
+data/make_fleet.py, then, in this one run, processes it with ``telnyx_audio.batch`` (read,
+WAVs and summary.json written, analysis, rows) three ways:
+
+  (a) ``jobs=1``: one worker process (the baseline);
+  (b) ``jobs=2``: two worker processes;
+  (c) ``client=``: a Dask ``LocalCluster`` of two worker processes, one thread each (the
+      cluster's start is timed apart).
+
+Targets (the issue): (b) at least 1.8x the throughput of (a) on a 2-core machine; (c) within
+15 % of (b); each worker's peak memory under 3x the largest call's capture file. Printed: calls
+per second, audio hours per hour, the scheduler overhead per call (worker-time not spent
+reading, writing or analysing: dispatch, pickling, gathering, idle), and each worker's peak
+resident memory, sampled from /proc while it works (VmHWM). A worker's resident memory
+includes the libraries it imported (numpy, pandas, scipy...), the same for any call; what one
+call adds on top is measured apart, in a fresh worker that reset its peak (``clear_refs``)
+after a first small call, for the largest file: decode only, and with the analysis.
+
+Usage: python bench/batch.py [--calls 200] [--minutes 2] [--no-dask]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+WORK = HERE / "_work"
+sys.path.insert(0, str(ROOT / "data"))
+
+
+def _status(pid: int, key: str) -> int | None:
+    """A /proc/<pid>/status figure in kB (VmHWM, VmRSS), or None if the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+class PeakSampler:
+    """Samples the peak resident memory (VmHWM) of the processes ``pids()`` names."""
+
+    def __init__(self, pids) -> None:  # noqa: ANN001 - a callable returning pids
+        self.pids = pids
+        self.peak_kb: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for pid in self.pids():
+                hwm = _status(pid, "VmHWM")
+                if hwm:
+                    self.peak_kb[pid] = max(self.peak_kb.get(pid, 0), hwm)
+            self._stop.wait(0.05)
+
+    def __enter__(self) -> "PeakSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _pool_workers() -> list[int]:
+    """The worker processes of our process pools: children of the multiprocessing fork server."""
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver._forkserver, "_forkserver_pid", None)
+    return _children(server) if server else []
+
+
+def _one_call_memory(small: str, largest: str, analyze: bool) -> tuple[int, int]:
+    """In this (fresh worker) process: baseline resident kB after a first small call, and the
+    peak added by the largest call."""
+    from telnyx_audio.fleet.work import Task, run_task
+
+    with tempfile.TemporaryDirectory() as out:
+        run_task(Task(0, small, os.path.join(out, "small"), analyze, True))  # every lazy import done
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # reset VmHWM to the current resident size
+        base = _status(os.getpid(), "VmRSS") or 0
+        result = run_task(Task(0, largest, os.path.join(out, "largest"), analyze, True))
+    assert not result.failed, result.calls
+    return base, (_status(os.getpid(), "VmHWM") or 0) - base
+
+
+def _fleet(calls: int, minutes: float) -> list[Path]:
+    from make_fleet import make_fleet
+
+    folder = WORK / f"fleet-{calls}x{minutes:g}min"
+    paths = sorted(folder.glob("call*.jsonl")) if folder.exists() else []
+    if len(paths) != calls:
+        shutil.rmtree(folder, ignore_errors=True)
+        t0 = time.perf_counter()
+        paths = make_fleet(folder, calls=calls, minutes=minutes, bad_files=False)
+        print(f"made {calls} calls of {minutes:g} min in {time.perf_counter() - t0:.0f} s -> {folder}")
+    return paths
+
+
+def _report(name: str, result, wall: float, workers: int, peaks: dict[int, int]) -> dict:  # noqa: ANN001
+    calls = result.calls
+    assert calls["error"].eq("").all(), calls.loc[calls["error"] != "", "error"].tolist()
+    n = len(calls)
+    audio_h = float(calls["duration_s"].sum()) / 3600
+    busy = float(calls["process_s"].sum())
+    overhead_ms = (wall * workers - busy) / n * 1000
+    peak = ", ".join(f"{kb / 1024:.0f}" for kb in sorted(peaks.values())) or "n/a"
+    print(f"{name:<28} {wall:7.1f} s  {n / wall:6.2f} calls/s  {audio_h / (wall / 3600):7.0f} audio h/h"
+          f"  overhead {overhead_ms:6.1f} ms/call  worker peak RSS MB: {peak}")
+    return {"wall": wall, "rate": n / wall, "peaks": peaks}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--minutes", type=float, default=2.0)
+    parser.add_argument("--no-dask", action="store_true", help="skip the Dask run")
+    args = parser.parse_args()
+
+    import telnyx_audio as ta
+
+    paths = _fleet(args.calls, args.minutes)
+    largest = max(paths, key=lambda p: p.stat().st_size)
+    size_mb = largest.stat().st_size / 2**20
+    print(f"{len(paths)} calls, {sum(p.stat().st_size for p in paths) / 2**20:.0f} MB; largest {size_mb:.1f} MB;"
+          f" {os.cpu_count()} cores (shared with whatever else runs: load {os.getloadavg()[0]:.1f})")
+    runs = {}
+    with tempfile.TemporaryDirectory(dir=WORK) as tmp:
+        for jobs in (1, 2):
+            with PeakSampler(_pool_workers) as sampler:
+                t0 = time.perf_counter()
+                result = ta.batch(paths, Path(tmp) / f"jobs{jobs}", jobs=jobs, progress=False)
+                wall = time.perf_counter() - t0
+            runs[jobs] = _report(f"(a) process pool, jobs=1" if jobs == 1 else "(b) process pool, jobs=2",
+                                 result, wall, jobs, sampler.peak_kb)
+        if not args.no_dask:
+            from distributed import Client, LocalCluster
+
+            t0 = time.perf_counter()
+            with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+                    Client(cluster) as client:
+                start = time.perf_counter() - t0
+                pids = list(client.run(os.getpid).values())
+                with PeakSampler(lambda: pids) as sampler:
+                    t0 = time.perf_counter()
+                    result = ta.batch(paths, Path(tmp) / "dask", client=client, progress=False)
+                    wall = time.perf_counter() - t0
+                runs["dask"] = _report("(c) Dask LocalCluster, 2", result, wall, 2, sampler.peak_kb)
+            print(f"    (the cluster took {start:.1f} s to start, not counted)")
+
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing
+
+    small = str(ROOT / "data" / "example_call.jsonl")
+    one = {}
+    for analyze in (False, True):
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            one[analyze] = pool.submit(_one_call_memory, small, str(largest), analyze).result()
+    print()
+    speedup = runs[2]["rate"] / runs[1]["rate"]
+    print(f"throughput jobs=2 / jobs=1: {speedup:.2f}x   (target >= 1.8x)  {'OK' if speedup >= 1.8 else 'MISSED'}")
+    if "dask" in runs:
+        gap = runs["dask"]["rate"] / runs[2]["rate"] - 1
+        print(f"Dask vs process pool:       {gap:+.1%}    (target within 15%)  {'OK' if abs(gap) <= 0.15 else 'MISSED'}")
+    limit = 3 * size_mb
+    print(f"memory one call adds to a worker (largest file {size_mb:.1f} MB; target < 3x = {limit:.1f} MB), "
+          f"over a worker's {one[True][0] / 1024:.0f} MB of libraries:")
+    for analyze, label in ((False, "decode + WAVs"), (True, "decode + WAVs + analysis")):
+        added = one[analyze][1] / 1024
+        print(f"    {label:<26} {added:6.1f} MB = {added / size_mb:.1f}x the file  {'OK' if added < limit else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
