@@ -4,6 +4,7 @@
 2. Start the capture server, stream the example call into it with the simulator (a little
    network trouble included), and show where the WAVs and summary landed.
 3. Load the example call's webhooks into a DataFrame.
+4. Receive the same call as a fork (RTP over UDP) with the fork receiver and simulator.
 
 Run from the repository root: ``python -m telnyx_audio.demo [--data data] [--out out/demo]``.
 """
@@ -61,7 +62,37 @@ def main(argv: list[str] | None = None) -> int:
     hooks = load_webhooks(data / "example_webhooks.jsonl")
     timeline = call_timeline(hooks)[["t_s", "event_type"]]
     print("   " + timeline.to_string(index=False).replace("\n", "\n   "))
+
+    print("4. receive the same call as a fork (fork_start's RTP): fork receiver + fork simulator")
+    _fork(data, out)
     return 0
+
+
+def _fork(data: Path, out: Path) -> None:
+    """The example call as RTP to two UDP ports, with loss, reordering, an SSRC change and a
+    key press; the receiver writes the capture, then WAVs and summary.json."""
+    from telnyx_audio.fork import ForkReceiver, simulate_fork
+
+    with ForkReceiver(out / "forks") as receiver:
+        session = receiver.allocate("demo-fork")
+        print(f"   receiver: rx udp:127.0.0.1:{session.rx_port} (inbound), tx udp:127.0.0.1:{session.tx_port} (outbound)")
+        sent = simulate_fork(data / "example_call.jsonl", ("127.0.0.1", session.rx_port),
+                             ("127.0.0.1", session.tx_port), drop=0.01, reorder=0.05, duplicate=0.01,
+                             ssrc_change_at=4.0, dtmf=[(2.0, "5")], seed=1)
+        print(f"   simulator sent {sent.packets_sent} RTP packets ({sent.dropped} lost, {sent.duplicated} doubled,"
+              f" {sent.reordered} reordered on the way; SSRC change at 4 s)")
+        deadline = time.monotonic() + 10
+        while sum(session.packets) < sent.packets_sent and time.monotonic() < deadline:
+            time.sleep(0.02)
+        receiver.finish(session)
+    summary = session.summary or {}
+    print(f"   {session.state}: WAVs and summary in {session.folder}/ ({session.capture_path.name} holds every datagram)")
+    for name, r in summary.get("rtp", {}).items():
+        print(f"   {name}: {r['packets']} packets, lost {r['lost']}, duplicated {r['duplicated']}, reordered"
+              f" {r['reordered']}, jitter {r['jitter_ms']:.1f} ms, SSRCs {', '.join(r['ssrcs'])}")
+    events = summary.get("dtmf_events", [])
+    print(f"   dtmf {summary.get('dtmf', '')!r}: " + ", ".join(
+        f"{e['digit']} at {e['start_s']:.2f} s for {e['duration_s'] * 1000:.0f} ms" for e in events))
 
 
 if __name__ == "__main__":
