@@ -69,8 +69,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _fork(data: Path, out: Path) -> None:
-    """The example call as RTP to two UDP ports, with loss, reordering, an SSRC change and a
-    key press; the receiver writes the capture, then WAVs and summary.json."""
+    """The example call as RTP to two UDP ports, with loss, reordering, an SSRC change and its
+    key presses; the receiver writes the capture, then WAVs and summary.json."""
     from telnyx_audio.fork import ForkReceiver, simulate_fork
 
     with ForkReceiver(out / "forks") as receiver:
@@ -78,7 +78,7 @@ def _fork(data: Path, out: Path) -> None:
         print(f"   receiver: rx udp:127.0.0.1:{session.rx_port} (inbound), tx udp:127.0.0.1:{session.tx_port} (outbound)")
         sent = simulate_fork(data / "example_call.jsonl", ("127.0.0.1", session.rx_port),
                              ("127.0.0.1", session.tx_port), drop=0.01, reorder=0.05, duplicate=0.01,
-                             ssrc_change_at=4.0, dtmf=[(2.0, "5")], seed=1)
+                             ssrc_change_at=4.0, seed=1)  # the call's own DTMF, as RFC 4733 events
         print(f"   simulator sent {sent.packets_sent} RTP packets ({sent.dropped} lost, {sent.duplicated} doubled,"
               f" {sent.reordered} reordered on the way; SSRC change at 4 s)")
         deadline = time.monotonic() + 10

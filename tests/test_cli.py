@@ -68,3 +68,68 @@ def test_the_demo_runs_the_main_job_on_the_example_data(tmp_path):
     [folder] = list((tmp_path / "captures").iterdir())
     assert json.loads((folder / "summary.json").read_text())["dtmf"] == "15"
     assert (tmp_path / "decoded" / "stereo.wav").exists()
+    fork = json.loads((tmp_path / "forks" / "demo-fork" / "summary.json").read_text())
+    assert fork["dtmf"] == "15" and set(fork["rtp"]) == {"inbound", "outbound"}
+
+
+def test_decode_a_poisoned_b_c_still_decodes_c_and_no_traceback_reaches_the_user(tmp_path):
+    a = write_capture(tmp_path / "a.jsonl", capture_lines(tone_frames(5)))
+    lines = capture_lines(tone_frames(5))
+    lines[3] = lines[3].replace('"chunk": "2"', '"chunk": "' + "9" * 30 + '"')
+    lines[1] = lines[1].replace('"sample_rate": 8000', '"sample_rate": 100000000000000000000')
+    b = write_capture(tmp_path / "b.jsonl", lines)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("just some text\n")
+    c = write_capture(tmp_path / "c.jsonl", capture_lines(tone_frames(7)))
+    out = run("decode", a, b, empty, c, "--out", tmp_path / "out")
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "empty.jsonl: error:" in out.stderr and "is not a capture" in out.stderr
+    assert "b.jsonl: warning:" in out.stderr  # b's bad lines said out loud, b still decoded
+    for name in ("a", "b", "c"):
+        assert (tmp_path / "out" / name / "summary.json").exists()
+    assert "received 7 of 7 expected (0 duplicates)" in out.stdout
+
+
+def test_decode_writes_one_folder_per_stream_named_by_stream_id(tmp_path):
+    from conftest import media_obj, start_obj
+
+    lines = capture_lines(tone_frames(3))
+    lines += [json.dumps(start_obj(stream_id="second/stream")), json.dumps(media_obj(tone_frames(1)[0], stream_id="second/stream"))]
+    both = write_capture(tmp_path / "both.jsonl", lines)
+    server = tmp_path / "captures" / "v3_abc"
+    server.mkdir(parents=True)
+    log = write_capture(server / "messages.jsonl", capture_lines(tone_frames(2)))
+    out = run("decode", both, log, "--out", tmp_path / "out")
+    assert out.returncode == 0, out.stderr
+    from conftest import SID
+    assert (tmp_path / "out" / "both" / SID / "summary.json").exists()
+    assert (tmp_path / "out" / "both" / "second_stream" / "summary.json").exists()
+    assert (tmp_path / "out" / SID / "summary.json").exists()  # a server log: its stream id, never messages-2
+
+
+def test_decode_says_its_guesses_on_stderr_and_strict_makes_them_errors(tmp_path):
+    path = write_capture(tmp_path / "nostart.jsonl", capture_lines(tone_frames(30), start=False))
+    out = run("decode", path, "--out", tmp_path / "o1")
+    assert out.returncode == 0 and "warning: no start message: inferred" in out.stderr
+    strict = run("decode", path, "--out", tmp_path / "o2", "--strict")
+    assert strict.returncode == 1 and "--strict" in strict.stderr and not (tmp_path / "o2" / "nostart").exists()
+    given = run("decode", path, "--out", tmp_path / "o3", "--strict", "--encoding", "audio/x-mulaw")
+    assert given.returncode == 0, given.stderr
+    assert json.loads((tmp_path / "o3" / "nostart" / "summary.json").read_text())["media_format"]["encoding"] == "PCMU"
+    bad = run("decode", path, "--out", tmp_path / "o4", "--encoding", "MP5")
+    assert bad.returncode == 2 and "MP5" in bad.stderr
+
+
+def test_an_unwritable_output_is_that_captures_error_and_the_next_still_decodes(tmp_path):
+    a = write_capture(tmp_path / "a.jsonl", capture_lines(tone_frames(3)))
+    b = write_capture(tmp_path / "b.jsonl", capture_lines(tone_frames(3)))
+    (tmp_path / "out" / "a" / "inbound.wav").mkdir(parents=True)  # libsndfile cannot write there
+    out = run("decode", a, b, "--out", tmp_path / "out")
+    assert out.returncode == 1 and "a.jsonl: error: cannot write" in out.stderr and "Traceback" not in out.stderr
+    assert json.loads((tmp_path / "out" / "a" / "summary.json").read_text())["error"]
+    assert (tmp_path / "out" / "b" / "stereo.wav").exists()
+
+
+def test_version():
+    out = run("--version")
+    assert out.returncode == 0 and out.stdout.startswith("telnyx-audio ")
