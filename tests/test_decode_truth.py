@@ -1,0 +1,232 @@
+"""Never silently wrong: one test per form and per failure of issue #9, each built from the
+input as described (and each able to fail on the reader before it)."""
+
+import base64
+import gzip
+import json
+
+import numpy as np
+import pytest
+
+from conftest import SID, capture_lines, expected_tracks, media_obj, start_obj, tone_frames, write_capture
+from telnyx_audio import codecs
+from telnyx_audio.capture import read_capture, read_captures
+from telnyx_audio.errors import MultipleStreamsError, NotACaptureError
+from telnyx_audio.wav import write_call
+
+PCMU = {"encoding": "PCMU", "sample_rate": 8000}
+
+
+def lines_of(frames, **kw):
+    return capture_lines(frames, **kw)
+
+
+def test_json_escapes_in_payloads_keep_every_frame(tmp_path):
+    frames = tone_frames(200, tracks=("inbound",))
+    lines = [l.replace("/", "\\/") for l in lines_of(frames)]  # PHP's json_encode default
+    cap = read_capture(write_capture(tmp_path / "php.jsonl", lines))
+    assert cap.report.bad_lines == 0 and cap.report.events["media"] == 200
+    assert np.array_equal(cap.recording.inbound, expected_tracks(frames)["inbound"])
+
+
+def test_a_unicode_escape_anywhere_is_read_as_json_loads_reads_it(tmp_path):
+    frames = tone_frames(60, tracks=("inbound",))
+    lines = lines_of(frames)
+    payload = json.loads(lines[10])["media"]["payload"]
+    first = payload[0]
+    lines[10] = lines[10].replace(f'"payload": "{payload}"', f'"payload": "\\u{ord(first):04x}{payload[1:]}"')
+    lines[11] = lines[11].replace('"track": "inbound"', '"tr\\u0061ck": "inbo\\u0075nd"')
+    cap = read_capture(write_capture(tmp_path / "u.jsonl", lines))
+    assert cap.report.bad_lines == 0
+    assert np.array_equal(cap.recording.inbound, expected_tracks(frames)["inbound"])
+
+
+@pytest.mark.parametrize("value", [str(2**64), str(10**30), str(2**53), "9" * 40])
+def test_a_counter_out_of_range_is_a_bad_line_with_its_reason_not_a_crash(tmp_path, value):
+    frames = tone_frames(20, tracks=("inbound",))
+    lines = lines_of(frames)
+    lines[7] = lines[7].replace(f'"chunk": "{frames[5]["chunk"]}"', f'"chunk": "{value}"')
+    lines[8] = lines[8].replace(f'"sequence_number": "{frames[6]["sequence_number"]}"', f'"sequence_number": {value}')
+    cap = read_capture(write_capture(tmp_path / "big.jsonl", lines))
+    assert cap.report.bad_lines == 2
+    assert all("out of range" in b.reason for b in cap.report.bad_examples), cap.report.bad_examples
+    assert cap.recording.duration_s == pytest.approx(0.4)
+
+
+@pytest.mark.parametrize("rate", [10**30, 0, 10**7])
+def test_an_absurd_sample_rate_is_a_bad_start_line_and_the_call_still_decodes(tmp_path, rate):
+    frames = tone_frames(10, tracks=("inbound",))
+    lines = lines_of(frames)
+    lines[1] = json.dumps(start_obj(sample_rate=rate))
+    cap = read_capture(write_capture(tmp_path / "rate.jsonl", lines))
+    assert cap.report.bad_lines == 1 and "sample_rate" in cap.report.bad_examples[0].reason
+    assert cap.media_format.sample_rate == 8000 and cap.recording.duration_s == pytest.approx(0.2)
+    assert any("inferred" in w for w in cap.report.warnings)
+
+
+def test_five_lines_cannot_make_gigabytes(tmp_path):
+    """Huge counter jumps (gaps and the offset between tracks) are capped by the audio received."""
+    f = tone_frames(2)
+    lines = [json.dumps(start_obj()),
+             json.dumps(media_obj(dict(f[0], chunk=1, timestamp=0))),
+             json.dumps(media_obj(dict(f[1], chunk=4_000_000_000, timestamp=80_000_000_000))),
+             json.dumps(media_obj(dict(f[2], chunk=9_000_000_000_000, timestamp=0))),
+             json.dumps(media_obj(dict(f[3], chunk=1, timestamp=2**52)))]
+    path = write_capture(tmp_path / "five.jsonl", lines)
+    [cap] = read_captures(path)
+    summary = write_call(cap, tmp_path / "out")
+    size = sum(p.stat().st_size for p in (tmp_path / "out").iterdir())
+    assert size < 4 * 60 * 8000 * 2 * 2, size  # at most about a minute per track, not gigabytes
+    assert cap.recording.duration_s <= 2 * 60 + 1
+    assert any("capped" in w for w in cap.report.warnings) and summary["warnings"]
+    capped = sum(r.gaps_capped for r in cap.recording.reports.values())
+    assert capped >= 1
+
+
+def test_many_gaps_share_one_budget(tmp_path):
+    frames = tone_frames(300, tracks=("inbound",))
+    for i, fr in enumerate(frames):
+        fr["chunk"] = 1 + i * 25_000  # every frame 500 s after the last: 41 hours asked
+    cap = read_capture(write_capture(tmp_path / "gaps.jsonl", lines_of(frames)))
+    assert cap.recording.duration_s <= 60 + 6 + 0.1
+    assert cap.recording.reports["inbound"].capped_ms > 100_000_000
+
+
+def test_two_calls_in_one_file_are_two_captures_never_spliced(tmp_path):
+    a, b = tone_frames(25, seed=1), tone_frames(15, tracks=("inbound",), seed=2)
+    other = "9B0B2A4E-0000-4000-8000-000000000002"
+    lines = lines_of(a)
+    second = [json.dumps(start_obj(encoding="PCMA", stream_id=other))]
+    for fr in b:
+        fr = dict(fr, payload=codecs.encode(codecs.decode(fr["payload"], "PCMU"), "PCMA"))
+        second.append(json.dumps(media_obj(fr, stream_id=other)))
+    mixed = lines[:2] + [x for pair in zip(lines[2:17], second) for x in pair] + lines[17:] + second[15:]
+    path = write_capture(tmp_path / "two.jsonl", mixed)
+    first, second_cap = read_captures(path)
+    assert (first.stream_id, second_cap.stream_id) == (SID, other)
+    assert first.media_format.encoding == "PCMU" and second_cap.media_format.encoding == "PCMA"
+    assert np.array_equal(first.recording.audio[0], expected_tracks(a)["inbound"])
+    assert second_cap.recording.tracks == ("inbound",) and second_cap.recording.duration_s == pytest.approx(0.3)
+    with pytest.raises(MultipleStreamsError, match="read_captures"):
+        read_capture(path)
+
+
+def test_a_second_start_with_another_format_is_reported(tmp_path):
+    lines = lines_of(tone_frames(5))
+    lines.insert(4, json.dumps(start_obj(encoding="L16", sample_rate=16000)))
+    cap = read_capture(write_capture(tmp_path / "s.jsonl", lines))
+    assert cap.media_format.encoding == "PCMU"
+    assert any("second start" in w and "L16" in w for w in cap.report.warnings)
+
+
+def test_without_start_l16_at_16khz_is_inferred_from_640_bytes_per_chunk_and_said(tmp_path):
+    frames = tone_frames(30, encoding="L16", sample_rate=16000)
+    cap = read_capture(write_capture(tmp_path / "l16.jsonl", lines_of(frames, start=False)))
+    assert (cap.media_format.encoding, cap.media_format.sample_rate) == ("L16", 16000)
+    assert np.array_equal(cap.recording.outbound, expected_tracks(frames, "L16")["outbound"])
+    assert any("inferred L16 at 16000 Hz" in w for w in cap.report.warnings)
+
+
+@pytest.mark.parametrize("law", ["PCMU", "PCMA"])
+def test_without_start_the_g711_law_is_read_from_the_audio(tmp_path, law):
+    frames = tone_frames(100, encoding=law)
+    cap = read_capture(write_capture(tmp_path / "g711.jsonl", lines_of(frames, start=False)))
+    assert cap.media_format.encoding == law
+    assert np.array_equal(cap.recording.inbound, expected_tracks(frames, law)["inbound"])
+    assert any(f"law read from the audio: {law}" in w for w in cap.report.warnings)
+
+
+def test_without_start_payloads_of_varying_size_fail_with_a_clear_message(tmp_path):
+    frames = tone_frames(20, tracks=("inbound",))
+    for i, fr in enumerate(frames):
+        fr["payload"] = fr["payload"][: 20 + 7 * i]
+    [cap] = read_captures(write_capture(tmp_path / "opus.jsonl", lines_of(frames, start=False)))
+    assert cap.error and "cannot be inferred" in cap.error and "--encoding" in cap.error
+    assert cap.recording.audio.size == 0 and cap.report.events["media"] == 20
+    with pytest.raises(ValueError, match="cannot be inferred"):
+        read_capture(tmp_path / "opus.jsonl")
+
+
+def test_a_capture_labelled_pcma_whose_audio_is_pcmu_gets_a_warning_with_the_fix(tmp_path):
+    frames = tone_frames(100)  # PCMU bytes
+    cap = read_capture(write_capture(tmp_path / "mislabelled.jsonl", lines_of(frames, encoding="PCMA")))
+    assert any("--encoding PCMU" in w for w in cap.report.warnings), cap.report.warnings
+    right = read_capture(write_capture(tmp_path / "right.jsonl", lines_of(frames)))
+    assert not right.report.warnings
+
+
+@pytest.mark.parametrize("content", [b"", b"hello\nworld\n", gzip.compress(b"just text\n"), b"\x00\x01\x02" * 50])
+def test_a_file_with_no_telnyx_message_is_not_a_capture(tmp_path, content):
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(NotACaptureError, match="is not a capture"):
+        read_captures(path)
+
+
+def test_a_gzip_capture_reads_like_the_plain_one(tmp_path):
+    frames = tone_frames(120)
+    plain = write_capture(tmp_path / "c.jsonl", lines_of(frames))
+    packed = tmp_path / "c.jsonl.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    a, b = read_capture(plain), read_capture(packed, block_size=4096)
+    assert np.array_equal(a.recording.audio, b.recording.audio) and a.summary()["track_reports"] == b.summary()["track_reports"]
+
+
+def test_a_bom_before_the_first_line_keeps_the_start_message(tmp_path):
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + "\n".join(lines_of(tone_frames(5))).encode() + b"\n")
+    cap = read_capture(path)
+    assert cap.stream_id == SID and cap.call_control_id == "v2:ctl" and cap.report.bad_lines == 0
+    assert cap.report.events["start"] == 1
+
+
+def test_odd_length_l16_frames_keep_whole_samples_and_report_the_stray_byte(tmp_path):
+    frames = tone_frames(10, tracks=("inbound",), encoding="L16", sample_rate=16000)
+    frames[4]["payload"] = frames[4]["payload"] + b"\x7f"
+    cap = read_capture(write_capture(tmp_path / "odd.jsonl", lines_of(frames, encoding="L16", sample_rate=16000)))
+    r = cap.recording.reports["inbound"]
+    assert r.stray_bytes == 1 and r.bad_frames == 0 and r.gaps == ()
+    assert np.array_equal(cap.recording.inbound, expected_tracks(tone_frames(10, tracks=("inbound",), encoding="L16",
+                                                                            sample_rate=16000), "L16")["inbound"])
+    assert any("stray bytes" in w for w in cap.report.warnings)
+
+
+def test_a_cut_off_last_line_says_truncated(tmp_path):
+    text = "\n".join(lines_of(tone_frames(5, tracks=("inbound",)), stop=False))
+    path = tmp_path / "cut.jsonl"
+    path.write_text(text[:-25])
+    cap = read_capture(path)
+    assert cap.report.bad_lines == 1 and cap.report.bad_examples[0].reason.startswith("truncated")
+    assert any("truncated" in w for w in cap.report.warnings)
+
+
+def test_bad_base64_is_a_bad_frame_in_its_place_not_a_network_gap(tmp_path):
+    frames = tone_frames(10, tracks=("inbound",))
+    lines = lines_of(frames)
+    lines[6] = lines[6].replace('"payload": "', '"payload": "!!!!', 1)
+    cap = read_capture(write_capture(tmp_path / "b64.jsonl", lines))
+    r = cap.recording.reports["inbound"]
+    assert r.bad_frames == 1 and r.gaps == () and r.frames_missing == 0 and r.frames_expected == 10
+    assert "received 10 of 10 expected (0 duplicates)" in r.describe()
+
+
+def test_write_call_records_an_unwritable_folder_in_the_error_and_leaves_no_partial_wav(tmp_path):
+    cap = read_capture(write_capture(tmp_path / "c.jsonl", lines_of(tone_frames(5))))
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "stereo.wav").mkdir()  # a folder where a WAV must go: libsndfile fails
+    from telnyx_audio.errors import OutputError
+    with pytest.raises(OutputError) as info:
+        write_call(cap, tmp_path / "out")
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["error"] and info.value.path
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+
+
+def test_media_without_stream_id_in_a_file_of_two_streams_is_placed_by_position_and_said(tmp_path):
+    frames = tone_frames(4, tracks=("inbound",))
+    lines = [json.dumps(start_obj())] + [json.dumps(media_obj(fr)) for fr in frames[:2]]
+    lines += [json.dumps({k: v for k, v in media_obj(fr).items() if k != "stream_id"}) for fr in frames[2:]]
+    lines += [json.dumps(start_obj(stream_id="other")), json.dumps(media_obj(frames[0], stream_id="other"))]
+    a, b = read_captures(write_capture(tmp_path / "p.jsonl", lines))
+    assert a.report.events["media"] == 4 and b.report.events["media"] == 1
+    assert any("name no stream_id" in w for w in a.report.warnings)
