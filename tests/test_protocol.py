@@ -273,3 +273,28 @@ def test_a_counter_is_kept_exactly_when_in_range_and_refused_with_a_reason_other
         assert getattr(ev, key) == value
     else:
         assert isinstance(ev, Malformed) and f"media.{key} is out of range" in ev.reason
+
+
+def camel(key):
+    head, *rest = key.split("_")
+    return head + "".join(word.title() for word in rest)
+
+
+@given(st.lists(st.booleans(), min_size=9, max_size=9), st.sampled_from(["PCMU", "audio/x-alaw", "l16", "audio/G722"]),
+       st.sampled_from([8000, 16000, "16000"]), st.text(max_size=8), st.integers(0, 2**63 - 1))
+@settings(max_examples=200, deadline=None)
+def test_any_mix_of_camel_and_snake_case_spellings_reads_the_same(flips, encoding, rate, text, seq):
+    def spell(obj, keys):
+        return {(camel(k) if k in keys else k): v for k, v in obj.items()}
+
+    names = ["sequence_number", "stream_id", "call_control_id", "call_session_id", "client_state",
+             "custom_parameters", "media_format", "sample_rate", "user_id"]
+    flipped = {name for name, flip in zip(names, flips) if flip}
+    fmt = {"encoding": encoding, "sample_rate": rate, "channels": 1}
+    start = {"call_control_id": "v3:" + text, "call_session_id": text, "client_state": text,
+             "custom_parameters": {"k": text}, "media_format": fmt, "user_id": text}
+    snake = {"event": "start", "sequence_number": str(seq), "stream_id": text, "start": start}
+    mixed = spell({**snake, "start": spell({**start, "media_format": spell(fmt, flipped)}, flipped)}, flipped)
+    expected = parse_message(json.dumps(snake))
+    assert isinstance(expected, Start) and parse_message(json.dumps(mixed)) == expected
+    assert expected.media_format.sample_rate == int(rate) and expected.sequence_number == seq
