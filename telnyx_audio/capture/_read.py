@@ -311,8 +311,8 @@ def _stream(f: BinaryIO, name: str, reader: Reader, part: _Part, given: MediaFor
     )
 
 
-def _fmt(fmt: MediaFormat) -> str:
-    return f"{fmt.encoding} at {fmt.sample_rate} Hz"
+def _fmt(fmt: MediaFormat | None) -> str:
+    return "no media_format" if fmt is None else f"{fmt.encoding} at {fmt.sample_rate} Hz"
 
 
 def _choose_format(given, start, table, warnings) -> tuple[MediaFormat, str | None, Exception | None]:
@@ -322,7 +322,7 @@ def _choose_format(given, start, table, warnings) -> tuple[MediaFormat, str | No
             warnings.append(f"media_format given ({_fmt(given)}) overrides the start message's"
                             f" ({_fmt(start.media_format)})")
         fmt = given
-    elif start is not None:
+    elif start is not None and start.media_format is not None:  # a start without one: infer, as without start
         fmt = start.media_format
     elif not len(table):
         return DEFAULT_MEDIA_FORMAT, None, None
@@ -332,8 +332,8 @@ def _choose_format(given, start, table, warnings) -> tuple[MediaFormat, str | No
             exc = CaptureError(why)
             return DEFAULT_MEDIA_FORMAT, why, exc
         warnings.append(why)
-    if fmt.encoding not in codecs.SUPPORTED_ENCODINGS:
-        exc = UnsupportedEncodingError(fmt.encoding, codecs.SUPPORTED_ENCODINGS)
+    if fmt.encoding not in codecs.KNOWN_ENCODINGS:
+        exc = UnsupportedEncodingError(fmt.encoding, codecs.KNOWN_ENCODINGS)
         return fmt, f"cannot decode the audio: {exc}", exc
     return fmt, None, None
 
@@ -372,6 +372,8 @@ def _infer(table: FrameTable) -> tuple[MediaFormat | None, str]:
 
 def _decode(f, fmt, media: _Frames, reader, part, warnings, block_size, counts):
     """Plan and render one stream from the file; lines whose payload fails are re-read."""
+    if codecs.REGISTRY[fmt.encoding].stateful:
+        return _decode_stateful(f, fmt, media, reader, part, warnings, block_size, counts)
     while True:
         plan_ = plan(media.table, fmt.encoding, fmt.sample_rate)
         audio, failed = _render_from_file(f, plan_, media, reader.slow, block_size)
@@ -388,6 +390,60 @@ def _decode(f, fmt, media: _Frames, reader, part, warnings, block_size, counts):
                             " samples kept)")
     counts["media"] = len(media.table)
     return recording_from(plan_, audio), media
+
+
+def _decode_stateful(f, fmt, media: _Frames, reader, part, warnings, block_size, counts):
+    """G722, OPUS, AMR-WB: every payload is read first (frame lengths are in the bytes), then
+    the frames are planned and decoded in stream order, one decoder per track."""
+    from telnyx_audio.recording import plan_stateful, render_stateful
+
+    while True:
+        raw, failed = _gather_from_file(f, media, reader.slow, block_size)
+        if failed.size == 0:
+            break
+        keep, nbytes = _reread(f, media, failed, reader, part)
+        t = media.table
+        media.table = FrameTable(t.track, t.chunk, t.timestamp, t.sequence_number, nbytes)
+        media = media.take(np.flatnonzero(keep))
+    plan_ = plan_stateful(media.table, raw, fmt.encoding, fmt.sample_rate)
+    recording = render_stateful(plan_, media.table, raw)
+    warnings.extend(plan_.warnings)
+    for name, r in recording.reports.items():
+        if r.corrupt_frames:
+            warnings.append(f"{name}: {r.corrupt_frames} payloads the {fmt.encoding} decoder rejected, concealed"
+                            f" ({r.concealment})")
+    counts["media"] = len(media.table)
+    return recording, media
+
+
+def _gather_from_file(f: BinaryIO, media: _Frames, slow: list[bytes], block_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every payload of ``media`` decoded from the file, joined in frame order (frames with
+    ``nbytes`` -1 have none). Returns the bytes and the frames whose text was not base64."""
+    where, nbytes = media.where, np.maximum(media.table.nbytes, 0)
+    starts = np.concatenate(([0], np.cumsum(nbytes)[:-1])).astype(np.int64)
+    out = np.zeros(int(nbytes.sum()), np.uint8)
+    bad: list[np.ndarray] = []
+    fast = np.flatnonzero((where >= 0) & (media.table.nbytes >= 0))  # in file order
+    for rows, raw, got, valid in _payload_batches(f, fast, where, media.length, block_size):
+        if not valid.all():  # raw holds the valid rows only
+            bad.append(rows[~valid])
+            rows, got = rows[valid], got[valid]
+        wrong = got != nbytes[rows]  # sizes from pass 1 disagree: re-read those lines, never misplace bytes
+        if wrong.any():
+            bad.append(rows[wrong])
+            raw = np.delete(raw, np.repeat(wrong, got).nonzero()[0])
+            rows, got = rows[~wrong], got[~wrong]
+        if rows.size:
+            local = np.concatenate(([0], np.cumsum(got)[:-1]))
+            at = starts[rows] - local
+            if (at == at[0]).all():  # the usual case: these frames are back to back in frame order
+                out[at[0] : at[0] + raw.size] = raw
+            else:
+                out[np.repeat(at, got) + np.arange(int(got.sum()))] = raw
+    kept = np.flatnonzero((where < 0) & (media.table.nbytes >= 0))  # read by the slow path: bytes in hand
+    for k, text in zip(kept.tolist(), (slow[i] for i in (-where[kept] - 1).tolist())):
+        out[starts[k] : starts[k] + nbytes[k]] = np.frombuffer(text, np.uint8)[: nbytes[k]]
+    return out, (np.concatenate(bad) if bad else np.empty(0, np.int64))
 
 
 def _reread(f, media: _Frames, failed: np.ndarray, reader: Reader, part: "_Part | None"):

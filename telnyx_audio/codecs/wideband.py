@@ -59,13 +59,26 @@ class CorruptPacketError(ValueError):
     """A payload the codec's decoder rejects (``index`` is its position in the run, if known)."""
 
 
-def _av_context(codec: str, rate: int):  # noqa: ANN202 - PyAV's type
+#: FFmpeg decoders tried for each codec, best first (opencore-amrwb has comfort noise for SID
+#: frames and concealment for lost ones; FFmpeg's own amrwb decoder has neither).
+FFMPEG_DECODERS: dict[str, tuple[str, ...]] = {"G722": ("g722",), "AMR-WB": ("libopencore_amrwb", "amrwb")}
+
+
+def _av_context(encoding: str, rate: int):  # noqa: ANN202 - PyAV's type
+    """An opened FFmpeg decoder for ``encoding``, or :class:`CodecUnavailableError` saying why not."""
     import av
 
-    ctx = av.CodecContext.create(codec, "r")
-    ctx.sample_rate = rate
-    ctx.layout = "mono"
-    return ctx
+    names = FFMPEG_DECODERS[encoding]
+    for name in names:
+        try:
+            ctx = av.CodecContext.create(name, "r")
+        except (av.codec.codec.UnknownCodecError, av.error.FFmpegError, ValueError):
+            continue
+        ctx.sample_rate = rate
+        ctx.layout = "mono"
+        return ctx
+    raise CodecUnavailableError(
+        encoding, f"the installed FFmpeg (PyAV {av.__version__}) has no {encoding} decoder ({', '.join(names)})")
 
 
 def _fit(out: np.ndarray, pcm: np.ndarray) -> None:
@@ -75,14 +88,28 @@ def _fit(out: np.ndarray, pcm: np.ndarray) -> None:
     out[n:] = 0
 
 
+def _frames_into(out: np.ndarray, frames: Sequence) -> None:  # noqa: ANN001
+    """Decoded frames straight into their planned place: s16 planes read in place, one copy."""
+    if not frames or frames[0].format.name != "s16":
+        _fit(out, _frames_to_int16(frames))
+        return
+    at = 0
+    for f in frames:
+        n = min(f.samples, out.size - at)
+        out[at : at + n] = np.frombuffer(f.planes[0], np.int16, n)
+        at += n
+    out[at:] = 0
+
+
 def _frames_to_int16(frames: Sequence) -> np.ndarray:  # noqa: ANN001
+    """Decoded frames as one int16 array (s16 frames are read in place: one copy in all)."""
     if not frames:
         return np.empty(0, np.int16)
-    parts = [f.to_ndarray().reshape(-1) for f in frames]
-    out = parts[0] if len(parts) == 1 else np.concatenate(parts)
-    if out.dtype != np.int16:  # fltp decoders (FFmpeg's native amrwb)
-        out = np.clip(np.round(out * 32768.0), -32768, 32767).astype(np.int16)
-    return out
+    if frames[0].format.name == "s16":
+        parts = [np.frombuffer(f.planes[0], np.int16, f.samples) for f in frames]
+        return parts[0].copy() if len(parts) == 1 else np.concatenate(parts)
+    out = np.concatenate([f.to_ndarray().reshape(-1) for f in frames])  # fltp (FFmpeg's own amrwb)
+    return np.clip(np.round(out * 32768.0), -32768, 32767).astype(np.int16)
 
 
 class G722Decoder:
@@ -104,7 +131,7 @@ class G722Decoder:
 
     def __init__(self, sample_rate: int = 16000) -> None:
         self.rate = 16000  # whatever Telnyx reports (8000 is the RTP clock): the audio is 16 kHz
-        self._ctx = _av_context("g722", 16000)
+        self._ctx = _av_context("G722", 16000)
 
     @staticmethod
     def samples(payload: bytes) -> int:
@@ -126,8 +153,9 @@ class G722Decoder:
 
         Returns the number of corrupt frames (always 0: every G.722 byte is valid).
         """
-        pcm = self.decode(gather(raw, starts, nbytes))
-        _fit(out, pcm)
+        import av
+
+        _frames_into(out, self._ctx.decode(av.Packet(np.ascontiguousarray(gather(raw, starts, nbytes)))))
         return 0
 
     def conceal(self, n: int, next_payload: bytes | None = None) -> np.ndarray:
@@ -316,15 +344,7 @@ class AmrWbDecoder:
     def __init__(self, sample_rate: int = 16000, *, packing: str | None = None) -> None:
         self.rate = 16000
         self.packing = packing
-        import av
-
-        try:
-            self._ctx = _av_context("libopencore_amrwb", 16000)
-        except av.error.FFmpegError:  # pragma: no cover - depends on the FFmpeg build
-            try:
-                self._ctx = _av_context("amrwb", 16000)
-            except av.error.FFmpegError as exc:
-                raise CodecUnavailableError("AMR-WB", f"the installed FFmpeg has no AMR-WB decoder ({exc})") from None
+        self._ctx = _av_context("AMR-WB", 16000)
 
     def samples(self, payload: bytes) -> int:
         """Samples one payload decodes to (320 per frame, NO_DATA included)."""
@@ -396,7 +416,7 @@ class AmrWbDecoder:
         import av
 
         storage = self._storage(raw, starts, nbytes)
-        _fit(out, _frames_to_int16(self._ctx.decode(av.Packet(storage))) if storage else np.empty(0, np.int16))
+        _frames_into(out, self._ctx.decode(av.Packet(storage)) if storage else [])
         return 0
 
     def conceal(self, n: int, next_payload: bytes | None = None) -> np.ndarray:
