@@ -176,8 +176,9 @@ class _Bad(Exception):
 #: beyond it no real stream goes, and numpy arithmetic on the values would overflow.
 MAX_COUNTER = 2**63 - 1
 #: ``media_format.sample_rate`` bounds: Telnyx streams at 8000-48000 Hz; a rate outside
-#: this range is a corrupt line, not a call (and would size buffers absurdly).
-MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 384_000
+#: this range is a corrupt line, not a call (and would size buffers absurdly). The top is the
+#: highest rate :mod:`telnyx_audio.recording` renders.
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 192_000
 _MAX_CHANNELS = 8
 _BOM = "\ufeff"
 
