@@ -2,6 +2,7 @@
 
 import base64
 import ctypes
+import functools
 import json
 import shutil
 import subprocess
@@ -9,12 +10,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from telnyx_audio import codecs
 from telnyx_audio._dsp import resample
 from telnyx_audio.codecs import amrwb, stream, wideband
+from telnyx_audio.capture import read_capture, read_captures
 from telnyx_audio.codecs.outbound import encode_mp3, encode_payloads, encoding_rate
 from telnyx_audio.errors import UnsupportedEncodingError
+from telnyx_audio.protocol import Media
+from telnyx_audio.recording import FrameTable, assemble
+from telnyx_audio.simulator import call_messages
+from telnyx_audio.wav import write_call
 
 VECTORS = Path(__file__).parent / "vectors" / "wideband"
 
@@ -322,3 +330,132 @@ def test_mp3_mode_gives_whole_files_of_at_least_a_second_that_decode_on_their_ow
         assert pcm.size >= 16000
     with pytest.raises(ValueError, match="at least 1 s"):
         encode_mp3(speech_like(16000), 16000, file_s=0.5)
+
+
+# Through the toolkit: assemble, read_capture, decode ---------------------------------------
+
+
+@functools.cache
+def stream_case(codec):
+    """(payloads of 60 consecutive 20 ms frames, the rate Telnyx reports)."""
+    if codec == "G722":
+        return payloads_of(load("g722"))[:60], 8000
+    if codec == "OPUS":
+        return payloads_of(load("opus_20ms_fec"))[:60], 16000
+    if codec == "AMR-WB":
+        return payloads_of(load("amrwb_mode8"), "bandwidth-efficient 1")[:60], 16000
+    rate = 8000 if codec == "PCMU" else 16000
+    return encode_payloads(speech_like(rate, 1.2), rate, codec, target_rate=rate), rate
+
+
+def assembled(codec, order, encoding=None):
+    payloads, rate = stream_case(codec)
+    frames, raw = FrameTable.from_media([Media("inbound", payloads[i], chunk=i + 1) for i in order])
+    return assemble(frames, raw, encoding or codec, rate)
+
+
+ALL_CODECS = ["G722", "OPUS", "AMR-WB", "PCMU", "L16"]
+
+
+@pytest.mark.parametrize("codec", ALL_CODECS)
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_reordered_and_duplicated_frames_give_the_same_audio_as_in_order(codec, data):
+    n = len(stream_case(codec)[0])
+    order = data.draw(st.permutations(range(n)))
+    dups = data.draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n)), max_size=8))
+    arrival = list(order)
+    for frame, at in dups:
+        arrival.insert(at, frame)
+    got, want = assembled(codec, arrival), assembled(codec, range(n))
+    assert np.array_equal(got.audio, want.audio)
+    report = got.reports["inbound"]
+    assert report.duplicates == len(dups) and report.concealed_frames == 0
+
+
+@pytest.mark.parametrize("codec", ALL_CODECS)
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(drops=st.sets(st.integers(5, 40), min_size=1, max_size=4))
+def test_dropped_frames_keep_the_later_audio_at_its_true_time(codec, drops):
+    n = len(stream_case(codec)[0])
+    whole = assembled(codec, range(n))
+    got = assembled(codec, [i for i in range(n) if i not in drops])
+    per = whole.inbound.size // n
+    assert got.inbound.size == whole.inbound.size
+    assert got.reports["inbound"].frames_missing == len(drops)
+    if codecs.REGISTRY[codec].stateful:
+        assert got.reports["inbound"].concealed_frames == len(drops)
+    # After the decoders settle, the audio is the in-order audio at the same samples.
+    settled = slice(per * (max(drops) + 8), per * n)
+    assert snr_db(got.inbound[settled], whole.inbound[settled]) > 10
+
+
+@pytest.mark.parametrize("codec, mime", [("G722", "audio/G722"), ("OPUS", "audio/opus"), ("AMR-WB", "audio/AMR-WB"),
+                                         ("PCMU", "audio/x-mulaw"), ("L16", "audio/L16")])
+def test_mime_style_names_decode_as_the_codec_they_name(codec, mime):
+    n = len(stream_case(codec)[0])
+    assert np.array_equal(assembled(codec, range(n), mime).audio, assembled(codec, range(n)).audio)
+
+
+def write_capture(path, codec, sample_rate, **options):
+    import soundfile
+
+    wav = path.with_suffix(".source.wav")  # the simulator resamples it to the codec's audio rate
+    soundfile.write(wav, speech_like(16000, 1.0), 16000)
+    timed, _ = call_messages(wav, codec=codec,
+                             sample_rate=sample_rate, custom_parameters={"customer": "c-42"},
+                             dtmf=[(0.5, "7")], **options)
+    path.write_text("".join(message + "\n" for _, message in timed))
+    return path
+
+
+@pytest.mark.parametrize("codec, reported, audio_rate", [("G722", 8000, 16000), ("G722", 16000, 16000),
+                                                          ("OPUS", 16000, 16000), ("OPUS", 48000, 48000),
+                                                          ("L16", 22050, 22050)])
+def test_read_capture_and_write_call_give_wideband_wavs_at_the_audio_rate(tmp_path, codec, reported, audio_rate):
+    import soundfile
+
+    path = write_capture(tmp_path / "call.jsonl", codec, reported, shuffle=True, duplicate=0.05)
+    cap = read_capture(path)
+    assert cap.error is None and cap.recording.sample_rate == audio_rate
+    assert cap.media_format.encoding == codec and cap.media_format.sample_rate == reported
+    summary = write_call(cap, tmp_path / "out")
+    assert summary["dtmf"] == "7" and summary["custom_parameters"] == {"customer": "c-42"}
+    info = soundfile.info(tmp_path / "out" / "stereo.wav")
+    assert info.samplerate == audio_rate and abs(info.duration - 1.0) < 0.05
+    audio, _ = soundfile.read(tmp_path / "out" / "stereo.wav", dtype="int16")
+    settled = resample(np.ascontiguousarray(audio[:, 0]), audio_rate, 16000)[1600:14400]
+    assert aligned_snr_db(settled, speech_like(16000, 1.0)[1600:14400], max_lag=400) > 8
+
+
+def test_a_codec_missing_from_ffmpeg_still_writes_the_summary_with_the_reason(tmp_path, monkeypatch):
+    path = write_capture(tmp_path / "call.jsonl", "G722", 8000)
+    before = path.read_bytes()
+    monkeypatch.setitem(wideband.FFMPEG_DECODERS, "G722", ("no_such_g722_decoder",))  # as an FFmpeg built without it
+    [cap] = read_captures(path)
+    assert "no G722 decoder" in cap.error
+    summary = write_call(cap, tmp_path / "out")
+    assert "no G722 decoder" in summary["error"] and summary["stream_id"] == cap.stream_id
+    assert summary["custom_parameters"] == {"customer": "c-42"} and summary["dtmf"] == "7"
+    assert summary["events"]["media"] == 100 and summary["call_control_id"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["summary.json"]
+    assert path.read_bytes() == before  # the raw log is kept as it was
+
+
+def test_the_decode_command_fails_a_stream_it_cannot_decode_and_still_writes_its_summary(tmp_path, monkeypatch, capsys):
+    from telnyx_audio import cli
+
+    good = write_capture(tmp_path / "good.jsonl", "OPUS", 16000)
+    bad = good.with_name("bad.jsonl")
+    bad.write_text(good.read_text().replace('"encoding": "OPUS"', '"encoding": "SPEEX"'))
+    code = cli.main(["decode", str(bad), str(good), "--out", str(tmp_path / "out")])
+    assert code == 1
+    assert "SPEEX" in capsys.readouterr().err
+    bad_summary = json.loads((tmp_path / "out" / "bad" / "summary.json").read_text())
+    assert "SPEEX" in bad_summary["error"] and bad_summary["dtmf"] == "7"
+    assert (tmp_path / "out" / "good" / "stereo.wav").exists()
+
+
+def test_amrwb_has_no_encoder_so_the_simulator_says_so_before_sending_anything():
+    with pytest.raises(wideband.CodecUnavailableError, match="no AMR-WB encoder"):
+        call_messages(np.zeros((2, 1600), np.int16), codec="AMR-WB")
