@@ -340,3 +340,47 @@ def test_a_file_that_is_not_a_fork_capture_is_refused_by_name(tmp_path):
     path.write_bytes(b"\x80\x00garbage")
     with pytest.raises(telnyx_audio.errors.CaptureError, match="x.rtpcap"):
         read_fork_capture(path)
+
+
+VECTORS = __import__("pathlib").Path(__file__).parent / "vectors" / "wideband"
+
+
+def wideband_vector(name):
+    import base64
+
+    v = json.loads((VECTORS / f"{name}.json").read_text())
+    return [base64.b64decode(p) for p in v["payloads"]], np.frombuffer(base64.b64decode(v["expected_pcm"]), "<i2"), v
+
+
+def rtp_stream(payloads, pt, ticks_per_packet, ssrc=3):
+    return [rtp.build_packet(p, payload_type=pt, sequence_number=i, timestamp=i * ticks_per_packet, ssrc=ssrc)
+            for i, p in enumerate(payloads)]
+
+
+def test_a_g722_fork_decodes_at_16_khz_as_ffmpeg_does():
+    payloads, expected, _ = wideband_vector("g722")  # ffmpeg's encoder and decoder (the oracle)
+    packets = rtp_stream(payloads, 9, 160)  # static PT 9; the RTP clock is 8 kHz (RFC 3551 4.5.2)
+    rec, report, _ = assemble_fork(Records.from_datagrams([0] * len(packets), np.arange(len(packets)) * 20000, packets))
+    assert (rec.encoding, rec.sample_rate) == ("G722", 16000)
+    np.testing.assert_array_equal(rec.inbound, expected[: rec.inbound.size])
+    assert rec.inbound.size == 320 * len(payloads) and report.rtp["inbound"].lost == 0
+
+
+def test_an_opus_fork_with_a_lost_packet_keeps_later_audio_at_its_true_time():
+    payloads, expected, v = wideband_vector("opus_20ms_fec")
+    packets = rtp_stream(payloads, 111, 960)
+    lost = packets[:40] + packets[41:]
+    rec, report, _ = assemble_fork(Records.from_datagrams([1] * len(lost), np.arange(len(lost)) * 20000, lost),
+                                   payload_types=["111=OPUS/48000"])
+    assert (rec.encoding, rec.sample_rate) == ("OPUS", 48000)
+    assert rec.outbound.size == 960 * len(payloads)  # the lost 20 ms concealed, not dropped
+    r = report.tracks["outbound"]
+    assert report.rtp["outbound"].lost == 1 and r.concealed_frames == 1 and r.concealment == "opus plc/fec"
+    # Audio after the loss converges on the uninterrupted decode (Opus state recovers).
+    whole, _, _ = assemble_fork(Records.from_datagrams([1] * len(packets), np.arange(len(packets)) * 20000, packets),
+                                payload_types=["111=OPUS/48000"])
+    got, ref = rec.outbound[960 * 60 :].astype(float), whole.outbound[960 * 60 :].astype(float)
+    assert np.sqrt(np.mean((got - ref) ** 2)) < 0.05 * np.sqrt(np.mean(ref**2))
+    skip = v["pre_skip"]
+    n = min(whole.outbound.size - skip, expected.size)
+    np.testing.assert_allclose(whole.outbound[skip : skip + n], expected[:n], atol=2)

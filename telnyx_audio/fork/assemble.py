@@ -328,7 +328,7 @@ def assemble_fork(
         placed[t] = {"rows": rows, "pos": pos, "kind": k}
 
     encodings = {pt: audio_pts[pt].encoding for pt in usable}
-    audio, samples_of = _render(records, cols, placed, main, encodings, info, rate, warnings)
+    audio, samples_of, concealment = _render(records, cols, placed, main, encodings, info, rate, warnings)
     cn_spans = _comfort_noise(audio, records, cols, placed, samples_of)
     dtmf, dtmf_spans = _dtmf(records, cols, placed, main, ratio, rate, t0, stats)
     reports: dict[str, TrackReport] = {}
@@ -347,7 +347,7 @@ def assemble_fork(
         spans = [(p["pos"][is_audio], p["pos"][is_audio] + samples_of[t]), cn_spans.get(t), dtmf_spans.get(t)]
         starts = np.concatenate([s[0] for s in spans if s is not None])
         ends = np.concatenate([s[1] for s in spans if s is not None])
-        reports[name] = _track_report(name, st, starts, ends, samples_of[t], rate)
+        reports[name] = _track_report(name, st, starts, ends, samples_of[t], rate, concealment.get(t))
     tracks = tuple(n for t, n in enumerate(TRACKS) if t in placed and (placed[t]["kind"] == 1).any())
     recording = Recording(audio, rate, main.encoding, tracks, reports)
     bad = np.flatnonzero(~good)
@@ -380,7 +380,7 @@ def _iso(us: float) -> str:
 
 
 def _track_report(name: str, st: dict, starts: np.ndarray, ends: np.ndarray, samples: np.ndarray,
-                  rate: int) -> TrackReport:
+                  rate: int, concealment: Any = None) -> TrackReport:
     """The WebSocket-style report of one track: holes between what packets cover are gaps."""
     gaps: list[tuple[float, float]] = []
     first = last = 0
@@ -406,48 +406,68 @@ def _track_report(name: str, st: dict, starts: np.ndarray, ends: np.ndarray, sam
         order_key="sequence_number",
         timestamp_unit="rtp",
         bad_frames=st["malformed"],
+        unplaced=st["malformed"],  # not RTP: no sequence number, so no place and no loss
+        **(concealment.as_dict() if concealment is not None else {}),
     )
 
 
 def _render(records: Records, cols: rtp.PacketColumns, placed: dict[int, dict[str, np.ndarray]],
-            main: rtp.PayloadType, encodings: dict[int, str], info: Any, rate: int, warnings: list[str]) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+            main: rtp.PayloadType, encodings: dict[int, str], info: Any, rate: int,
+            warnings: list[str]) -> tuple[np.ndarray, dict[int, np.ndarray], dict[int, Any]]:
     """Decode every audio packet into a (2, n) int16 array at its place.
 
     Stateless codecs (G.711, L16): packets of one size are gathered as rows of a sliding
     window over the file and written as rows of a sliding window over the output: no
-    per-sample index arrays. Stateful ones go through one decoder per track, in order.
+    per-sample index arrays. Stateful ones (G.722, OPUS, AMR-WB) go through
+    :func:`telnyx_audio.codecs.stream.render`, as WebSocket frames do: one decoder per track
+    in timeline order, gaps concealed by the decoder.
+
+    Returns the audio, each track's samples per audio packet, and the stateful decoders'
+    :class:`~telnyx_audio.codecs.stream.Concealment` per track.
     """
     from telnyx_audio.codecs import REGISTRY
 
     bps = 2 if main.encoding == "L16" else 1
     samples_of: dict[int, np.ndarray] = {}
-    decoded: dict[int, list[np.ndarray] | None] = {}
     n = 0
     for t, p in placed.items():
-        a = np.flatnonzero(p["kind"] == 1)
-        nbytes = cols.payload_length[p["rows"][a]]
+        rows = p["rows"][p["kind"] == 1]
+        off, nbytes = cols.payload_offset[rows], cols.payload_length[rows]
         if info.stateful:
-            dec, lens = _decode_stateful(records, cols, p["rows"][a], info, rate, main, warnings)
-            decoded[t] = dec
-            samples_of[t] = lens
+            from telnyx_audio.codecs.stream import frame_samples
+
+            samples_of[t] = frame_samples(main.encoding, main.clock_rate, records.buf, off, nbytes)
+            bad = int((samples_of[t] < 0).sum())
+            if bad:
+                warnings.append(f"{TRACKS[t]}: {bad} {main.encoding} payloads are not {main.encoding} frames: concealed")
         else:
             samples_of[t] = nbytes // bps
-        if a.size:
-            n = max(n, int((p["pos"][a] + samples_of[t]).max()))
-    for t, p in placed.items():
+        if rows.size:
+            n = max(n, int((p["pos"][p["kind"] == 1] + np.maximum(samples_of[t], 0)).max()))
         other = p["kind"] != 1
         if other.any():
             n = max(n, int(p["pos"][other].max()) + 1)
+    if info.stateful:
+        from telnyx_audio.codecs.stream import render as render_stateful
+
+        tracks = sorted(placed)
+        audio_of = {t: placed[t]["kind"] == 1 for t in tracks}
+        rows = np.concatenate([placed[t]["rows"][audio_of[t]] for t in tracks]) if tracks else np.empty(0, np.int64)
+        track = np.concatenate([np.full(int(audio_of[t].sum()), t, np.int8) for t in tracks]) if tracks else rows
+        samples = np.concatenate([samples_of[t] for t in tracks]) if tracks else rows
+        dest = np.concatenate([placed[t]["pos"][audio_of[t]] for t in tracks]) if tracks else rows
+        dest = np.where(samples >= 0, dest, -1)
+        out, concealment = render_stateful(main.encoding, main.clock_rate, n, track, dest, np.maximum(samples, 0),
+                                           records.buf, cols.payload_offset[rows], cols.payload_length[rows])
+        for t in tracks:
+            samples_of[t] = np.maximum(samples_of[t], 0)
+        return out, samples_of, concealment
     out = np.zeros((2, n), np.int16)
     for t, p in placed.items():
         a = np.flatnonzero(p["kind"] == 1)
         if not a.size:
             continue
         rows, pos, lens = p["rows"][a], p["pos"][a], samples_of[t]
-        if info.stateful:
-            for k, pcm in zip(pos.tolist(), decoded[t] or []):
-                out[t, k : k + pcm.size] = pcm[: max(0, n - k)]
-            continue
         pts = cols.payload_type[rows]
         for pt in np.unique(pts).tolist():
             decode = REGISTRY[encodings.get(pt, main.encoding)].stateless_decode
@@ -464,28 +484,7 @@ def _render(records: Records, cols: rtp.PacketColumns, placed: dict[int, dict[st
                     part = sel[lo : lo + _BATCH]
                     raw = src[cols.payload_offset[rows[part]]]
                     dst[pos[part]] = decode(raw.reshape(-1)).reshape(part.size, size)
-    return out, samples_of
-
-
-def _decode_stateful(records: Records, cols: rtp.PacketColumns, rows: np.ndarray, info: Any, rate: int,
-                     main: rtp.PayloadType, warnings: list[str]) -> tuple[list[np.ndarray], np.ndarray]:
-    """Decode one track's packets (in placement order) through one stateful decoder."""
-    from telnyx_audio.codecs.wideband import CorruptPacketError
-
-    decoder = info.decoder_factory(rate)
-    out: list[np.ndarray] = []
-    bad = 0
-    for off, n in zip(cols.payload_offset[rows].tolist(), cols.payload_length[rows].tolist()):
-        payload = records.buf[off : off + n].tobytes()
-        try:
-            pcm = decoder.decode(payload)
-        except (CorruptPacketError, ValueError):
-            bad += 1
-            pcm = np.zeros(0, np.int16)
-        out.append(np.asarray(pcm, np.int16))
-    if bad:
-        warnings.append(f"{bad} {main.encoding} packets could not be decoded: left silent")
-    return out, np.array([p.size for p in out], np.int64)
+    return out, samples_of, {}
 
 
 def _comfort_noise(audio: np.ndarray, records: Records, cols: rtp.PacketColumns,

@@ -504,19 +504,14 @@ def _finalize(session: ForkSession, extra: dict[str, Any]) -> None:
 
 
 def write_outputs(capture: Any, folder: Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write a capture's WAVs and ``summary.json`` (atomically), with ``extra`` keys added."""
-    from telnyx_audio import wav
+    """Write a capture's WAVs and ``summary.json`` with :func:`telnyx_audio.wav.write_call`,
+    then add ``extra`` keys (the receiver's counts) to the summary, again atomically."""
+    from telnyx_audio.wav import write_call
 
-    write_call = getattr(wav, "write_call", None)
-    if write_call is not None:
-        summary = dict(write_call(capture, folder))
-        if not extra:
-            return summary
-    else:
-        files = wav.write_wavs(capture.recording, folder)
-        summary = capture.summary()
-        summary["files"] = {k: v.name for k, v in files.items()}
-    summary.update(extra or {})
+    summary = dict(write_call(capture, folder))
+    if not extra:
+        return summary
+    summary.update(extra)
     tmp = folder / ".summary.json.tmp"
     with open(tmp, "w") as f:
         f.write(json.dumps(summary, indent=2) + "\n")

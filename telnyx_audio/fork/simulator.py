@@ -114,7 +114,10 @@ def fork_packets(
     --------
     >>> pkts, rep = fork_packets(np.zeros((2, 800), np.int16), dtmf=[(0.04, "5")])
     >>> rep.audio_packets, rep.dtmf_packets, sorted({p.track for p in pkts})
-    (6, 7, [0, 1])
+    (7, 5, [0, 1])
+
+    Five 20 ms packets a track; on rx the key is down from 40 ms on: three updates of the
+    event, the last (its end) sent three times.
     """
     codec = codecs.normalize_encoding(codec)
     if codec not in _PT:
@@ -161,7 +164,7 @@ def fork_packets(
         while i < n:
             part = 0 if i < change else 1
             base = 0 if part == 0 else change
-            ts = ts0[part] + (i - base) * per * (1 if codec != "L16" else 1)
+            ts = ts0[part] + (i - base) * per
             if i in events:
                 count, code = events[i]
                 for k in range(count + 2):  # the end packet three times
