@@ -34,6 +34,8 @@ def test_decode_writes_wavs_and_a_summary_for_each_capture_and_survives_a_bad_on
         assert summary["media_format"] == {"encoding": "PCMU", "sample_rate": 8000, "channels": 1}
         assert soundfile.info(folder / "stereo.wav").channels == 2
         assert (folder / "inbound.wav").exists()
+        # as the README says: a WAV per track that carried media, and the stereo pair
+        assert (folder / "outbound.wav").exists() == (tracks == ["inbound", "outbound"])
     assert "a.jsonl ->" in out.stdout and "b.jsonl ->" in out.stdout
 
 

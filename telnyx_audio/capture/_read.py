@@ -203,8 +203,8 @@ def _split(reader: Reader, frames: _Frames, stream: np.ndarray) -> list[_Part]:
     events = sorted(reader.events, key=lambda e: e[0])
     bad = np.sort(np.frombuffer(reader.bad_lines, np.int64)) if reader.bad_lines else np.empty(0, np.int64)
     n = len(reader.streams)
-    if n == 0:
-        return [_Part(None, frames, [e for _, e in events], bad, 0)]
+    if n < 2:  # one stream (or none named): everything is its
+        return [_Part(next(iter(reader.streams), None), frames, [e for _, e in events], bad, 0)]
     ev_stream = np.array([reader.streams.get(getattr(e, "stream_id", None), -1) for _, e in events], np.int64)
     ev_line = np.array([ln for ln, _ in events], np.int64)
     named_line = np.concatenate((line_no[stream >= 0], ev_line[ev_stream >= 0]))
