@@ -73,6 +73,10 @@ _EXPORTS = {
     "serve": "server",
     "simulate": "simulator",
     "simulate_async": "simulator",
+    # forks: RTP from fork_start
+    "ForkReceiver": "fork",
+    "read_fork_captures": "fork",
+    "simulate_fork": "fork",
     # batch at scale
     "batch": "fleet",
     "BatchResult": "fleet",
@@ -171,6 +175,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from telnyx_audio.receiver import WebhookReceiver
     from telnyx_audio.server import CaptureServer, serve
     from telnyx_audio.simulator import simulate, simulate_async
+    from telnyx_audio.fork import ForkReceiver, read_fork_captures, simulate_fork
     from telnyx_audio.fleet import BatchResult, batch
     from telnyx_audio.wav import write_call, write_wav, write_wavs
     from telnyx_audio.webhooks import (

@@ -228,3 +228,47 @@ def test_fork_call_allocates_a_pair_starts_the_fork_there_and_stop_ends_it(tmp_p
         telnyx.close()
     summary = json.loads((handle.session.folder / "summary.json").read_text())
     assert summary["call_control_id"] == "v3:live" and summary["rtp"]["inbound"]["packets"] == 100
+
+
+def test_fork_simulate_plays_a_wav_from_the_command_line(tmp_path):
+    wav = tmp_path / "call.wav"
+    soundfile.write(wav, AUDIO.T, RATE, subtype="PCM_16")  # stereo: left inbound, right outbound
+    with ForkReceiver(tmp_path / "out") as receiver:
+        session = receiver.allocate()
+        done = subprocess.run([sys.executable, "-m", "telnyx_audio", "fork", "simulate", str(wav),
+                               "--rx", f"127.0.0.1:{session.rx_port}", "--tx", f"127.0.0.1:{session.tx_port}",
+                               "--dtmf", "1.5:#", "--ssrc-change-at", "0.5"],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        assert wait_for(lambda: sum(session.packets) == report["packets_sent"])
+        receiver.finish(session)
+    assert session.summary["dtmf"] == "#" and len(session.summary["rtp"]["outbound"]["ssrcs"]) == 2
+    outbound = soundfile.read(session.folder / "outbound.wav", dtype="int16")[0]
+    np.testing.assert_array_equal(placed(outbound, session.summary["track_reports"]["outbound"]), CLEAN[1])
+
+
+def test_a_fork_capture_replays_as_a_fork_with_its_audio_and_digits(tmp_path):
+    with ForkReceiver(tmp_path / "first") as receiver:
+        first = receiver.allocate()
+        sent = simulate_fork(AUDIO, ("127.0.0.1", first.rx_port), ("127.0.0.1", first.tx_port), dtmf=[(1.0, "6")])
+        assert wait_for(lambda: sum(first.packets) == sent.packets_sent)
+        receiver.finish(first)
+        second = receiver.allocate()
+        again = simulate_fork(first.capture_path, ("127.0.0.1", second.rx_port), ("127.0.0.1", second.tx_port))
+        assert wait_for(lambda: sum(second.packets) == again.packets_sent)
+        receiver.finish(second)
+    assert first.summary["dtmf"] == second.summary["dtmf"] == "6"
+    a, b = read_fork_capture(first.capture_path), read_fork_capture(second.capture_path)
+    for name in ("inbound", "outbound"):
+        t = ("inbound", "outbound").index(name)
+        np.testing.assert_array_equal(placed(b.recording.audio[t], b.report.tracks[name].as_dict()),
+                                      placed(a.recording.audio[t], a.report.tracks[name].as_dict()))
+
+
+def test_fork_simulate_refuses_bad_arguments_without_a_traceback(tmp_path):
+    for args in (["--rx", "nohost"], ["--rx", "127.0.0.1:9", "--dtmf", "soon:5"], ["--rx", "127.0.0.1:9", "--codec", "speex"],
+                 ["--rx", "127.0.0.1:9", "--drop", "2"]):
+        done = subprocess.run([sys.executable, "-m", "telnyx_audio", "fork", "simulate", "data/example_call.jsonl", *args],
+                              capture_output=True, text=True, timeout=60, cwd=os.path.dirname(os.path.dirname(__file__)))
+        assert done.returncode == 2 and "Traceback" not in done.stderr, (args, done.stderr)
