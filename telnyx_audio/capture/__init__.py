@@ -20,7 +20,8 @@ in the report.
 
 - :mod:`._lines`: one line the slow, sure way (the reference; range checks).
 - :mod:`._reader`: pass 1, many lines per numpy call through :mod:`telnyx_audio._scan`.
-- :mod:`._read`: streams, formats, pass 2 and the checks.
+- :mod:`._read`: streams and pass 2.
+- :mod:`._format`: the media format (given, from ``start``, inferred) and the G.711 law check.
 - :mod:`._model`: :class:`Capture`, :class:`CaptureReport`, :class:`BadLine`.
 """
 
@@ -28,7 +29,8 @@ from __future__ import annotations
 
 from telnyx_audio.capture._lines import MAX_COUNTER, iter_lines, parse_line
 from telnyx_audio.capture._model import DEFAULT_MEDIA_FORMAT, BadLine, Capture, CaptureReport
-from telnyx_audio.capture._read import as_media_format, read_capture, read_captures
+from telnyx_audio.capture._format import as_media_format
+from telnyx_audio.capture._read import read_capture, read_captures
 
 __all__ = [
     "BadLine",

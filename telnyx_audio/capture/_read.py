@@ -11,52 +11,15 @@ from typing import Any, BinaryIO, Mapping
 import numpy as np
 
 from telnyx_audio import _base64, codecs
-from telnyx_audio.capture._lines import MAX_RATE, MIN_RATE, parse_line_full
-from telnyx_audio.capture._model import DEFAULT_MEDIA_FORMAT, BadLine, Capture, CaptureReport
+from telnyx_audio.capture._format import as_media_format, check_law, choose_format, fmt_name, law_scores
+from telnyx_audio.capture._lines import parse_line_full
+from telnyx_audio.capture._model import BadLine, Capture, CaptureReport
 from telnyx_audio.capture._reader import EVENT_NAMES, Reader, fill, open_capture, read_blocks
 from telnyx_audio.errors import CaptureError, MultipleStreamsError, NotACaptureError, TelnyxAudioError
-from telnyx_audio.errors import UnsupportedEncodingError
-from telnyx_audio.protocol import Connected, Event, Media, MediaFormat, Start
+from telnyx_audio.protocol import Connected, Media, MediaFormat, Start
 from telnyx_audio.recording import FrameTable, Plan, Recording, plan, recording_from, render_batch
-from telnyx_audio._placement import mode
 
 _MAX_EXAMPLES = 20  # bad lines listed per stream
-_CHECK_WINDOW_S = 1.0  # check_codec looks at up to _CHECK_WINDOWS windows this long per track
-_CHECK_WINDOWS = 30
-# Bytes per millisecond of audio -> what the payloads can be (a start-less capture).
-_BYTES_PER_MS = {8.0: ("PCMU", 8000), 16.0: ("L16", 8000), 32.0: ("L16", 16000), 44.1: ("L16", 22050),
-                 48.0: ("L16", 24000), 96.0: ("L16", 48000)}
-
-
-def as_media_format(value: MediaFormat | Mapping[str, Any] | None) -> MediaFormat | None:
-    """A :class:`MediaFormat` from one or from a dict like ``start.media_format``.
-
-    Examples
-    --------
-    >>> as_media_format({"encoding": "audio/x-alaw", "sample_rate": "8000"})
-    MediaFormat(encoding='PCMA', sample_rate=8000, channels=1)
-    """
-    if value is None:
-        return None
-    if isinstance(value, MediaFormat):
-        fields = {"encoding": value.encoding, "sample_rate": value.sample_rate, "channels": value.channels}
-    elif isinstance(value, Mapping):
-        fields = dict(value)
-    else:
-        raise TypeError(f"media_format must be a MediaFormat or a dict, got {type(value).__name__}")
-    encoding = fields.get("encoding")
-    if not isinstance(encoding, str):
-        raise ValueError(f"media_format needs an encoding name, got {encoding!r}")
-    encoding = codecs.normalize_encoding(encoding)
-    rate = fields.get("sample_rate")
-    if isinstance(rate, str) and rate.isdigit():
-        rate = int(rate)
-    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or not MIN_RATE <= rate <= MAX_RATE:
-        raise ValueError(f"media_format sample_rate must be an integer from {MIN_RATE} to {MAX_RATE} Hz, got {rate!r}")
-    channels = fields.get("channels", 1)
-    if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
-        raise ValueError(f"media_format channels must be a positive integer, got {channels!r}")
-    return MediaFormat(encoding, int(rate), channels)
 
 
 class _Frames:
@@ -265,11 +228,11 @@ def _stream(f: BinaryIO, name: str, reader: Reader, part: _Part, given: MediaFor
             if start is None:
                 start = event
             elif event.media_format != start.media_format:
-                warnings.append(f"a second start message says {_fmt(event.media_format)}, the first"
-                                f" {_fmt(start.media_format)}: the first is used")
+                warnings.append(f"a second start message says {fmt_name(event.media_format)}, the first"
+                                f" {fmt_name(start.media_format)}: the first is used")
     media = part.frames
     counts["media"] = len(media.table)
-    fmt, error, exception = _choose_format(given, start, media.table, warnings)
+    fmt, error, exception = choose_format(given, start, media.table, warnings)
     recording: Recording | None = None
     if error is None:
         try:
@@ -277,7 +240,7 @@ def _stream(f: BinaryIO, name: str, reader: Reader, part: _Part, given: MediaFor
             if start is None and given is None and fmt.encoding in ("PCMU", "PCMA"):
                 recording, fmt, media = _settle_law(f, fmt, media, reader, part, recording, warnings, block_size, counts)
             elif fmt.encoding in ("PCMU", "PCMA"):
-                _check_law(recording, fmt, warnings)
+                check_law(recording, fmt, warnings)
         except (TelnyxAudioError, ValueError) as exc:
             error, exception = f"cannot decode the audio: {exc}", exc
     if recording is None:
@@ -309,65 +272,6 @@ def _stream(f: BinaryIO, name: str, reader: Reader, part: _Part, given: MediaFor
         error=error,
         exception=exception,
     )
-
-
-def _fmt(fmt: MediaFormat | None) -> str:
-    return "no media_format" if fmt is None else f"{fmt.encoding} at {fmt.sample_rate} Hz"
-
-
-def _choose_format(given, start, table, warnings) -> tuple[MediaFormat, str | None, Exception | None]:
-    """The stream's format: given, from start, or inferred; or why there is none."""
-    if given is not None:
-        if start is not None and start.media_format != given:
-            warnings.append(f"media_format given ({_fmt(given)}) overrides the start message's"
-                            f" ({_fmt(start.media_format)})")
-        fmt = given
-    elif start is not None and start.media_format is not None:  # a start without one: infer, as without start
-        fmt = start.media_format
-    elif not len(table):
-        return DEFAULT_MEDIA_FORMAT, None, None
-    else:
-        fmt, why = _infer(table)
-        if fmt is None:
-            exc = CaptureError(why)
-            return DEFAULT_MEDIA_FORMAT, why, exc
-        warnings.append(why)
-    if fmt.encoding not in codecs.KNOWN_ENCODINGS:
-        exc = UnsupportedEncodingError(fmt.encoding, codecs.KNOWN_ENCODINGS)
-        return fmt, f"cannot decode the audio: {exc}", exc
-    return fmt, None, None
-
-
-def _infer(table: FrameTable) -> tuple[MediaFormat | None, str]:
-    """Infer the format of a stream without ``start`` from payload bytes per counter step."""
-    hint = "pass --encoding and --sample-rate (media_format= in Python)"
-    sizes = table.nbytes[table.nbytes > 0]
-    if sizes.size == 0:
-        return None, f"no start message and no usable payload to infer the media format from: {hint}"
-    size = mode(sizes)
-    if (sizes == size).mean() < 0.9:
-        return None, (f"no start message, and payload sizes vary ({sizes.min()} to {sizes.max()} bytes): the media"
-                      f" format cannot be inferred (a variable-rate codec such as OPUS or AMR-WB?): {hint}")
-    frame_ms, basis = 20.0, "a 20 ms frame per chunk (Telnyx's usual frame)"
-    for index in (0, 1):  # timestamps in ms settle the frame length where they are there
-        rows = np.flatnonzero((table.track == index) & (table.chunk >= 0) & (table.timestamp >= 0))
-        if rows.size > 1:
-            rows = rows[np.argsort(table.chunk[rows], kind="stable")]
-            dc, dt = np.diff(table.chunk[rows]), np.diff(table.timestamp[rows])
-            ok = dc > 0
-            if ok.any():
-                step = float(np.median(dt[ok] / dc[ok]))
-                if 2.5 <= step <= 120 and size / step in _BYTES_PER_MS:
-                    frame_ms, basis = step, f"timestamps {step:g} ms apart per chunk"
-                    break
-    per_ms = round(size / frame_ms, 1)
-    if per_ms not in _BYTES_PER_MS:
-        return None, (f"no start message, and {size}-byte payloads per {frame_ms:g} ms ({per_ms:g} bytes per ms)"
-                      f" fit no codec this version decodes: {hint}")
-    encoding, rate = _BYTES_PER_MS[per_ms]
-    what = "G.711 (law from the audio, see below)" if encoding == "PCMU" else f"{encoding} at {rate} Hz"
-    return MediaFormat(encoding, rate, 1), (
-        f"no start message: inferred {what} from {size}-byte payloads and {basis}; if wrong, {hint}")
 
 
 def _decode(f, fmt, media: _Frames, reader, part, warnings, block_size, counts):
@@ -542,42 +446,9 @@ def _validate(f: BinaryIO, reader: Reader, media: _Frames, stream: np.ndarray, b
     return media.take(rows), stream[rows]
 
 
-# -- is the G.711 law right? ----------------------------------------------------------------
-
-def _excerpt(track: np.ndarray, rate: int) -> np.ndarray:
-    """Up to _CHECK_WINDOWS one-second windows spread over the track (bounded cost)."""
-    win = int(_CHECK_WINDOW_S * rate)
-    if track.size <= win * _CHECK_WINDOWS:
-        return track
-    starts = np.linspace(0, track.size - win, _CHECK_WINDOWS).astype(np.int64)
-    return track[starts[:, None] + np.arange(win)].reshape(-1)
-
-
-def _law_scores(recording: Recording, encoding: str) -> list[tuple[str, float]]:
-    from telnyx_audio.analysis import check_codec
-
-    scores = []
-    for index, name in enumerate(("inbound", "outbound")):
-        if name in recording.tracks:
-            pcm = _excerpt(recording.audio[index], recording.sample_rate)
-            if pcm.any():
-                scores.append((name, check_codec(pcm, encoding).score))
-    return scores
-
-
-def _check_law(recording: Recording, fmt: MediaFormat, warnings: list[str]) -> None:
-    """Warn where the audio looks decoded with the wrong G.711 law (loud static)."""
-    other = "PCMA" if fmt.encoding == "PCMU" else "PCMU"
-    for name, score in _law_scores(recording, fmt.encoding):
-        if score > 0.5:
-            warnings.append(f"{name}: the audio decoded as {fmt.encoding} looks like static and reads naturally as"
-                            f" {other} (score {score:+.2f}): if it sounds wrong, decode with --encoding {other}"
-                            f" (media_format={{'encoding': '{other}', 'sample_rate': {fmt.sample_rate}}})")
-
-
 def _settle_law(f, fmt, media, reader, part, recording, warnings, block_size, counts):
     """A start-less G.711 stream: decode as PCMU, and as PCMA where that reads better."""
-    scores = [s for _, s in _law_scores(recording, "PCMU")]
+    scores = [s for _, s in law_scores(recording, "PCMU")]
     score = float(np.mean(scores)) if scores else 0.0
     if score > 0.5:
         fmt = MediaFormat("PCMA", fmt.sample_rate, 1)
