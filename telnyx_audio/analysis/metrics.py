@@ -25,7 +25,7 @@ import numpy as np
 
 from telnyx_audio.analysis._common import _EPS, _as_float, _edges, _rate, _segments, _source, _spans_to_mask
 from telnyx_audio.analysis.dtmf import detect_dtmf
-from telnyx_audio.analysis.vad import Speech, _speech_features, detect_speech
+from telnyx_audio.analysis.vad import Speech, _band_power, detect_speech
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -70,7 +70,7 @@ def levels(pcm: Any, sr: int | None = None, speech: Speech | None = None, *, exc
     peak = float(np.abs(x).max())
     clipped = float(np.mean(np.abs(x) >= 32767 / 32768))
     frame = int(0.01 * rate)
-    energy, _ = _speech_features(x, rate, frame)
+    energy = _band_power(x, rate, frame).sum(axis=1).astype(np.float64)  # speech band power per 10 ms
     speech = speech if speech is not None else detect_speech(x, rate)
     mask = np.zeros(energy.size, bool)
     mask[: min(energy.size, speech.mask.size)] = speech.mask[: energy.size]
@@ -79,8 +79,7 @@ def levels(pcm: Any, sr: int | None = None, speech: Speech | None = None, *, exc
         keep[: min(energy.size, exclude.size)] = ~exclude[: energy.size]
     snr = np.nan
     if (mask & keep).any() and (~mask & keep).any():
-        power = 10 ** (energy.astype(np.float64) / 10)
-        snr = float(10 * np.log10(power[mask & keep].mean() / power[~mask & keep].mean()))
+        snr = float(10 * np.log10(energy[mask & keep].mean() / max(energy[~mask & keep].mean(), _EPS)))
     return {"rms_dbfs": float(20 * np.log10(max(rms, _EPS))), "peak_dbfs": float(20 * np.log10(max(peak, _EPS))),
             "clipping_ratio": clipped, "dc_offset": float(np.mean(x, dtype=np.float64)), "snr_db": snr}
 

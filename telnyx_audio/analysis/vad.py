@@ -1,4 +1,17 @@
-"""Voice activity: which 10 ms frames of a track hold speech."""
+"""Voice activity: which 10 ms frames of a track hold speech.
+
+The default detector compares each frame's spectrum, band by band, with a running estimate
+of the line's noise in that band, and calls a frame speech when its bands stand, on
+average, far enough above their noise. Working per band matters on telephone lines: speech
+at 5 dB SNR overall is still 15 dB or more above the noise in the bands that hold its
+formants, while noise alone stays near 0 dB in every band. Digital silence (a muted or
+comfort-noise-free line, or a jitter buffer's fill) is recognised as such: it is never speech
+and never pulls the noise estimate down, so a recording's own hiss next to it is not mistaken
+for a voice. All of it works on whole arrays; an hour of 8 kHz audio takes well under a second.
+
+Measured on real and synthetic telephone speech beside webrtcvad and Silero VAD by
+``bench/vad.py`` (parameters tuned on one set of recordings, scored on another).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +27,14 @@ from telnyx_audio.analysis._common import _as_float, _rate, _segments
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["Speech", "detect_speech"]
+__all__ = ["Speech", "detect_speech", "speech_score"]
+
+_SILENT = 1e-11  # band power (full scale = 0.5) under which a frame is digital silence: G.711's quietest codes sit above it
+_FLOOR = 10 ** (-95 / 10)  # the lowest noise estimate per band (dB re full-scale sine power)
+_QUANTILE = 0.2  # of each block's frames per band: low enough to find the pauses between words
+_STEADY_DB = 3.5  # a block of noise: its frame energies (dB) vary less than this (speech: 5-10 dB)
+_TILT_DB = 20.0
+_BIAS = 3.13  # the mean of noise over that estimate (4.96 dB, measured on white and pink noise at 8 and 16 kHz)
 
 
 @dataclass(frozen=True)
@@ -65,57 +85,180 @@ def _runs_shorter_than(mask: np.ndarray, value: bool, frames: int) -> np.ndarray
     return np.cumsum(out[:-1]) > 0
 
 
-def _speech_features(x: np.ndarray, rate: int, frame: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per 10 ms frame: band energy in dB (300-3400 Hz) of the frame itself, and the spectral
-    flatness of that band over a 20 ms window centred on it (enough resolution for harmonics)."""
+def _band_power(x: np.ndarray, rate: int, frame: int) -> np.ndarray:
+    """Power per frame and band, shape (n_frames, n_bands), float32; a full-scale sine gives 0.5.
+
+    Frames are ``frame`` samples apart; each is measured over a Hann window twice as long,
+    centred on it. Bands are ~250 Hz wide from 200 Hz to 3.8 kHz (up to 7 kHz at wideband
+    rates): below 200 Hz live hum and rumble, not speech.
+    """
     from scipy import fft
 
     n = x.size // frame
-    if n == 0:
-        return np.zeros(0, np.float32), np.zeros(0, np.float32)
-    own = fft.rfft(x[: n * frame].reshape(n, frame) * np.hanning(frame).astype(np.float32), axis=1)
-    own_power = own.real**2 + own.imag**2
-    own_freqs = np.fft.rfftfreq(frame, 1 / rate)
-    energy = 10 * np.log10(own_power[:, (own_freqs >= 300) & (own_freqs <= 3400)].mean(axis=1) + np.float32(1e-10))
     size = 2 * frame
+    top = min(0.475 * rate, 7000.0)
+    if n == 0:
+        return np.zeros((0, max(1, int((top - 200) // 250))), np.float32)
     padded = np.concatenate((np.zeros(frame // 2, np.float32), x[: n * frame], np.zeros(frame + frame // 2, np.float32)))
-    wide = fft.rfft(sliding_window_view(padded, size)[::frame][:n] * np.hanning(size).astype(np.float32), axis=1)
-    power = wide.real**2 + wide.imag**2 + np.float32(1e-10)
+    window = np.hanning(size).astype(np.float32)
     freqs = np.fft.rfftfreq(size, 1 / rate)
-    band = power[:, (freqs >= 300) & (freqs <= 3400)]
-    flatness = np.exp(np.log(band).mean(axis=1)) / band.mean(axis=1)
-    return energy.astype(np.float32), flatness.astype(np.float32)
+    used = np.flatnonzero((freqs >= 200) & (freqs < top))
+    spec = fft.rfft(sliding_window_view(padded, size)[::frame][:n] * window, axis=1)[:, used[0] : used[-1] + 1]
+    power = np.square(spec.real)
+    power += np.square(spec.imag)
+    n_bands = max(1, int((top - 200) // 250))
+    band = np.floor((freqs[used] - 200) / ((top - 200) / n_bands)).astype(int)
+    members = (band[:, None] == np.arange(n_bands)).astype(np.float32)
+    scale = np.float32(2.0 / window.sum() ** 2)  # a sine of amplitude a sums to a^2/2 over its bins
+    return (power @ members) * scale
 
 
-def detect_speech(pcm: np.ndarray, sr: int | None = None, *, method: str = "energy", frame_s: float = 0.01,
-                  threshold_db: float = 4.5, extend: float = 0.35, min_speech_s: float = 0.06, min_pause_s: float = 0.3,
-                  aggressiveness: int = 2, exclude: np.ndarray | None = None) -> Speech:
+def _blocks(values: np.ndarray, block: int) -> np.ndarray:
+    """(n_blocks, block, ...) view of per-frame values, the last block padded with the last frame."""
+    extra = -values.shape[0] % block
+    if extra:
+        values = np.concatenate((values, np.repeat(values[-1:], extra, axis=0)))
+    return values.reshape((-1, block) + values.shape[1:])
+
+
+def _lower_quantile(blocks: np.ndarray, q: float) -> np.ndarray:
+    """``np.quantile(blocks, q, axis=1, method="lower")``, by partition (a few times faster)."""
+    k = int(np.floor(q * (blocks.shape[1] - 1)))
+    return np.partition(blocks, k, axis=1)[:, k]
+
+
+def _noise(power: np.ndarray, silent: np.ndarray, block: int, blocks: int) -> np.ndarray:
+    """Per frame and band, the line's mean noise power.
+
+    Mostly a low quantile of each ``block`` of frames, the lowest of the ``blocks`` blocks
+    around it, corrected for the bias of that estimate. A block whose level holds steady
+    (frame energies within ``_STEADY_DB``) is noise itself, whatever lies around it: its
+    own mean is a floor there (comfort noise in the pauses is louder than the line under
+    the voice). Digital silence counts as the quietest noise there is.
+    """
+    from scipy.ndimage import minimum_filter1d
+
+    quiet = np.where(silent[:, None], np.float32(_FLOOR / _BIAS), power)
+    grouped = _blocks(quiet, block)
+    per_block = _lower_quantile(grouped, _QUANTILE)
+    floor = minimum_filter1d(per_block, blocks, axis=0, mode="nearest") * np.float32(_BIAS)
+    level = np.log10(grouped + np.float32(1e-20))
+    steady = (level.std(axis=1).max(axis=1) * 10 < _STEADY_DB) & ~_blocks(silent, block).any(axis=1)
+    if steady.any():
+        own = grouped.mean(axis=1)
+        # The nearest steady block on either side (within the window) bounds the floor from below.
+        index = np.arange(steady.size)
+        left = np.maximum.accumulate(np.where(steady, index, -1))
+        right = np.minimum.accumulate(np.where(steady, index, steady.size)[::-1])[::-1]
+        near = np.full(floor.shape, np.inf, np.float32)
+        for side in (left, right):  # two sides, not a loop over data
+            ok = (side >= 0) & (side < steady.size) & (np.abs(side - index) <= blocks // 2)
+            near = np.where(ok[:, None], np.minimum(near, own[np.clip(side, 0, steady.size - 1)]), near)
+        floor = np.where(np.isfinite(near), np.maximum(floor, near), floor)
+    # No band's noise lies more than _TILT_DB under the loudest band's: a line whose noise stops
+    # at 3.4 kHz does not make a wideband talker's own hiss above it look like a voice.
+    floor = np.maximum(floor, floor.max(axis=1, keepdims=True) * np.float32(10 ** (-_TILT_DB / 10)))
+    return np.repeat(np.maximum(floor, np.float32(_FLOOR)), block, axis=0)[: power.shape[0]]
+
+
+def _loud(energy: np.ndarray, block: int, blocks: int) -> np.ndarray:
+    """Per frame, the track's loud level nearby (dB): the 90th percentile of each block, the
+    highest of the ``blocks`` blocks around it."""
+    from scipy.ndimage import maximum_filter1d
+
+    per_block = _lower_quantile(_blocks(energy, block), 0.9)
+    return np.repeat(maximum_filter1d(per_block, blocks, mode="nearest"), block)[: energy.size]
+
+
+def speech_score(pcm: Any, sr: int | None = None, *, frame_s: float = 0.01) -> np.ndarray:
+    """How strongly each frame departs from the line's noise: the default detector's statistic.
+
+    Per ~250 Hz band from 200 Hz up, the frame's power over the running noise estimate in
+    that band is the a-posteriori SNR ``g``; the frame's score is the sum over bands of
+    ``g - 1 - ln g`` (where ``g > 1``), the log-likelihood ratio of speech against noise
+    with the SNR estimated from the frame itself (Sohn, Kim and Sung, "A statistical
+    model-based voice activity detector", IEEE SPL 6(1), 1999), divided by the number of
+    bands under 3.8 kHz so a score means the same at 8 and 16 kHz. Noise alone scores
+    about 0.05, speech well above 0.2; digital silence scores NaN.
+
+    Returns
+    -------
+    np.ndarray of float32, shape (n_frames,)
+
+    Examples
+    --------
+    >>> sr = 8000
+    >>> rng = np.random.default_rng(0)
+    >>> noise = rng.normal(0, 0.01, 3 * sr)
+    >>> t = np.arange(sr) / sr
+    >>> noise[sr : 2 * sr] += 0.1 * np.sin(2 * np.pi * 300 * t) * (1 + np.sin(2 * np.pi * 4 * t))
+    >>> score = speech_score(noise, sr)
+    >>> bool(np.median(score[:90]) < 0.1 < 1 < np.median(score[110:190]))
+    True
+    """
+    return _features(_as_float(pcm), _rate(sr, pcm), frame_s)[0]
+
+
+def _features(x: np.ndarray, rate: int, frame_s: float, block_s: float = 0.4, window_s: float = 3.0,
+              loud_s: float = 10.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per frame: the speech score (NaN for digital silence), band energy (dB) and how far
+    that lies below the track's loud level nearby (dB)."""
+    frame = int(round(frame_s * rate))
+    block = max(1, int(round(block_s / frame_s)))
+    power = _band_power(x, rate, frame)
+    total = power.sum(axis=1)
+    silent = total < _SILENT * power.shape[1]
+    noise = _noise(power, silent, block, max(1, int(round(window_s / block_s))))
+    gain = np.maximum(power / noise, 1.0)
+    narrow = max(1, int((3800 - 200) // 250))
+    score = (gain - 1 - np.log(gain)).sum(axis=1) / narrow
+    score[silent] = np.nan
+    energy = 10 * np.log10(total + np.float32(1e-20))
+    below = _loud(energy, block, max(1, int(round(loud_s / block_s)))) - energy
+    return score.astype(np.float32), energy.astype(np.float32), below.astype(np.float32)
+
+
+def detect_speech(pcm: Any, sr: int | None = None, *, method: str = "energy", frame_s: float = 0.01,
+                  threshold: float = 0.15, extend: float = 0.5, range_db: float = 35.0, min_speech_s: float = 0.06,
+                  min_pause_s: float = 0.3, aggressiveness: int = 2, exclude: np.ndarray | None = None) -> Speech:
     """Find speech in one track, 10 ms at a time.
 
-    The default method needs nothing but numpy and scipy. Per frame it measures the energy
-    in the telephone band (300-3400 Hz, so hum, DC and G.711 quantisation hiss above and
-    below it do not count) and how tonal that band is (spectral flatness: voiced speech is
-    harmonic, line noise is flat). The noise floor is tracked over time (the 10th percentile
-    of the band energy in a 2 s window), so a noisy line raises the bar with it. A frame is
-    speech when it stands ``threshold_db`` above that floor, or somewhat less when it is
-    clearly tonal; then blips shorter than ``min_speech_s`` are dropped and pauses shorter
-    than ``min_pause_s`` are bridged.
+    The default method needs nothing but numpy and scipy. Per frame it measures how far each
+    ~250 Hz band of the spectrum stands above the line's noise in that band (tracked over
+    time, so a noisy line raises the bar with it; a steady stretch is taken as noise, so
+    comfort noise in the pauses is not speech) and scores the frame with the likelihood
+    ratio of speech against noise (:func:`speech_score`). A frame whose score, averaged over
+    90 ms around it, reaches ``threshold`` starts speech; neighbouring frames that reach
+    ``extend`` times that join it (hysteresis keeps the weak starts and ends of words while
+    noise alone never starts a segment). Digital silence is never speech, and neither is a
+    recording's hiss more than ``range_db`` under the voice. Then blips shorter than
+    ``min_speech_s`` are dropped and pauses shorter than ``min_pause_s`` are bridged.
+
+    The defaults were tuned on one set of real recordings and scored on others in
+    ``bench/vad.py`` (8 kHz through G.711 and 16 kHz; clean, with pauses of digital silence,
+    room noise or line noise, and at 20, 10 and 5 dB SNR), beside webrtcvad and Silero VAD.
 
     Parameters
     ----------
     pcm : np.ndarray, shape (n,)
-        int16 or float audio.
-    sr : int
-        Sample rate (8000 and 16000 are Telnyx's; any rate works).
+        int16 or float audio; a Recording track carries its rate.
+    sr : int, optional
+        Sample rate of a plain array (8000 and 16000 are Telnyx's; any rate works).
     method : {"energy", "webrtc"}
         ``"webrtc"`` uses webrtcvad (``pip install webrtcvad-wheels``), ``aggressiveness`` 0-3.
-    threshold_db : float
-        How far above the noise floor speech must rise to start a segment.
+    frame_s : float
+        Frame length, seconds.
+    threshold : float
+        Score that starts a segment (see :func:`speech_score`; noise alone scores about
+        0.05): higher misses quiet speech, lower takes more noise.
     extend : float
-        Fraction of ``threshold_db`` neighbouring frames need to join a segment (hysteresis:
-        lower keeps more of the weak edges of words, and more noise).
+        Fraction of ``threshold`` neighbouring frames need to join a segment.
+    range_db : float
+        Frames more than this below the track's loud level nearby (within 5 s) are not speech,
+        however far above the noise: the hiss of a recording next to digital silence.
     min_speech_s, min_pause_s : float
-        Shortest speech kept and shortest pause kept.
+        Shortest speech kept and shortest pause kept (shorter pauses are bridged: the gaps
+        inside and between words).
     exclude : np.ndarray of bool, optional
         Frames that are never speech (one per ``frame_s``), e.g. where DTMF tones sound; no
         pause is bridged across them.
@@ -123,7 +266,7 @@ def detect_speech(pcm: np.ndarray, sr: int | None = None, *, method: str = "ener
     Returns
     -------
     Speech
-        ``mask`` (one bool per 10 ms) and ``segments``.
+        ``mask`` (one bool per frame) and ``segments``.
 
     Examples
     --------
@@ -133,6 +276,8 @@ def detect_speech(pcm: np.ndarray, sr: int | None = None, *, method: str = "ener
     >>> detect_speech(tone, sr).segments.round(1).values.tolist()   # within one 10 ms frame
     [[1.0, 2.0, 1.0]]
     """
+    from scipy.ndimage import uniform_filter1d
+
     rate = _rate(sr, pcm)
     x = _as_float(pcm)
     if x.ndim != 1:
@@ -143,29 +288,13 @@ def detect_speech(pcm: np.ndarray, sr: int | None = None, *, method: str = "ener
     if method == "webrtc":
         mask = _webrtc(x, rate, frame, aggressiveness)
     elif method == "energy":
-        from scipy.ndimage import percentile_filter
-
-        energy, flatness = _speech_features(x, rate, frame)
-        if energy.size == 0:
-            mask = np.zeros(0, bool)
-        else:
-            window = max(3, int(2.0 / frame_s) | 1)
-            floor = percentile_filter(energy, 10, size=window, mode="nearest")
-            # A floor no lower than the whole track's quiet level, so long speech cannot
-            # drag it up to itself, and no lower than near digital silence.
-            floor = np.minimum(floor, np.percentile(energy, 10) + 3.0)
-            floor = np.maximum(floor, -110.0)
-            above = energy - floor
-            tonal = flatness < 0.25
-            # Hysteresis: frames well above the floor (or tonal and above it) seed speech;
-            # neighbouring frames a little above the floor extend it, so the weak starts and
-            # ends of words are kept while noise alone never starts a segment.
-            seed = ((above > threshold_db) | (tonal & (above > threshold_db / 2))) & (energy > -95.0)
-            seed &= ~_runs_shorter_than(seed, True, 2)  # speech lasts; a lone loud noise frame does not
-            # Never below 2.5 dB: noise alone wanders about that much from frame to frame.
-            low = max(threshold_db * extend, 2.5)
-            weak = (above > low) | (tonal & (above > low / 2))
-            mask = _grow(seed, weak | seed)
+        score, _, below = _features(x, rate, frame_s)
+        possible = ~np.isnan(score) & (below < range_db)  # not digital silence, not hiss far under the voice
+        smooth = uniform_filter1d(np.nan_to_num(score), max(1, int(round(0.09 / frame_s))), mode="nearest")  # 90 ms
+        seed = (smooth >= threshold) & possible
+        seed &= ~_runs_shorter_than(seed, True, 2)  # speech lasts; a lone loud noise frame does not
+        weak = (smooth >= threshold * extend) & possible
+        mask = _grow(seed, weak | seed)
     else:
         raise ValueError(f"method must be 'energy' or 'webrtc', got {method!r}")
     if exclude is not None:  # before bridging pauses, so a pause is never bridged across an excluded span
