@@ -172,6 +172,20 @@ def test_a_gzip_capture_reads_like_the_plain_one(tmp_path):
     assert np.array_equal(a.recording.audio, b.recording.audio) and a.summary()["track_reports"] == b.summary()["track_reports"]
 
 
+def test_a_gzip_capture_cut_off_while_written_keeps_every_whole_line(tmp_path):
+    plain = write_capture(tmp_path / "c.jsonl", lines_of(tone_frames(200)))
+    data = gzip.compress(plain.read_bytes())
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    cap = read_capture(cut)
+    assert cap.report.events["media"] > 200 and cap.report.bad_lines <= 1
+    assert any("gzip stream is cut off" in w for w in cap.report.warnings)
+    broken = tmp_path / "broken.jsonl.gz"
+    broken.write_bytes(data[:10] + b"\x00" * 50)
+    with pytest.raises(ValueError, match="cannot read capture"):
+        read_capture(broken)
+
+
 def test_a_bom_before_the_first_line_keeps_the_start_message(tmp_path):
     path = tmp_path / "bom.jsonl"
     path.write_bytes(b"\xef\xbb\xbf" + "\n".join(lines_of(tone_frames(5))).encode() + b"\n")

@@ -6,6 +6,7 @@ pass 2 (payloads decoded from the file into place), and the checks that say what
 from __future__ import annotations
 
 import os
+import zlib
 from typing import Any, BinaryIO, Mapping
 
 import numpy as np
@@ -102,7 +103,7 @@ def read_captures(
             return [_stream(f, name, reader, part, given, block_size) for part in _split(reader, media, stream)]
     except IsADirectoryError as exc:
         raise CaptureError(f"{name!r} is a directory, expected a capture file") from exc
-    except (OSError, EOFError) as exc:  # gzip says a cut-off file with EOFError
+    except (OSError, zlib.error) as exc:  # zlib: a .gz file that is not gzip data inside
         raise CaptureError(f"cannot read capture {name!r}: {getattr(exc, 'strerror', None) or exc}") from exc
 
 
