@@ -204,14 +204,15 @@ def main() -> None:
             peaks.append(int(peak))
         o, b = min(ours), min(base)
         print(f"\n{codec}: {capture.name}, {size / 1e6:.1f} MB, {args.minutes * 60 * 50 * 2} media messages,"
-              f" {int(n) / (16000 if codec != 'OPUS' else 16000):.0f} s per track; one core, best of {args.repeat}"
+              f" {int(n) / 16000:.0f} s per track at 16 kHz; one core, best of {args.repeat}"
               " (median in brackets)")
         print(f"  (ffmpeg) decode of the raw bitstreams : {b:7.3f} s  [{statistics.median(base):.3f}]")
         print(f"  (ours)   read_capture, file to array  : {o:7.3f} s  [{statistics.median(ours):.3f}]")
         print(f"  ours / ffmpeg                         : {o / b:7.2f} x   (target <= 1.5x)")
-        peak = max(peaks)
+        peak, audio_bytes = max(peaks), 2 * 2 * int(n)
         print(f"  peak memory of ours                   : {peak / 1e6:7.1f} MB = {peak / size:.2f} x the file"
               "   (target < 3x)")
+        print(f"    of which the decoded (2, n) int16   : {audio_bytes / 1e6:7.1f} MB = {audio_bytes / size:.2f} x the file")
 
 
 if __name__ == "__main__":

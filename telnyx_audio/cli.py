@@ -408,7 +408,8 @@ def _simulate(args: argparse.Namespace) -> int:
     from telnyx_audio.simulator import simulate
 
     try:
-        report = simulate(args.source, args.url, codec=args.codec, tracks=args.tracks, realtime=args.realtime,
+        report = simulate(args.source, args.url, codec=args.codec, sample_rate=args.sample_rate,
+                          tracks=args.tracks, realtime=args.realtime,
                           shuffle=args.shuffle, drop=args.drop, duplicate=args.duplicate,
                           disconnect_after=args.disconnect_after, auth_token=args.auth_token,
                           token_in=args.token_in, seed=args.seed)
@@ -509,7 +510,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Our fake Telnyx: connected, start, media per track (20 ms), dtmf, stop.")
     sim.add_argument("source", metavar="AUDIO_OR_CAPTURE", help="a WAV (mono: inbound; stereo: L inbound, R outbound) or a capture .jsonl")
     sim.add_argument("url", metavar="URL", help="ws://HOST:PORT/...")
-    sim.add_argument("--codec", default="PCMU", help="PCMU, PCMA or L16 (default PCMU)")
+    sim.add_argument("--codec", default="PCMU", help="PCMU, PCMA, L16, G722 or OPUS, any case or MIME name"
+                     " (default PCMU; AMR-WB needs an encoder PyAV's FFmpeg lacks)")
+    sim.add_argument("--sample-rate", type=int, metavar="HZ", help="the rate start.media_format reports (default"
+                     " 8000 for G.711, else 16000; G722 is 16 kHz audio even when 8000 is reported)")
     sim.add_argument("--tracks", default="both", help="inbound, outbound or both (default both)")
     sim.add_argument("--realtime", action="store_true", help="pace frames at 20 ms as a live call")
     sim.add_argument("--shuffle", action="store_true", help="reorder frames locally, as networks do")

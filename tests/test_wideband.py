@@ -459,3 +459,30 @@ def test_the_decode_command_fails_a_stream_it_cannot_decode_and_still_writes_its
 def test_amrwb_has_no_encoder_so_the_simulator_says_so_before_sending_anything():
     with pytest.raises(wideband.CodecUnavailableError, match="no AMR-WB encoder"):
         call_messages(np.zeros((2, 1600), np.int16), codec="AMR-WB")
+
+
+def test_the_capture_server_finalises_a_g722_call_into_16_khz_wavs_and_its_summary(tmp_path):
+    import time
+
+    import soundfile
+
+    from telnyx_audio.server import CaptureServer
+    from telnyx_audio.simulator import simulate
+
+    wav = tmp_path / "voice.wav"
+    soundfile.write(wav, np.stack([speech_like(16000), speech_like(16000)[::-1]], axis=1), 16000)
+    with CaptureServer(tmp_path / "out") as srv:
+        report = simulate(wav, srv.url, codec="G722", sample_rate=8000, shuffle=True, duplicate=0.05, drop=0.02,
+                          custom_parameters={"customer": "c-42"})
+        deadline = time.monotonic() + 30
+        while not (srv.streams and srv.streams[0].state in ("done", "error")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        [info] = srv.streams
+    assert info.state == "done", info.error
+    summary = json.loads((info.folder / "summary.json").read_text())
+    assert summary["stream_id"] == report.stream_id and summary["custom_parameters"] == {"customer": "c-42"}
+    assert summary["media_format"]["encoding"] == "G722" and summary["error"] is None
+    concealed = summary["track_reports"]["inbound"]["concealed_frames"]
+    assert concealed == summary["track_reports"]["inbound"]["frames_missing"]
+    stereo, rate = soundfile.read(info.folder / "stereo.wav", dtype="int16")
+    assert rate == 16000 and abs(stereo.shape[0] - 16000) <= 320
