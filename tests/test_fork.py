@@ -239,6 +239,32 @@ def test_malformed_datagrams_interleaved_with_good_ones_leave_the_audio_bit_exac
         "shorter than the 12-byte RTP header", "RTP version is not 2", "CSRC list runs past the end of the datagram"}
 
 
+def test_a_corrupt_timestamp_cannot_ask_for_hours_of_silence():
+    packets = fork_packets(AUDIO, tracks="inbound", seed=1)[0]
+    data = bytearray(packets[50].data)
+    data[4:8] = (int.from_bytes(data[4:8], "big") + 8000 * 3600 * 5).to_bytes(4, "big")[-4:]  # +5 h
+    packets[50] = type(packets[50])(packets[50].due_s, 0, bytes(data))
+    rec, report, _ = assemble(packets, max_gap_s=30)
+    assert rec.duration_s <= 1.1 + 30  # the one bad packet (at 1 s) cut to max_gap_s away
+    r = report.tracks["inbound"]
+    assert r.gaps_capped == 2 and any("timestamp jumps cut" in w for w in report.warnings)
+    # Every other packet is where it belongs: the jump back gave back what the cut took.
+    keep = np.r_[0 : 50 * 160, 51 * 160 : 16000]
+    np.testing.assert_array_equal(rec.inbound[keep], CLEAN[0][keep])
+
+
+def test_a_restarted_timestamp_continues_the_track_and_bounds_the_silence():
+    packets = fork_packets(AUDIO, tracks="inbound", seed=1)[0]
+    for i in range(60, len(packets)):  # the sender restarts its timestamps 10 h back
+        data = bytearray(packets[i].data)
+        data[4:8] = ((int.from_bytes(data[4:8], "big") - 8000 * 36000) % 2**32).to_bytes(4, "big")
+        packets[i] = type(packets[i])(packets[i].due_s, 0, bytes(data))
+    rec, report, _ = assemble(packets, max_gap_s=30)
+    np.testing.assert_array_equal(rec.inbound, CLEAN[0])  # the restart's packets follow on
+    assert report.tracks["inbound"].gaps_capped == 1
+    assert rec.duration_s == pytest.approx(2.0)
+
+
 def test_a_track_of_only_malformed_datagrams_is_reported_without_audio():
     packets = fork_packets(AUDIO, tracks="inbound")[0]
     junk = [type(p)(p.due_s, 1, b"\x00" * 20) for p in packets[:5]]

@@ -232,6 +232,7 @@ def assemble_fork(
     stats: dict[str, dict[str, Any]] = {}
     offsets: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
     raw: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray, float]]] = {}
+    capped = {name: [0, 0.0] for name in TRACKS}  # jumps cut, ms left out
     for t, name in enumerate(TRACKS):
         in_track = records.track == t
         if not in_track.any():
@@ -272,16 +273,14 @@ def assemble_fork(
                 track_stats["jitter_ms"] = float(j[-1] * 1000 / clock)
                 track_stats["max_jitter_ms"] = max(track_stats["max_jitter_ms"], float(j.max() * 1000 / clock))
             # Place by timestamp, relative to this SSRC's first packet in sequence order, with
-            # jumps past max_gap cut to it.
-            ts_k = ts[keep]
-            rel = ts_k - ts_k[0]
-            jumps = np.diff(rel)
-            too_far = np.abs(jumps) * ratio > max_gap
-            if too_far.any():
-                cut = np.zeros(rel.size, np.int64)
-                cut[1:] = np.cumsum(np.where(too_far, jumps - np.sign(jumps) * int(max_gap / ratio), 0))
-                rel = rel - cut
-                warnings.append(f"{name} SSRC {ssrc:08x}: {int(too_far.sum())} timestamp jumps over {max_gap_s} s cut")
+            # the silence timestamp jumps ask for bounded.
+            rel, n_cut, cut_ticks = _bound_jumps(ts[keep] - ts[keep][0], max_gap / ratio, 60 * main.clock_rate)
+            if n_cut:
+                capped[name][0] += n_cut
+                capped[name][1] += cut_ticks * 1000.0 / main.clock_rate
+                warnings.append(f"{name} SSRC {ssrc:08x}: {n_cut} timestamp jumps cut, {cut_ticks / main.clock_rate:.1f} s"
+                                f" of silence left out (at most {max_gap_s:g} s a jump, and max(60 s, 10x the audio)"
+                                " in all: a restarted or corrupt timestamp is no silence worth storing)")
             pos_rel = np.rint(rel * ratio).astype(np.int64)
             # Anchor on the receive clock: the least-delayed of the first packets (first
             # arrivals are exactly the kept packets).
@@ -347,7 +346,7 @@ def assemble_fork(
         spans = [(p["pos"][is_audio], p["pos"][is_audio] + samples_of[t]), cn_spans.get(t), dtmf_spans.get(t)]
         starts = np.concatenate([s[0] for s in spans if s is not None])
         ends = np.concatenate([s[1] for s in spans if s is not None])
-        reports[name] = _track_report(name, st, starts, ends, samples_of[t], rate, concealment.get(t))
+        reports[name] = _track_report(name, st, starts, ends, samples_of[t], rate, concealment.get(t), capped[name])
     tracks = tuple(n for t, n in enumerate(TRACKS) if t in placed and (placed[t]["kind"] == 1).any())
     recording = Recording(audio, rate, main.encoding, tracks, reports)
     bad = np.flatnonzero(~good)
@@ -374,13 +373,64 @@ def assemble_fork(
     return recording, report, events
 
 
+def _bound_jumps(rel: np.ndarray, max_jump: float, floor: float) -> tuple[np.ndarray, int, int]:
+    """Bound the silence timestamp jumps ask for (all in RTP clock ticks, sequence order).
+
+    A forward jump's silence (beyond the usual step between packets) is cut to ``max_jump``.
+    A backward jump beyond ``max_jump`` first gives back what earlier cuts took (one packet
+    with a corrupt timestamp: the next is where it belongs); otherwise it is a restarted
+    timestamp, and the packets after it follow on. Then, if the silence still exceeds
+    ``max(floor, 10x the audio)``, the longest silences are cut to one level so that it does
+    not (water-filling: short gaps stay exact). Returns the new relative timestamps, how
+    many jumps were cut and the ticks of silence left out.
+
+    Examples
+    --------
+    >>> rel, n, left = _bound_jumps(np.array([0, 160, 10**9, 320, 480]), 8000, 16000)
+    >>> rel.tolist(), n, left
+    ([0, 160, 8320, 320, 480], 2, 0)
+    """
+    jumps = np.diff(rel).astype(np.int64)
+    if jumps.size == 0:
+        return rel, 0, 0
+    forward = jumps[jumps > 0]
+    step = int(np.median(forward)) if forward.size else 0
+    new = jumps.copy()
+    big = np.flatnonzero((jumps > step + max_jump) | (jumps < -max_jump))
+    owed = 0  # ticks earlier cuts took that a backward jump may give back
+    for i in big.tolist():  # a few corrupt or restarted timestamps, not one per packet
+        if jumps[i] > 0:
+            new[i] = step + int(max_jump)
+            owed += int(jumps[i] - new[i])
+        else:
+            back = int(jumps[i]) + owed
+            new[i] = min(back, step + int(max_jump)) if back >= -max_jump else step
+            owed = 0
+    left = owed
+    silence = np.maximum(new - step, 0)
+    budget = max(floor, 10 * step * rel.size)
+    if silence.sum() > budget:
+        # The level L with sum(min(silence, L)) == budget: with the k longest cut to L,
+        # k * L + (the rest) == budget, for the k where L falls between the k-th and k+1-th.
+        desc = np.sort(silence)[::-1].astype(np.float64)
+        k = np.arange(1, desc.size + 1)
+        levels = (budget - (desc.sum() - np.cumsum(desc))) / k
+        below = np.concatenate((desc[1:], [0.0]))
+        level = int(levels[np.argmax((levels <= desc) & (levels >= below))])
+        trimmed = np.minimum(silence, level)
+        left += int((silence - trimmed).sum())
+        new = new - (silence - trimmed)
+    cut = int((new != jumps).sum())
+    return np.concatenate(([0], np.cumsum(new))).astype(np.int64), cut, left
+
+
 def _iso(us: float) -> str:
     when = _dt.datetime.fromtimestamp(us / 1e6, _dt.timezone.utc)
     return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _track_report(name: str, st: dict, starts: np.ndarray, ends: np.ndarray, samples: np.ndarray,
-                  rate: int, concealment: Any = None) -> TrackReport:
+                  rate: int, concealment: Any = None, capped: list | None = None) -> TrackReport:
     """The WebSocket-style report of one track: holes between what packets cover are gaps."""
     gaps: list[tuple[float, float]] = []
     first = last = 0
@@ -407,6 +457,8 @@ def _track_report(name: str, st: dict, starts: np.ndarray, ends: np.ndarray, sam
         timestamp_unit="rtp",
         bad_frames=st["malformed"],
         unplaced=st["malformed"],  # not RTP: no sequence number, so no place and no loss
+        gaps_capped=int(capped[0]) if capped else 0,
+        capped_ms=float(capped[1]) if capped else 0.0,
         **(concealment.as_dict() if concealment is not None else {}),
     )
 

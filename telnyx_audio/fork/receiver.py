@@ -99,6 +99,8 @@ class _Pair:
         self.transports: list[asyncio.DatagramTransport] = []
         self.session: ForkSession | None = None
         self.call_control_id: str | None = None
+        self.n_dropped = 0  # datagrams from senders not allowed, since the pair's last call ended
+        self.dropped: dict[str, int] = {}  # ... by sender (the first 100 senders)
 
 
 class _Endpoint(asyncio.DatagramProtocol):
@@ -134,7 +136,8 @@ class ForkReceiver:
         from the call's last packet, so a call that has not started yet never times out.
     allow : iterable of str, optional
         CIDRs (``"10.0.0.0/8"``, ``"192.0.2.7"``) whose datagrams are kept; others are
-        counted in :attr:`dropped` and never written. Default: every sender.
+        counted (in :attr:`dropped`, and per call in its summary) and never written.
+        Default: every sender.
     payload_types : list of str, optional
         ``["96=OPUS/48000"]``: stored in each capture's header for decoding.
     public_host : str, optional
@@ -224,6 +227,9 @@ class ForkReceiver:
         if not ok:
             self.dropped += 1
             self.dropped_from[host] = self.dropped_from.get(host, 0) + 1
+            pair.n_dropped += 1
+            if len(pair.dropped) < 100 or host in pair.dropped:
+                pair.dropped[host] = pair.dropped.get(host, 0) + 1
             return
         session = pair.session
         if session is None:
@@ -281,8 +287,9 @@ class ForkReceiver:
         session.state = "finalizing"
         extra = {"receiver": {"rx_port": session.rx_port, "tx_port": session.tx_port,
                               "datagrams_written": sum(session.packets),
-                              "datagrams_dropped_not_allowed": self.dropped,
-                              "dropped_from": dict(list(self.dropped_from.items())[:100])}}
+                              "datagrams_dropped_not_allowed": pair.n_dropped,
+                              "dropped_from": dict(pair.dropped)}}
+        pair.n_dropped, pair.dropped = 0, {}
         assert self._loop is not None
         fut = self._loop.run_in_executor(self._finisher, _finalize, session, extra)
         self._finishing.add(fut)
