@@ -38,6 +38,7 @@ import numpy as np
 from telnyx_audio import codecs
 from telnyx_audio._placement import Placed, place_track, silence_budget
 from telnyx_audio.protocol import TRACKS, Media
+from telnyx_audio.track import Track, audio_html
 
 __all__ = ["FrameTable", "TrackReport", "Plan", "Recording", "plan", "render", "assemble", "assemble_events",
            "plan_stateful", "render_stateful"]
@@ -270,14 +271,49 @@ class Recording:
     reports: dict[str, TrackReport] = field(default_factory=dict)
 
     @property
-    def inbound(self) -> np.ndarray:
-        """The inbound track, int16 of shape (n,)."""
-        return self.audio[0]
+    def inbound(self) -> Track:
+        """The inbound track, int16 of shape (n,), carrying ``sample_rate``."""
+        return Track(self.audio[0], self.sample_rate)
 
     @property
-    def outbound(self) -> np.ndarray:
-        """The outbound track, int16 of shape (n,)."""
-        return self.audio[1]
+    def outbound(self) -> Track:
+        """The outbound track, int16 of shape (n,), carrying ``sample_rate``."""
+        return Track(self.audio[1], self.sample_rate)
+
+    def slice(self, start_s: float, end_s: float) -> "Recording":
+        """The audio from ``start_s`` to ``end_s`` (seconds on the shared timeline), as a Recording.
+
+        Track reports stay with the whole call, so a slice has none.
+
+        Examples
+        --------
+        >>> rec = Recording(np.zeros((2, 8000), np.int16), 8000, "PCMU", ("inbound",))
+        >>> rec.slice(0.25, 0.5).duration_s
+        0.25
+        """
+        if not 0 <= start_s <= end_s:
+            raise ValueError(f"slice needs 0 <= start_s <= end_s, got start_s={start_s!r}, end_s={end_s!r}")
+        lo, hi = (min(int(round(t * self.sample_rate)), self.audio.shape[1]) for t in (start_s, end_s))
+        return Recording(self.audio[:, lo:hi], self.sample_rate, self.encoding, self.tracks)
+
+    def turn(self, k: int, analysis: object = None) -> "Recording":
+        """The ``k``-th turn of the call (from :func:`telnyx_audio.analyze_call`), as a slice.
+
+        Pass ``analysis`` (a :class:`~telnyx_audio.analysis.CallAnalysis` of this recording)
+        to avoid measuring the call again.
+        """
+        from telnyx_audio.analysis import analyze_call
+
+        turns = (analysis if analysis is not None else analyze_call(self)).turns
+        if not -len(turns) <= k < len(turns):
+            raise IndexError(f"turn {k} out of range: the call has {len(turns)} turns")
+        row = turns.iloc[k]
+        return self.slice(float(row["start_s"]), float(row["end_s"]))
+
+    def _repr_html_(self) -> str:
+        """An audio player (inbound left, outbound right) and a one-line summary, for Jupyter."""
+        summary = f"{self.encoding} {self.sample_rate} Hz, {self.duration_s:.2f} s, tracks: {', '.join(self.tracks) or 'none'}"
+        return audio_html(self.audio, self.sample_rate, summary)
 
     @property
     def duration_s(self) -> float:

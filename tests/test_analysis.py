@@ -233,3 +233,43 @@ def test_audio_decoded_with_the_wrong_law_is_flagged(sent, assumed):
     right = check_codec(codecs.decode(wire, sent), sent)
     assert wrong.suspect and wrong.likely_encoding == sent and "decoded as" in repr(wrong)
     assert not right.suspect and right.likely_encoding == sent
+
+
+def scripted_recording(sr=8000):
+    from telnyx_audio.recording import Recording
+
+    return Recording((scripted_call(sr) * 32767).astype(np.int16), sr, "PCMU", ("inbound", "outbound"))
+
+
+def test_a_recordings_tracks_carry_their_rate_so_analysis_needs_no_sr():
+    rec = scripted_recording(16000)
+    assert rec.inbound.sample_rate == 16000 and rec.outbound[:100].sample_rate == 16000
+    assert detect_speech(rec.inbound).segments.equals(detect_speech(np.asarray(rec.inbound), 16000).segments)
+    assert spectrogram(rec.outbound).sample_rate == 16000 and levels(rec.inbound)["peak_dbfs"] < 0
+    assert detect_dtmf(rec.inbound)["digit"].tolist() == ["1", "5"]
+    assert analyze_call(rec).to_dict() == analyze_call(rec.audio, 16000).to_dict()
+    with pytest.raises(ValueError, match="sr is required"):
+        detect_speech(np.zeros(800, np.int16))
+
+
+def test_slices_and_turns_of_a_recording_play_in_a_notebook():
+    import base64
+    import io
+    import wave
+
+    rec = scripted_recording()
+    part = rec.slice(3.5, 5.0)
+    assert part.duration_s == pytest.approx(1.5) and part.sample_rate == rec.sample_rate
+    np.testing.assert_array_equal(part.audio, rec.audio[:, 28000:40000])
+    second = rec.turn(1)  # outbound answers at 3.5 s
+    assert second.duration_s == pytest.approx(1.5, abs=0.03)
+    with pytest.raises(IndexError, match="6 turns"):
+        rec.turn(6)
+    with pytest.raises(ValueError, match="start_s"):
+        rec.slice(2.0, 1.0)
+    page = part._repr_html_()
+    assert "<audio controls" in page and "PCMU 8000 Hz, 1.50 s" in page
+    wav = base64.b64decode(page.split("base64,")[1].split('"')[0])
+    with wave.open(io.BytesIO(wav)) as w:  # the player holds both tracks at the real rate
+        assert (w.getnchannels(), w.getframerate(), w.getnframes()) == (2, 8000, 12000)
+    assert "<audio controls" in rec.inbound._repr_html_()
