@@ -218,15 +218,14 @@ class Reader:
         parts = [p for p in parts if p is not None and p[0].size]
         if not parts:
             return
-        cols = [np.concatenate([p[i] for p in parts]) if i != 1 else FrameTable.concat([p[1] for p in parts])
-                for i in range(7)]
-        rows = cols[0]
+        rows = np.concatenate([p[0] for p in parts])
+        table = FrameTable.concat([p[1] for p in parts])
+        rest = [np.concatenate([p[i] for p in parts]) for i in range(2, 7)]
         self.n_media += rows.size
-        if rows.size > 1 and (np.diff(rows) < 0).any():
+        if rows.size > 1 and (np.diff(rows) < 0).any():  # back to file order
             order = np.argsort(rows, kind="stable")
-            cols = [c.take(order) if i == 1 else c[order] for i, c in enumerate(cols)]
-        cols[0] = cols[0] + first_no
-        self.blocks.append(tuple(cols[1:2] + cols[0:1] + cols[2:]))
+            rows, table, rest = rows[order], table.take(order), [c[order] for c in rest]
+        self.blocks.append((table, rows + first_no, *rest))
 
     def _slow_path(self, buf, starts, ends, todo, hits, first_no, spans, learn=True):
         """Parse the lines no layout took, one by one; learn layouts from media lines among
