@@ -239,6 +239,16 @@ def test_malformed_datagrams_interleaved_with_good_ones_leave_the_audio_bit_exac
         "shorter than the 12-byte RTP header", "RTP version is not 2", "CSRC list runs past the end of the datagram"}
 
 
+def test_a_codec_switch_between_pcmu_and_pcma_decodes_each_packet_with_its_own_law():
+    mu, a = codecs.encode(AUDIO[0], "PCMU"), codecs.encode(AUDIO[0], "PCMA")
+    pkts = [rtp.build_packet((mu if i < 50 else a)[i * 160 : (i + 1) * 160], payload_type=0 if i < 50 else 8,
+                             sequence_number=i, timestamp=i * 160, ssrc=1) for i in range(100)]
+    rec, report, _ = assemble_fork(Records.from_datagrams([0] * 100, np.arange(100) * 20000, pkts))
+    np.testing.assert_array_equal(rec.inbound[:8000], CLEAN[0][:8000])
+    np.testing.assert_array_equal(rec.inbound[8000:], g711(AUDIO, "PCMA")[0][8000:])
+    assert report.rtp["inbound"].payload_types == {"0": 50, "8": 50}
+
+
 def test_a_corrupt_timestamp_cannot_ask_for_hours_of_silence():
     packets = fork_packets(AUDIO, tracks="inbound", seed=1)[0]
     data = bytearray(packets[50].data)

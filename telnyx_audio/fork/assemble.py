@@ -191,7 +191,8 @@ def assemble_fork(
     except (ValueError, TypeError) as exc:
         warnings.append(f"payload types in the header ignored: {exc}")
         ptmap = rtp.payload_type_map()
-    ptmap.update(rtp.payload_type_map(payload_types))
+    given = rtp.payload_type_map(payload_types)  # static types under the caller's: keep the header's
+    ptmap.update({pt: k for pt, k in given.items() if rtp.STATIC_PAYLOAD_TYPES.get(pt) != k})
     cols = rtp.parse_packets(records.buf, records.offset, records.length)
     good = cols.reason == 0
     kinds = _kinds(cols, records, good, ptmap, media_format, warnings)
@@ -214,7 +215,8 @@ def assemble_fork(
     usable = {pt for pt, k in audio_pts.items() if k.clock_rate == main.clock_rate
               and (k.encoding == main.encoding or {k.encoding, main.encoding} <= g711)}
     for pt in sorted(set(audio_pts) - usable):
-        warnings.append(f"payload type {pt} ({audio_pts[pt]}) has another rate than the call's {main}: skipped")
+        warnings.append(f"payload type {pt} ({audio_pts[pt]}) does not decode like the call's main type"
+                        f" {main_pt} ({main}): its packets are skipped")
     kind_code = np.zeros(128, np.int8)  # 0 unusable, 1 audio, 2 CN, 3 telephone-event
     for pt, k in kinds.items():
         if pt in usable:
