@@ -486,3 +486,25 @@ def test_the_capture_server_finalises_a_g722_call_into_16_khz_wavs_and_its_summa
     assert concealed == summary["track_reports"]["inbound"]["frames_missing"]
     stereo, rate = soundfile.read(info.folder / "stereo.wav", dtype="int16")
     assert rate == 16000 and abs(stereo.shape[0] - 16000) <= 320
+
+
+@pytest.mark.parametrize("codec, reported", [("G722", 8000), ("OPUS", 48000), ("L16", 22050), ("OPUS", 24000)])
+def test_analysis_measures_wideband_calls_as_it_measures_narrowband_ones(tmp_path, codec, reported):
+    import soundfile
+
+    from telnyx_audio.analysis import analyze_call
+
+    speech = load("g722")["expected"]  # espeak-ng speech, 16 kHz
+    quiet, pause = np.zeros(speech.size, np.int16), np.zeros(16000, np.int16)  # a 1 s pause between the turns
+    inbound, outbound = np.concatenate([speech, pause, quiet]), np.concatenate([quiet, pause, speech])
+    soundfile.write(tmp_path / "v.wav", np.stack([inbound, outbound], 1), 16000)
+    results = {}
+    for name, enc, rate in (("narrow", "PCMU", 8000), ("wide", codec, reported)):
+        timed, _ = call_messages(tmp_path / "v.wav", codec=enc, sample_rate=rate)
+        (tmp_path / f"{name}.jsonl").write_text("".join(m + "\n" for _, m in timed))
+        results[name] = analyze_call(read_capture(tmp_path / f"{name}.jsonl")).to_dict()
+    narrow, wide = results["narrow"], results["wide"]
+    assert wide["n_turns"] == narrow["n_turns"] >= 1
+    for key in ("inbound_talk_s", "outbound_talk_s", "response_latency_median_s"):
+        assert abs(wide[key] - narrow[key]) < 0.1, key
+    assert abs(wide["inbound_level_dbfs"] - narrow["inbound_level_dbfs"]) < 1.5
