@@ -38,8 +38,6 @@ def fleet(tmp_path):
         "example.jsonl": EXAMPLE.read_bytes(),
         "alaw.jsonl": "\n".join(capture_lines(tone_frames(40, encoding="PCMA"), encoding="PCMA")).encode() + b"\n",
     }
-    for name, data in good.items():
-        (src / name).write_bytes(data)
     lines = capture_lines(tone_frames(5))
     lines[1] = json.dumps(start_obj(encoding="G729"))
     bad = {
@@ -49,7 +47,8 @@ def fleet(tmp_path):
         "g729.jsonl": ("\n".join(lines) + "\n").encode(),
         "crash.jsonl": EXAMPLE.read_bytes(),
     }
-    for name, data in bad.items():
+    good["flaky.jsonl"] = EXAMPLE.read_bytes()  # kills its worker once: tried again, it works
+    for name, data in {**good, **bad}.items():
         (src / name).write_bytes(data)
     os.symlink("unreadable.jsonl", src / "unreadable.jsonl")  # a link to itself: cannot be opened
     return src
@@ -58,12 +57,13 @@ def fleet(tmp_path):
 def test_good_and_broken_files_give_one_row_each_and_a_crashed_worker_is_an_error_row(fleet, tmp_path):
     out = tmp_path / "out"
     inputs = sorted(str(p) for p in fleet.iterdir()) + [str(fleet / "missing.jsonl")]
-    done = run("batch", *inputs, "--out", out, "--jobs", "2", "--no-analysis", "--no-progress", env={CRASH_ENV: "crash.jsonl"})
+    done = run("batch", *inputs, "--out", out, "--jobs", "2", "--no-analysis", "--no-progress", env={CRASH_ENV: f"crash.jsonl,flaky.jsonl:{tmp_path / 'flaky-crashed'}"})
     assert done.returncode == 1, done.stderr
     calls = pd.read_parquet(out / "calls.parquet")
     assert calls["path"].tolist() == inputs
     errors = dict(zip(calls["path"].map(lambda p: Path(p).name), calls["error"]))
-    assert errors["example.jsonl"] == "" and errors["alaw.jsonl"] == ""
+    assert errors["example.jsonl"] == errors["alaw.jsonl"] == errors["flaky.jsonl"] == ""
+    assert (tmp_path / "flaky-crashed").exists()  # it did kill a worker
     assert "is not a capture: it is empty" in errors["empty.jsonl"]
     assert "is not a capture" in errors["not_a_capture.jsonl"] and "line 1" in errors["not_a_capture.jsonl"]
     assert "is not a capture" in errors["binary.jsonl"]

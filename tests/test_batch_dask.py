@@ -42,20 +42,27 @@ def test_a_local_cluster_gives_the_rows_of_the_process_pool_and_a_worker_killing
     from distributed import Client, LocalCluster
 
     paths = _captures(tmp_path / "src")
-    (tmp_path / "src" / "crash.jsonl").write_bytes(EXAMPLE.read_bytes())
+    for name in ("crash.jsonl", "flaky.jsonl"):
+        (tmp_path / "src" / name).write_bytes(EXAMPLE.read_bytes())
     local = ta.batch(paths, tmp_path / "pool", jobs=2, progress=False)
-    # A worker lost mid-task is retried on another; a file that kills every worker it meets
-    # comes back as KilledWorker after `allowed-failures` retries: its row, not the batch's end.
+    # A worker lost mid-task is retried on another (flaky.jsonl kills the first worker it meets,
+    # then works); a file that kills every worker it meets comes back as KilledWorker after
+    # `allowed-failures` retries: its row, not the batch's end.
+    flaky = tmp_path / "flaky-crashed"
     with dask.config.set({"distributed.scheduler.allowed-failures": 2}), \
-            LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                         host="127.0.0.1", env={CRASH_ENV: "crash.jsonl"}) as cluster, Client(cluster) as client:
-        on_dask = ta.batch(paths + [tmp_path / "src" / "crash.jsonl"], tmp_path / "dask", client=client, progress=False)
-        assert len(client.scheduler_info()["workers"]) >= 1
+            LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1",
+                         env={CRASH_ENV: f"crash.jsonl,flaky.jsonl:{flaky}"}) as cluster, Client(cluster) as client:
+        inputs = [tmp_path / "src" / "flaky.jsonl", *paths, tmp_path / "src" / "crash.jsonl"]
+        on_dask = ta.batch(inputs, tmp_path / "dask", client=client, progress=False)
+    assert flaky.exists()  # a worker died on it
     crash = on_dask.calls.iloc[-1]
     assert "KilledWorker" in crash["error"] and crash["path"].endswith("crash.jsonl")
-    pd.testing.assert_frame_equal(_comparable(on_dask.calls.iloc[:-1]), _comparable(local.calls))
-    pd.testing.assert_frame_equal(on_dask.segments, local.segments)
-    for row in on_dask.calls.iloc[:-1].itertuples():
+    assert on_dask.calls.iloc[0]["error"] == "" and on_dask.calls.iloc[0]["dtmf_events"] == "15"
+    good = on_dask.calls.iloc[1:-1].reset_index(drop=True)
+    pd.testing.assert_frame_equal(_comparable(good), _comparable(local.calls))
+    segments = on_dask.segments[on_dask.segments["path"] != str(inputs[0])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(segments, local.segments)
+    for row in good.itertuples():
         assert (Path(row.folder) / "stereo.wav").exists() and "dask" in row.folder
 
 

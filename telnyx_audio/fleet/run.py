@@ -7,7 +7,7 @@ import json
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -291,7 +291,6 @@ def batch(
     wav: bool = True,
     webhooks: Any = None,
     progress: bool = True,
-    on_result: Callable[[FileResult], None] | None = None,
 ) -> BatchResult:
     """Process many capture files into one call table, on every core or a Dask cluster.
 
@@ -321,9 +320,7 @@ def batch(
         Webhook logs to join on the call ids (hangup cause, call quality, stream failures,
         transcripts): see :func:`telnyx_audio.load_webhooks`.
     progress : bool
-        Show a tqdm progress bar (a widget in Jupyter).
-    on_result : callable, optional
-        Called in this process with each file's result as it arrives.
+        Show a tqdm progress bar (a widget in Jupyter with ipywidgets, else text).
 
     Returns
     -------
@@ -379,8 +376,6 @@ def batch(
             results[result.index] = result
             if root is not None and not result.failed:
                 _save_done(root, names[result.index], tasks[result.index], result)
-            if on_result is not None:
-                on_result(result)
             bar.update(1)
 
     ordered = [results[i] for i in sorted(results)]

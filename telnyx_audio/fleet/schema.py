@@ -195,11 +195,18 @@ def capture_row(capture: "Capture") -> dict[str, Any]:
         stats = rtp[track].as_dict() if rtp and track in rtp else {}
         for key, suffix in _RTP_FIELDS.items():
             row[f"{track}_{suffix}"] = stats.get(key)
-    return {k: _json_safe(v) for k, v in row.items()}
+    return {k: json_safe(v) for k, v in row.items()}
 
 
-def _json_safe(value: Any) -> Any:
-    """numpy scalars to Python ones, NaN and infinities to None."""
+def json_safe(value: Any) -> Any:
+    """A value for a JSON-safe row: numpy scalars to Python ones, NaN and infinities to None.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> json_safe(np.int64(3)), json_safe(float("nan")), json_safe("x")
+    (3, None, 'x')
+    """
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):

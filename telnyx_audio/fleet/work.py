@@ -16,9 +16,23 @@ from typing import Any
 
 __all__ = ["Task", "FileResult", "process_file", "run_task"]
 
-# Test-only: a worker asked to process a file with this base name exits at once, as a worker
-# killed by the OS would. It lets the tests crash a real worker process without mocking.
+# Test-only: a worker asked to process a file named here exits at once, as a worker killed by
+# the OS would, so the tests crash real worker processes without mocking. Comma-separated base
+# names; ``NAME:MARKER`` crashes only the first time (it creates the file MARKER first).
 _CRASH_ENV = "_TELNYX_AUDIO_TEST_CRASH_ON"
+
+
+def _test_crash(path: str) -> None:
+    for entry in filter(None, os.environ.get(_CRASH_ENV, "").split(",")):
+        name, _, marker = entry.partition(":")
+        if name != os.path.basename(path):
+            continue
+        if marker:
+            try:
+                os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                return
+        os._exit(70)
 
 
 @dataclass(frozen=True)
@@ -65,8 +79,7 @@ def run_task(task: Task) -> FileResult:
     reveals) must not end the batch, so any ``Exception`` is caught here, at the boundary,
     and reported with its type and message in the row.
     """
-    if os.environ.get(_CRASH_ENV) and os.path.basename(task.path) == os.environ[_CRASH_ENV]:
-        os._exit(70)
+    _test_crash(task.path)
     try:
         return process_file(task)
     except Exception as exc:  # the batch boundary: see the docstring
@@ -107,8 +120,8 @@ def process_file(task: Task) -> FileResult:
                 segments = [{**key, **seg} for seg in analysis.segments().to_dict("records")]
         except Exception as exc:  # one stream's failure is its row's error (batch boundary)
             row["error"] = _describe(exc)
-        result.calls.append({k: schema._json_safe(v) for k, v in row.items()})
-        result.segments.extend({k: schema._json_safe(v) for k, v in seg.items()} for seg in segments)
+        result.calls.append({k: schema.json_safe(v) for k, v in row.items()})
+        result.segments.extend({k: schema.json_safe(v) for k, v in seg.items()} for seg in segments)
     elapsed = time.perf_counter() - t0
     for row in result.calls:
         row["process_s"] = elapsed / max(len(result.calls), 1)
