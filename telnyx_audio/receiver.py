@@ -6,12 +6,34 @@ acknowledged is lost to a crash. Everything else is answered 4xx and goes to the
 log, never the verified one:
 
 ======  =====================================================================
-400     malformed: missing or bad headers, a body that is not a JSON object
+400     malformed: missing or bad headers, a body that is not a JSON object, a security
+        header (signature, timestamp, Content-Length, Transfer-Encoding) given twice
 401     the signature does not match, or it was made outside the tolerance
-409     a replay: the same signature already accepted within the tolerance
+408     the request was not complete within ``read_timeout_s`` of the connection's start
+        (or of the previous request's end)
+409     a replay: the same signature (its decoded bytes, so no base64 spelling of it slips
+        through) was already accepted while its timestamp is acceptable
 411     no Content-Length (chunked bodies are not accepted)
 413     a body over the size limit (not read)
+503     ``max_connections`` connections are already open (answered and closed at once)
 ======  =====================================================================
+
+Replays are refused across restarts: at start, the deliveries of the verified log whose
+timestamps are still acceptable are remembered again (the log is read backwards, only as far
+as they go). Each signature is kept until its timestamp leaves the tolerance window, on
+either side.
+
+Every request is read under one deadline (``read_timeout_s`` for its request line, headers
+and body, counted from the connection's start or the previous answer), so a slow sender
+holds a thread for at most that long, and at most ``max_connections`` threads (each holding
+at most ``max_body`` bytes) exist at once. Refusals and deliveries are logged with
+:mod:`logging` (logger ``telnyx_audio.receiver``).
+
+Why not an ASGI application under uvicorn: uvicorn caps concurrency and closes idle
+keep-alive connections, but it has no deadline for a request's headers or body, so a slow
+drip would still need one by hand; with that, the standard library server bounded here is
+smaller than a new dependency, and the HTTP it parses is the same (one request per
+connection at a time, Content-Length bodies only).
 
 Each log line is one JSON object: ``received_at`` (UTC ISO-8601), ``remote``, ``path``,
 ``headers`` (lower-case names), the body exactly as received (``body``, or ``body_b64`` when
@@ -28,27 +50,101 @@ Start it from the command line (``telnyx-audio webhooks serve``), or in a notebo
 from __future__ import annotations
 
 import base64
+import binascii
+import heapq
+import io
 import json
+import logging
 import os
+import socket
 import threading
 import time
-from collections import deque
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from telnyx_audio.errors import (
     InvalidSignatureError,
     TimestampToleranceError,
     WebhookVerificationError,
 )
-from telnyx_audio.webhooks import DEFAULT_TOLERANCE_S, SIGNATURE_HEADER, load_public_key, verify_webhook
+from telnyx_audio.webhooks import (
+    DEFAULT_TOLERANCE_S,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    load_public_key,
+    verify_webhook,
+)
 
 __all__ = ["WebhookReceiver"]
 
+log = logging.getLogger("telnyx_audio.receiver")
+
 DEFAULT_MAX_BODY = 1 << 20
-_MAX_DRAIN = 64 << 20
+DEFAULT_MAX_CONNECTIONS = 64
+DEFAULT_READ_TIMEOUT_S = 10.0
+_MAX_DRAIN = 1 << 20
+# Headers whose second copy could make what is verified differ from what is logged or framed.
+_SINGLE = (SIGNATURE_HEADER, TIMESTAMP_HEADER, "content-length", "transfer-encoding")
+
+
+def _signature_key(text: str) -> bytes | None:
+    """The signature's bytes: the replay key (base64 ignores spare bits, so texts can differ)."""
+    try:
+        return base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _tail_lines(path: Path, block: int = 1 << 20) -> Iterator[bytes]:
+    """The lines of a file, last first, read in blocks from its end."""
+    with open(path, "rb") as f:
+        pos = f.seek(0, os.SEEK_END)
+        rest = b""
+        while pos > 0:
+            step = min(block, pos)
+            pos -= step
+            f.seek(pos)
+            lines = (f.read(step) + rest).split(b"\n")
+            rest = lines[0]
+            yield from reversed(lines[1:])
+        if rest:
+            yield rest
+
+
+class _Throttle:
+    """At most ``per_second`` log lines a second for one kind of event (a flood cannot flood the log)."""
+
+    def __init__(self, per_second: int = 20) -> None:
+        self.per_second, self.second, self.n = per_second, 0, 0
+        self.lock = threading.Lock()
+
+    def allow(self) -> bool:
+        with self.lock:
+            now = int(time.monotonic())
+            if now != self.second:
+                self.second, self.n = now, 0
+            self.n += 1
+            return self.n <= self.per_second
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A socket read under one deadline: each recv waits only for the time left."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.deadline = time.monotonic()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("request not complete before its deadline")
+        self.sock.settimeout(left)
+        return self.sock.recv_into(buffer)
 
 
 class _Log:
@@ -76,11 +172,27 @@ class _Handler(BaseHTTPRequestHandler):
     server: "_Server"
     protocol_version = "HTTP/1.1"
 
+    def setup(self) -> None:
+        super().setup()
+        self._reader = _DeadlineReader(self.connection)
+        self.rfile = io.BufferedReader(self._reader)
+
+    def handle_one_request(self) -> None:
+        # One deadline for the whole request (line, headers, body), from the connection's
+        # start or the previous answer: a slow drip cannot hold the thread longer.
+        self._reader.deadline = time.monotonic() + self.server.receiver.read_timeout_s
+        super().handle_one_request()
+
     def log_message(self, format: str, *args: Any) -> None:  # quiet: the logs are the JSONL files
         pass
 
+    def log_error(self, format: str, *args: Any) -> None:
+        if self.server.receiver._throttle.allow():
+            log.warning("%s: %s", self.client_address[0], format % args)
+
     def _answer(self, status: int, message: str) -> None:
         body = json.dumps({"ok": status == 200, "message": message}).encode()
+        self.connection.settimeout(self.server.receiver.read_timeout_s)  # a reader that never reads
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -100,9 +212,43 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _Server(ThreadingHTTPServer):
+    """One thread per connection, at most ``receiver.max_connections`` of them."""
+
     daemon_threads = True
     allow_reuse_address = True
     receiver: "WebhookReceiver"
+    _active = 0
+    _active_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._active_lock:
+            admitted = self._active < self.receiver.max_connections
+            if admitted:
+                self._active += 1
+        if not admitted:  # answered and closed here: no thread, no buffer
+            self.receiver._refused(client_address[0], 503, f"{self.receiver.max_connections} connections open")
+            body = b'{"ok": false, "message": "too many connections"}'
+            try:
+                request.settimeout(1.0)
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                                b"Retry-After: 5\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            with self._active_lock:
+                self._active -= 1
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._active_lock:
+                self._active -= 1
 
 
 class WebhookReceiver:
@@ -122,6 +268,18 @@ class WebhookReceiver:
         Largest body accepted, in bytes (1 MiB by default; Telnyx deliveries are small).
     tolerance_s : float
         Allowed signing-time skew, both ways.
+    read_timeout_s : float
+        Time for a whole request (line, headers and body) to arrive; slower ones get 408.
+    max_connections : int
+        Connections served at once; more are answered 503 and closed.
+
+    Examples
+    --------
+    >>> import tempfile, requests
+    >>> rx = WebhookReceiver(tempfile.mkdtemp() + "/hooks.jsonl", "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=")
+    >>> with rx:
+    ...     requests.post(rx.url, data=b"{}", timeout=10).status_code
+    400
     """
 
     def __init__(
@@ -134,23 +292,62 @@ class WebhookReceiver:
         rejected: str | os.PathLike[str] | None = None,
         max_body: int = DEFAULT_MAX_BODY,
         tolerance_s: float = DEFAULT_TOLERANCE_S,
+        read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         self.public_key = load_public_key(public_key)
         if not isinstance(max_body, int) or max_body <= 0:
             raise ValueError(f"max_body must be a positive number of bytes, got {max_body!r}")
+        if not isinstance(read_timeout_s, (int, float)) or not read_timeout_s > 0:
+            raise ValueError(f"read_timeout_s must be a positive number of seconds, got {read_timeout_s!r}")
+        if not isinstance(max_connections, int) or isinstance(max_connections, bool) or max_connections < 1:
+            raise ValueError(f"max_connections must be a positive integer, got {max_connections!r}")
         out = Path(out)
         self.verified_log = _Log(out)
         self.rejected_log = _Log(Path(rejected) if rejected else out.with_name(out.stem + ".rejected.jsonl"))
         self.max_body = max_body
         self.tolerance_s = tolerance_s
+        self.read_timeout_s = float(read_timeout_s)
+        self.max_connections = max_connections
         self.counts = {"verified": 0, "rejected": 0}
-        # Signatures accepted within the tolerance, oldest first (expiries come in order).
-        self._seen: set[str] = set()
-        self._expiry: deque[tuple[float, str]] = deque()
+        self._throttle = _Throttle()
+        # Signatures (decoded bytes) accepted while their timestamps are acceptable, with a
+        # heap of when each stops being so.
+        self._seen: set[bytes] = set()
+        self._expiry: list[tuple[float, bytes]] = []
         self._seen_lock = threading.Lock()
+        self.remembered = self._remember(out, time.time())
         self._server = _Server((host, port), _Handler)
         self._server.receiver = self
         self._thread: threading.Thread | None = None
+
+    def _expires(self, timestamp: int) -> float:
+        # verify_webhook accepts while abs(int(now - timestamp)) <= tolerance_s
+        return timestamp + self.tolerance_s + 1
+
+    def _remember(self, path: Path, now: float) -> int:
+        """Load the still-acceptable signatures of the verified log; returns how many."""
+        if not path.exists():
+            return 0
+        # A delivery received more than 2 tolerances ago (+ slack) has a timestamp long expired.
+        oldest = now - 2 * self.tolerance_s - 60
+        n = 0
+        for line in _tail_lines(path):
+            try:
+                record = json.loads(line)
+                headers = record["headers"]
+                timestamp = int(headers[TIMESTAMP_HEADER])
+                key = _signature_key(headers[SIGNATURE_HEADER])
+                received = datetime.fromisoformat(record["received_at"]).timestamp()
+            except (ValueError, KeyError, TypeError):
+                continue  # a partial or foreign line
+            if received < oldest:
+                break
+            if key is not None and self._expires(timestamp) > now and key not in self._seen:
+                self._seen.add(key)
+                heapq.heappush(self._expiry, (self._expires(timestamp), key))
+                n += 1
+        return n
 
     @property
     def url(self) -> str:
@@ -203,6 +400,14 @@ class WebhookReceiver:
             "path": req.path,
             "headers": {k.lower(): v for k, v in req.headers.items()},
         }
+        for name in _SINGLE:
+            values = req.headers.get_all(name) or []
+            if len(values) > 1:
+                req.close_connection = True
+                return self._reject(req, record, 400, f"the {name} header is given {len(values)} times; one is expected")
+        if req.headers.get("Transfer-Encoding") is not None:
+            req.close_connection = True
+            return self._reject(req, record, 411, "chunked bodies are not accepted: send a Content-Length")
         length_text = req.headers.get("Content-Length")
         if length_text is None or not length_text.strip().isdigit():
             req.close_connection = True
@@ -212,14 +417,21 @@ class WebhookReceiver:
         if length > self.max_body:
             # Read and drop a modest excess so the client sees the 413; cut off the rest.
             left = length if length <= _MAX_DRAIN else 0
-            while left > 0:
-                chunk = req.rfile.read(min(left, 1 << 16))
-                if not chunk:
-                    break
-                left -= len(chunk)
+            try:
+                while left > 0:
+                    chunk = req.rfile.read(min(left, 1 << 16))
+                    if not chunk:
+                        break
+                    left -= len(chunk)
+            except OSError:  # its deadline: the answer is the same
+                pass
             req.close_connection = True
             return self._reject(req, record, 413, f"body of {length} bytes exceeds the limit of {self.max_body}")
-        body = req.rfile.read(length)
+        try:
+            body = req.rfile.read(length)
+        except OSError:  # TimeoutError included: the deadline passed
+            req.close_connection = True
+            return self._reject(req, record, 408, f"the body was not received within {self.read_timeout_s:g} s")
         if len(body) < length:
             req.close_connection = True
             return self._reject(req, record, 400, f"body ended after {len(body)} of {length} bytes")
@@ -235,23 +447,41 @@ class WebhookReceiver:
             return self._reject(req, record, 400, str(exc))
         data = event.get("data") if isinstance(event.get("data"), dict) else {}
         record["event_type"], record["id"] = data.get("event_type"), data.get("id")
-        signature = req.headers.get(SIGNATURE_HEADER, "").strip()
+        key = _signature_key(req.headers[SIGNATURE_HEADER])
+        assert key is not None  # verify_webhook decoded it
+        expires = self._expires(int(req.headers[TIMESTAMP_HEADER].strip()))
         with self._seen_lock:
             while self._expiry and self._expiry[0][0] <= now:
-                self._seen.discard(self._expiry.popleft()[1])
-            replay = signature in self._seen
+                self._seen.discard(heapq.heappop(self._expiry)[1])
+            replay = key in self._seen
             if not replay:
-                self._seen.add(signature)
-                self._expiry.append((now + 2 * self.tolerance_s, signature))
+                self._seen.add(key)
+                heapq.heappush(self._expiry, (expires, key))
         if replay:
             return self._reject(req, record, 409, "replay: this signature was already accepted")
         record["verified"], record["error"] = True, None
-        self.verified_log.append(record)  # on disk before the 200
+        try:
+            self.verified_log.append(record)  # on disk before the 200
+        except OSError as exc:
+            with self._seen_lock:  # not kept, so Telnyx's retry must be accepted
+                self._seen.discard(key)
+            log.error("cannot write the verified log %s: %s", self.verified_log.path, exc.strerror or exc)
+            req.close_connection = True
+            return req._answer(500, "the delivery could not be stored; retry")
         self.counts["verified"] += 1
+        log.info("verified %s %s from %s", record["event_type"], record["id"], record["remote"])
         req._answer(200, "ok")
+
+    def _refused(self, peer: str, status: int, reason: str) -> None:
+        if self._throttle.allow():
+            log.warning("refused %s: %d %s", peer, status, reason)
 
     def _reject(self, req: _Handler, record: dict[str, Any], status: int, reason: str) -> None:
         record.update(verified=False, error=reason, status=status)
-        self.rejected_log.append(record)
+        self._refused(record["remote"], status, reason)
+        try:
+            self.rejected_log.append(record)
+        except OSError as exc:
+            log.error("cannot write the rejected log %s: %s", self.rejected_log.path, exc.strerror or exc)
         self.counts["rejected"] += 1
         req._answer(status, reason)

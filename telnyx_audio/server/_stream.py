@@ -1,0 +1,323 @@
+"""One connection of the capture server: its message log, counters and live handle."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Awaitable
+
+import numpy as np
+
+from telnyx_audio import codecs
+from telnyx_audio._dsp import resample, to_int16
+from telnyx_audio._paths import unique_child
+from telnyx_audio.protocol import (
+    TRACKS,
+    Malformed,
+    Mark,
+    Start,
+    clear_message,
+    mark_message,
+    media_message,
+    normalize_track,
+    parse_object,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from telnyx_audio.server._server import CaptureServer
+
+LOG_NAME = "messages.jsonl"
+
+
+class PrestartOverflow(Exception):
+    """More than the pre-``start`` allowance arrived (raised by :meth:`_Stream.receive`)."""
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """A snapshot of one stream, for the live view and for reports.
+
+    A finished stream keeps only this (without ``custom_parameters``, which are in its
+    ``summary.json``), so memory does not grow with the calls served.
+    """
+
+    folder: Path | None
+    stream_id: str | None
+    call_control_id: str | None
+    call_session_id: str | None
+    encoding: str | None
+    sample_rate: int | None
+    custom_parameters: dict[str, Any]
+    connected_at: float
+    frames: dict[str, int]
+    bad_messages: int
+    seconds_captured: float
+    last_frame_at: float | None
+    state: str  # "open", "finalizing", "done", "error"
+    ended_by: str | None = None
+    error: str | None = None
+    files: dict[str, str] = field(default_factory=dict)
+    peer: str | None = None
+
+
+class MediaStream:
+    """One live stream, handed to ``on_stream``: talk back into the call.
+
+    The methods work from the server's event loop (they return awaitables) and from any other
+    thread, a notebook's included (they wait until the message is sent).
+    """
+
+    def __init__(self, server: "CaptureServer", connection: Any, start: Start) -> None:
+        self._server = server
+        self._connection = connection
+        self.start = start
+        self.marks: dict[str, float | None] = {}
+        self._mark_events: dict[str, asyncio.Event] = {}
+
+    @property
+    def stream_id(self) -> str | None:
+        """The stream's ``stream_id`` (from its ``start`` message)."""
+        return self.start.stream_id
+
+    def _target(self, codec: str | None, sample_rate: int | None) -> tuple[str, int]:
+        fmt = self.start.media_format  # None when start had no media_format: PCMU 8 kHz, Telnyx's default
+        enc = codec or self._server.bidirectional_codec or (fmt.encoding if fmt else "PCMU")
+        if enc not in codecs.SUPPORTED_ENCODINGS:
+            enc = "PCMU"
+        rate = sample_rate or (fmt.sample_rate if fmt and enc == "L16" else 8000)
+        return enc, rate
+
+    def _run(self, coro: Awaitable[Any]) -> Any:
+        loop = self._server._loop
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            return asyncio.ensure_future(coro)
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout=60)
+
+    def send_audio(self, pcm: np.ndarray, sample_rate: int, *, codec: str | None = None,
+                   target_rate: int | None = None, chunk_s: float = 1.0) -> Any:
+        """Play audio into the call (``rtp`` bidirectional mode).
+
+        Parameters
+        ----------
+        pcm : np.ndarray, shape (n,)
+            int16, or float in [-1, 1].
+        sample_rate : int
+            Its rate; resampled to the stream's bidirectional rate when they differ.
+        codec, target_rate : optional
+            The stream's ``stream_bidirectional_codec`` / ``_sampling_rate``; by default the
+            server's ``bidirectional_codec``, else the stream's own encoding, at 8 kHz (L16:
+            the stream's rate).
+        chunk_s : float
+            Audio per message, clamped to Telnyx's 20 ms to 30 s.
+        """
+        enc, rate = self._target(codec, target_rate)
+        audio = np.asarray(pcm)
+        if audio.ndim != 1:
+            raise ValueError(f"pcm must be mono, shape (n,), got {audio.shape}")
+        audio = resample(to_int16(audio), sample_rate, rate)
+        step = int(rate * min(max(chunk_s, 0.02), 30.0))
+        minimum = int(rate * 0.02)
+        if audio.size % step and audio.size % step < minimum:  # no message under 20 ms
+            audio = np.concatenate([audio, np.zeros(minimum - audio.size % step, np.int16)])
+        messages = [media_message(codecs.encode(audio[i : i + step], enc)) for i in range(0, audio.size, step)]
+        return self._run(self._send_all(messages))
+
+    async def _send_all(self, messages: list[str]) -> int:
+        for message in messages:
+            await self._connection.send(message)
+        return len(messages)
+
+    def mark(self, name: str) -> Any:
+        """Queue a mark; Telnyx echoes it when the audio before it has played (see ``marks``)."""
+        self.marks[name] = None
+        self._mark_events[name] = asyncio.Event()
+        return self._run(self._connection.send(mark_message(name)))
+
+    def clear(self) -> Any:
+        """Stop playback and drop queued audio."""
+        return self._run(self._connection.send(clear_message()))
+
+    async def wait_mark(self, name: str, timeout: float | None = None) -> float:
+        """Wait (in the server's loop) until Telnyx echoes the mark; returns when it did."""
+        await asyncio.wait_for(self._mark_events[name].wait(), timeout)
+        return self.marks[name]  # type: ignore[return-value]
+
+    def _echo(self, name: str, when: float) -> None:
+        self.marks[name] = when
+        event = self._mark_events.get(name)
+        if event is not None:
+            event.set()
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit() and len(value) < 19:
+        return int(value)
+    return None
+
+
+class _Stream:
+    """One connection: its log, counters and end.
+
+    Before ``start`` names the folder, at most ``prestart_bytes`` of messages are held in
+    memory; more raises :class:`PrestartOverflow` (the caller refuses the peer, and what came
+    is written to a folder so nothing received is lost).
+    """
+
+    def __init__(self, server: "CaptureServer", connection: Any, peer: str, authenticated: bool) -> None:
+        self.server = server
+        self.connection = connection
+        self.peer = peer
+        self.authenticated = authenticated
+        self.connected_at = time.time()
+        self.connected_mono = time.monotonic()
+        self.early: list[bytes] = []
+        self.early_bytes = 0
+        self.folder: Path | None = None
+        self.file: Any = None
+        self.start: Start | None = None
+        self.handle: MediaStream | None = None
+        self.frames = {name: 0 for name in TRACKS}
+        self.samples = {name: 0 for name in TRACKS}
+        self.bad = 0
+        self.last_frame_at: float | None = None
+        self.ts_lo: int | None = None  # media timestamps seen (ms): the finaliser's cost estimate
+        self.ts_hi: int | None = None
+        self.state = "open"
+        self.ended_by: str | None = None
+        self.error: str | None = None
+        self.files: dict[str, str] = {}
+
+    @property
+    def stream_id(self) -> str | None:
+        return self.start.stream_id if self.start else None
+
+    @property
+    def label(self) -> str:
+        """How log lines name this stream: its id, else its folder, else its peer."""
+        return self.stream_id or (self.folder.name if self.folder else f"(no start) from {self.peer}")
+
+    def seconds(self) -> float:
+        fmt = self.start.media_format if self.start else None
+        rate = fmt.sample_rate if fmt else 8000
+        bps = 2 if fmt and fmt.encoding == "L16" else 1
+        return max(self.samples.values()) / bps / rate
+
+    def span_s(self) -> float:
+        """How much audio finalising may have to render: the timestamps' span, or the audio."""
+        span = (self.ts_hi - self.ts_lo) / 1000 if self.ts_lo is not None and self.ts_hi is not None else 0.0
+        return max(span, self.seconds())
+
+    def info(self, *, full: bool = True) -> StreamInfo:
+        fmt = self.start.media_format if self.start else None
+        return StreamInfo(
+            folder=self.folder,
+            stream_id=self.stream_id,
+            call_control_id=self.start.call_control_id if self.start else None,
+            call_session_id=self.start.call_session_id if self.start else None,
+            encoding=fmt.encoding if fmt else None,
+            sample_rate=fmt.sample_rate if fmt else None,
+            custom_parameters=dict(self.start.custom_parameters) if self.start and full else {},
+            connected_at=self.connected_at,
+            frames=dict(self.frames),
+            bad_messages=self.bad,
+            seconds_captured=self.seconds(),
+            last_frame_at=self.last_frame_at,
+            state=self.state,
+            ended_by=self.ended_by,
+            error=self.error,
+            files=dict(self.files),
+            peer=self.peer,
+        )
+
+    def _open(self, name: str | None) -> None:
+        self.folder = unique_child(self.server.out, name or f"stream-{int(self.connected_at * 1000)}")
+        self.file = open(self.folder / LOG_NAME, "ab")
+        early, self.early, self.early_bytes = self.early, [], 0
+        for line in early:
+            self.file.write(line)
+        self.file.flush()
+
+    def _write(self, line: bytes) -> None:
+        if self.file is None:
+            self.early.append(line)
+            self.early_bytes += len(line)
+            if self.early_bytes > self.server.max_prestart_bytes:
+                self._open(None)  # keep what came, then the caller refuses the peer
+                raise PrestartOverflow(f"over {self.server.max_prestart_bytes} bytes before start")
+            return
+        self.file.write(line)
+        self.file.flush()
+
+    def receive(self, message: str | bytes, now: float) -> str | None:
+        """Log one message and update the counters; returns its event name.
+
+        Counters move only once the line is flushed, so they count what is on disk.
+
+        Raises
+        ------
+        OSError
+            When the disk fails.
+        PrestartOverflow
+            When too much arrives before ``start``.
+        """
+        received = int(now * 1_000_000)
+        text = message if isinstance(message, str) else message.decode("utf-8", "replace")
+        try:
+            msg = json.loads(text)
+        except (json.JSONDecodeError, RecursionError):
+            msg = None
+        if isinstance(msg, dict) and "\n" not in text and "\r" not in text:
+            line = f'{{"received_us":{received},"message":{text}}}\n'.encode()
+        else:
+            line = (json.dumps({"received_us": received, "raw": text}) + "\n").encode()
+        kind = msg.get("event") if isinstance(msg, dict) else None
+        media = msg.get("media") if kind == "media" else None
+        if isinstance(media, dict) and isinstance(media.get("payload"), str):
+            self._write(line)
+            track = normalize_track(media.get("track", "inbound"))
+            if track is not None:
+                self.frames[track] += 1
+                payload = media["payload"]
+                self.samples[track] += len(payload) // 4 * 3 - payload[-2:].count("=")
+                self.last_frame_at = now
+                ts = _int(media.get("timestamp"))
+                if ts is not None:
+                    self.ts_lo = ts if self.ts_lo is None else min(self.ts_lo, ts)
+                    self.ts_hi = ts if self.ts_hi is None else max(self.ts_hi, ts)
+            else:
+                self.bad += 1
+            return "media"
+        event = parse_object(msg, text) if isinstance(msg, dict) else None
+        if isinstance(event, Start) and self.start is None:
+            if self.file is None:
+                self._open(event.stream_id or event.call_control_id)
+            self._write(line)
+            self.start = event
+            self.handle = MediaStream(self.server, self.connection, event)
+            self.server._stream_started(self)
+            return kind
+        self._write(line)
+        if event is None or isinstance(event, Malformed):
+            self.bad += 1
+            return None
+        if isinstance(event, Mark) and self.handle is not None:
+            self.handle._echo(event.name, now)
+        return kind
+
+    def close_log(self) -> None:
+        if self.file is None and self.early:
+            self._open(None)
+        if self.file is not None:
+            try:
+                self.file.close()
+            except OSError:  # the write that failed is still buffered: what is on disk stays
+                pass
