@@ -272,3 +272,13 @@ def test_fork_simulate_refuses_bad_arguments_without_a_traceback(tmp_path):
         done = subprocess.run([sys.executable, "-m", "telnyx_audio", "fork", "simulate", "data/example_call.jsonl", *args],
                               capture_output=True, text=True, timeout=60, cwd=os.path.dirname(os.path.dirname(__file__)))
         assert done.returncode == 2 and "Traceback" not in done.stderr, (args, done.stderr)
+
+
+def test_an_unreadable_source_or_output_folder_fails_with_a_message_not_a_traceback(tmp_path):
+    bad = tmp_path / "bad.wav"
+    bad.write_text("not audio")
+    for args in (["fork", "simulate", str(bad), "--rx", "127.0.0.1:9"],
+                 ["fork", "simulate", str(tmp_path / "missing.jsonl"), "--rx", "127.0.0.1:9"],
+                 ["fork", "capture", "--rx-port", "0", "--tx-port", "0", "--out", str(bad / "sub")]):
+        done = subprocess.run([sys.executable, "-m", "telnyx_audio", *args], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 1 and "Traceback" not in done.stderr and str(tmp_path) in done.stderr, done.stderr

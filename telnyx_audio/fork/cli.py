@@ -65,7 +65,7 @@ def _address(text: str | None, name: str) -> tuple[str, int] | None:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from telnyx_audio.errors import TelnyxAudioError
+    from telnyx_audio.errors import TelnyxAudioError, UnsupportedEncodingError
     from telnyx_audio.fork.simulator import simulate_fork
 
     try:
@@ -85,12 +85,15 @@ def _simulate(args: argparse.Namespace) -> int:
         if dtmf:
             kwargs["dtmf"] = dtmf
         report = simulate_fork(args.source, rx, tx, **kwargs)
-    except (ValueError, TypeError) as exc:  # UnsupportedEncodingError and CaptureError included
-        print(f"telnyx-audio: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except (TelnyxAudioError, OSError) as exc:
+    except (TelnyxAudioError, OSError) as exc:  # the source cannot be read, or sending failed
+        if isinstance(exc, UnsupportedEncodingError):
+            print(f"telnyx-audio: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         print(f"telnyx-audio: cannot simulate the fork: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except (ValueError, TypeError) as exc:
+        print(f"telnyx-audio: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     print(json.dumps(vars(report)))
     return EXIT_OK
 
@@ -114,6 +117,9 @@ def _capture(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"telnyx-audio: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:
+        print(f"telnyx-audio: error: cannot use --out {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILED
 
     async def run() -> None:
         loop = asyncio.get_running_loop()

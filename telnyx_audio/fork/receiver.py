@@ -417,6 +417,7 @@ class ForkReceiver:
             elif self.listen_all:
                 assert self.port_range is not None
                 lo, hi = self.port_range
+                _raise_fd_limit(2 * (hi - lo + 1) + 256)  # a socket per port, a capture per call
                 for rx in range(lo, hi, 2):
                     await self._bind_pair(rx, rx + 1, True)
         except OSError:
@@ -491,6 +492,22 @@ class ForkReceiver:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _raise_fd_limit(wanted: int) -> None:
+    """Raise the soft open-files limit towards ``wanted`` (up to the hard limit), where the
+    platform has one: 1024 is a common default, and a port range can need more."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open-files limit to %d: %s", target, exc)
 
 
 def _finalize(session: ForkSession, extra: dict[str, Any]) -> None:

@@ -65,9 +65,15 @@ def load_fork_source(source: str | os.PathLike[str], rate: int) -> tuple[np.ndar
         cap = read_fork_capture(path)
         dtmf = [(d.start_s, d.digit) for d in cap.report.dtmf_events]  # type: ignore[attr-defined]
         return resample(cap.recording.audio, cap.recording.sample_rate, rate), dtmf
+    from telnyx_audio.errors import CaptureError
     from telnyx_audio.simulator import _load_audio
 
-    audio, dtmf, _ = _load_audio(path, rate)
+    if not path.is_file():
+        raise CaptureError(f"{os.fspath(path)!r} is not a file (expected a WAV or a capture)")
+    try:
+        audio, dtmf, _ = _load_audio(path, rate)
+    except RuntimeError as exc:  # soundfile's LibsndfileError: not audio it can read
+        raise CaptureError(f"{os.fspath(path)!r} is neither a capture nor a WAV: {exc}") from exc
     return audio, dtmf
 
 
