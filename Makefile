@@ -23,6 +23,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/capture_load.py
 	$(BIN)/python bench/vad.py
 	$(BIN)/python bench/analysis_speed.py
+	$(BIN)/python bench/batch.py
 
 clean:
 	rm -rf out bench/_work .pytest_cache .hypothesis

@@ -175,9 +175,7 @@ def _load_done(out: Path, name: str, task: Task) -> FileResult | None:
                     return None
             except OSError:
                 return None
-    calls = [{**row, "path": task.path} for row in saved["calls"]]
-    segments = [{**seg, "path": task.path} for seg in saved["segments"]]
-    return FileResult(task.index, task.path, calls, segments)
+    return FileResult(task.index, task.path, saved["calls"], saved["segments"])
 
 
 def _save_done(out: Path, name: str, task: Task, result: FileResult) -> None:
@@ -310,7 +308,9 @@ def batch(
     jobs : int, optional
         Worker processes (default: every core). Ignored with ``client``.
     client : dask.distributed.Client, optional
-        Run on this cluster instead (``pip install telnyx-audio[dask]``).
+        Run on this cluster instead (``pip install telnyx-audio[dask]``). Its workers open
+        the files by their absolute paths here, and write outputs under ``out``: on several
+        machines, both must be on a shared file system.
     analyze : bool
         Run :func:`analyze_call` and the G.711 codec check (the analysis columns and the
         segments); off for decoding only, which is several times faster.
@@ -350,8 +350,9 @@ def batch(
         webhooks = load_webhooks(webhooks)  # early: a bad path fails before hours of work
     root = Path(out) if out is not None else None
     names = folder_names(paths)
-    tasks = [Task(i, p, os.fspath(root / n) if root is not None and wav else None, bool(analyze), bool(wav))
-             for i, (p, n) in enumerate(zip(paths, names))]
+    # Workers get absolute paths (their working folder may not be ours); rows say the path as given.
+    tasks = [Task(i, os.path.abspath(p), os.path.abspath(root / n) if root is not None and wav else None,
+                  bool(analyze), bool(wav)) for i, (p, n) in enumerate(zip(paths, names))]
 
     results: dict[int, FileResult] = {}
     todo = []
@@ -379,6 +380,9 @@ def batch(
             bar.update(1)
 
     ordered = [results[i] for i in sorted(results)]
+    for result in ordered:
+        for row in (*result.calls, *result.segments):
+            row["path"] = paths[result.index]
     call_rows = [row for r in ordered for row in r.calls]
     if webhooks is not None:
         call_rows = join_webhooks(call_rows, webhooks)
