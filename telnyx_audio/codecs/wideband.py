@@ -81,6 +81,17 @@ def _av_context(encoding: str, rate: int):  # noqa: ANN202 - PyAV's type
         encoding, f"the installed FFmpeg (PyAV {av.__version__}) has no {encoding} decoder ({', '.join(names)})")
 
 
+def _av_decode(ctx, data, encoding: str) -> list:  # noqa: ANN001 - PyAV's types
+    """FFmpeg's frames for one packet; an FFmpeg error becomes a :class:`CorruptPacketError`
+    (a ``ValueError``: the stream's audio fails with the reason, nothing else is lost)."""
+    import av
+
+    try:
+        return ctx.decode(av.Packet(data))
+    except av.error.FFmpegError as exc:
+        raise CorruptPacketError(f"FFmpeg's {encoding} decoder refused the payloads: {exc}") from exc
+
+
 def _fit(out: np.ndarray, pcm: np.ndarray) -> None:
     """Copy decoded samples into their planned place (a short decode leaves zeros at the end)."""
     n = min(out.size, pcm.size)
@@ -153,9 +164,7 @@ class G722Decoder:
 
         Returns the number of corrupt frames (always 0: every G.722 byte is valid).
         """
-        import av
-
-        _frames_into(out, self._ctx.decode(av.Packet(np.ascontiguousarray(gather(raw, starts, nbytes)))))
+        _frames_into(out, _av_decode(self._ctx, np.ascontiguousarray(gather(raw, starts, nbytes)), "G722"))
         return 0
 
     def conceal(self, n: int, next_payload: bytes | None = None) -> np.ndarray:
@@ -384,8 +393,11 @@ class AmrWbDecoder:
         if be.any():
             self._be_pieces(raw, starts, nbytes, ft_be, np.flatnonzero(be), pieces)
         for i in np.flatnonzero(~fast).tolist():
-            s = int(starts[i])
-            frames, packing = _amrwb.unpack(raw[s : s + int(nbytes[i])].tobytes(), self.packing)
+            data = raw[int(starts[i]) : int(starts[i] + nbytes[i])].tobytes()
+            try:
+                frames, packing = _amrwb.unpack(data, self.packing)
+            except ValueError:  # fits only the other packing: read it so rather than lose it
+                frames, packing = _amrwb.unpack(data)
             self.packing = self.packing or packing
             pieces[i] = b"".join(frames)
         return b"".join(pieces)
@@ -413,10 +425,8 @@ class AmrWbDecoder:
     def decode_run(self, out: np.ndarray, raw: np.ndarray, starts: np.ndarray, nbytes: np.ndarray,
                    samples: np.ndarray) -> int:
         """Decode back-to-back payloads into ``out``, their frames joined into one packet."""
-        import av
-
         storage = self._storage(raw, starts, nbytes)
-        _frames_into(out, self._ctx.decode(av.Packet(storage)) if storage else [])
+        _frames_into(out, _av_decode(self._ctx, storage, "AMR-WB") if storage else [])
         return 0
 
     def conceal(self, n: int, next_payload: bytes | None = None) -> np.ndarray:
