@@ -224,3 +224,16 @@ def test_the_readme_documents_exactly_the_schema_columns():
     documented = re.findall(r"^\| `([a-z0-9_]+)` \|", section, re.M)
     assert documented == list(CALL_COLUMNS)
     assert re.findall(r"^([a-z0-9_]+) +(?:string|int|float|bool)\b", SCHEMA_DOC, re.M) == list(CALL_COLUMNS)
+
+
+def test_caller_mistakes_are_value_and_type_errors_naming_the_value(tmp_path):
+    with pytest.raises(ValueError, match="jobs must be a positive integer, got 0"):
+        ta.batch(EXAMPLE, jobs=0)
+    with pytest.raises(TypeError, match="client must be a dask.distributed.Client, got str"):
+        ta.batch(EXAMPLE, client="tcp://127.0.0.1:8786")
+    with pytest.raises(ValueError, match="no files match"):
+        ta.batch(str(tmp_path / "*.jsonl"))
+    with pytest.raises(ValueError, match="no capture files"):
+        ta.batch([])
+    with pytest.raises(ValueError, match=r"no capture files \(\*\.jsonl, \*\.jsonl\.gz, \*\.rtpcap\) in the folder"):
+        ta.batch(tmp_path)

@@ -343,6 +343,8 @@ def batch(
     t0 = time.perf_counter()
     if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
         raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
+    if client is not None and not callable(getattr(client, "submit", None)):
+        raise TypeError(f"client must be a dask.distributed.Client, got {type(client).__name__}")
     paths = expand_inputs(paths_or_globs)
     if webhooks is not None and not isinstance(webhooks, pd.DataFrame):
         from telnyx_audio.webhooks import load_webhooks

@@ -51,7 +51,7 @@ outbound_gap_ms                 float
 outbound_rtp_packets_lost       int
 outbound_rtp_jitter_ms          float
 outbound_rtp_max_jitter_ms      float
-codec_check                     string    ``ok``, or ``suspect`` when a G.711 track looks decoded with the wrong law; empty: not checked
+codec_check                     string    ``ok``, or ``suspect`` when a G.711 track looks decoded with the wrong law; empty: not G.711
 codec_check_likely_encoding     string    the law the audio looks like
 codec_check_score               float     highest per-track score of :func:`~telnyx_audio.check_codec`
 inbound_talk_s                  float     speech time of the inbound party
