@@ -147,6 +147,33 @@ def test_an_ssrc_change_mid_call_continues_the_same_track():
     assert report.rtp["inbound"].lost == 0  # the sequence jump between sources is no loss
 
 
+def test_an_ssrc_change_written_byte_by_byte_continues_where_the_new_source_began():
+    pcmu = codecs.encode(AUDIO[0], "PCMU")
+
+    def pkt(ssrc, seq, ts, i):
+        # V=2, PT 0 (M=1 on a source's first packet), seq, ts, SSRC, then 160 bytes of PCMU
+        head = bytes([0x80, 0x80 if seq in (65534, 7) else 0x00]) + seq.to_bytes(2, "big") + ts.to_bytes(4, "big")
+        return head + ssrc.to_bytes(4, "big") + pcmu[i * 160 : (i + 1) * 160]
+
+    old = [pkt(0xAAAAAAAA, (65534 + i) % 65536, (4294967000 + 160 * i) % 2**32, i) for i in range(40)]
+    new = [pkt(0xBBBBBBBB, 7 + i, 123456 + 160 * i, 40 + i) for i in range(60)]  # a re-INVITE at 0.8 s
+    arrival = np.arange(100) * 20000  # the new source's first packet arrives right after the old's last
+    rec, report, _ = assemble_fork(Records.from_datagrams([0] * 100, arrival, old + new))
+    np.testing.assert_array_equal(rec.inbound, CLEAN[0])
+    stats = report.rtp["inbound"]
+    assert stats.ssrcs == ("aaaaaaaa", "bbbbbbbb") and stats.expected == 100 and stats.lost == 0
+
+
+def test_a_new_source_after_a_pause_starts_at_its_arrival_time():
+    packets = fork_packets(AUDIO, tracks="inbound", ssrc_change_at=1.0, seed=2)[0]
+    held = [p if p.due_s <= 1.0 else type(p)(p.due_s + 0.5, p.track, p.data) for p in packets]  # on hold 0.5 s
+    rec, report, _ = assemble(held)
+    np.testing.assert_array_equal(rec.inbound[:8000], CLEAN[0][:8000])
+    assert (rec.inbound[8000:12000] == 0).all()
+    np.testing.assert_array_equal(rec.inbound[12000:], CLEAN[0][8000:])
+    assert report.tracks["inbound"].gaps == ((1.0, 500.0),)
+
+
 def test_tracks_are_aligned_on_one_timeline_by_arrival_time():
     packets = fork_packets(AUDIO, seed=1)[0]
     # The tx side starts 0.5 s later on the receive clock: its first audio belongs there.
