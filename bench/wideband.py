@@ -8,7 +8,12 @@ core:
   (ours)   telnyx_audio.read_capture: the capture file to the aligned (2, n) int16 array
            (JSON, base64, ordering, stateful decode in stream order included);
   (ffmpeg) the ``ffmpeg`` command decoding the same two bitstreams from raw files
-           (.g722, Ogg Opus, .amr storage format) to s16le, nothing else.
+           (.g722, Ogg Opus, .amr storage format) to s16le, nothing else;
+  (decoder) our decoders alone on those raw bitstreams, in process (what ours costs beyond
+           it is JSON, base64 and ordering). For AMR-WB this is opencore-amrwb, the 3GPP
+           reference decoder (comfort noise for SID frames, concealment); the ``ffmpeg``
+           command uses FFmpeg's own amrwb decoder, about twice as fast, which refuses SID
+           frames and leaves lost or NO_DATA frames as zeros.
 
 Targets: ours within 1.5x of ffmpeg; peak memory of ours (RSS growth) under 3x the capture
 file. The bitstreams: a minute of speech-like audio per track encoded by the ``ffmpeg``
@@ -51,6 +56,35 @@ peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 if cap.error:
     raise SystemExit(cap.error)
 print(dt, audio.shape[1], zlib.crc32(audio[:, ::7].tobytes()), (peak - base) * 1024)
+"""
+
+
+DECODER = r"""
+import sys, time
+import numpy as np
+import av
+from telnyx_audio.codecs import wideband
+codec, paths = sys.argv[1], sys.argv[2:]
+inputs = []
+for path in paths:  # read and demux before the clock starts: the decoder alone is timed
+    if codec == "OPUS":
+        with av.open(path) as c:
+            packets = [bytes(p) for p in c.demux(audio=0) if p.size]
+        raw = np.frombuffer(b"".join(packets), np.uint8)
+        nb = np.array([len(p) for p in packets], np.int64)
+        inputs.append((raw, np.concatenate(([0], np.cumsum(nb)[:-1])), nb))
+    else:
+        inputs.append(open(path, "rb").read()[9 if codec == "AMR-WB" else 0:])
+t0 = time.perf_counter()
+for item in inputs:
+    dec = wideband.make_decoder(codec, 16000)
+    if codec == "OPUS":
+        raw, starts, nb = item
+        out = np.empty(320 * nb.size, np.int16)
+        dec.decode_run(out, raw, starts, nb, np.full(nb.size, 320, np.int64))
+    else:
+        frames = dec._ctx.decode(av.Packet(item))
+print(time.perf_counter() - t0)
 """
 
 
@@ -196,12 +230,13 @@ def main() -> None:
     for codec in args.codecs.split(","):
         capture, raws = prepare(codec, args.minutes)
         size = capture.stat().st_size
-        ours, base, peaks = [], [], []
-        for _ in range(args.repeat):  # alternate, so both see the same machine state
+        ours, base, peaks, alone = [], [], [], []
+        for _ in range(args.repeat):  # alternate, so all see the same machine state
             base.append(ffmpeg_decode(codec, raws))
             t, n, _, peak = run(OURS, str(capture))
             ours.append(float(t))
             peaks.append(int(peak))
+            alone.append(float(run(DECODER, codec, *map(str, raws))[0]))
         o, b = min(ours), min(base)
         print(f"\n{codec}: {capture.name}, {size / 1e6:.1f} MB, {args.minutes * 60 * 50 * 2} media messages,"
               f" {int(n) / 16000:.0f} s per track at 16 kHz; one core, best of {args.repeat}"
@@ -209,6 +244,8 @@ def main() -> None:
         print(f"  (ffmpeg) decode of the raw bitstreams : {b:7.3f} s  [{statistics.median(base):.3f}]")
         print(f"  (ours)   read_capture, file to array  : {o:7.3f} s  [{statistics.median(ours):.3f}]")
         print(f"  ours / ffmpeg                         : {o / b:7.2f} x   (target <= 1.5x)")
+        print(f"  (decoder) our decoder alone, raw file : {min(alone):7.3f} s  [{statistics.median(alone):.3f}]"
+              "   (no JSON, base64 or ordering)")
         peak, audio_bytes = max(peaks), 2 * 2 * int(n)
         print(f"  peak memory of ours                   : {peak / 1e6:7.1f} MB = {peak / size:.2f} x the file"
               "   (target < 3x)")
