@@ -68,6 +68,10 @@ _EXPORTS = {
     "plot_spectrogram": "plots",
     "plot_waveform": "plots",
     "plot_call": "plots",
+    "plot_spectrograms": "plots",
+    "speech_score": "analysis",
+    "CallAnalysis": "analysis",
+    "Track": "track",
     # capture server and simulator
     "CaptureServer": "server",
     "serve": "server",
@@ -121,6 +125,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover
     from telnyx_audio.analysis import (
+        CallAnalysis,
         analyze_call,
         check_codec,
         cross_check_dtmf,
@@ -128,6 +133,7 @@ if TYPE_CHECKING:  # pragma: no cover
         detect_speech,
         levels,
         spectrogram,
+        speech_score,
     )
     from telnyx_audio.callcontrol import (
         CallEndedError,
@@ -171,7 +177,8 @@ if TYPE_CHECKING:  # pragma: no cover
         parse_message,
     )
     from telnyx_audio.recording import FrameTable, Recording, TrackReport, assemble, assemble_events
-    from telnyx_audio.plots import plot_call, plot_spectrogram, plot_waveform
+    from telnyx_audio.plots import plot_call, plot_spectrogram, plot_spectrograms, plot_waveform
+    from telnyx_audio.track import Track
     from telnyx_audio.receiver import WebhookReceiver
     from telnyx_audio.server import CaptureServer, serve
     from telnyx_audio.simulator import simulate, simulate_async

@@ -18,13 +18,14 @@ from telnyx_audio.analysis.codec import CodecCheck, check_codec
 from telnyx_audio.analysis.dtmf import DTMF_HIGH, DTMF_KEYS, DTMF_LOW, cross_check_dtmf, detect_dtmf
 from telnyx_audio.analysis.metrics import CallAnalysis, analyze_call, levels
 from telnyx_audio.analysis.spectra import Spectrogram, spectrogram
-from telnyx_audio.analysis.vad import Speech, detect_speech
+from telnyx_audio.analysis.vad import Speech, detect_speech, speech_score
 
 __all__ = [
     "Spectrogram",
     "spectrogram",
     "Speech",
     "detect_speech",
+    "speech_score",
     "CallAnalysis",
     "analyze_call",
     "levels",

@@ -33,7 +33,8 @@ _SILENT = 1e-11  # band power (full scale = 0.5) under which a frame is digital 
 _FLOOR = 10 ** (-95 / 10)  # the lowest noise estimate per band (dB re full-scale sine power)
 _QUANTILE = 0.2  # of each block's frames per band: low enough to find the pauses between words
 _STEADY_DB = 3.5  # a block of noise: its frame energies (dB) vary less than this (speech: 5-10 dB)
-_TILT_DB = 20.0
+_TILT_DB = 20.0  # no band's noise estimate lies further than this under the loudest band's
+_UNDER_VOICE_DB = 15.0  # a steady block this far under the loud level nearby may be taken for noise
 _BIAS = 3.13  # the mean of noise over that estimate (4.96 dB, measured on white and pink noise at 8 and 16 kHz)
 
 
@@ -127,14 +128,16 @@ def _lower_quantile(blocks: np.ndarray, q: float) -> np.ndarray:
     return np.partition(blocks, k, axis=1)[:, k]
 
 
-def _noise(power: np.ndarray, silent: np.ndarray, block: int, blocks: int) -> np.ndarray:
+def _noise(power: np.ndarray, silent: np.ndarray, under_voice: np.ndarray, block: int, blocks: int) -> np.ndarray:
     """Per frame and band, the line's mean noise power.
 
     Mostly a low quantile of each ``block`` of frames, the lowest of the ``blocks`` blocks
     around it, corrected for the bias of that estimate. A block whose level holds steady
-    (frame energies within ``_STEADY_DB``) is noise itself, whatever lies around it: its
-    own mean is a floor there (comfort noise in the pauses is louder than the line under
-    the voice). Digital silence counts as the quietest noise there is.
+    (frame energies within ``_STEADY_DB``) and lies well under the voice (``under_voice``,
+    per block) is noise itself, whatever lies around it: its own mean is a floor there
+    (comfort noise in the pauses is louder than the line under the voice). A steady sound
+    as loud as the voice is not taken for noise: a held vowel, or a synthetic voice, is
+    steady too. Digital silence counts as the quietest noise there is.
     """
     from scipy.ndimage import minimum_filter1d
 
@@ -143,7 +146,7 @@ def _noise(power: np.ndarray, silent: np.ndarray, block: int, blocks: int) -> np
     per_block = _lower_quantile(grouped, _QUANTILE)
     floor = minimum_filter1d(per_block, blocks, axis=0, mode="nearest") * np.float32(_BIAS)
     level = np.log10(grouped + np.float32(1e-20))
-    steady = (level.std(axis=1).max(axis=1) * 10 < _STEADY_DB) & ~_blocks(silent, block).any(axis=1)
+    steady = (level.std(axis=1).max(axis=1) * 10 < _STEADY_DB) & ~_blocks(silent, block).any(axis=1) & under_voice
     if steady.any():
         own = grouped.mean(axis=1)
         # The nearest steady block on either side (within the window) bounds the floor from below.
@@ -208,13 +211,14 @@ def _features(x: np.ndarray, rate: int, frame_s: float, block_s: float = 0.4, wi
     power = _band_power(x, rate, frame)
     total = power.sum(axis=1)
     silent = total < _SILENT * power.shape[1]
-    noise = _noise(power, silent, block, max(1, int(round(window_s / block_s))))
+    energy = 10 * np.log10(total + np.float32(1e-20))
+    below = _loud(energy, block, max(1, int(round(loud_s / block_s)))) - energy
+    under_voice = _blocks(below, block).min(axis=1) > _UNDER_VOICE_DB
+    noise = _noise(power, silent, under_voice, block, max(1, int(round(window_s / block_s))))
     gain = np.maximum(power / noise, 1.0)
     narrow = max(1, int((3800 - 200) // 250))
     score = (gain - 1 - np.log(gain)).sum(axis=1) / narrow
     score[silent] = np.nan
-    energy = 10 * np.log10(total + np.float32(1e-20))
-    below = _loud(energy, block, max(1, int(round(loud_s / block_s)))) - energy
     return score.astype(np.float32), energy.astype(np.float32), below.astype(np.float32)
 
 
