@@ -30,20 +30,19 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from telnyx_audio import rtp
 from telnyx_audio.capture import BadLine, Capture, CaptureReport
 from telnyx_audio.errors import CaptureError
+from telnyx_audio.fork._render import comfort_noise, render_audio
+from telnyx_audio.fork._sources import Source, align, place_source
 from telnyx_audio.fork.capturefile import Records, read_records
 from telnyx_audio.protocol import TRACKS, Dtmf, MediaFormat
 from telnyx_audio.recording import Recording, TrackReport
 
 __all__ = ["DtmfDigit", "RtpStats", "ForkCaptureReport", "assemble_fork", "read_fork_captures", "read_fork_capture"]
 
-_ANCHOR_PACKETS = 250  # first packets of an SSRC whose least delay anchors it (5 s at 20 ms)
 _MAX_EXAMPLES = 20
-_BATCH = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -113,16 +112,6 @@ class ForkCaptureReport(CaptureReport):
         out["dtmf_events"] = [d.as_dict() for d in self.dtmf_events]
         out["truncated_bytes"] = self.truncated_bytes
         return out
-
-
-@dataclass
-class _Track:
-    """Per-track results gathered while placing."""
-
-    rows: list[np.ndarray] = field(default_factory=list)  # kept audio/CN/event rows
-    pos: list[np.ndarray] = field(default_factory=list)
-    stats: dict[str, Any] = field(default_factory=dict)
-    ends: int = 0
 
 
 def _kinds(cols: rtp.PacketColumns, records: Records, good: np.ndarray, ptmap: dict[int, rtp.PayloadType],
@@ -228,12 +217,8 @@ def assemble_fork(
     kind = np.where(good, kind_code[cols.payload_type], 0)
 
     t0 = int(records.received_us.min()) if len(records) else 0
-    arrival = (records.received_us - t0) * (rate / 1e6)  # in output samples
-    max_gap = int(max_gap_s * rate)
-    placed: dict[int, dict[str, np.ndarray]] = {}
     stats: dict[str, dict[str, Any]] = {}
-    offsets: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
-    raw: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray, float]]] = {}
+    raw: dict[int, list[Source]] = {}
     capped = {name: [0, 0.0] for name in TRACKS}  # jumps cut, ms left out
     for t, name in enumerate(TRACKS):
         in_track = records.track == t
@@ -245,92 +230,32 @@ def assemble_fork(
         rows_t = np.flatnonzero(in_track & good)
         pts, n_pts = np.unique(cols.payload_type[rows_t], return_counts=True)
         track_stats["payload_types"] = {str(p): int(c) for p, c in zip(pts.tolist(), n_pts.tolist())}
-        segs: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]] = []  # rows, place, kind, offset
+        segs: list[Source] = []
         ssrc_vals, first = np.unique(cols.ssrc[rows_t], return_index=True)
         for ssrc in ssrc_vals[np.argsort(first)].tolist():
-            r = rows_t[cols.ssrc[rows_t] == ssrc]  # arrival order
-            seq = rtp.extend_sequence(cols.sequence_number[r])
-            ts = rtp.extend_timestamp(cols.timestamp[r])
-            order = np.argsort(seq, kind="stable")
-            s_seq = seq[order]
-            dup_sorted = np.zeros(r.size, bool)
-            dup_sorted[1:] = s_seq[1:] == s_seq[:-1]
-            keep = order[~dup_sorted]  # first arrivals, in sequence order
-            first_arrival = np.ones(r.size, bool)
-            first_arrival[order[dup_sorted]] = False
-            arrived = seq[first_arrival]
-            reordered = int((arrived[1:] < np.maximum.accumulate(arrived)[:-1]).sum()) if arrived.size > 1 else 0
-            expected = int(s_seq[-1] - s_seq[0] + 1)
-            track_stats["expected"] += expected
-            track_stats["lost"] += expected - int(keep.size)
-            track_stats["duplicated"] += int(dup_sorted.sum())
-            track_stats["reordered"] += reordered
+            src = place_source(rows_t[cols.ssrc[rows_t] == ssrc], cols, kind, records.received_us, t0,
+                               main.clock_rate, ratio, max_gap_s)
+            for key in ("expected", "lost", "duplicated", "reordered"):
+                track_stats[key] += getattr(src, key)
             track_stats["ssrcs"].append(f"{ssrc:08x}")
-            # Jitter (RFC 3550 6.4.1) over first arrivals, events excluded (their timestamp is
-            # the event's start, not when the packet was sampled).
-            jit = first_arrival & (kind[r] != 3)
-            if jit.sum() > 1:
-                clock = main.clock_rate
-                j = rtp.interarrival_jitter((records.received_us[r][jit] - t0) * (clock / 1e6), ts[jit])
-                track_stats["jitter_ms"] = float(j[-1] * 1000 / clock)
-                track_stats["max_jitter_ms"] = max(track_stats["max_jitter_ms"], float(j.max() * 1000 / clock))
-            # Place by timestamp, relative to this SSRC's first packet in sequence order, with
-            # the silence timestamp jumps ask for bounded.
-            rel, n_cut, cut_ticks = _bound_jumps(ts[keep] - ts[keep][0], max_gap / ratio, 60 * main.clock_rate)
-            if n_cut:
-                capped[name][0] += n_cut
-                capped[name][1] += cut_ticks * 1000.0 / main.clock_rate
-                warnings.append(f"{name} SSRC {ssrc:08x}: {n_cut} timestamp jumps cut, {cut_ticks / main.clock_rate:.1f} s"
+            if src.jitter_ms is not None:
+                track_stats["jitter_ms"] = src.jitter_ms
+                track_stats["max_jitter_ms"] = max(track_stats["max_jitter_ms"], src.max_jitter_ms)
+            if src.jumps_cut:
+                capped[name][0] += src.jumps_cut
+                capped[name][1] += src.cut_s * 1000.0
+                warnings.append(f"{name} SSRC {ssrc:08x}: {src.jumps_cut} timestamp jumps cut, {src.cut_s:.1f} s"
                                 f" of silence left out (at most {max_gap_s:g} s a jump, and max(60 s, 10x the audio)"
                                 " in all: a restarted or corrupt timestamp is no silence worth storing)")
-            pos_rel = np.rint(rel * ratio).astype(np.int64)
-            # Anchor on the receive clock: the least-delayed of the first packets (first
-            # arrivals are exactly the kept packets).
-            by_arrival = np.empty(r.size, np.int64)
-            by_arrival[keep] = pos_rel
-            first_keep = np.flatnonzero(first_arrival)[:_ANCHOR_PACKETS]
-            anchor_pos = by_arrival[first_keep]
-            offset = float(np.min(arrival[r][first_keep] - anchor_pos))
-            segs.append((r[keep], pos_rel, kind[r[keep]], offset))
+            segs.append(src)
         stats[name] = track_stats
         raw[t] = segs
 
-    # Arrival times carry network and scheduling jitter: tracks are aligned to the
-    # millisecond (relative to the earliest), not to a sample the clock cannot vouch for.
-    ms = rate / 1000
-    firsts = [segs[0][3] + float(segs[0][1].min()) for segs in raw.values() if segs]
-    base = min(firsts) if firsts else 0.0
-    for t, segs in raw.items():
-        prev_end = None
-        out_segs = []
-        for rows, pos_rel, k, offset in segs:
-            start = offset + float(pos_rel.min())
-            offset = base + round((start - base) / ms) * ms - float(pos_rel.min())
-            if prev_end is not None and offset + pos_rel.min() < prev_end:
-                offset = prev_end - float(pos_rel.min())  # a new source never over the old one
-            pos = np.rint(offset + pos_rel).astype(np.int64)
-            out_segs.append((rows, pos, k))
-            # Where this source's audio ends: its last packet's place plus a usual packet.
-            step = np.diff(pos[k == 1])
-            prev_end = int(pos.max()) + (int(np.median(step)) if step.size else 0)
-        offsets[t] = out_segs
-
-    # One timeline for both tracks: shift so the earliest placed sample is 0.
-    all_pos = [s[1] for segs in offsets.values() for s in segs if s[1].size]
-    origin = int(min(p.min() for p in all_pos)) if all_pos else 0
-    for t, segs in offsets.items():
-        if not segs:  # only malformed datagrams on this track
-            empty = np.empty(0, np.int64)
-            placed[t] = {"rows": empty, "pos": empty, "kind": np.empty(0, np.int8)}
-            continue
-        rows = np.concatenate([s[0] for s in segs])
-        pos = np.concatenate([s[1] for s in segs]) - origin
-        k = np.concatenate([s[2] for s in segs])
-        placed[t] = {"rows": rows, "pos": pos, "kind": k}
+    placed = align(raw, rate)
 
     encodings = {pt: audio_pts[pt].encoding for pt in usable}
-    audio, samples_of, concealment = _render(records, cols, placed, main, encodings, info, rate, warnings)
-    cn_spans = _comfort_noise(audio, records, cols, placed, samples_of)
+    audio, samples_of, concealment = render_audio(records, cols, placed, main, encodings, info, warnings)
+    cn_spans = comfort_noise(audio, records, cols, placed, samples_of)
     dtmf, dtmf_spans = _dtmf(records, cols, placed, main, ratio, rate, t0, stats)
     reports: dict[str, TrackReport] = {}
     rtp_stats: dict[str, RtpStats] = {}
@@ -375,57 +300,6 @@ def assemble_fork(
     return recording, report, events
 
 
-def _bound_jumps(rel: np.ndarray, max_jump: float, floor: float) -> tuple[np.ndarray, int, int]:
-    """Bound the silence timestamp jumps ask for (all in RTP clock ticks, sequence order).
-
-    A forward jump's silence (beyond the usual step between packets) is cut to ``max_jump``.
-    A backward jump beyond ``max_jump`` first gives back what earlier cuts took (one packet
-    with a corrupt timestamp: the next is where it belongs); otherwise it is a restarted
-    timestamp, and the packets after it follow on. Then, if the silence still exceeds
-    ``max(floor, 10x the audio)``, the longest silences are cut to one level so that it does
-    not (water-filling: short gaps stay exact). Returns the new relative timestamps, how
-    many jumps were cut and the ticks of silence left out.
-
-    Examples
-    --------
-    >>> rel, n, left = _bound_jumps(np.array([0, 160, 10**9, 320, 480]), 8000, 16000)
-    >>> rel.tolist(), n, left
-    ([0, 160, 8320, 320, 480], 2, 0)
-    """
-    jumps = np.diff(rel).astype(np.int64)
-    if jumps.size == 0:
-        return rel, 0, 0
-    forward = jumps[jumps > 0]
-    step = int(np.median(forward)) if forward.size else 0
-    new = jumps.copy()
-    big = np.flatnonzero((jumps > step + max_jump) | (jumps < -max_jump))
-    owed = 0  # ticks earlier cuts took that a backward jump may give back
-    for i in big.tolist():  # a few corrupt or restarted timestamps, not one per packet
-        if jumps[i] > 0:
-            new[i] = step + int(max_jump)
-            owed += int(jumps[i] - new[i])
-        else:
-            back = int(jumps[i]) + owed
-            new[i] = min(back, step + int(max_jump)) if back >= -max_jump else step
-            owed = 0
-    left = owed
-    silence = np.maximum(new - step, 0)
-    budget = max(floor, 10 * step * rel.size)
-    if silence.sum() > budget:
-        # The level L with sum(min(silence, L)) == budget: with the k longest cut to L,
-        # k * L + (the rest) == budget, for the k where L falls between the k-th and k+1-th.
-        desc = np.sort(silence)[::-1].astype(np.float64)
-        k = np.arange(1, desc.size + 1)
-        levels = (budget - (desc.sum() - np.cumsum(desc))) / k
-        below = np.concatenate((desc[1:], [0.0]))
-        level = int(levels[np.argmax((levels <= desc) & (levels >= below))])
-        trimmed = np.minimum(silence, level)
-        left += int((silence - trimmed).sum())
-        new = new - (silence - trimmed)
-    cut = int((new != jumps).sum())
-    return np.concatenate(([0], np.cumsum(new))).astype(np.int64), cut, left
-
-
 def _iso(us: float) -> str:
     when = _dt.datetime.fromtimestamp(us / 1e6, _dt.timezone.utc)
     return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -463,122 +337,6 @@ def _track_report(name: str, st: dict, starts: np.ndarray, ends: np.ndarray, sam
         capped_ms=float(capped[1]) if capped else 0.0,
         **(concealment.as_dict() if concealment is not None else {}),
     )
-
-
-def _render(records: Records, cols: rtp.PacketColumns, placed: dict[int, dict[str, np.ndarray]],
-            main: rtp.PayloadType, encodings: dict[int, str], info: Any, rate: int,
-            warnings: list[str]) -> tuple[np.ndarray, dict[int, np.ndarray], dict[int, Any]]:
-    """Decode every audio packet into a (2, n) int16 array at its place.
-
-    Stateless codecs (G.711, L16): packets of one size are gathered as rows of a sliding
-    window over the file and written as rows of a sliding window over the output: no
-    per-sample index arrays. Stateful ones (G.722, OPUS, AMR-WB) go through
-    :func:`telnyx_audio.codecs.stream.render`, as WebSocket frames do: one decoder per track
-    in timeline order, gaps concealed by the decoder.
-
-    Returns the audio, each track's samples per audio packet, and the stateful decoders'
-    :class:`~telnyx_audio.codecs.stream.Concealment` per track.
-    """
-    from telnyx_audio.codecs import REGISTRY
-
-    bps = 2 if main.encoding == "L16" else 1
-    samples_of: dict[int, np.ndarray] = {}
-    n = 0
-    for t, p in placed.items():
-        rows = p["rows"][p["kind"] == 1]
-        off, nbytes = cols.payload_offset[rows], cols.payload_length[rows]
-        if info.stateful:
-            from telnyx_audio.codecs.stream import frame_samples
-
-            samples_of[t] = frame_samples(main.encoding, main.clock_rate, records.buf, off, nbytes)
-            bad = int((samples_of[t] < 0).sum())
-            if bad:
-                warnings.append(f"{TRACKS[t]}: {bad} {main.encoding} payloads are not {main.encoding} frames: concealed")
-        else:
-            samples_of[t] = nbytes // bps
-        if rows.size:
-            n = max(n, int((p["pos"][p["kind"] == 1] + np.maximum(samples_of[t], 0)).max()))
-        other = p["kind"] != 1
-        if other.any():
-            n = max(n, int(p["pos"][other].max()) + 1)
-    if info.stateful:
-        from telnyx_audio.codecs.stream import render as render_stateful
-
-        tracks = sorted(placed)
-        audio_of = {t: placed[t]["kind"] == 1 for t in tracks}
-        rows = np.concatenate([placed[t]["rows"][audio_of[t]] for t in tracks]) if tracks else np.empty(0, np.int64)
-        track = np.concatenate([np.full(int(audio_of[t].sum()), t, np.int8) for t in tracks]) if tracks else rows
-        samples = np.concatenate([samples_of[t] for t in tracks]) if tracks else rows
-        dest = np.concatenate([placed[t]["pos"][audio_of[t]] for t in tracks]) if tracks else rows
-        dest = np.where(samples >= 0, dest, -1)
-        out, concealment = render_stateful(main.encoding, main.clock_rate, n, track, dest, np.maximum(samples, 0),
-                                           records.buf, cols.payload_offset[rows], cols.payload_length[rows])
-        for t in tracks:
-            samples_of[t] = np.maximum(samples_of[t], 0)
-        return out, samples_of, concealment
-    out = np.zeros((2, n), np.int16)
-    for t, p in placed.items():
-        a = np.flatnonzero(p["kind"] == 1)
-        if not a.size:
-            continue
-        rows, pos, lens = p["rows"][a], p["pos"][a], samples_of[t]
-        pts = cols.payload_type[rows]
-        for pt in np.unique(pts).tolist():
-            decode = REGISTRY[encodings.get(pt, main.encoding)].stateless_decode
-            same_pt = pts == pt
-            for size in np.unique(lens[same_pt]).tolist():
-                if size == 0:
-                    continue
-                sel = np.flatnonzero(same_pt & (lens == size))
-                width = size * bps
-                src = sliding_window_view(records.buf, width)
-                row = out[t]
-                dst = as_strided(row, shape=(row.size - size + 1, size), strides=(row.strides[0],) * 2)
-                for lo in range(0, sel.size, _BATCH):
-                    part = sel[lo : lo + _BATCH]
-                    raw = src[cols.payload_offset[rows[part]]]
-                    dst[pos[part]] = decode(raw.reshape(-1)).reshape(part.size, size)
-    return out, samples_of, {}
-
-
-def _comfort_noise(audio: np.ndarray, records: Records, cols: rtp.PacketColumns,
-                   placed: dict[int, dict[str, np.ndarray]], samples_of: dict[int, np.ndarray]) -> dict[int, tuple]:
-    """Fill each CN packet's span (to the track's next packet) with noise at its level.
-
-    RFC 3389 section 3: the level byte is -dBov; 0 dBov is a full-scale square wave, so the
-    noise's RMS is ``32767 * 10 ** (-level / 20)``. Deterministic (seeded by place).
-    """
-    spans: dict[int, tuple] = {}
-    for t, p in placed.items():
-        cn = np.flatnonzero(p["kind"] == 2)
-        if not cn.size:
-            continue
-        audio_pos = p["pos"][p["kind"] == 1]
-        audio_end = audio_pos + samples_of[t]
-        others = np.sort(np.concatenate((audio_pos, p["pos"][p["kind"] != 1])))
-        starts = p["pos"][cn]
-        # The span ends where the next packet of the track (audio, CN or event) begins.
-        nxt = np.searchsorted(others, starts, side="right")
-        ends = np.where(nxt < others.size, others[np.minimum(nxt, others.size - 1)], starts)
-        # Never over audio that covers the CN packet's own place.
-        covered = np.zeros(starts.size, bool)
-        if audio_pos.size:
-            k = np.searchsorted(audio_pos, starts, side="right") - 1
-            order = np.argsort(audio_pos)
-            sp, se = audio_pos[order], audio_end[order]
-            k = np.searchsorted(sp, starts, side="right") - 1
-            covered = (k >= 0) & (se[np.maximum(k, 0)] > starts)
-        ends = np.where(covered, starts, np.minimum(ends, audio.shape[1]))
-        spans[t] = (starts, ends)
-        off = cols.payload_offset[p["rows"][cn]]
-        has = cols.payload_length[p["rows"][cn]] > 0
-        level = np.where(has, records.buf[np.where(has, off, 0)] & 0x7F, 127)
-        for s, e, lv in zip(starts.tolist(), ends.tolist(), level.tolist()):
-            if e > s and lv < 127:
-                rng = np.random.default_rng(s)
-                noise = rng.standard_normal(e - s) * (32767 * 10 ** (-lv / 20))
-                audio[t, s:e] = np.clip(np.rint(noise), -32768, 32767).astype(np.int16)
-    return spans
 
 
 def _dtmf(records: Records, cols: rtp.PacketColumns, placed: dict[int, dict[str, np.ndarray]],
