@@ -70,6 +70,8 @@ def choose_format(given, start, table, warnings) -> tuple[MediaFormat, str | Non
         return DEFAULT_MEDIA_FORMAT, None, None
     else:
         fmt, why = infer(table)
+        if start is not None:  # there was a start, without media_format: say so, not "no start"
+            why = why.replace("no start message", "the start message has no media_format", 1)
         if fmt is None:
             exc = CaptureError(why)
             return DEFAULT_MEDIA_FORMAT, why, exc
