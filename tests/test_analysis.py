@@ -273,3 +273,43 @@ def test_slices_and_turns_of_a_recording_play_in_a_notebook():
     with wave.open(io.BytesIO(wav)) as w:  # the player holds both tracks at the real rate
         assert (w.getnchannels(), w.getframerate(), w.getnframes()) == (2, 8000, 12000)
     assert "<audio controls" in rec.inbound._repr_html_()
+
+
+VAD = __import__("pathlib").Path(__file__).resolve().parent / "vectors" / "vad"
+
+
+def snippet(name):
+    import json
+
+    import soundfile
+
+    audio, sr = soundfile.read(VAD / f"{name}.flac", dtype="int16")
+    labels = json.loads((VAD / "labels.json").read_text())["labels"][name]
+    return audio, sr, np.array([c == "1" for c in labels])
+
+
+def f1(mask, label):
+    n = min(mask.size, label.size)
+    tp = np.sum(mask[:n] & label[:n])
+    return 2 * tp / max(mask[:n].sum() + label[:n].sum(), 1)
+
+
+@pytest.mark.parametrize("name", ["librivox", "arctic", "espeak"])
+@pytest.mark.parametrize("rate", [16000, 8000])
+@pytest.mark.parametrize("snr_db", [None, 10])
+def test_speech_masks_match_the_labels_of_committed_real_and_synthetic_snippets(name, rate, snr_db):
+    from telnyx_audio._dsp import resample
+
+    audio, sr, label = snippet(name)
+    x = audio.astype(np.float64)
+    if snr_db is not None:  # line noise over everything, at snr_db under the speech's power
+        speech_power = np.mean(x[: label.size * 160].reshape(-1, 160)[label] ** 2)
+        x = x + np.random.default_rng(1).normal(0, np.sqrt(speech_power / 10 ** (snr_db / 10)), x.size)
+    pcm = resample(np.clip(np.round(x), -32768, 32767).astype(np.int16), sr, rate)
+    if rate == 8000:  # a telephone line: through G.711
+        pcm = codecs.decode(codecs.encode(pcm, "PCMU"), "PCMU")
+    mask = detect_speech(pcm, rate).mask
+    assert f1(mask, label) >= 0.9
+    if snr_db is None:
+        assert not mask[:35].any()  # digital silence before the words is never speech
+        assert not mask[-35:].any()  # nor the room noise after them
