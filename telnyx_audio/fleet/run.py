@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .work import FileResult, Task, error_result, run_task
+from .work import FileResult, Task, error_result, init_worker, run_task
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -253,8 +253,10 @@ def _pool(jobs: int):
     from concurrent.futures import ProcessPoolExecutor
 
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["telnyx_audio.fleet.work", "telnyx_audio.capture", "telnyx_audio.analysis", "pandas"])
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, max_tasks_per_child=MAX_TASKS_PER_CHILD)
+    ctx.set_forkserver_preload(["telnyx_audio.fleet.work", "telnyx_audio.capture", "telnyx_audio.analysis", "pandas",
+                                "threadpoolctl"])
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, max_tasks_per_child=MAX_TASKS_PER_CHILD,
+                               initializer=init_worker)
 
 
 def _run_dask(tasks: list[Task], client: Any) -> Iterator[FileResult]:
