@@ -144,6 +144,21 @@ class ForkReceiver:
         The address Telnyx should send to (in ``udp:IP:PORT`` targets); default ``host``.
     rcvbuf : int
         ``SO_RCVBUF`` asked for each socket: room for bursts while the loop is busy.
+
+    Examples
+    --------
+    >>> import tempfile, time
+    >>> import numpy as np
+    >>> from telnyx_audio.fork import simulate_fork
+    >>> with ForkReceiver(tempfile.mkdtemp()) as receiver:
+    ...     call = receiver.allocate("v3:example")
+    ...     sent = simulate_fork(np.zeros((2, 1600), np.int16), ("127.0.0.1", call.rx_port),
+    ...                          ("127.0.0.1", call.tx_port), dtmf=[(0.1, "3")])
+    ...     while sum(call.packets) < sent.packets_sent:
+    ...         time.sleep(0.01)
+    ...     _ = receiver.finish(call)
+    >>> call.state, call.summary["dtmf"], sorted(p.name for p in call.folder.iterdir())
+    ('done', '3', ['fork.rtpcap', 'inbound.wav', 'outbound.wav', 'stereo.wav', 'summary.json'])
     """
 
     def __init__(
