@@ -445,8 +445,8 @@ class WebhookReceiver:
             return self._reject(req, record, 401, str(exc))
         except WebhookVerificationError as exc:
             return self._reject(req, record, 400, str(exc))
-        data = event.get("data") if isinstance(event.get("data"), dict) else {}
-        record["event_type"], record["id"] = data.get("event_type"), data.get("id")
+        data = event.get("data") if isinstance(event.get("data"), dict) else event  # the flat shape has no data
+        record["event_type"], record["id"] = data.get("event_type"), data.get("id", data.get("webhook_id"))
         key = _signature_key(req.headers[SIGNATURE_HEADER])
         assert key is not None  # verify_webhook decoded it
         expires = self._expires(int(req.headers[TIMESTAMP_HEADER].strip()))

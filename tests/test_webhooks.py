@@ -327,3 +327,20 @@ def test_a_folder_loads_the_verified_log_and_the_rejected_one_only_when_asked(tm
 def test_an_empty_folder_is_named_in_the_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no webhook logs"):
         load_webhooks(tmp_path)
+
+
+def test_the_receiver_logs_the_type_and_id_of_a_flat_delivery(tmp_path):
+    import time as clock
+
+    import requests
+
+    from telnyx_audio.receiver import WebhookReceiver
+
+    raw = body(flat("call.answered", "w-1", "2026-11-24T10:00:00.000000Z", {}))
+    with WebhookReceiver(tmp_path / "hooks.jsonl", KEY) as rx:
+        rx.start()
+        r = requests.post(rx.url, data=raw, headers={"Content-Type": "application/json",
+                                                     **sign_webhook(raw, SEED, int(clock.time()))}, timeout=10)
+    assert r.status_code == 200
+    record = json.loads((tmp_path / "hooks.jsonl").read_text())
+    assert (record["event_type"], record["id"]) == ("call.answered", "w-1")
