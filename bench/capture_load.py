@@ -16,7 +16,16 @@ the load generator kept real time.
 
 Targets: zero lost at 100 calls on 2 cores; CPU per message at most 1.25x the naive server's.
 
-Usage: python bench/capture_load.py [--calls 100] [--seconds 20]
+The hostile phase (issue 13) runs the same real calls against the server with a token, once
+alone (the baseline) and once while a separate attack process keeps up, from other loopback
+addresses (127.0.0.2 and up): 1,000 silent sockets (reopened as the server closes them), 20
+pre-start flooders (authenticated, 8 KiB messages and never a ``start``, reconnecting when
+cut) and 10 streams whose every frame jumps 10 minutes ahead. Printed: frames lost among the
+real calls (target 0), the server's peak RSS (target under 500 MB; its finalising workers
+apart), the delay from each real call's ``stop`` to its ``summary.json`` (median and worst),
+and what the attackers met.
+
+Usage: python bench/capture_load.py [--calls 100] [--seconds 20] [--phase all|load|hostile]
 """
 
 from __future__ import annotations
@@ -26,11 +35,14 @@ import asyncio
 import base64
 import json
 import os
+import resource
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -70,13 +82,17 @@ asyncio.run(main())
 
 # --- the load process ----------------------------------------------------------------------
 
-async def one_call(url: str, n: int, seconds: float, t0: float, result: dict) -> None:
+TOKEN = "bench-token-not-a-secret"
+
+
+async def one_call(url: str, n: int, seconds: float, t0: float, result: dict, token: str | None = None) -> None:
     from websockets.asyncio.client import connect
 
     stream_id = f"00000000-0000-4000-8000-{n:012d}"
     payload = base64.b64encode(bytes((i * 37 + n) % 256 for i in range(160))).decode()
     seq = 1
-    async with connect(url, compression=None, max_size=None, open_timeout=60) as ws:
+    headers = {"x-telnyx-streaming-auth-token": token} if token else None
+    async with connect(url, compression=None, max_size=None, open_timeout=60, additional_headers=headers) as ws:
         await ws.send(json.dumps({"event": "connected", "version": "1.0.0"}))
         await ws.send(json.dumps({"event": "start", "sequence_number": "1", "stream_id": stream_id, "start": {
             "call_control_id": f"v3:load-{n}", "call_session_id": stream_id,
@@ -96,12 +112,14 @@ async def one_call(url: str, n: int, seconds: float, t0: float, result: dict) ->
                     f'{{"track": "{track}", "chunk": "{chunk}", "timestamp": "{(chunk - 1) * 20}", "payload": "{payload}"}}}}')
                 result["sent"] += 1
         await ws.send(json.dumps({"event": "stop", "sequence_number": str(seq + 1), "stream_id": stream_id, "stop": {}}))
+        result.setdefault("stopped_at", {})[stream_id] = time.time()
 
 
-async def load(url: str, calls: int, seconds: float) -> dict:
+async def load(url: str, calls: int, seconds: float, token: str | None = None) -> dict:
     result = {"sent": 0, "late": 0, "failed": 0}
     t0 = time.monotonic() + 1.0 + calls * 0.005  # connect everyone first, then start the clock
-    outcomes = await asyncio.gather(*(one_call(url, n, seconds, t0, result) for n in range(calls)), return_exceptions=True)
+    outcomes = await asyncio.gather(*(one_call(url, n, seconds, t0, result, token) for n in range(calls)),
+                                    return_exceptions=True)
     result["failed"] = sum(isinstance(o, Exception) for o in outcomes)
     result["errors"] = sorted({repr(o)[:120] for o in outcomes if isinstance(o, Exception)})[:3]
     return result
@@ -158,7 +176,7 @@ def run(kind: str, calls: int, seconds: float, workers: int = 1) -> dict:
         cmd = [sys.executable, "-c", NAIVE_SERVER, str(out), str(port)]
     else:
         cmd = [sys.executable, "-m", "telnyx_audio", "capture", "--port", str(port), "--out", str(out / "captures"),
-               "--workers", str(workers), "--stats", str(stats)]
+               "--workers", str(workers), "--stats", str(stats), "--log-level", "warning"]
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         wait_listening(port)
@@ -201,14 +219,207 @@ def run(kind: str, calls: int, seconds: float, workers: int = 1) -> dict:
             "cpu_us_per_msg": cpu / max(sent["sent"], 1) * 1e6, "p99_us": latency}
 
 
+# --- the hostile phase ----------------------------------------------------------------------
+
+def raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+async def attack(port: int, seconds: float, silent: int, flooders: int, gappy: int) -> dict:
+    """Attack the server from 127.0.0.2 and up for ``seconds``; returns what the attackers met."""
+    from websockets.asyncio.client import connect
+
+    stats = {"silent_connects": 0, "silent_503": 0, "silent_closed_by_server": 0, "connect_errors": 0,
+             "flood_connects": 0, "flood_bytes": 0, "flood_cut": 0, "gap_streams_sent": 0, "gap_errors": 0}
+    end = time.monotonic() + seconds
+    source = lambda n: f"127.0.0.{2 + n % 10}"  # noqa: E731 - ten addresses, as from ten machines
+
+    async def one_silent(n: int) -> None:
+        while time.monotonic() < end:
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source(n), 0))
+            except OSError:
+                stats["connect_errors"] += 1
+                await asyncio.sleep(0.5)
+                continue
+            stats["silent_connects"] += 1
+            try:
+                data = await asyncio.wait_for(reader.read(), max(end - time.monotonic(), 0.01))
+                if data.startswith(b"HTTP/1.1 503"):
+                    stats["silent_503"] += 1
+                    await asyncio.sleep(0.5)
+                else:
+                    stats["silent_closed_by_server"] += 1
+            except (asyncio.TimeoutError, OSError):
+                pass
+            writer.close()
+
+    async def one_flooder(n: int) -> None:
+        message = json.dumps({"event": "martian", "fill": "z" * 8192})
+        while time.monotonic() < end:
+            try:
+                async with connect(f"ws://127.0.0.1:{port}/", compression=None, open_timeout=20,
+                                   additional_headers={"x-telnyx-streaming-auth-token": TOKEN}) as ws:
+                    stats["flood_connects"] += 1
+                    while time.monotonic() < end:
+                        await ws.send(message)
+                        stats["flood_bytes"] += len(message)
+            except Exception:  # noqa: BLE001 - cut by the server (or its 503): reconnect
+                stats["flood_cut"] += 1
+                await asyncio.sleep(0.2)
+
+    async def one_gappy(n: int) -> None:
+        sid = f"gaps-{n:04d}"
+        payload = base64.b64encode(bytes(160)).decode()
+        try:
+            async with connect(f"ws://127.0.0.1:{port}/", compression=None, open_timeout=20,
+                               additional_headers={"x-telnyx-streaming-auth-token": TOKEN}) as ws:
+                await ws.send(json.dumps({"event": "start", "stream_id": sid, "start": {
+                    "call_control_id": f"v3:{sid}", "media_format": {"encoding": "PCMU", "sample_rate": 8000}}}))
+                for i in range(200):  # every frame 10 minutes after the last
+                    for track in ("inbound", "outbound"):
+                        await ws.send(json.dumps({"event": "media", "stream_id": sid, "media": {
+                            "track": track, "chunk": str(1 + i * 30_000), "timestamp": str(i * 600_000),
+                            "payload": payload}}))
+                    await asyncio.sleep(min(0.02, max(seconds - 2, 0) / 200))
+                await ws.send(json.dumps({"event": "stop", "stream_id": sid, "stop": {}}))
+                stats["gap_streams_sent"] += 1
+        except Exception:  # noqa: BLE001
+            stats["gap_errors"] += 1
+
+    await asyncio.gather(*(one_silent(n) for n in range(silent)), *(one_flooder(n) for n in range(flooders)),
+                         *(one_gappy(n) for n in range(gappy)))
+    return stats
+
+
+class Peak:
+    """Polls a process tree's resident memory: the server's own peak, and its children's."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.server_kb, self.children_kb = pid, 0, 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def rss_kb(pid: int) -> int:
+        try:
+            return int(Path(f"/proc/{pid}/status").read_text().split("VmRSS:")[1].split()[0])
+        except (OSError, IndexError):
+            return 0
+
+    def run(self) -> None:
+        while not self.done.wait(0.2):
+            self.server_kb = max(self.server_kb, self.rss_kb(self.pid))
+            self.children_kb = max(self.children_kb, max((self.rss_kb(p) for p in tree(self.pid)[1:]), default=0))
+        try:
+            hwm = int(Path(f"/proc/{self.pid}/status").read_text().split("VmHWM:")[1].split()[0])
+            self.server_kb = max(self.server_kb, hwm)
+        except (OSError, IndexError):
+            pass
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join()
+
+
+def run_hostile(calls: int, seconds: float, attacked: bool) -> dict:
+    raise_fd_limit()
+    out = Path(tempfile.mkdtemp(prefix="load-hostile-"))
+    port = free_port()
+    errlog = open(out / "server.log", "w")
+    server = subprocess.Popen([sys.executable, "-m", "telnyx_audio", "capture", "--port", str(port), "--out",
+                               str(out / "captures"), "--auth-token", TOKEN, "--log-level", "info"],
+                              stdout=subprocess.DEVNULL, stderr=errlog, text=True)
+    peak = Peak(server.pid)
+    attacker = None
+    try:
+        wait_listening(port)
+        time.sleep(1.0)
+        client = subprocess.Popen([sys.executable, __file__, "--client", f"ws://127.0.0.1:{port}/", "--calls", str(calls),
+                                   "--seconds", str(seconds), "--token", TOKEN], stdout=subprocess.PIPE, text=True)
+        if attacked:
+            time.sleep(1.5 + calls * 0.005)  # the real calls are connected and streaming
+            attacker = subprocess.Popen([sys.executable, __file__, "--attack", str(port), "--seconds", str(seconds - 1)],
+                                        stdout=subprocess.PIPE, text=True)
+        stdout, _ = client.communicate(timeout=seconds * 4 + 120)
+        sent = json.loads(stdout.strip().splitlines()[-1])
+        attack_stats = json.loads(attacker.communicate(timeout=seconds * 4 + 120)[0].strip().splitlines()[-1]) \
+            if attacker else {}
+        real = {sid: out / "captures" / sid / "summary.json" for sid in sent.get("stopped_at", {})}
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not all(p.exists() for p in real.values()):
+            time.sleep(0.1)
+        delays = [p.stat().st_mtime - sent["stopped_at"][sid] for sid, p in real.items() if p.exists()]
+    finally:
+        if attacker is not None and attacker.poll() is None:
+            attacker.kill()
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=seconds * 10 + 120)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        peak.stop()
+        errlog.close()
+    written = sum(sum(1 for line in open(out / "captures" / sid / "messages.jsonl", "rb") if b'"event": "media"' in line)
+                  for sid in real if (out / "captures" / sid / "messages.jsonl").exists())
+    gap_summaries = [json.loads(p.read_text()) for p in (out / "captures").glob("gaps-*/summary.json")]
+    log_text = (out / "server.log").read_text()
+    return {"attacked": attacked, "sent": sent["sent"], "written": written, "failed": sent["failed"],
+            "errors": sent.get("errors"), "late": sent["late"], "server_mb": peak.server_kb / 1000,
+            "workers_mb": peak.children_kb / 1000, "summaries": len(delays), "calls": calls,
+            "delay_p50": statistics.median(delays) if delays else None, "delay_max": max(delays, default=None),
+            "attack": attack_stats, "refusal_lines": log_text.count(" refused "),
+            "gap_summaries": len(gap_summaries), "gap_errors": sum(1 for g in gap_summaries if g.get("error")),
+            "token_in_log": TOKEN in log_text}
+
+
+def hostile_report(calls: int, seconds: float) -> None:
+    print(f"\nhostile phase: {calls} real two-track calls of {seconds:.0f} s (auth token), alone and while 1,000 silent"
+          " sockets, 20 pre-start flooders and 10 streams of 10-minute gaps attack from 127.0.0.2-11\n")
+    rows = [run_hostile(calls, seconds, False), run_hostile(calls, seconds, True)]
+    print(f"{'real calls':24s} {'sent':>8s} {'written':>8s} {'lost':>5s} {'server peak RSS':>16s} {'finalisers':>11s}"
+          f" {'summaries':>10s} {'stop->summary p50':>18s} {'max':>7s}")
+    for r in rows:
+        name = "under attack" if r["attacked"] else "alone (baseline)"
+        p50 = f"{r['delay_p50']:.2f} s" if r["delay_p50"] is not None else "-"
+        worst = f"{r['delay_max']:.2f} s" if r["delay_max"] is not None else "-"
+        print(f"{name:24s} {r['sent']:8d} {r['written']:8d} {r['sent'] - r['written']:5d} {r['server_mb']:13.0f} MB"
+              f" {r['workers_mb']:8.0f} MB {r['summaries']:6d}/{r['calls']:<3d} {p50:>18s} {worst:>7s}"
+              + (f"  failed calls: {r['failed']} {r['errors']}" if r["failed"] else ""))
+    a = rows[1]
+    s = a["attack"]
+    print(f"\nthe attackers met: {s.get('silent_connects', 0)} silent connections ({s.get('silent_503', 0)} answered 503 at"
+          f" once, {s.get('silent_closed_by_server', 0)} closed at the deadline), {s.get('connect_errors', 0)} connect"
+          f" errors; {s.get('flood_connects', 0)} flood connections cut after {s.get('flood_bytes', 0) / 1e6:.1f} MB in all;"
+          f" {s.get('gap_streams_sent', 0)} gap streams sent, {a['gap_summaries']} summarised"
+          f" ({a['gap_errors']} with an error); {a['refusal_lines']} refusal lines logged;"
+          f" token in the log: {'YES' if a['token_in_log'] else 'no'}")
+    print(f"targets: 0 frames lost among the real calls under attack: {'met' if a['sent'] == a['written'] and not a['failed'] else 'NOT met'}"
+          f" ({a['sent'] - a['written']}); server peak RSS under 500 MB: {'met' if a['server_mb'] < 500 else 'NOT met'}"
+          f" ({a['server_mb']:.0f} MB)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--calls", type=int, default=100)
     ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--phase", choices=("all", "load", "hostile"), default="all")
     ap.add_argument("--client", metavar="URL", help=argparse.SUPPRESS)
+    ap.add_argument("--token", help=argparse.SUPPRESS)
+    ap.add_argument("--attack", metavar="PORT", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.client:
-        print(json.dumps(asyncio.run(load(args.client, args.calls, args.seconds))))
+        raise_fd_limit()
+        print(json.dumps(asyncio.run(load(args.client, args.calls, args.seconds, args.token))))
+        return
+    if args.attack:
+        raise_fd_limit()
+        print(json.dumps(asyncio.run(attack(args.attack, args.seconds, silent=1000, flooders=20, gappy=10))))
+        return
+    if args.phase == "hostile":
+        hostile_report(args.calls, args.seconds)
         return
     print(f"{args.calls} concurrent two-track calls, {args.seconds:.0f} s of real-time audio each "
           f"({args.calls * 100} media messages/s), load from a separate process, {os.cpu_count()} cores\n")
@@ -226,6 +437,8 @@ def main() -> None:
     print(f"\ntargets: zero lost at {args.calls} calls: {'met' if ours['sent'] == ours['written'] and rows[2]['sent'] == rows[2]['written'] else 'NOT met'};"
           f" CPU per message <= 1.25x naive: {'met' if ours['cpu_us_per_msg'] <= 1.25 * naive else 'NOT met'}"
           f" ({ours['cpu_us_per_msg'] / naive:.2f}x)")
+    if args.phase == "all":
+        hostile_report(args.calls, args.seconds)
 
 
 if __name__ == "__main__":
