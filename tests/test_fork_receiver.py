@@ -282,3 +282,15 @@ def test_an_unreadable_source_or_output_folder_fails_with_a_message_not_a_traceb
                  ["fork", "capture", "--rx-port", "0", "--tx-port", "0", "--out", str(bad / "sub")]):
         done = subprocess.run([sys.executable, "-m", "telnyx_audio", *args], capture_output=True, text=True, timeout=60)
         assert done.returncode == 1 and "Traceback" not in done.stderr and str(tmp_path) in done.stderr, done.stderr
+
+
+def test_fork_call_on_a_receiver_bound_to_every_address_needs_its_public_address(tmp_path):
+    telnyx = FakeTelnyx()
+    try:
+        with TelnyxClient(api_key="KEY", base_url=telnyx.url) as client, \
+                ForkReceiver(tmp_path, host="0.0.0.0") as receiver:
+            with pytest.raises(ValueError, match="public_host"):
+                client.fork_call("v3:live", receiver)
+            assert telnyx.requests == [] and receiver.pairs == []  # nothing started, the pair released
+    finally:
+        telnyx.close()

@@ -390,9 +390,26 @@ class ForkReceiver:
             raise RuntimeError("the receiver is not running (start() it first)")
         return asyncio.run_coroutine_threadsafe(self.allocate_async(call_control_id), self._loop).result(timeout)
 
-    def target(self, session: ForkSession) -> tuple[str, str]:
-        """The ``udp:IP:PORT`` ``rx`` and ``tx`` targets of a session, for ``fork_start``."""
+    def target(self, session: ForkSession | None) -> tuple[str, str]:
+        """The ``udp:IP:PORT`` ``rx`` and ``tx`` targets of a session, for ``fork_start``
+        (with ``session=None``: only check that there can be targets).
+
+        Raises
+        ------
+        ValueError
+            If the receiver binds every address (``0.0.0.0``, ``::``) and no
+            ``public_host`` says which one Telnyx can reach.
+        """
+        try:
+            unspecified = ipaddress.ip_address(self.public_host).is_unspecified
+        except ValueError:
+            unspecified = False
+        if unspecified:
+            raise ValueError(f"the receiver binds {self.public_host!r}: give public_host= (the IP address Telnyx"
+                             " can send to) for the fork's rx/tx targets")
         host = f"[{self.public_host}]" if ":" in self.public_host else self.public_host
+        if session is None:
+            return f"udp:{host}:0", f"udp:{host}:0"
         return f"udp:{host}:{session.rx_port}", f"udp:{host}:{session.tx_port}"
 
     async def finish_async(self, session: ForkSession) -> ForkSession:
@@ -577,9 +594,10 @@ class ForkHandle:
     @classmethod
     def start(cls, client: Any, call_control_id: str, receiver: ForkReceiver, **kwargs: Any) -> "ForkHandle":
         """Allocate a port pair, then ``fork_start`` with its ``rx``/``tx`` targets."""
+        receiver.target(None)  # a receiver Telnyx cannot be told how to reach: fail before binding
         session = receiver.allocate(call_control_id)
-        rx, tx = receiver.target(session)
         try:
+            rx, tx = receiver.target(session)
             started = client.start_forking(call_control_id, rx=rx, tx=tx, **kwargs)
         except BaseException:
             receiver.finish(session)
