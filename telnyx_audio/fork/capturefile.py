@@ -221,15 +221,14 @@ def read_records(path: str | os.PathLike[str]) -> Records:
     if problem:
         problems.append(problem)
     h = RECORD.size
-    length = buf[starts + 2].astype(np.int64) | buf[starts + 3].astype(np.int64) << 8
-    received = np.zeros(starts.size, np.int64)
-    for k in range(8):
-        received |= buf[starts + 4 + k].astype(np.int64) << (8 * k)
+    heads = np.lib.stride_tricks.sliding_window_view(buf, h)[starts] if starts.size else np.zeros((0, h), np.uint8)
+    length = heads[:, 2:4].copy().view("<u2").reshape(-1).astype(np.int64)
+    received = heads[:, 4:12].copy().view("<i8").reshape(-1)
     return Records(
         buf=buf,
         offset=starts + h,
         length=length,
-        track=buf[starts + 1].astype(np.int8),
+        track=heads[:, 1].astype(np.int8),
         received_us=received,
         meta=meta,
         truncated_bytes=0 if problem else int(buf.size - stop),
