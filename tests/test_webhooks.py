@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from telnyx_audio.errors import (
     InvalidSignatureError,
@@ -344,3 +346,21 @@ def test_the_receiver_logs_the_type_and_id_of_a_flat_delivery(tmp_path):
     assert r.status_code == 200
     record = json.loads((tmp_path / "hooks.jsonl").read_text())
     assert (record["event_type"], record["id"]) == ("call.answered", "w-1")
+
+
+def test_asgi_style_headers_as_byte_pairs_verify():
+    raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in HEADERS.items()]
+    assert verify_webhook(BODY, raw_headers + [(b"content-type", b"application/json")], KEY, now=T0)["data"]["id"]
+
+
+@given(st.dictionaries(st.from_regex(r"[a-z][a-z_]{0,10}", fullmatch=True).filter(  # not the flat shape's own keys
+    lambda k: k not in ("occurred_at", "created_at", "webhook_id")),
+                       st.one_of(st.text(max_size=5), st.integers(), st.booleans()), max_size=6),
+       st.sampled_from(["call.answered", "streaming.started", "call.something.new"]))
+@settings(max_examples=40, deadline=None)
+def test_any_payload_loads_the_same_in_the_flat_shape_as_in_the_envelope(payload, event_type):
+    at = "2026-11-24T10:00:00.000000Z"
+    a = load_webhooks([delivery(event_type, "e1", at, payload)])
+    b = load_webhooks([flat(event_type, "e1", at, payload)])
+    columns = [c for c in a.columns if not c.startswith("meta.")]
+    pd.testing.assert_frame_equal(a[columns], b[columns])
