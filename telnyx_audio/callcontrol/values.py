@@ -135,6 +135,8 @@ def check_choice(name: str, value: Any, allowed: Sequence[Any], *, stacklevel: i
         is) pass through.
     allowed : sequence
         The values known to this version (see :data:`ENUM_SOURCE`).
+    stacklevel : int
+        Which caller the warning names: 3, the code that called the client's method.
 
     Returns
     -------
