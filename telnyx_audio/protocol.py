@@ -222,9 +222,16 @@ def _counter(obj: Mapping[str, Any], key: str, where: str) -> int | None:
     else:
         raise _Bad(f"{where}{key} must be a string of digits, got {value!r:.60}")
     if number > MAX_COUNTER:
-        raise _Bad(f"{where}{key} is out of range: {str(value)[:30]}{'...' if len(str(value)) > 30 else ''}"
-                   f" is not below 2**63")
+        raise _Bad(f"{where}{key} is out of range: {_shown(value)} is not below 2**63")
     return number
+
+
+def _shown(value: str | int) -> str:
+    """A number for a message, cut short (str() of a 5,000-digit int raises)."""
+    if isinstance(value, int) and value.bit_length() > 100:
+        return f"a {value.bit_length()}-bit integer"
+    text = str(value)
+    return text if len(text) <= 30 else text[:30] + "..."
 
 
 def _opt_str(obj: Mapping[str, Any], key: str, where: str = "") -> str | None:
@@ -368,6 +375,8 @@ def _mark(msg: Mapping[str, Any]) -> Mark:
     mark = _object(msg, "mark")
     name = mark.get("name")
     # Integrations have sent the name as a JSON number: it stands for its text.
+    if isinstance(name, int) and not isinstance(name, bool) and name.bit_length() > 256:
+        raise _Bad(f"mark.name is a number too long to be a name ({_shown(name)})")
     if isinstance(name, (int, float)) and not isinstance(name, bool):
         name = json.dumps(name)
     if not isinstance(name, str):
@@ -390,6 +399,8 @@ def _error(msg: Mapping[str, Any]) -> StreamError:
         code = int(code) if code.isascii() and code.isdigit() and len(code) <= 18 else code or None
     elif code is not None and (isinstance(code, bool) or not isinstance(code, int)):
         raise _Bad(f"error.{key}.code must be an integer or a string, got {code!r:.60}")
+    elif code is not None and not 0 <= code <= MAX_COUNTER:
+        raise _Bad(f"error.{key}.code is out of range: {_shown(code)} is not from 0 to 2**63 - 1")
 
     def text(name: str) -> str | None:  # keep what Telnyx said, whatever its JSON type
         value = payload.get(name)
@@ -476,6 +487,8 @@ def parse_message(data: str | bytes | bytearray | memoryview) -> Event:
         msg = json.loads(body)
     except json.JSONDecodeError as exc:
         return Malformed(f"invalid JSON: {exc.msg} at char {exc.pos}", text)
+    except ValueError as exc:  # an integer literal past Python's 4,300-digit limit
+        return Malformed(f"invalid JSON: {exc}"[:200], text)
     except RecursionError:
         return Malformed("invalid JSON: nested too deeply", text)
     return parse_object(msg, text)

@@ -124,6 +124,11 @@ MALFORMED = [
     (media(chunk="9223372036854775808"), "media.chunk is out of range: 9223372036854775808 is not below 2**63"),
     (media(timestamp=2**63), "media.timestamp is out of range"),
     (media(chunk="9" * 5000), "media.chunk is out of range: 999999999999999999999999999999..."),
+    (media(chunk=10**400), "media.chunk is out of range: a 1329-bit integer is not below 2**63"),
+    ('{"event": "media", "media": {"chunk": ' + "9" * 5000 + ', "payload": ""}}', "invalid JSON: Exceeds the limit"),
+    ('{"event": "mark", "mark": {"name": ' + "9" * 100 + '}}', "mark.name is a number too long"),
+    ('{"event": "error", "payload": {"code": -1}}', "error.payload.code is out of range: -1"),
+    ('{"event": "error", "payload": {"code": ' + "9" * 30 + '}}', "error.payload.code is out of range"),
     ('{"event": "stop", "stop": []}', "stop must be an object"),
 ]
 
