@@ -71,9 +71,9 @@ class Placed:
 
 def _cap_total(gap: np.ndarray, budget: int) -> tuple[np.ndarray, np.ndarray, int]:
     """Cut gaps, in order, so their sum stays within ``budget``; (gaps, which were cut, samples cut)."""
-    total = np.cumsum(gap)
-    if total.size == 0 or total[-1] <= budget:
+    if int(gap.sum()) <= budget:
         return gap, np.zeros(gap.size, bool), 0
+    total = np.cumsum(gap)
     new = np.diff(np.minimum(total, budget), prepend=0)
     return new, new < gap, int(total[-1] - budget)
 
@@ -110,15 +110,19 @@ def place_track(frames, rows: np.ndarray, sr: int, bps: int, unplaced: int, max_
         arrived = key[first]
         reordered = int((arrived[1:] < np.maximum.accumulate(arrived)[:-1]).sum())
 
-    keep = order[~dup]
+    keep = order[~dup] if dup.any() else order
     krow = rows[keep]
-    k = sorted_key[~dup]
+    k = sorted_key[~dup] if dup.any() else sorted_key
     good = ~is_bad[keep]
     nbytes = frames.nbytes[krow]
-    lens = np.where(good, nbytes // bps, 0)
-    stray = int((nbytes[good] % bps).sum())
-    frame_len = mode(lens[good])
-    lens[~good] = frame_len
+    lens = nbytes // bps
+    stray = int((nbytes % bps).sum()) if bps > 1 else 0
+    if good.all():
+        frame_len = mode(lens)
+    else:  # bad frames (-1 bytes) take the usual frame's length, silent
+        stray = int((nbytes[good] % bps).sum()) if bps > 1 else 0
+        frame_len = mode(lens[good])
+        lens[~good] = frame_len
     unit, scale = timestamp_scale(ts[keep], lens, sr) if (ts >= 0).all() else (None, 0.0)
 
     limit = min(max_gap, budget)

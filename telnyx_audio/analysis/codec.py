@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from telnyx_audio._dsp import to_int16
+from telnyx_audio._g711law import law_score
 
 __all__ = ["CodecCheck", "check_codec"]
 
@@ -29,17 +30,6 @@ class CodecCheck:
         return f"<CodecCheck {self.encoding}: {verdict} (score {self.score:+.2f})>"
 
 
-def _naturalness(x: np.ndarray) -> float:
-    """High for speech and quiet lines (smooth, low level); low for static (rough, loud)."""
-    x = x.astype(np.float64) / 32768
-    if x.size < 2:
-        return 0.0
-    centred = x - x.mean()
-    energy = np.mean(centred**2) + 1e-12
-    rough = np.mean(np.diff(centred) ** 2) / energy  # 0 for smooth, 2 for white, up to 4
-    return float(-rough - 0.5 * np.log10(energy))
-
-
 def check_codec(pcm: np.ndarray, encoding: str) -> CodecCheck:
     """Flag audio that looks like A-law decoded as mu-law, or the reverse (loud static).
 
@@ -57,14 +47,10 @@ def check_codec(pcm: np.ndarray, encoding: str) -> CodecCheck:
     >>> check_codec(wrong, "PCMU").suspect, check_codec(voice, "PCMU").suspect
     (True, False)
     """
-    from telnyx_audio import codecs
-
     if encoding not in ("PCMU", "PCMA"):
         raise ValueError(f"check_codec applies to PCMU or PCMA audio, got {encoding!r}")
     arr = to_int16(pcm)
     other = "PCMA" if encoding == "PCMU" else "PCMU"
-    raw = np.frombuffer(codecs.encode(arr.reshape(-1), encoding), np.uint8)
-    as_other = codecs.decode(raw, other)
-    score = _naturalness(as_other) - _naturalness(arr.reshape(-1))
+    score = law_score(arr.reshape(-1), encoding)  # shared with the capture reader's check
     suspect = score > 0.5
     return CodecCheck(encoding, suspect, other if suspect else encoding, score)

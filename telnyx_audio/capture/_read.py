@@ -26,13 +26,11 @@ _MAX_EXAMPLES = 20  # bad lines listed per stream
 class _Frames:
     """One stream's frames: the table and where each payload is (see Reader.frames)."""
 
-    def __init__(self, table, line_no, where, length, lstart, lend) -> None:
+    def __init__(self, table, line_no, where, length) -> None:
         self.table, self.line_no, self.where, self.length = table, line_no, where, length
-        self.lstart, self.lend = lstart, lend
 
     def take(self, rows: np.ndarray) -> "_Frames":
-        return _Frames(self.table.take(rows), self.line_no[rows], self.where[rows], self.length[rows],
-                       self.lstart[rows], self.lend[rows])
+        return _Frames(self.table.take(rows), self.line_no[rows], self.where[rows], self.length[rows])
 
 
 def read_captures(
@@ -96,8 +94,8 @@ def read_captures(
             read_blocks(f, reader, block_size)
             if not reader.events and not reader.n_media:
                 raise NotACaptureError(_not_a_capture(name, reader))
-            table, line_no, stream, *spans = reader.frames()
-            media = _Frames(table, line_no, *spans)
+            table, line_no, stream, where, length = reader.frames()
+            media = _Frames(table, line_no, where, length)
             if len(reader.streams) > 1:
                 media, stream = _validate(f, reader, media, stream, block_size)
             return [_stream(f, name, reader, part, given, block_size) for part in _split(reader, media, stream)]
@@ -359,8 +357,7 @@ def _reread(f, media: _Frames, failed: np.ndarray, reader: Reader, part: "_Part 
     keep = np.ones(len(media.table), bool)
     new_bad: list[int] = []
     for k in failed.tolist():
-        f.seek(int(media.lstart[k]))
-        text = f.read(int(media.lend[k] - media.lstart[k]))
+        text = _line_around(f, int(media.where[k]), int(media.where[k] + media.length[k]))
         event, _, frame = parse_line_full(text)
         line = int(media.line_no[k])
         if isinstance(event, Media):  # cannot happen (the bytes were not base64); never lose it
@@ -381,6 +378,28 @@ def _reread(f, media: _Frames, failed: np.ndarray, reader: Reader, part: "_Part 
     elif new_bad:
         part.bad_lines = np.sort(np.concatenate((part.bad_lines, np.array(new_bad, np.int64))))
     return keep, nbytes
+
+
+def _line_around(f: BinaryIO, lo: int, hi: int, step: int = 4096) -> bytes:
+    """The whole line of the file that holds bytes [lo, hi) (a payload): found by reading back
+    to the newline before and on to the newline after."""
+    start = lo
+    while start > 0:
+        back = max(0, start - step)
+        f.seek(back)
+        cut = f.read(start - back).rfind(b"\n")
+        if cut >= 0:
+            start = back + cut + 1
+            break
+        start = back
+    f.seek(start)
+    text = f.read(hi - start)
+    while True:
+        more = f.read(step)
+        cut = more.find(b"\n")
+        text += more if cut < 0 else more[:cut]
+        if cut >= 0 or not more:
+            return text
 
 
 def _payload_batches(f: BinaryIO, rows: np.ndarray, where: np.ndarray, length: np.ndarray, block_size: int):

@@ -155,8 +155,8 @@ class Reader:
         self.streams: dict[str, int] = {}  # stream_id -> index, in order of first appearance
         self.cut_last_line = False  # the file ended without a newline
         # Per block: (FrameTable, line numbers, stream index (-1 none), payload offsets,
-        # payload text lengths, line starts, line ends); offset -1 - k marks a frame read
-        # the slow way, whose bytes are ``slow[k]``.
+        # payload text lengths); offset -1 - k marks a frame read the slow way, whose bytes
+        # are ``slow[k]``.
         self.blocks: list[tuple[FrameTable, np.ndarray, ...]] = []
         self.slow: list[bytes] = []
         self.n_media = 0
@@ -211,23 +211,23 @@ class Reader:
                 hits.append(got)
         if forced is not None:
             todo = np.sort(np.concatenate((todo, forced)))
-        spans = (starts - lo + file_offset, ends - lo + file_offset)
-        parts = [self._slow_path(buf, starts, ends, todo, hits, first_no, spans)]
+        to_file = file_offset - lo  # buffer index + this = file offset
+        parts = [self._slow_path(buf, starts, ends, todo, hits, first_no)]
         # (the slow path appends the hits of layouts it learns to ``hits``)
-        parts += [self._fast_part(buf, starts, ends, hit, spans, first_no) for hit in hits]
+        parts += [self._fast_part(buf, starts, ends, hit, to_file, first_no) for hit in hits]
         parts = [p for p in parts if p is not None and p[0].size]
         if not parts:
             return
         rows = np.concatenate([p[0] for p in parts])
         table = FrameTable.concat([p[1] for p in parts])
-        rest = [np.concatenate([p[i] for p in parts]) for i in range(2, 7)]
+        rest = [np.concatenate([p[i] for p in parts]) for i in range(2, 5)]
         self.n_media += rows.size
         if rows.size > 1 and (np.diff(rows) < 0).any():  # back to file order
             order = np.argsort(rows, kind="stable")
             rows, table, rest = rows[order], table.take(order), [c[order] for c in rest]
         self.blocks.append((table, rows + first_no, *rest))
 
-    def _slow_path(self, buf, starts, ends, todo, hits, first_no, spans, learn=True):
+    def _slow_path(self, buf, starts, ends, todo, hits, first_no, learn=True):
         """Parse the lines no layout took, one by one; learn layouts from media lines among
         them and take the rest of the block through what was learned (into ``hits``).
 
@@ -292,9 +292,9 @@ class Reader:
         streams = np.fromiter((self.stream_index(m.stream_id) for m in media), np.int32, len(media))
         # Slow frames are found by their index in ``slow``, stored as -(index + 1).
         where = -(np.arange(first, len(self.slow), dtype=np.int64) + 1)
-        return r, table, streams, where, np.zeros(r.size, np.int64), spans[0][r], spans[1][r]
+        return r, table, streams, where, np.zeros(r.size, np.int64)
 
-    def _fast_part(self, buf, starts, ends, hit, spans, first_no):
+    def _fast_part(self, buf, starts, ends, hit, to_file, first_no):
         """Frames of lines a layout took: counters, and where their payload text is in the file."""
         rows, track, fields, p0, p1, stream = hit
         length = p1 - p0
@@ -306,14 +306,12 @@ class Reader:
         odd |= fields["sequence_number"] > MAX_COUNTER
         slow = None
         if odd.any():
-            slow = self._slow_path(buf, starts, ends, rows[odd], [], first_no, spans, learn=False)
+            slow = self._slow_path(buf, starts, ends, rows[odd], [], first_no, learn=False)
             keep = ~odd
             rows, track, p0, length, nbytes = rows[keep], track[keep], p0[keep], length[keep], nbytes[keep]
             fields = {k: v[keep] for k, v in fields.items()}
-        offset = spans[0] - starts  # file offset minus buffer index, the same for every line
         table = FrameTable(track, fields["chunk"], fields["timestamp"], fields["sequence_number"], nbytes)
-        part = (rows, table, np.full(rows.size, stream, np.int32), p0 + offset[rows], length,
-                spans[0][rows], spans[1][rows])
+        part = (rows, table, np.full(rows.size, stream, np.int32), p0 + to_file, length)
         if slow is None:
             return part
         return tuple(FrameTable.concat([a, b]) if i == 1 else np.concatenate((a, b))
@@ -369,14 +367,14 @@ class Reader:
         self.variants = used + [v for v in self.variants if v not in used]
         return todo[rest]
 
-    def frames(self) -> tuple[FrameTable, np.ndarray, ...]:
+    def frames(self) -> tuple[FrameTable, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """All frames in file order: table, line numbers, stream index, payload offsets and
-        text lengths, line starts and ends."""
+        payload text lengths."""
         if not self.blocks:
             z = np.empty(0, np.int64)
-            return FrameTable.empty(), z, np.empty(0, np.int32), z, z, z, z
+            return FrameTable.empty(), z, np.empty(0, np.int32), z, z
         table = FrameTable.concat([b[0] for b in self.blocks])
-        return (table, *(np.concatenate([b[i] for b in self.blocks]) for i in range(1, 7)))
+        return (table, *(np.concatenate([b[i] for b in self.blocks]) for i in range(1, 5)))
 
 
 def fill(f: BinaryIO, view: memoryview) -> int:
