@@ -61,3 +61,14 @@ def test_a_start_without_media_format_keeps_the_call_ids_and_says_how_the_format
         SID, CALL, {"customer_id": "c-1"})
     assert summary["media_format"]["sample_rate"] == 8000 and summary["bad_lines"] == 0
     assert any(w.startswith("the start message has no media_format: inferred") for w in summary["warnings"]), summary["warnings"]
+
+
+def test_a_number_past_pythons_digit_limit_is_one_bad_line_and_the_call_decodes(tmp_path):
+    start = {"event": "start", "sequence_number": "1", "stream_id": SID,
+             "start": {"call_control_id": CALL, "media_format": {"encoding": "PCMU", "sample_rate": 8000}}}
+    poison = media(25).replace('"chunk": "25"', '"chunk": ' + "9" * 5000)
+    lines = [json.dumps(start)] + [media(i) for i in range(1, 25)] + [poison] + [media(i) for i in range(26, 51)]
+    capture = ta.read_capture(write(tmp_path, lines))
+    summary = capture.summary()
+    assert summary["bad_lines"] == 1 and "Exceeds the limit" in json.dumps(summary["bad_examples"])
+    assert capture.recording.reports["inbound"].frames_received == 49

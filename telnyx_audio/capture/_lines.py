@@ -66,6 +66,8 @@ def _unwrap(obj: Any, text: str) -> tuple[Any, int | None, str | None]:
                 return json.loads(obj["raw"]), received, None
             except json.JSONDecodeError as exc:
                 return None, received, f"invalid JSON: {exc.msg} at char {exc.pos}"
+            except ValueError as exc:  # an integer literal past Python's 4,300-digit limit
+                return None, received, f"invalid JSON: {exc}"[:200]
             except RecursionError:
                 return None, received, "invalid JSON: nested too deeply"
         return None, received, "capture line has received_us but neither message nor raw"
@@ -90,6 +92,8 @@ def parse_line_full(line: str | bytes) -> tuple[Event, int | None, Media | None]
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
         return Malformed(f"invalid JSON: {exc.msg} at char {exc.pos}", text), None, None
+    except ValueError as exc:  # an integer literal past Python's 4,300-digit limit
+        return Malformed(f"invalid JSON: {exc}"[:200], text), None, None
     except RecursionError:
         return Malformed("invalid JSON: nested too deeply", text), None, None
     msg, received, why = _unwrap(obj, text)
