@@ -50,6 +50,9 @@ class SimulationReport:
     close_code: int | None = None
     seconds: float = 0.0
     audio_received: bytes = b""
+    #: Each media payload sent back, with when it came (seconds since the stream opened): the
+    #: packets of OPUS and the files of the ``mp3`` mode, which cannot be joined.
+    media_received: list[tuple[float, bytes]] = field(default_factory=list)
     marks_echoed: list[str] = field(default_factory=list)
     clears: int = 0
 
@@ -239,6 +242,7 @@ async def simulate_async(
         else:
             raise ValueError(f"token_in must be header, bearer, connected or path, got {token_in!r}")
     played = bytearray()
+    opened = time.monotonic()
     async with connect(url, additional_headers=headers, open_timeout=open_timeout, compression=None,
                        max_size=None) as ws:
         async def listen() -> None:
@@ -248,7 +252,9 @@ async def simulate_async(
                 except (json.JSONDecodeError, TypeError):
                     continue
                 if msg.get("event") == "media":
-                    played.extend(base64.b64decode(msg["media"]["payload"]))
+                    payload = base64.b64decode(msg["media"]["payload"])
+                    played.extend(payload)
+                    report.media_received.append((time.monotonic() - opened, payload))
                 elif msg.get("event") == "mark":
                     name = msg["mark"]["name"]
                     report.marks_echoed.append(name)

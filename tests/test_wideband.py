@@ -508,3 +508,59 @@ def test_analysis_measures_wideband_calls_as_it_measures_narrowband_ones(tmp_pat
     for key in ("inbound_talk_s", "outbound_talk_s", "response_latency_median_s"):
         assert abs(wide[key] - narrow[key]) < 0.1, key
     assert abs(wide["inbound_level_dbfs"] - narrow["inbound_level_dbfs"]) < 1.5
+
+
+def talk_back(tmp_path, **send):
+    """A real capture server whose on_stream sends a 440 Hz second back; what the simulator got."""
+    import soundfile
+
+    from telnyx_audio.server import CaptureServer
+    from telnyx_audio.simulator import simulate
+
+    tone = (0.5 * np.sin(2 * np.pi * 440 * np.arange(16000 * send.pop("seconds", 1)) / 16000)).astype(np.float32)
+
+    async def on_stream(stream):
+        await stream.send_audio(tone, 16000, **send)
+
+    soundfile.write(tmp_path / "v.wav", np.zeros(16000 * 3, np.int16), 16000)
+    with CaptureServer(tmp_path / "out", on_stream=on_stream) as srv:
+        return simulate(tmp_path / "v.wav", srv.url, realtime=True, disconnect_after=send.get("chunk_s", 1) + 1.5)
+
+
+def peak_hz(audio, rate):
+    spectrum = np.abs(np.fft.rfft(audio.astype(float)))
+    return np.fft.rfftfreq(audio.size, 1 / rate)[np.argmax(spectrum)]
+
+
+@pytest.mark.parametrize("codec, target_rate", [("G722", 8000), ("OPUS", 16000), ("L16", 24000), ("audio/x-alaw", 48000)])
+def test_send_audio_talks_back_in_each_bidirectional_codec_at_any_rate(tmp_path, codec, target_rate):
+    report = talk_back(tmp_path, codec=codec, target_rate=target_rate, chunk_s=0.5)
+    enc, payloads = codecs.normalize_encoding(codec), [p for _, p in report.media_received]
+    rate = encoding_rate(enc, target_rate)
+    if codecs.REGISTRY[enc].stateful:
+        audio = decode_in_order(enc, target_rate, payloads)[0]
+    else:
+        audio = codecs.decode(b"".join(payloads), enc)
+    assert abs(audio.size / rate - 1.0) < 0.05
+    assert abs(peak_hz(audio, rate) - 440) < 5
+    if enc != "OPUS":
+        assert len(payloads) == 2  # chunk_s=0.5
+
+
+def test_send_audio_in_mp3_mode_sends_whole_mp3_files_at_most_one_a_second(tmp_path):
+    import av
+
+    report = talk_back(tmp_path, mode="mp3", seconds=3)
+    times, files = zip(*report.media_received)
+    assert len(files) == 3 and all(b - a > 0.9 for a, b in zip(times, times[1:]))
+    for data in files:
+        ctx = av.CodecContext.create("mp3", "r")
+        pcm = np.concatenate([f.to_ndarray().reshape(-1) for p in ctx.parse(data) for f in ctx.decode(p)])
+        assert pcm.size >= 16000 and abs(peak_hz(pcm, 16000) - 440) < 5
+
+
+def test_a_server_told_to_talk_back_in_amrwb_says_at_once_that_ffmpeg_cannot_encode_it(tmp_path):
+    from telnyx_audio.server import CaptureServer
+
+    with pytest.raises(wideband.CodecUnavailableError, match="no AMR-WB encoder"):
+        CaptureServer(tmp_path, bidirectional_codec="amr-wb")

@@ -100,8 +100,8 @@ def encode_payloads(pcm: np.ndarray, sample_rate: int, encoding: str, *, target_
     payload_s : float
         Audio per payload: 20 ms for live-like frames (the simulator), up to 30 s for
         talking back. OPUS is always 20 ms packets (one Opus packet per message, and a
-        packet holds at most 120 ms); the last payload is padded with silence to whole
-        codec frames.
+        packet holds at most 120 ms); the last payload is padded with silence to 20 ms (and
+        to whole codec frames).
 
     Returns
     -------
@@ -120,8 +120,8 @@ def encode_payloads(pcm: np.ndarray, sample_rate: int, encoding: str, *, target_
     [4000, 4000]
     >>> len(encode_payloads(tone, 16000, "opus", target_rate=16000))   # 1 s + the encoder's lookahead
     51
-    >>> encode_payloads(np.zeros(4, np.int16), 8000, "audio/x-mulaw")   # mu-law silence
-    [b'\\xff\\xff\\xff\\xff']
+    >>> encode_payloads(np.zeros(4, np.int16), 8000, "audio/x-mulaw") == [b"\\xff" * 160]   # 20 ms at least
+    True
     """
     enc = normalize_encoding(encoding)
     rate = encoding_rate(enc, 8000 if target_rate is None else target_rate)
@@ -136,6 +136,9 @@ def encode_payloads(pcm: np.ndarray, sample_rate: int, encoding: str, *, target_
     if enc == "AMR-WB":
         return _amrwb_payloads(audio, payload_s)
     step = max(int(round(rate * payload_s)), 1)
+    short = audio.size % step
+    if short and short < rate // 50:  # no payload under 20 ms (Telnyx's least): pad the last with silence
+        audio = np.concatenate([audio, np.zeros(rate // 50 - short, np.int16)])
     if enc == "G722":
         step += step % 2  # two samples per byte
         data = b"".join(_av_encode("g722", np.concatenate([audio, np.zeros(audio.size % 2, np.int16)]), rate))

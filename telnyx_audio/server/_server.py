@@ -187,8 +187,10 @@ class CaptureServer:
     ) -> None:
         if auth_token is not None and (not isinstance(auth_token, str) or not auth_token):
             raise ValueError("auth_token must be a non-empty string")
-        if bidirectional_codec is not None and bidirectional_codec not in codecs.SUPPORTED_ENCODINGS:
-            raise ValueError(f"bidirectional_codec must be one of {', '.join(codecs.SUPPORTED_ENCODINGS)}")
+        if bidirectional_codec is not None:  # any spelling; one this FFmpeg cannot encode (AMR-WB) fails now
+            from telnyx_audio.codecs.outbound import check_encoder
+
+            bidirectional_codec = check_encoder(bidirectional_codec)
         for name, value in (("max_message_bytes", max_message_bytes), ("max_connections", max_connections),
                             ("max_connections_per_address", max_connections_per_address),
                             ("max_prestart_bytes", max_prestart_bytes), ("finalize_workers", finalize_workers),
@@ -463,18 +465,20 @@ class CaptureServer:
             return connection.respond(HTTPStatus.UNAUTHORIZED, "invalid stream auth token\n")
         return None  # may still authenticate in its connected message
 
-    def _connected_token(self, message: str | bytes) -> str | None:
+    def _connected_token(self, message: str | bytes) -> tuple[str | None, str]:
+        """The token a ``connected`` message carries, and the message with it masked (to log)."""
         try:
             msg = json.loads(message)
         except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-            return None
+            return None, ""
         if not isinstance(msg, dict) or msg.get("event") != "connected":
-            return None
+            return None, ""
         for holder in (msg, msg.get("connected") if isinstance(msg.get("connected"), dict) else {}):
             for key in _AUTH_FIELDS:
                 if isinstance(holder.get(key), str):
-                    return holder[key]
-        return None
+                    token, holder[key] = holder[key], "***"
+                    return token, json.dumps(msg)
+        return None, ""
 
     async def _handler(self, connection: Any) -> None:
         from websockets.exceptions import ConnectionClosed
@@ -501,7 +505,8 @@ class CaptureServer:
                     message = await connection.recv()
                 arrived = time.perf_counter()
                 if not stream.authenticated:
-                    if not self._token_ok(self._connected_token(message)):
+                    token, message = self._connected_token(message)  # the log keeps it masked
+                    if not self._token_ok(token):
                         refusal = "no valid stream auth token in the upgrade or the first message"
                         break
                     stream.authenticated = True

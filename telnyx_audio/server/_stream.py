@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any, Awaitable
 import numpy as np
 
 from telnyx_audio import codecs
-from telnyx_audio._dsp import resample, to_int16
 from telnyx_audio._paths import unique_child
 from telnyx_audio.protocol import (
     TRACKS,
@@ -84,13 +83,16 @@ class MediaStream:
 
     def _target(self, codec: str | None, sample_rate: int | None) -> tuple[str, int]:
         fmt = self.start.media_format  # None when start had no media_format: PCMU 8 kHz, Telnyx's default
-        enc = codec or self._server.bidirectional_codec or (fmt.encoding if fmt else "PCMU")
-        if enc not in codecs.SUPPORTED_ENCODINGS:
-            enc = "PCMU"
+        if codec is not None:
+            enc = codecs.normalize_encoding(codec)
+        else:
+            enc = self._server.bidirectional_codec or (fmt.encoding if fmt else "PCMU")
+            if enc not in codecs.KNOWN_ENCODINGS:
+                enc = "PCMU"
         rate = sample_rate or (fmt.sample_rate if fmt and enc == "L16" else 8000)
         return enc, rate
 
-    def _run(self, coro: Awaitable[Any]) -> Any:
+    def _run(self, coro: Awaitable[Any], timeout: float = 60.0) -> Any:
         loop = self._server._loop
         try:
             running = asyncio.get_running_loop()
@@ -98,39 +100,46 @@ class MediaStream:
             running = None
         if running is loop:
             return asyncio.ensure_future(coro)
-        return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout=60)
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout=timeout)
 
     def send_audio(self, pcm: np.ndarray, sample_rate: int, *, codec: str | None = None,
-                   target_rate: int | None = None, chunk_s: float = 1.0) -> Any:
-        """Play audio into the call (``rtp`` bidirectional mode).
+                   target_rate: int | None = None, chunk_s: float = 1.0, mode: str = "rtp") -> Any:
+        """Play audio into the call.
 
         Parameters
         ----------
         pcm : np.ndarray, shape (n,)
             int16, or float in [-1, 1].
         sample_rate : int
-            Its rate; resampled to the stream's bidirectional rate when they differ.
+            Its rate; resampled (soxr) to the rate the codec is encoded at.
         codec, target_rate : optional
-            The stream's ``stream_bidirectional_codec`` / ``_sampling_rate``; by default the
-            server's ``bidirectional_codec``, else the stream's own encoding, at 8 kHz (L16:
-            the stream's rate).
+            The stream's ``stream_bidirectional_codec`` (PCMU, PCMA, G722, OPUS, L16; AMR-WB
+            raises: PyAV's FFmpeg has no AMR-WB encoder) and ``_sampling_rate`` (8000, 16000,
+            22050, 24000, 48000; see :func:`telnyx_audio.codecs.outbound.encoding_rate`); by
+            default the server's ``bidirectional_codec``, else the stream's own encoding, at
+            8 kHz (L16: the stream's rate). ``rtp`` mode only.
         chunk_s : float
-            Audio per message, clamped to Telnyx's 20 ms to 30 s.
+            Audio per message, clamped to Telnyx's 20 ms to 30 s (OPUS: 20 ms packets; mp3: at
+            least 1 s per file).
+        mode : {"rtp", "mp3"}
+            The stream's ``stream_bidirectional_mode``: raw codec payloads, or (Telnyx's
+            default) whole MP3 files, sent at most one a second.
         """
+        if mode == "mp3":
+            files = codecs.encode_mp3(pcm, sample_rate, file_s=max(chunk_s, 1.0))
+            return self._run(self._send_all([media_message(f) for f in files], interval_s=1.0),
+                             timeout=60.0 + len(files))
+        if mode != "rtp":
+            raise ValueError(f"mode must be 'rtp' or 'mp3', got {mode!r}")
         enc, rate = self._target(codec, target_rate)
-        audio = np.asarray(pcm)
-        if audio.ndim != 1:
-            raise ValueError(f"pcm must be mono, shape (n,), got {audio.shape}")
-        audio = resample(to_int16(audio), sample_rate, rate)
-        step = int(rate * min(max(chunk_s, 0.02), 30.0))
-        minimum = int(rate * 0.02)
-        if audio.size % step and audio.size % step < minimum:  # no message under 20 ms
-            audio = np.concatenate([audio, np.zeros(minimum - audio.size % step, np.int16)])
-        messages = [media_message(codecs.encode(audio[i : i + step], enc)) for i in range(0, audio.size, step)]
-        return self._run(self._send_all(messages))
+        payloads = codecs.encode_payloads(pcm, sample_rate, enc, target_rate=rate,
+                                          payload_s=min(max(chunk_s, 0.02), 30.0))
+        return self._run(self._send_all([media_message(p) for p in payloads]))
 
-    async def _send_all(self, messages: list[str]) -> int:
-        for message in messages:
+    async def _send_all(self, messages: list[str], interval_s: float = 0.0) -> int:
+        for i, message in enumerate(messages):
+            if i and interval_s:
+                await asyncio.sleep(interval_s)
             await self._connection.send(message)
         return len(messages)
 
