@@ -321,6 +321,14 @@ def test_the_token_stays_out_of_url_repr_html_and_logs_and_each_event_is_logged(
     assert all(r.name.startswith("telnyx_audio.") for r in caplog.records)
 
 
+def test_a_token_sent_in_the_connected_message_is_masked_in_the_capture_log(tmp_path):
+    with CaptureServer(tmp_path / "out", auth_token=TOKEN) as srv:
+        simulate(EXAMPLE, f"ws://127.0.0.1:{srv.port}/", auth_token=TOKEN, token_in="connected", disconnect_after=0.2)
+        [info] = finished(srv)
+    text = (info.folder / "messages.jsonl").read_text()
+    assert info.state == "done" and TOKEN not in text and '"***"' in text.splitlines()[0]
+
+
 def test_finished_calls_are_kept_as_a_bounded_history_without_their_parameters(tmp_path):
     with CaptureServer(tmp_path / "out", history=2) as srv:
         async def calls():
