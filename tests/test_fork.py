@@ -447,3 +447,30 @@ def test_an_opus_fork_with_a_lost_packet_keeps_later_audio_at_its_true_time():
     skip = v["pre_skip"]
     n = min(whole.outbound.size - skip, expected.size)
     np.testing.assert_allclose(whole.outbound[skip : skip + n], expected[:n], atol=2)
+
+
+def test_a_write_that_does_not_fit_leaves_the_capture_readable_up_to_the_last_whole_record(tmp_path):
+    # A file-size limit stands in for a full disk: the record that crosses it is written in
+    # part (a short write) and must be cut back, and the next ones refused whole.
+    script = f"""
+import resource, signal, numpy as np
+from telnyx_audio.fork import ForkCaptureWriter, fork_packets
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+packets = fork_packets(np.zeros((2, 8000), np.int16))[0]
+w = ForkCaptureWriter({str(tmp_path / "f.rtpcap")!r}, {{}})
+resource.setrlimit(resource.RLIMIT_FSIZE, (w.size + 30 * 184 + 100, resource.RLIM_INFINITY))
+ok = failed = 0
+for p in packets:
+    try:
+        w.write(p.track, p.data, 0)
+        ok += 1
+    except OSError:
+        failed += 1
+print(ok, failed)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    ok, failed = map(int, done.stdout.split())
+    assert ok == 30 and failed == 70
+    cap = read_fork_capture(tmp_path / "f.rtpcap")
+    assert cap.report.lines == 30 and cap.report.truncated_bytes == 0 and cap.report.warnings == ()

@@ -15,6 +15,7 @@ headers let the reader find every record with a few whole-array steps (:func:`re
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import struct
@@ -64,15 +65,37 @@ class ForkCaptureWriter:
     def __init__(self, path: str | os.PathLike[str], meta: dict[str, Any]) -> None:
         self.path = os.fspath(path)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
-        os.write(self._fd, MAGIC + json.dumps(meta, separators=(",", ":")).encode() + b"\n")
+        head = MAGIC + json.dumps(meta, separators=(",", ":")).encode() + b"\n"
+        os.write(self._fd, head)
+        self.size = len(head)
         self.records = 0
-        self.bytes = 0
 
     def write(self, track: int, data: bytes, received_us: int) -> None:
-        """Write one datagram received on ``track`` (0 rx, 1 tx) at ``received_us``."""
-        os.write(self._fd, RECORD.pack(_RECORD_MAGIC, track, len(data), received_us) + data)
+        """Write one datagram received on ``track`` (0 rx, 1 tx) at ``received_us``.
+
+        Raises
+        ------
+        OSError
+            If the record cannot be written whole (disk full...); the file is cut back to
+            the records before it, so it stays readable and later writes may succeed.
+        """
+        record = RECORD.pack(_RECORD_MAGIC, track, len(data), received_us) + data
+        try:
+            written = os.write(self._fd, record)
+        except OSError:
+            self._rollback()
+            raise
+        if written != len(record):
+            self._rollback()
+            raise OSError(errno.ENOSPC, f"short write to {self.path} ({written} of {len(record)} bytes)")
+        self.size += written
         self.records += 1
-        self.bytes += len(data)
+
+    def _rollback(self) -> None:
+        try:
+            os.ftruncate(self._fd, self.size)
+        except OSError:  # the reader reports a torn record instead
+            pass
 
     def close(self) -> None:
         """Close the file (idempotent)."""

@@ -78,6 +78,8 @@ class ForkSession:
     packets: list[int] = field(default_factory=lambda: [0, 0])
     bytes: int = 0
     last_packet: float | None = None  # monotonic
+    write_errors: int = 0  # datagrams that could not be written (disk full...)
+    write_error: str | None = None
     state: str = "receiving"
     summary: dict[str, Any] | None = None
     error: str | None = None
@@ -249,7 +251,12 @@ class ForkReceiver:
         session = pair.session
         if session is None:
             session = self._open(pair, None)
-        session._writer.write(track, data, self._now_us() // 1000)
+        try:
+            session._writer.write(track, data, self._now_us() // 1000)
+        except OSError as exc:  # disk full...: counted and reported, receiving goes on
+            session.write_errors += 1
+            session.write_error = session.write_error or f"{type(exc).__name__}: {exc}"
+            return
         session.packets[track] += 1
         session.bytes += len(data)
         session.last_packet = time.monotonic()
@@ -302,6 +309,7 @@ class ForkReceiver:
         session.state = "finalizing"
         extra = {"receiver": {"rx_port": session.rx_port, "tx_port": session.tx_port,
                               "datagrams_written": sum(session.packets),
+                              "datagrams_not_written": session.write_errors, "write_error": session.write_error,
                               "datagrams_dropped_not_allowed": pair.n_dropped,
                               "dropped_from": dict(pair.dropped)}}
         pair.n_dropped, pair.dropped = 0, {}
