@@ -364,3 +364,16 @@ def test_any_payload_loads_the_same_in_the_flat_shape_as_in_the_envelope(payload
     b = load_webhooks([flat(event_type, "e1", at, payload)])
     columns = [c for c in a.columns if not c.startswith("meta.")]
     pd.testing.assert_frame_equal(a[columns], b[columns])
+
+
+@pytest.mark.parametrize("raw, reason", [
+    (b'{"data": {"event_type": "call.hangup", "id": ' + b"9" * 5000 + b"}}", "Exceeds the limit"),
+    (b"[" * 100000 + b"]" * 100000, "not JSON"),
+])
+def test_a_body_json_cannot_hold_is_a_typed_error_and_one_bad_line(raw, reason, tmp_path):
+    with pytest.raises(MalformedPayloadError, match=reason):
+        verify_webhook(raw, sign_webhook(raw, SEED, T0), KEY, now=T0)
+    path = tmp_path / "hooks.jsonl"
+    path.write_bytes(body(call_deliveries()[0]) + b"\n" + raw + b"\n" + body(call_deliveries()[1]) + b"\n")
+    df = load_webhooks(path)
+    assert df["id"].tolist() == ["e1", "e2"] and [b["line"] for b in df.attrs["load_report"]["bad"]] == [2]

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import binascii
 import glob
-import json
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -172,14 +171,11 @@ def _records(source: Any, include_rejected: bool = False) -> Iterable[tuple[str,
 
 def _parse_item(item: Any) -> tuple[dict[str, Any] | None, dict[str, Any], str | None]:
     """One delivery as (fields, extra columns, error)."""
-    if isinstance(item, (bytes, bytearray, str)):
+    if isinstance(item, (bytes, bytearray, str)):  # a raw body: JSON, or a TeXML form
         try:
-            item = json.loads(item)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            try:  # a raw TeXML callback body
-                return parse_webhook_body(item), {}, None
-            except MalformedPayloadError:
-                return None, {}, f"not JSON: {exc}"
+            item = parse_webhook_body(item)
+        except MalformedPayloadError as exc:
+            return None, {}, str(exc).removeprefix("body is ")
     if not isinstance(item, Mapping):
         return None, {}, f"a delivery is a JSON object, got {type(item).__name__}"
     extra: dict[str, Any] = {}

@@ -161,7 +161,7 @@ def parse_webhook_body(body: bytes | str, content_type: str | None = None) -> di
             raise MalformedPayloadError(f"form-encoded body is malformed: {exc}") from None
     try:
         event = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except (ValueError, RecursionError) as exc:  # also a number past 4,300 digits, or nesting too deep
         if not mime and "=" in text:
             try:
                 fields = _form(text.strip())
@@ -169,7 +169,7 @@ def parse_webhook_body(body: bytes | str, content_type: str | None = None) -> di
                 fields = {}
             if fields and all(_FORM_KEY.fullmatch(k) for k in fields):
                 return fields
-        raise MalformedPayloadError(f"body is not JSON: {exc}") from None
+        raise MalformedPayloadError(f"body is not JSON: {exc or 'nested too deeply'}"[:300]) from None
     if not isinstance(event, dict):
         raise MalformedPayloadError(f"body must be a JSON object, got {type(event).__name__}")
     return event
