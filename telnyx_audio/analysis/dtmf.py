@@ -55,25 +55,46 @@ def detect_dtmf(pcm: np.ndarray, sr: int | None = None, *, min_s: float = 0.04, 
                           "duration_s": pd.Series(dtype=float), "level_dbfs": pd.Series(dtype=float)})
     if frames.shape[0] == 0:
         return empty
-    freqs = np.concatenate([DTMF_LOW, DTMF_HIGH, 2 * DTMF_LOW, 2 * DTMF_HIGH])
-    n = np.arange(size)
-    basis = np.exp(-2j * np.pi * np.outer(n, freqs) / rate).astype(np.complex64)
+    # Mean square of every window from a running sum (a tone of amplitude a has a^2/2). Only
+    # windows loud enough to hold two tones at min_level_dbfs are measured at all: in a call
+    # most are silence or quiet line, so the DFT below runs on a fraction of them.
+    squares = np.concatenate(([0.0], np.cumsum(np.square(x, dtype=np.float64))))
+    begin = np.arange(frames.shape[0]) * hop
+    frame_power = (squares[begin + size] - squares[begin]) / size + _EPS
+    candidates = np.flatnonzero(frame_power > 2 * 10 ** (min_level_dbfs / 10))
     window = np.hamming(size).astype(np.float32)
-    bins = (frames * window) @ basis
-    power = (bins.real**2 + bins.imag**2) * (2.0 / (window.sum() ** 2))
-    low, high, harm = power[:, :4], power[:, 4:8], power[:, 8:]
+    scale = np.float32(2.0 / (window.sum() ** 2))
+
+    def dft_power(rows: np.ndarray, freqs: np.ndarray) -> np.ndarray:
+        """Power at ``freqs`` of the windows ``rows`` (a real matrix product: cos and sin columns)."""
+        phase = 2 * np.pi * np.outer(np.arange(size), freqs) / rate
+        basis = np.concatenate([np.cos(phase), np.sin(phase)], axis=1).astype(np.float32)
+        parts = (frames[rows] * window) @ basis
+        return (np.square(parts[:, : freqs.size]) + np.square(parts[:, freqs.size :])) * scale
+
+    power = dft_power(candidates, np.concatenate([DTMF_LOW, DTMF_HIGH]))
+    low, high = power[:, :4], power[:, 4:]
     li, hi = low.argmax(axis=1), high.argmax(axis=1)
     rows = np.arange(len(li))
     lp, hp = low[rows, li], high[rows, hi]
-    frame_power = np.mean(np.square(frames), axis=1) + _EPS  # mean square; a tone of amplitude a has a^2/2
     # Energy check: the two tones hold most of the window's power (speech and noise do not).
-    tonal = lp + hp > 0.6 * frame_power
+    tonal = lp + hp > 0.6 * frame_power[candidates]
     loud = 10 * np.log10(np.minimum(lp, hp) + _EPS) > min_level_dbfs
     twist = np.abs(10 * np.log10((lp + _EPS) / (hp + _EPS))) < max_twist_db
     low_sorted, high_sorted = np.sort(low, axis=1), np.sort(high, axis=1)
     clean = (low_sorted[:, -2] < 0.1 * lp) & (high_sorted[:, -2] < 0.1 * hp)
-    no_harmonics = harm.max(axis=1) < 0.1 * np.maximum(lp, hp)  # speech has them, DTMF does not
-    ok = tonal & loud & twist & clean & no_harmonics
+    passed = tonal & loud & twist & clean
+    # Second harmonics, only where the tones passed: speech has them, DTMF does not.
+    harm = dft_power(candidates[passed], 2 * np.concatenate([DTMF_LOW, DTMF_HIGH]))
+    passed[passed] = harm.max(axis=1, initial=0.0) < 0.1 * np.maximum(lp, hp)[passed]
+    ok = np.zeros(frames.shape[0], bool)
+    ok[candidates] = passed
+    li_all = np.zeros(frames.shape[0], np.int64)
+    hi_all = np.zeros(frames.shape[0], np.int64)
+    li_all[candidates], hi_all[candidates] = li, hi
+    tone_power = np.zeros(frames.shape[0])
+    tone_power[candidates] = lp + hp
+    li, hi = li_all, hi_all
     code = np.where(ok, li * 4 + hi, -1)
     edges = np.flatnonzero(np.diff(np.concatenate(([-1], code, [-1]))) != 0)
     starts, ends = edges[:-1], edges[1:]
@@ -85,7 +106,7 @@ def detect_dtmf(pcm: np.ndarray, sr: int | None = None, *, min_s: float = 0.04, 
     starts, ends, values, duration = starts[long_enough], ends[long_enough], values[long_enough], duration[long_enough]
     if values.size == 0:
         return empty
-    energy = np.concatenate(([0.0], np.cumsum(lp + hp)))
+    energy = np.concatenate(([0.0], np.cumsum(tone_power)))
     level = 10 * np.log10((energy[ends] - energy[starts]) / (ends - starts) + _EPS)
     return pd.DataFrame({"digit": DTMF_KEYS.ravel()[values], "start_s": starts * hop / rate,
                          "end_s": starts * hop / rate + duration, "duration_s": duration, "level_dbfs": level})

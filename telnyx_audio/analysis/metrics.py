@@ -69,9 +69,11 @@ def levels(pcm: Any, sr: int | None = None, speech: Speech | None = None, *, exc
     rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
     peak = float(np.abs(x).max())
     clipped = float(np.mean(np.abs(x) >= 32767 / 32768))
-    frame = int(0.01 * rate)
-    energy = _band_power(x, rate, frame).sum(axis=1).astype(np.float64)  # speech band power per 10 ms
     speech = speech if speech is not None else detect_speech(x, rate)
+    if speech.band_energy_db is not None:
+        energy = 10 ** (speech.band_energy_db.astype(np.float64) / 10)
+    else:
+        energy = _band_power(x, rate, int(round(speech.frame_s * rate))).sum(axis=1).astype(np.float64)
     mask = np.zeros(energy.size, bool)
     mask[: min(energy.size, speech.mask.size)] = speech.mask[: energy.size]
     keep = np.ones(energy.size, bool)

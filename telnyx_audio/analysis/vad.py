@@ -15,7 +15,7 @@ Measured on real and synthetic telephone speech beside webrtcvad and Silero VAD 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -49,11 +49,15 @@ class Speech:
     segments : pandas.DataFrame
         ``start_s``, ``end_s``, ``duration_s`` of each speech segment.
     frame_s : float
+    band_energy_db : np.ndarray of float32, shape (n_frames,), or None
+        Each frame's power from 200 Hz up (dB re full scale), as the default method measured
+        it (None for ``method="webrtc"``); :func:`levels` reuses it.
     """
 
     mask: np.ndarray
     segments: "pd.DataFrame"
     frame_s: float = 0.01
+    band_energy_db: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def speech_s(self) -> float:
@@ -289,10 +293,11 @@ def detect_speech(pcm: Any, sr: int | None = None, *, method: str = "energy", fr
     frame = int(round(frame_s * rate))
     if frame < 8:
         raise ValueError(f"frame_s={frame_s} is too short at {rate} Hz")
+    energy = None
     if method == "webrtc":
         mask = _webrtc(x, rate, frame, aggressiveness)
     elif method == "energy":
-        score, _, below = _features(x, rate, frame_s)
+        score, energy, below = _features(x, rate, frame_s)
         possible = ~np.isnan(score) & (below < range_db)  # not digital silence, not hiss far under the voice
         smooth = uniform_filter1d(np.nan_to_num(score), max(1, int(round(0.09 / frame_s))), mode="nearest")  # 90 ms
         seed = (smooth >= threshold) & possible
@@ -308,7 +313,7 @@ def detect_speech(pcm: Any, sr: int | None = None, *, method: str = "energy", fr
     if exclude is not None:
         mask = mask & ~exclude
     mask = mask & ~_runs_shorter_than(mask, True, int(round(min_speech_s / frame_s)))
-    return Speech(mask, _segments(mask, frame_s), frame_s)
+    return Speech(mask, _segments(mask, frame_s), frame_s, energy)
 
 
 def _webrtc(x: np.ndarray, rate: int, frame: int, aggressiveness: int) -> np.ndarray:
