@@ -244,3 +244,17 @@ def test_media_without_stream_id_in_a_file_of_two_streams_is_placed_by_position_
     a, b = read_captures(write_capture(tmp_path / "p.jsonl", lines))
     assert a.report.events["media"] == 4 and b.report.events["media"] == 1
     assert any("name no stream_id" in w for w in a.report.warnings)
+
+
+def test_a_stream_whose_audio_cannot_be_decoded_still_gets_its_summary_with_the_reason(tmp_path):
+    lines = lines_of(tone_frames(5), encoding="G729")
+    lines.insert(4, json.dumps({"event": "dtmf", "stream_id": SID, "dtmf": {"digit": "4"}}))
+    [cap] = read_captures(write_capture(tmp_path / "g729.jsonl", lines))
+    assert cap.error and "G729" in cap.error
+    summary = write_call(cap, tmp_path / "out")
+    on_disk = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert on_disk == json.loads(json.dumps(summary))
+    assert on_disk["error"] and on_disk["call_control_id"] == "v2:ctl" and on_disk["dtmf"] == "4"
+    assert on_disk["events"]["media"] == 10 and on_disk["files"] == {}
+    with pytest.raises(ValueError, match="G729"):
+        read_capture(tmp_path / "g729.jsonl")
