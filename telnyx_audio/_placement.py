@@ -66,7 +66,7 @@ class Placed:
     length: int
     ts_offset: float | None  # track start in samples from timestamps, when they agree
     first_chunk: int
-    capped: int  # samples of silence the caps left out
+    capped: float  # samples of silence the caps left out
 
 
 def _cap_total(gap: np.ndarray, budget: int) -> tuple[np.ndarray, np.ndarray, int]:
@@ -133,13 +133,13 @@ def place_track(frames, rows: np.ndarray, sr: int, bps: int, unplaced: int, max_
         missing, most = np.diff(k) - 1, limit // max(frame_len, 1)
         capped[1:] = missing > most
         gap[1:] = np.minimum(missing, most) * frame_len
-        asked = int(np.maximum(missing - most, 0).sum()) * frame_len
+        asked = float(np.maximum(missing - most, 0).sum(dtype=np.float64)) * frame_len  # float: 2**53 jumps add up
         expected = int(k[-1] - k[0] + 1) if k.size else 0
     elif name == "timestamp" and unit is not None:
         step, most = np.diff(k), int(limit / scale)
         capped[1:] = step > most
         gap[1:] = np.maximum(np.rint(np.minimum(step, most) * scale).astype(np.int64) - lens[:-1], 0)
-        asked = int(np.maximum(step - most, 0).sum() * scale)
+        asked = float(np.maximum(step - most, 0).sum(dtype=np.float64)) * scale
         expected = k.size + (int(np.rint(gap.sum() / frame_len)) if frame_len else 0)
     else:
         asked = 0

@@ -180,3 +180,10 @@ def test_a_capped_gap_is_counted_when_the_cap_is_no_whole_number_of_frames():
     frames, _ = FrameTable.from_media(ev)
     report = plan(frames, "PCMU", 8000, max_gap_s=1.0).reports["inbound"]  # 8000 samples: 53.3 frames
     assert report.gaps_capped == 1 and report.gap_ms == 53 * 150 / 8
+
+
+def test_what_the_caps_leave_out_is_counted_without_overflow():
+    ev = [Media("inbound", b"\x80" * 160, chunk=1 + i * 2**52) for i in range(40)]  # samples asked > 2**63
+    report = plan(FrameTable.from_media(ev)[0], "PCMU", 8000).reports["inbound"]
+    assert report.gaps_capped == 39 and report.capped_ms > 2**63 / 8
+    assert report.gap_ms == 60_000.0  # the budget: max(60 s, 10x 0.8 s received)
