@@ -76,8 +76,8 @@ class ForkSession:
     call_control_id: str | None
     started_us: int
     packets: list[int] = field(default_factory=lambda: [0, 0])
-    bytes: int = 0
-    last_packet: float | None = None  # monotonic
+    last_packet: float | None = None  # monotonic, as of the idle check that saw it (not per packet)
+    _seen: int = field(default=0, repr=False)
     write_errors: int = 0  # datagrams that could not be written (disk full...)
     write_error: str | None = None
     state: str = "receiving"
@@ -258,8 +258,6 @@ class ForkReceiver:
             session.write_error = session.write_error or f"{type(exc).__name__}: {exc}"
             return
         session.packets[track] += 1
-        session.bytes += len(data)
-        session.last_packet = time.monotonic()
         self.datagrams += 1
 
     def _check(self, host: str) -> bool:
@@ -474,10 +472,16 @@ class ForkReceiver:
                 except asyncio.TimeoutError:
                     pass
                 if self.idle_timeout:
+                    # Activity is read off the packet counts once a tick: nothing per packet.
                     now = time.monotonic()
                     for pair in list(self._pairs):
                         s = pair.session
-                        if s is not None and s.last_packet is not None and now - s.last_packet > self.idle_timeout:
+                        if s is None:
+                            continue
+                        count = s.packets[0] + s.packets[1]
+                        if count != s._seen:
+                            s._seen, s.last_packet = count, now
+                        elif s.last_packet is not None and now - s.last_packet > self.idle_timeout:
                             log.info("fork session %s idle for %.1f s: finishing", s.session_id, self.idle_timeout)
                             pair.call_control_id = None
                             self._finish(pair)
