@@ -146,7 +146,7 @@ def test_a_scripted_call_gives_its_constructed_metrics(sr):
     assert row["silence_threshold_s"] == 2.0 and row["n_silences_over_threshold"] == 1
     assert row["dtmf_inband"] == "15" and row["inbound_dtmf_inband"] == "15" and row["dtmf_events"] == "15"
     assert row["inbound_snr_db"] > 30 and row["outbound_snr_db"] > 30
-    assert "silences > 2 s" in result.summary and "median 1.00 s" in result.summary
+    assert "1 silence > 2 s (3.0 s dead air" in result.summary and "median 1.00 s" in result.summary
 
 
 def test_call_analysis_rows_and_segments_have_the_agreed_names_and_are_json_safe():

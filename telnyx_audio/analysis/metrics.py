@@ -218,12 +218,13 @@ class CallAnalysis:
                  f"{d['n_turns']} turns"]
         if d["n_turn_changes"]:
             parts.append(f"response latency median {d['response_latency_median_s']:.2f} s, p90 {d['response_latency_p90_s']:.2f} s"
-                         f" (over {d['n_turn_changes']} turn changes)")
+                         f" (over {d['n_turn_changes']} turn change{'s' if d['n_turn_changes'] > 1 else ''})")
         else:
             parts.append("no turn changes to measure response latency")
         parts.append(f"interruptions {a} {d[f'{a}_interruptions']}, {b} {d[f'{b}_interruptions']}")
         parts.append(f"{d['n_overlaps']} overlaps ({d['overlap_s']:.1f} s)")
-        parts.append(f"{d['n_silences_over_threshold']} silences > {self.silence_threshold_s:g} s"
+        n_quiet = d["n_silences_over_threshold"]
+        parts.append(f"{n_quiet} silence{'' if n_quiet == 1 else 's'} > {self.silence_threshold_s:g} s"
                      f" ({d['dead_air_s']:.1f} s dead air; longest silence {d['longest_silence_s']:.1f} s)")
         if d["dtmf_inband"] or d["dtmf_events"]:
             parts.append(f"DTMF in band {d['dtmf_inband'] or 'none'!r}, events {d['dtmf_events'] or 'none'!r}")
