@@ -474,3 +474,19 @@ print(ok, failed)
     assert ok == 30 and failed == 70
     cap = read_fork_capture(tmp_path / "f.rtpcap")
     assert cap.report.lines == 30 and cap.report.truncated_bytes == 0 and cap.report.warnings == ()
+
+
+def test_an_amr_wb_fork_decodes_like_the_same_frames_from_a_websocket_stream():
+    import base64
+
+    from telnyx_audio.codecs import REGISTRY
+
+    v = json.loads((VECTORS / "amrwb_mode8.json").read_text())
+    payloads = [base64.b64decode(p) for p in v["payloads"]["octet-aligned 1"]]  # one 20 ms frame each
+    packets = rtp_stream(payloads, 97, 320)
+    rec, report, _ = assemble_fork(Records.from_datagrams([0] * len(packets), np.arange(len(packets)) * 20000, packets),
+                                   payload_types=["97=AMR-WB/16000"])
+    decoder = REGISTRY["AMR-WB"].decoder_factory(16000)  # the stream path's decoder, frame by frame
+    expected = np.concatenate([decoder.decode(p) for p in payloads])
+    assert (rec.encoding, rec.sample_rate) == ("AMR-WB", 16000)
+    np.testing.assert_array_equal(rec.inbound, expected)

@@ -131,7 +131,7 @@ def stop(proc):
 
 
 def test_the_command_line_receiver_finishes_the_call_on_sigterm(tmp_path):
-    proc, (rx, tx) = start_cli(tmp_path, "--rx-port", "0", "--tx-port", "0")
+    proc, (rx, tx) = start_cli(tmp_path, "--rx-port", "0", "--tx-port", "0", "--payload-type", "101=telephone-event/8000")
     try:
         sent = simulate_fork(AUDIO, ("127.0.0.1", rx), ("127.0.0.1", tx), dtmf=[(1.0, "*")])
         capture = lambda: list(tmp_path.glob("*/fork.rtpcap"))  # noqa: E731
@@ -145,6 +145,7 @@ def test_the_command_line_receiver_finishes_the_call_on_sigterm(tmp_path):
     (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["dtmf"] == "*"
+    assert summary["warnings"] == []  # 101 came from --payload-type (in the capture's header), not guessed
     outbound = soundfile.read(folder / "outbound.wav", dtype="int16")[0]
     np.testing.assert_array_equal(placed(outbound, summary["track_reports"]["outbound"]), CLEAN[1])
 
