@@ -490,3 +490,13 @@ def test_an_amr_wb_fork_decodes_like_the_same_frames_from_a_websocket_stream():
     expected = np.concatenate([decoder.decode(p) for p in payloads])
     assert (rec.encoding, rec.sample_rate) == ("AMR-WB", 16000)
     np.testing.assert_array_equal(rec.inbound, expected)
+
+
+def test_an_undecodable_codec_gives_the_capture_with_its_error_not_an_exception(tmp_path):
+    packets = fork_packets(AUDIO, payload_type=120, seed=1)[0]
+    path = tmp_path / "f.rtpcap"
+    write_capture(path, packets)
+    (cap,) = telnyx_audio.read_captures(path, media_format={"encoding": "speex", "sample_rate": 8000})
+    assert "speex" in cap.error and cap.recording.audio.shape == (2, 0) and cap.report.lines == len(packets)
+    with pytest.raises(telnyx_audio.errors.UnsupportedEncodingError):
+        telnyx_audio.read_capture(path, media_format={"encoding": "speex", "sample_rate": 8000})

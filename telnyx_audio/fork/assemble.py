@@ -33,7 +33,7 @@ import numpy as np
 
 from telnyx_audio import rtp
 from telnyx_audio.capture import BadLine, Capture, CaptureReport
-from telnyx_audio.errors import CaptureError
+from telnyx_audio.errors import CaptureError, UnsupportedEncodingError
 from telnyx_audio.fork._render import comfort_noise, render_audio
 from telnyx_audio.fork._sources import Source, align, place_source
 from telnyx_audio.fork.capturefile import Records, read_records
@@ -409,7 +409,17 @@ def read_fork_captures(
         raise CaptureError(f"cannot read capture {os.fspath(path)!r}: {exc.strerror or exc}") from exc
     except ValueError as exc:
         raise CaptureError(str(exc)) from exc
-    recording, report, events = assemble_fork(records, payload_types=payload_types, media_format=media_format)
+    error = exception = None
+    try:
+        recording, report, events = assemble_fork(records, payload_types=payload_types, media_format=media_format)
+    except UnsupportedEncodingError as exc:  # e.g. no decoder for the codec in this FFmpeg
+        # As for a WebSocket stream: the capture with its error and an empty recording.
+        error, exception = str(exc), exc
+        recording = Recording(np.zeros((2, 0), np.int16), 8000, str(exc.encoding), (), {})
+        report = ForkCaptureReport(lines=len(records), bad_lines=0, bad_examples=(), events={},
+                                   warnings=tuple(records.problems), tracks={},
+                                   truncated_bytes=records.truncated_bytes)
+        events = ()
     meta = records.meta
     return [Capture(
         path=os.fspath(path),
@@ -422,6 +432,8 @@ def read_fork_captures(
         recording=recording,
         report=report,
         events=events,
+        error=error,
+        exception=exception,
     )]
 
 
