@@ -168,6 +168,18 @@ def wait_listening(port: int, timeout: float = 20) -> None:
     raise SystemExit(f"server on port {port} did not start")
 
 
+def settle(pid: int, processes: int, timeout: float = 60) -> None:
+    """Wait until the server's process tree has started and its CPU use has stopped rising."""
+    deadline = time.monotonic() + timeout
+    last = cpu_seconds(tree(pid))
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = cpu_seconds(tree(pid))
+        if len(tree(pid)) >= processes and now - last < 0.02:
+            return
+        last = now
+
+
 def run(kind: str, calls: int, seconds: float, workers: int = 1) -> dict:
     out = Path(tempfile.mkdtemp(prefix=f"load-{kind}-"))
     port = free_port()
@@ -180,7 +192,8 @@ def run(kind: str, calls: int, seconds: float, workers: int = 1) -> dict:
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         wait_listening(port)
-        time.sleep(0.5)
+        # ours: each server process and the finalising worker it starts at once, started and idle
+        settle(server.pid, 1 if kind == "naive" else 2 if workers == 1 else 1 + workers * 2)
         pids = tree(server.pid)
         cpu0 = cpu_seconds(pids)
         client = subprocess.run([sys.executable, __file__, "--client", f"ws://127.0.0.1:{port}/",

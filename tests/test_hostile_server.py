@@ -240,11 +240,11 @@ def test_a_finalising_that_never_ends_is_stopped_at_its_limit_and_smaller_calls_
     done = asyncio.run(main())
     normal, normal_at = done["normal"]
     assert normal["ok"] and normal["summary"]["duration_s"] == 1.0 and normal["summary"]["capture_server"]["ended_by"] == "stop"
-    assert 1.4 < normal_at < 1.5 + 1.4  # after the first stuck job's limit, before the second's
+    # the normal call waited for the first stuck job's limit only: it went before the second
+    assert 1.4 < normal_at < done["stuck-2"][1] - 1.4
     for name in ("stuck-1", "stuck-2"):
         reply, _ = done[name]
         assert not reply["ok"] and "longer than 1.5 s" in reply["error"]
-    assert done["stuck-2"][1] > 2.9
 
 
 async def send_all(port, messages):

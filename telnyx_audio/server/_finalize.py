@@ -264,14 +264,22 @@ class FinalizerPool:
         self._order = itertools.count()
         self.queued = 0
 
-    async def warm(self) -> None:
-        """Start the workers now, so the first calls do not pay for their imports."""
+    async def warm(self, n: int | None = None) -> None:
+        """Start ``n`` workers (all by default) now, so the first calls do not wait for their imports."""
+        want = min(self.size if n is None else n, self.size) - len(self._idle)
         try:
-            workers = await asyncio.gather(*(_Worker.spawn(self.memory_bytes) for _ in range(self.size - len(self._idle))))
+            workers = await asyncio.gather(*(_Worker.spawn(self.memory_bytes) for _ in range(max(want, 0))))
         except (OSError, FinalizeFailed) as exc:
             log.error("finalising workers did not start: %s", exc)
             return
-        self._idle.extend(workers)
+        for worker in workers:
+            await self._keep(worker)
+
+    async def _keep(self, worker: _Worker) -> None:
+        if len(self._idle) < self.size:
+            self._idle.append(worker)
+        else:  # warm() and run() both started one: no more than size stay
+            await worker.close()
 
     def _pump(self) -> None:
         while self._waiting and self._busy < self.size:
@@ -297,10 +305,13 @@ class FinalizerPool:
             self.queued -= 1
         worker: _Worker | None = None
         try:
-            worker = self._idle.pop() if self._idle else await _Worker.spawn(self.memory_bytes)
+            try:
+                worker = self._idle.pop() if self._idle else await _Worker.spawn(self.memory_bytes)
+            except OSError as exc:
+                raise FinalizeFailed(f"cannot start a finalising worker: {exc}") from exc
             reply = await worker.run({"folder": str(folder), "capture_server": capture_server}, self.timeout_s)
-            self._idle.append(worker)
-            worker = None
+            kept, worker = worker, None
+            await self._keep(kept)
             return reply
         except asyncio.TimeoutError:
             raise FinalizeFailed(f"finalising took longer than {self.timeout_s:g} s and was stopped") from None

@@ -231,6 +231,7 @@ class CaptureServer:
         self._stopping: asyncio.Event | None = None
         self._finishing: set[asyncio.Task[None]] = set()
         self._latency = _Latency()
+        self._warming: asyncio.Future[None] | None = None
         self._refusal_budget = (0.0, 0)  # (second, lines logged in it): a flood cannot flood the log
         self.refused = 0
         self.messages_received = 0
@@ -337,7 +338,7 @@ class CaptureServer:
             logger=logging.getLogger("telnyx_audio.server.websockets"),
         )
         self.port = self._server.sockets[0].getsockname()[1]
-        warm = asyncio.ensure_future(self._pool.warm())
+        self._warming = asyncio.ensure_future(self._pool.warm(1))  # one worker now; more when calls need them
         ticker = asyncio.ensure_future(self._tick()) if self.stats_interval_s else None
         self._ready.set()
         log.info("listening on %s -> %s (max %d connections, %d per address)", self.url, self.out,
@@ -347,7 +348,8 @@ class CaptureServer:
         finally:
             if ticker is not None:
                 ticker.cancel()
-            await asyncio.gather(warm, return_exceptions=True)
+            if self._warming is not None:
+                await asyncio.gather(self._warming, return_exceptions=True)
             await self._shutdown()
 
     async def _shutdown(self) -> None:
@@ -611,6 +613,7 @@ class CaptureServer:
         fmt = start.media_format
         log.info("stream %s started: call_control_id=%s, %s, from %s -> %s", stream.label, start.call_control_id,
                  f"{fmt.encoding} {fmt.sample_rate} Hz" if fmt else "no media_format", stream.peer, stream.folder)
+
         if self.on_stream is None:
             return
         result = self.on_stream(stream.handle)
