@@ -128,11 +128,12 @@ def test_the_command_line_server_verifies_and_stops_cleanly_on_sigterm(tmp_path)
         r = requests.post(url, data=raw, headers=sign_webhook(raw, SEED, int(time.time())), timeout=10)
         assert r.status_code == 200
         proc.send_signal(signal.SIGTERM)
-        stdout, _ = proc.communicate(timeout=20)
+        stdout, stderr = proc.communicate(timeout=20)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0 and "1 verified" in stdout
+    assert "INFO telnyx_audio.receiver: verified call.initiated e1 from 127.0.0.1" in stderr  # --log-level info
     assert len(lines(out)) == 1 and (tmp_path / "events.rejected.jsonl").exists()
 
 
