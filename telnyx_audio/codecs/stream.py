@@ -22,7 +22,7 @@ __all__ = ["frame_samples", "render", "Concealment", "gather", "amrwb_single"]
 
 _PIECE = 1 << 12  # frames decoded per call at most (82 s of 20 ms frames)
 # RFC 6716 section 3.1, Table 2: frame duration of each TOC config, in units of 1/400 s (2.5 ms).
-_OPUS_QUARTERS = np.array([4, 8, 16, 24] * 3 + [4, 8] * 2 + [1, 2, 4, 8] * 4, np.int64)
+OPUS_QUARTERS = np.array([4, 8, 16, 24] * 3 + [4, 8] * 2 + [1, 2, 4, 8] * 4, np.int64)
 # Octet-aligned bytes of each AMR-WB frame type's speech bits (-1: not a frame type).
 _AMR_BITS = np.full(16, -1, np.int64)
 for _ft, _bits in amrwb.FRAME_BITS.items():
@@ -98,7 +98,7 @@ def _opus_samples(raw: np.ndarray, starts: np.ndarray, nbytes: np.ndarray, rate:
         m = np.zeros(three.size, np.int64)
         m[has] = raw[starts[idx[has]] + 1] & 0x3F
         frames[three] = m
-    quarters = frames * _OPUS_QUARTERS[toc >> 3]
+    quarters = frames * OPUS_QUARTERS[toc >> 3]
     n = np.where((quarters > 0) & (quarters <= 48), quarters * rate // 400, -1)  # at most 120 ms
     out[ok] = n
     return out

@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 
 from telnyx_audio.codecs import amrwb as _amrwb
-from telnyx_audio.codecs.stream import amrwb_single, gather
+from telnyx_audio.codecs.stream import OPUS_QUARTERS, amrwb_single, gather
 from telnyx_audio.errors import UnsupportedEncodingError
 
 __all__ = [
@@ -35,7 +35,6 @@ __all__ = [
     "OpusDecoder",
     "AmrWbDecoder",
     "make_decoder",
-    "opus_packet_samples",
     "OPUS_RATES",
 ]
 
@@ -56,7 +55,38 @@ class CodecUnavailableError(UnsupportedEncodingError):
 
 
 class CorruptPacketError(ValueError):
-    """A payload the codec's decoder rejects (``index`` is its position in the run, if known)."""
+    """A payload the codec's decoder rejects, or that is not one of the codec's payloads."""
+
+
+class _StreamDecoder:
+    """What every stateful decoder does: ``decode_run`` (back-to-back payloads into their
+    place, returning how many were corrupt and concealed) and ``conceal`` (a lost stretch)."""
+
+    encoding = ""
+    rate = 16000
+
+    def decode(self, payload: bytes) -> np.ndarray:
+        """Decode one payload, the next of the stream, to int16 at :attr:`rate`.
+
+        Raises :class:`CorruptPacketError` if its bytes do not say how long it is.
+        """
+        from telnyx_audio.codecs.stream import frame_samples
+
+        raw = np.frombuffer(bytes(payload), np.uint8)
+        at, size = np.zeros(1, np.int64), np.array([raw.size], np.int64)
+        n = frame_samples(self.encoding, self.rate, raw, at, size)
+        if n[0] < 0:
+            raise CorruptPacketError(f"{raw.size} bytes are not a {self.encoding} payload")
+        out = np.empty(int(n[0]), np.int16)
+        self.decode_run(out, raw, at, size, n)
+        return out
+
+    def decode_run(self, out: np.ndarray, raw: np.ndarray, starts: np.ndarray, nbytes: np.ndarray,
+                   samples: np.ndarray) -> int:  # pragma: no cover - every decoder defines it
+        raise NotImplementedError
+
+    def conceal(self, n: int, next_payload: bytes | None = None) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
 
 
 #: FFmpeg decoders tried for each codec, best first (opencore-amrwb has comfort noise for SID
@@ -123,11 +153,11 @@ def _frames_to_int16(frames: Sequence) -> np.ndarray:  # noqa: ANN001
     return np.clip(np.round(out * 32768.0), -32768, 32767).astype(np.int16)
 
 
-class G722Decoder:
+class G722Decoder(_StreamDecoder):
     """G.722 (ITU-T G.722 64 kbit/s sub-band ADPCM) to 16 kHz int16, in stream order.
 
     G.722 has no framing inside the codec: every byte gives two samples, so joined runs of
-    in-order payloads decode in one call (:meth:`decode`). FFmpeg has no G.722 concealment
+    in-order payloads decode in one call (:meth:`decode_run`). FFmpeg has no G.722 concealment
     (G.722 Appendix III is not in it): a lost frame becomes silence and the ADPCM state
     carries on, as a reference decoder without PLC does.
 
@@ -144,19 +174,6 @@ class G722Decoder:
         self.rate = 16000  # whatever Telnyx reports (8000 is the RTP clock): the audio is 16 kHz
         self._ctx = _av_context("G722", 16000)
 
-    @staticmethod
-    def samples(payload: bytes) -> int:
-        """Samples one payload decodes to (two per byte)."""
-        return 2 * len(payload)
-
-    def decode(self, payload: bytes | np.ndarray) -> np.ndarray:
-        """Decode one payload, or many joined in stream order, to int16 at 16 kHz."""
-        import av
-
-        data = bytes(payload)
-        if not data:
-            return np.empty(0, np.int16)
-        return _frames_to_int16(self._ctx.decode(av.Packet(data)))
 
     def decode_run(self, out: np.ndarray, raw: np.ndarray, starts: np.ndarray, nbytes: np.ndarray,
                    samples: np.ndarray) -> int:
@@ -199,41 +216,7 @@ def _libopus() -> ctypes.CDLL:
     raise CodecUnavailableError("OPUS", "no libopus found (neither in PyAV's wheel nor on the system)")
 
 
-def opus_packet_samples(payload: bytes, rate: int) -> int:
-    """Samples an Opus packet holds at ``rate``, from its TOC byte (RFC 6716 section 3.1).
-
-    Returns 0 for an empty or malformed packet.
-
-    Examples
-    --------
-    >>> opus_packet_samples(bytes([0x78, 0x00]), 48000)   # config 15: hybrid FB 20 ms, one frame
-    960
-    >>> opus_packet_samples(bytes([0x03 | 16 << 3, 0x06]), 16000)   # CELT NB 2.5 ms, code 3, 6 frames
-    240
-    """
-    if not payload:
-        return 0
-    toc = payload[0]
-    config, code = toc >> 3, toc & 3
-    if config < 12:
-        tenths = (100, 200, 400, 600)[config & 3]
-    elif config < 16:
-        tenths = (100, 200)[config & 1]
-    else:
-        tenths = (25, 50, 100, 200)[config & 3]
-    if code == 0:
-        frames = 1
-    elif code in (1, 2):
-        frames = 2
-    else:
-        if len(payload) < 2:
-            return 0
-        frames = payload[1] & 0x3F
-    n = frames * tenths * rate // 10000
-    return n if 0 < frames * tenths <= 1200 else 0
-
-
-class OpusDecoder:
+class OpusDecoder(_StreamDecoder):
     """Raw Opus packets (one per message, no Ogg) to int16 at a chosen rate, in stream order.
 
     A lost packet is concealed by libopus: in-band FEC from the next packet where it carries
@@ -264,26 +247,12 @@ class OpusDecoder:
             raise CodecUnavailableError("OPUS", f"opus_decoder_create failed: {lib.opus_strerror(err.value).decode()}")
         self._lib, self._state = lib, state
         self._max = self.rate * 120 // 1000  # the longest packet: 120 ms
-        self._buf = np.empty(self._max, np.int16)
-        self._ptr = self._buf.ctypes.data
         self.fec_frames = 0
 
     def __del__(self) -> None:
         state, self._state = getattr(self, "_state", None), None
         if state:
             self._lib.opus_decoder_destroy(state)
-
-    def samples(self, payload: bytes) -> int:
-        """Samples one packet decodes to, from its TOC byte."""
-        return opus_packet_samples(payload, self.rate)
-
-    def decode(self, payload: bytes) -> np.ndarray:
-        """Decode one packet; raises :class:`CorruptPacketError` if libopus rejects it."""
-        data = bytes(payload)
-        n = self._lib.opus_decode(self._state, data, len(data), self._ptr, self._max, 0)
-        if n < 0:
-            raise CorruptPacketError(f"Opus packet of {len(data)} bytes rejected: {self._lib.opus_strerror(n).decode()}")
-        return self._buf[:n].copy()
 
     def decode_run(self, out: np.ndarray, raw: np.ndarray, starts: np.ndarray, nbytes: np.ndarray,
                    samples: np.ndarray) -> int:
@@ -315,10 +284,8 @@ class OpusDecoder:
         usable = n - n % step
         fec = 0
         if next_payload and usable and self._lib.opus_packet_has_lbrr(next_payload, len(next_payload)) == 1:
-            frames = max(opus_packet_samples(next_payload, self.rate), step)
-            # LBRR covers the 20 ms (SILK) frame before the packet: at most one packet's frame.
-            fec = min(usable, frames if bytes(next_payload)[0] & 3 == 0 else frames // 2)
-            fec -= fec % step
+            # The LBRR data recovers the one frame (of the next packet's frame length) just lost.
+            fec = min(usable, int(OPUS_QUARTERS[next_payload[0] >> 3]) * step)
         done, dst = 0, out.ctypes.data
         while done < usable - fec:
             want = min(self._max, usable - fec - done)
@@ -333,7 +300,7 @@ class OpusDecoder:
         return out
 
 
-class AmrWbDecoder:
+class AmrWbDecoder(_StreamDecoder):
     """AMR-WB RFC 4867 payloads to 16 kHz int16, in stream order (PyAV, opencore-amrwb).
 
     Each payload is unpacked (octet-aligned or bandwidth-efficient, detected from its bytes;
@@ -354,21 +321,6 @@ class AmrWbDecoder:
         self.rate = 16000
         self.packing = packing
         self._ctx = _av_context("AMR-WB", 16000)
-
-    def samples(self, payload: bytes) -> int:
-        """Samples one payload decodes to (320 per frame, NO_DATA included)."""
-        return 320 * _amrwb.frame_count(payload, self.packing)
-
-    def decode(self, payload: bytes) -> np.ndarray:
-        """Decode one RFC 4867 payload (all its frames)."""
-        import av
-
-        frames, packing = _amrwb.unpack(payload, self.packing)
-        self.packing = self.packing or packing
-        if not frames:
-            return np.empty(0, np.int16)
-        out = [f for storage in frames for f in self._ctx.decode(av.Packet(storage))]
-        return _frames_to_int16(out)
 
     def _storage(self, raw: np.ndarray, starts: np.ndarray, nbytes: np.ndarray) -> bytes:
         """The payloads' frames as joined storage-format frames (one-frame payloads without a loop)."""
