@@ -36,6 +36,9 @@ _EXPORTS = {
     "decode": "codecs",
     "encode": "codecs",
     "decode_payloads": "codecs",
+    "normalize_encoding": "codecs",
+    "encode_payloads": "codecs",
+    "encode_mp3": "codecs",
     # recording
     "FrameTable": "recording",
     "Recording": "recording",
@@ -145,7 +148,7 @@ if TYPE_CHECKING:  # pragma: no cover
         encode_client_state,
     )
     from telnyx_audio.capture import Capture, read_capture, read_captures
-    from telnyx_audio.codecs import decode, decode_payloads, encode
+    from telnyx_audio.codecs import decode, decode_payloads, encode, encode_mp3, encode_payloads, normalize_encoding
     from telnyx_audio.errors import (
         CaptureError,
         InvalidSignatureError,
