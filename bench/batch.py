@@ -129,7 +129,7 @@ def _report(name: str, result, wall: float, workers: int, peaks: dict[int, int])
     overhead_ms = (wall * workers - busy) / n * 1000
     peak = ", ".join(f"{kb / 1024:.0f}" for kb in sorted(peaks.values())) or "n/a"
     print(f"{name:<28} {wall:7.1f} s  {n / wall:6.2f} calls/s  {audio_h / (wall / 3600):7.0f} audio h/h"
-          f"  overhead {overhead_ms:6.1f} ms/call  worker peak RSS MB: {peak}")
+          f"  overhead {overhead_ms:6.1f} ms/call  worker peak RSS MB: {peak}  (load {os.getloadavg()[0]:.1f})")
     return {"wall": wall, "rate": n / wall, "peaks": peaks}
 
 

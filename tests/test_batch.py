@@ -31,7 +31,9 @@ def run(*args, env=None):
 
 @pytest.fixture
 def fleet(tmp_path):
-    """Two good calls (one PCMA, one-track) and one of every kind of bad file."""
+    """Good calls (one PCMA, one that kills its worker the first time) and one of every kind
+    of bad file: empty, not a capture, binary, an encoding we cannot decode, one that kills
+    every worker it meets, one that cannot be opened."""
     src = tmp_path / "src"
     src.mkdir()
     good = {
@@ -47,7 +49,7 @@ def fleet(tmp_path):
         "g729.jsonl": ("\n".join(lines) + "\n").encode(),
         "crash.jsonl": EXAMPLE.read_bytes(),
     }
-    good["flaky.jsonl"] = EXAMPLE.read_bytes()  # kills its worker once: tried again, it works
+    good["flaky.jsonl"] = EXAMPLE.read_bytes()
     for name, data in {**good, **bad}.items():
         (src / name).write_bytes(data)
     os.symlink("unreadable.jsonl", src / "unreadable.jsonl")  # a link to itself: cannot be opened
@@ -57,7 +59,8 @@ def fleet(tmp_path):
 def test_good_and_broken_files_give_one_row_each_and_a_crashed_worker_is_an_error_row(fleet, tmp_path):
     out = tmp_path / "out"
     inputs = sorted(str(p) for p in fleet.iterdir()) + [str(fleet / "missing.jsonl")]
-    done = run("batch", *inputs, "--out", out, "--jobs", "2", "--no-analysis", "--no-progress", env={CRASH_ENV: f"crash.jsonl,flaky.jsonl:{tmp_path / 'flaky-crashed'}"})
+    crashes = f"crash.jsonl,flaky.jsonl:{tmp_path / 'flaky-crashed'}"
+    done = run("batch", *inputs, "--out", out, "--jobs", "2", "--no-analysis", "--no-progress", env={CRASH_ENV: crashes})
     assert done.returncode == 1, done.stderr
     calls = pd.read_parquet(out / "calls.parquet")
     assert calls["path"].tolist() == inputs
