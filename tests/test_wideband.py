@@ -421,6 +421,7 @@ def test_read_capture_and_write_call_give_wideband_wavs_at_the_audio_rate(tmp_pa
     assert cap.media_format.encoding == codec and cap.media_format.sample_rate == reported
     summary = write_call(cap, tmp_path / "out")
     assert summary["dtmf"] == "7" and summary["custom_parameters"] == {"customer": "c-42"}
+    assert summary["audio_sample_rate"] == audio_rate and summary["media_format"]["sample_rate"] == reported
     info = soundfile.info(tmp_path / "out" / "stereo.wav")
     assert info.samplerate == audio_rate and abs(info.duration - 1.0) < 0.05
     audio, _ = soundfile.read(tmp_path / "out" / "stereo.wav", dtype="int16")

@@ -109,6 +109,7 @@ class Capture:
             "custom_parameters": dict(self.custom_parameters),
             "tracks": list(self.recording.tracks),
             "duration_s": self.recording.duration_s,
+            "audio_sample_rate": self.recording.sample_rate,  # the WAVs' (G722: 16000 when 8000 is reported)
             "dtmf": "".join(dtmf),
             "stream_errors": errors,
             "error": self.error,
