@@ -273,6 +273,13 @@ class WebhookReceiver:
     max_connections : int
         Connections served at once; more are answered 503 and closed.
 
+    Attributes
+    ----------
+    counts : dict
+        ``{"verified": n, "rejected": n}`` since start.
+    remembered : int
+        Signatures read back from the verified log at start (still within the tolerance).
+
     Examples
     --------
     >>> import tempfile, requests
