@@ -65,9 +65,15 @@ class DtmfDigit:
 class RtpStats:
     """RTP statistics of one track (all its SSRCs).
 
-    ``lost`` is expected minus received (distinct) packets, RFC 3550 appendix A.3, per SSRC
-    summed; ``jitter_ms`` is the RFC 3550 6.4.1 estimate after the last packet (of the last
-    SSRC), ``max_jitter_ms`` its largest value along the way.
+    ``packets`` counts every datagram of the track (``malformed`` ones included);
+    ``expected`` is what the sequence numbers span, per SSRC summed; ``lost`` is expected
+    minus the distinct packets received (RFC 3550 appendix A.3: a loss before a source's
+    first or after its last packet cannot be seen); ``duplicated`` repeats of a sequence
+    number; ``reordered`` packets that arrived after a later one; ``jitter_ms`` the RFC 3550
+    6.4.1 estimate after the last packet (of the last SSRC), ``max_jitter_ms`` its largest
+    value along the way. ``payload_types`` counts packets per type; ``comfort_noise_packets``,
+    ``dtmf_packets`` and ``unusable_packets`` (a type that could not be decoded) are kept
+    packets by kind.
     """
 
     track: str
