@@ -373,8 +373,9 @@ class Reader:
         if not self.blocks:
             z = np.empty(0, np.int64)
             return FrameTable.empty(), z, np.empty(0, np.int32), z, z
-        table = FrameTable.concat([b[0] for b in self.blocks])
-        return (table, *(np.concatenate([b[i] for b in self.blocks]) for i in range(1, 5)))
+        blocks, self.blocks = self.blocks, []  # handed over once: the per-block pieces are freed
+        table = FrameTable.concat([b[0] for b in blocks])
+        return (table, *(np.concatenate([b[i] for b in blocks]) for i in range(1, 5)))
 
 
 def fill(f: BinaryIO, view: memoryview) -> int:
