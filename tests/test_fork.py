@@ -500,3 +500,21 @@ def test_an_undecodable_codec_gives_the_capture_with_its_error_not_an_exception(
     assert "speex" in cap.error and cap.recording.audio.shape == (2, 0) and cap.report.lines == len(packets)
     with pytest.raises(telnyx_audio.errors.UnsupportedEncodingError):
         telnyx_audio.read_capture(path, media_format={"encoding": "speex", "sample_rate": 8000})
+
+
+@pytest.mark.parametrize(("codec", "types"), [("G722", None), ("OPUS", ["111=OPUS/48000"])])
+def test_the_simulator_sends_wideband_forks_that_decode_as_their_payloads_do(codec, types):
+    from telnyx_audio.codecs import REGISTRY
+    from telnyx_audio.fork.simulator import default_rate
+
+    rate = default_rate(codec)
+    t = np.arange(rate) / rate
+    audio = (np.stack([np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 700 * t)]) * 8000).astype(np.int16)
+    packets = fork_packets(audio, codec=codec, reorder=0.2, seq_start=1000, seed=3)[0]
+    rec, report, _ = assemble(packets, payload_types=types)
+    assert (rec.encoding, rec.sample_rate, report.rtp["outbound"].lost) == (codec, rate, 0)
+    for t_index, name in enumerate(("inbound", "outbound")):
+        ordered = sorted((rtp.parse_packet(p.data) for p in packets if p.track == t_index), key=lambda q: q.sequence_number)
+        decoder = REGISTRY[codec].decoder_factory(rate)  # the same payloads through one decoder, in order
+        expected = np.concatenate([decoder.decode(q.payload) for q in ordered])
+        np.testing.assert_array_equal(rec.audio[t_index][: expected.size], expected)

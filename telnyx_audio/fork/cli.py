@@ -42,7 +42,7 @@ def add_fork_commands(actions: "argparse._SubParsersAction") -> None:
     p.add_argument("source", metavar="AUDIO_OR_CAPTURE", help="a WAV (mono: inbound; stereo: L inbound, R outbound) or a capture")
     p.add_argument("--rx", metavar="HOST:PORT", help="where the inbound track goes")
     p.add_argument("--tx", metavar="HOST:PORT", help="where the outbound track goes")
-    p.add_argument("--codec", default="PCMU", help="PCMU, PCMA or L16 (default PCMU)")
+    p.add_argument("--codec", default="PCMU", help="PCMU, PCMA, G722, L16 or OPUS (default PCMU)")
     p.add_argument("--packet-ms", type=int, default=20, metavar="MS", help="audio per packet (default 20)")
     p.add_argument("--realtime", action="store_true", help="pace packets as a live call (default: --speed times faster)")
     p.add_argument("--speed", type=float, default=20.0, help="how much faster than real time when not --realtime (default 20)")

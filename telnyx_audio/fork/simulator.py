@@ -21,9 +21,23 @@ import numpy as np
 
 from telnyx_audio import codecs, rtp
 
-__all__ = ["ForkPacket", "ForkSimulationReport", "fork_packets", "load_fork_source", "simulate_fork"]
+__all__ = ["ForkPacket", "ForkSimulationReport", "default_rate", "fork_packets", "load_fork_source", "simulate_fork"]
 
-_PT = {"PCMU": 0, "PCMA": 8, "L16": 96}
+_PT = {"PCMU": 0, "PCMA": 8, "G722": 9, "L16": 96, "OPUS": 111}
+#: The audio rate each codec is sent at by default, and its RTP clock (RFC 3551, RFC 7587).
+_RATE = {"PCMU": 8000, "PCMA": 8000, "G722": 16000, "L16": 16000, "OPUS": 48000}
+_CLOCK = {"G722": 8000, "OPUS": 48000}
+
+
+def default_rate(codec: str) -> int:
+    """The audio rate the simulator sends ``codec`` at unless told otherwise.
+
+    Examples
+    --------
+    >>> default_rate("PCMU"), default_rate("g722"), default_rate("OPUS")
+    (8000, 16000, 48000)
+    """
+    return _RATE.get(codecs.normalize_encoding(codec), 8000)
 
 
 @dataclass(frozen=True)
@@ -101,9 +115,11 @@ def fork_packets(
     Parameters
     ----------
     audio : np.ndarray of int16, shape (2, n)
-        ``[inbound, outbound]`` at the codec's rate (8 kHz for G.711; ``sample_rate`` for L16).
-    codec : {"PCMU", "PCMA", "L16"}
-        Payload types 0, 8 and (dynamic) 96 unless ``payload_type`` says otherwise.
+        ``[inbound, outbound]`` at the codec's rate (:func:`default_rate`: 8 kHz for G.711,
+        16 kHz for G.722 and L16, 48 kHz for OPUS; or ``sample_rate``).
+    codec : {"PCMU", "PCMA", "G722", "L16", "OPUS"}
+        Payload types 0, 8, 9 and (dynamic) 96 for L16, 111 for OPUS unless
+        ``payload_type`` says otherwise. G.722 and OPUS are encoded with PyAV (FFmpeg).
     packet_ms : int
         Audio per packet (20 ms is usual; any size works).
     dtmf : sequence of (time_s, digit)
@@ -127,7 +143,9 @@ def fork_packets(
     """
     codec = codecs.normalize_encoding(codec)
     if codec not in _PT:
-        raise ValueError(f"the fork simulator sends PCMU, PCMA or L16, got {codec!r}")
+        raise ValueError(f"the fork simulator sends {', '.join(_PT)} (FFmpeg has no AMR-WB encoder), got {codec!r}")
+    if codec == "OPUS" and packet_ms != 20:
+        raise ValueError(f"OPUS is sent in 20 ms packets, got packet_ms={packet_ms}")
     if tracks not in ("inbound", "outbound", "both"):
         raise ValueError(f"tracks must be 'inbound', 'outbound' or 'both', got {tracks!r}")
     for name, p in (("drop", drop), ("reorder", reorder), ("duplicate", duplicate)):
@@ -135,15 +153,16 @@ def fork_packets(
             raise ValueError(f"{name} must be a probability in [0, 1], got {p}")
     if not isinstance(packet_ms, int) or packet_ms <= 0:
         raise ValueError(f"packet_ms must be a positive integer, got {packet_ms!r}")
-    rate = sample_rate or (16000 if codec == "L16" else 8000)
+    rate = sample_rate or _RATE[codec]
+    clock = _CLOCK.get(codec, rate)
     pt = _PT[codec] if payload_type is None else payload_type
     audio = np.asarray(audio, np.int16).reshape(2, -1)
-    per = rate * packet_ms // 1000
+    per = rate * packet_ms // 1000  # audio samples per packet
+    step = clock * packet_ms // 1000  # RTP clock ticks per packet
     n = -(-audio.shape[1] // per)
     audio = np.pad(audio, ((0, 0), (0, n * per - audio.shape[1])))
     rng = random.Random(seed)
     report = ForkSimulationReport()
-    bps = 2 if codec == "L16" else 1
     wanted = [t for t, name in enumerate(("inbound", "outbound")) if tracks in (name, "both")]
     key_down = np.zeros(n, bool)  # rx packets replaced by DTMF events
     presses = []
@@ -158,7 +177,7 @@ def fork_packets(
             presses.append((first, min(count, n - first), code))
     sent: list[ForkPacket] = []
     for t in wanted:
-        payload = codecs.encode(audio[t], codec)
+        payloads = _payloads(audio[t], codec, rate, per, packet_ms)
         sources = [rng.getrandbits(32), rng.getrandbits(32)]
         seq0 = [seq_start if seq_start is not None else rng.getrandbits(16), rng.getrandbits(16)]
         ts0 = [ts_start if ts_start is not None else rng.getrandbits(32), rng.getrandbits(32)]
@@ -170,11 +189,11 @@ def fork_packets(
         while i < n:
             part = 0 if i < change else 1
             base = 0 if part == 0 else change
-            ts = ts0[part] + (i - base) * per
+            ts = ts0[part] + (i - base) * step
             if i in events:
                 count, code = events[i]
                 for k in range(count + 2):  # the end packet three times
-                    duration = per * min(k + 1, count)
+                    duration = step * min(k + 1, count)
                     end = k >= count - 1
                     body = bytes([code, (0x80 if end else 0) | 10, (duration >> 8) & 0xFF, duration & 0xFF])
                     data = rtp.build_packet(body, payload_type=dtmf_payload_type, sequence_number=seq_of[part],
@@ -184,7 +203,7 @@ def fork_packets(
                     report.dtmf_packets += 1
                 i += count
                 continue
-            data = rtp.build_packet(payload[i * per * bps : (i + 1) * per * bps], payload_type=pt,
+            data = rtp.build_packet(payloads[i], payload_type=pt,
                                     sequence_number=seq_of[part], timestamp=ts, ssrc=sources[part],
                                     marker=(i == 0 or i == change))
             seq_of[part] += 1
@@ -209,6 +228,18 @@ def fork_packets(
             report.reordered += 1
     report.seconds = n * packet_ms / 1000
     return faulty, report
+
+
+def _payloads(pcm: np.ndarray, codec: str, rate: int, per: int, packet_ms: int) -> list[bytes]:
+    """One payload per packet: G.711/L16 cut from one whole-buffer encode; G.722 and OPUS
+    through the toolkit's encoders (PyAV), as Telnyx's media would be."""
+    if codec in ("G722", "OPUS"):
+        from telnyx_audio.codecs.outbound import encode_payloads
+
+        return encode_payloads(pcm, rate, codec, target_rate=rate, payload_s=packet_ms / 1000)
+    raw = codecs.encode(pcm, codec)
+    width = per * (2 if codec == "L16" else 1)
+    return [raw[i : i + width] for i in range(0, len(raw), width)]
 
 
 def simulate_fork(
@@ -242,7 +273,7 @@ def simulate_fork(
     """
     if speed <= 0:
         raise ValueError(f"speed must be positive, got {speed}")
-    rate = kwargs.get("sample_rate") or (16000 if codecs.normalize_encoding(codec) == "L16" else 8000)
+    rate = kwargs.get("sample_rate") or default_rate(codec)
     if isinstance(source, np.ndarray):
         audio = source
     else:
