@@ -216,7 +216,8 @@ def render(encoding: str, sample_rate: int, n_samples: int, track: np.ndarray, d
         sel = np.flatnonzero((track == index) & (dest >= 0))
         if sel.size == 0:
             continue
-        sel = sel[np.argsort(dest[sel], kind="stable")]
+        if (np.diff(dest[sel]) < 0).any():  # frames arrived out of order
+            sel = sel[np.argsort(dest[sel], kind="stable")]
         decoder = info.decoder_factory(sample_rate)  # type: ignore[misc]
         d, n = dest[sel], samples[sel]
         # Runs of back-to-back frames; each run after the first follows a gap to conceal. Long
@@ -240,7 +241,7 @@ def render(encoding: str, sample_rate: int, n_samples: int, track: np.ndarray, d
         report[index] = Concealment(
             concealed_frames=concealed + corrupt,
             corrupt_frames=corrupt,
-            fec_frames=getattr(decoder, "fec_frames", 0),
-            method={"OPUS": "opus plc/fec", "AMR-WB": "amr-wb concealment"}.get(encoding, "silence"),
+            fec_frames=decoder.fec_frames,
+            method=decoder.concealment,
         )
     return out, report

@@ -64,6 +64,10 @@ class _StreamDecoder:
 
     encoding = ""
     rate = 16000
+    #: How a lost stretch is filled (reported per track).
+    concealment = ""
+    #: Lost frames recovered from in-band FEC so far (Opus).
+    fec_frames = 0
 
     def decode(self, payload: bytes) -> np.ndarray:
         """Decode one payload, the next of the stream, to int16 at :attr:`rate`.
@@ -168,7 +172,7 @@ class G722Decoder(_StreamDecoder):
     (320,)
     """
 
-    encoding = "G722"
+    encoding, concealment = "G722", "silence"
 
     def __init__(self, sample_rate: int = 16000) -> None:
         self.rate = 16000  # whatever Telnyx reports (8000 is the RTP clock): the audio is 16 kHz
@@ -234,7 +238,7 @@ class OpusDecoder(_StreamDecoder):
     (320,)
     """
 
-    encoding = "OPUS"
+    encoding, concealment = "OPUS", "opus plc/fec"
 
     def __init__(self, sample_rate: int = 48000) -> None:
         if sample_rate not in OPUS_RATES:
@@ -315,7 +319,7 @@ class AmrWbDecoder(_StreamDecoder):
     (320,)
     """
 
-    encoding = "AMR-WB"
+    encoding, concealment = "AMR-WB", "amr-wb concealment"
 
     def __init__(self, sample_rate: int = 16000, *, packing: str | None = None) -> None:
         self.rate = 16000
