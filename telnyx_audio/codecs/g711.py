@@ -240,7 +240,10 @@ def decode(data: bytes | np.ndarray, encoding: str) -> np.ndarray:
     Raises
     ------
     UnsupportedEncodingError
-        For ``G722``, ``OPUS``, ``AMR-WB`` (not yet) or an unknown name.
+        For an unknown name, and for ``G722``, ``OPUS``, ``AMR-WB``: their frames carry
+        state and go through one decoder in stream order
+        (:func:`telnyx_audio.recording.assemble`, :func:`telnyx_audio.capture.read_capture`,
+        or :func:`telnyx_audio.codecs.wideband.make_decoder` for single payloads).
     ValueError
         For L16 data of odd length.
 
