@@ -160,7 +160,8 @@ def main() -> None:
             from distributed import Client, LocalCluster
 
             t0 = time.perf_counter()
-            with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                              dashboard_address="127.0.0.1:0", worker_dashboard_address="127.0.0.1:0") as cluster, \
                     Client(cluster) as client:
                 start = time.perf_counter() - t0
                 pids = list(client.run(os.getpid).values())

@@ -47,10 +47,12 @@ def test_a_local_cluster_gives_the_rows_of_the_process_pool_and_a_worker_killing
     local = ta.batch(paths, tmp_path / "pool", jobs=2, progress=False)
     # A worker lost mid-task is retried on another (flaky.jsonl kills the first worker it meets,
     # then works); a file that kills every worker it meets comes back as KilledWorker after
-    # `allowed-failures` retries: its row, not the batch's end.
+    # `allowed-failures` retries, and again when run alone: its row, not the batch's end, and
+    # not the end of the files that were beside it on a worker that died.
     flaky = tmp_path / "flaky-crashed"
-    with dask.config.set({"distributed.scheduler.allowed-failures": 2}), \
-            LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1",
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}), \
+            LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                         dashboard_address="127.0.0.1:0", worker_dashboard_address="127.0.0.1:0",
                          env={CRASH_ENV: f"crash.jsonl,flaky.jsonl:{flaky}"}) as cluster, Client(cluster) as client:
         inputs = [tmp_path / "src" / "flaky.jsonl", *paths, tmp_path / "src" / "crash.jsonl"]
         on_dask = ta.batch(inputs, tmp_path / "dask", client=client, progress=False)
@@ -81,6 +83,7 @@ def test_the_cli_runs_on_a_scheduler_and_workers_started_with_the_dask_command(t
     scheduler_file = tmp_path / "scheduler.json"
     logs = [open(tmp_path / name, "w") for name in ("scheduler.log", "worker.log")]
     procs = [subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                               "--dashboard-address", "127.0.0.1:0",
                                "--scheduler-file", str(scheduler_file)], stdout=logs[0], stderr=subprocess.STDOUT)]
     try:
         deadline = time.monotonic() + 60
@@ -88,7 +91,7 @@ def test_the_cli_runs_on_a_scheduler_and_workers_started_with_the_dask_command(t
             time.sleep(0.2)
         address = json.loads(scheduler_file.read_text())["address"]
         procs.append(subprocess.Popen([str(BIN / "dask"), "worker", address, "--nworkers", "2", "--nthreads", "1",
-                                       "--host", "127.0.0.1", "--no-dashboard"], stdout=logs[1], stderr=subprocess.STDOUT))
+                                       "--host", "127.0.0.1", "--no-dashboard", "--dashboard-address", "127.0.0.1:0"], stdout=logs[1], stderr=subprocess.STDOUT))
         with distributed.Client(address, timeout="30s") as client:
             client.wait_for_workers(2, timeout=60)
         out = tmp_path / "out"

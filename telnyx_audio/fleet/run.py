@@ -7,7 +7,8 @@ import json
 import os
 import time
 import warnings
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,9 +29,12 @@ CAPTURE_PATTERNS = ("*.jsonl", "*.jsonl.gz", "*.rtpcap")
 _GENERIC_NAMES = ("messages", "fork")
 _SUFFIXES = (".gz", ".jsonl", ".json", ".ndjson", ".log", ".txt", ".rtpcap")
 _STATE = ".batch"  # DIR/.batch/<name>.json: the rows of each finished call (for resume)
+#: Times a file that was in flight when a worker died is run again alone before it is
+#: declared the one that kills workers (a worker can also die of something passing).
+ISOLATED_TRIES = 2
 _CRASHED = (
-    "the worker process died while processing this file (killed by the OS, out of memory, "
-    "or a crash in native code); the file was retried alone and it died again"
+    f"the worker process died each of the {ISOLATED_TRIES} times this file was run alone "
+    "(killed by the OS, out of memory, or a crash in native code)"
 )
 
 
@@ -193,57 +197,58 @@ def _save_done(out: Path, name: str, task: Task, result: FileResult) -> None:
 def _run_processes(tasks: list[Task], jobs: int) -> Iterator[FileResult]:
     """Yield results as they finish, from a pool of ``jobs`` processes.
 
-    At most ``2 * jobs`` tasks are in flight. A worker that dies (BrokenProcessPool) takes
-    the tasks in flight with it: the pool is rebuilt, and those tasks are run again one at a
-    time in a one-process pool, so only the file that kills a worker becomes an error row.
+    A worker that dies (BrokenProcessPool) takes the pool and the tasks in flight with it:
+    those are run again one at a time, each in a pool of its own, so only the file that kills
+    a worker becomes an error row; then a new pool takes the rest.
     """
+    queue = deque(tasks)
+    while queue:
+        suspects = yield from _until_broken(queue, jobs)
+        yield from _isolate(suspects)
+
+
+def _until_broken(queue: deque[Task], jobs: int) -> Generator[FileResult, None, list[Task]]:
+    """Run the queue's tasks on a new pool (at most ``2 * jobs`` in flight) until it is empty
+    or a worker dies; returns the tasks that were in flight when it died."""
     from concurrent.futures import FIRST_COMPLETED, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    pending = iter(tasks)
-    suspects: list[Task] = []
     pool = _pool(jobs)
     running: dict[Any, Task] = {}
     try:
-        while True:
-            for task in pending:
-                running[pool.submit(run_task, task)] = task
-                if len(running) >= 2 * jobs:
-                    break
-            if not running:
-                break
+        while queue or running:
+            while queue and len(running) < 2 * jobs:
+                running[pool.submit(run_task, queue[0])] = queue[0]  # a broken pool raises here
+                queue.popleft()
             done, _ = wait(running, return_when=FIRST_COMPLETED)
-            broken = False
             for future in done:
-                task = running.pop(future)
-                try:
-                    yield future.result()
-                except BrokenProcessPool:
-                    suspects.append(task)
-                    broken = True
-            if broken:
-                suspects.extend(running.values())
-                running.clear()
-                pool.shutdown(wait=True, cancel_futures=True)
-                yield from _isolate(suspects)
-                suspects = []
-                pool = _pool(jobs)
+                result = future.result()  # BrokenProcessPool: the task stays in running
+                del running[future]
+                yield result
+        return []
+    except BrokenProcessPool:
+        return list(running.values())
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _isolate(tasks: list[Task]) -> Iterator[FileResult]:
-    """Run each task alone in a fresh one-process pool; a task that kills it is an error row."""
+    """Run each task alone in a fresh one-process pool, up to :data:`ISOLATED_TRIES` times;
+    a task that kills its worker every time is an error row."""
     from concurrent.futures.process import BrokenProcessPool
 
     for task in sorted(tasks, key=lambda t: t.index):
-        pool = _pool(1)
-        try:
-            yield pool.submit(run_task, task).result()
-        except BrokenProcessPool:
+        for _ in range(ISOLATED_TRIES):
+            pool = _pool(1)
+            try:
+                yield pool.submit(run_task, task).result()
+                break
+            except BrokenProcessPool:
+                continue
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+        else:
             yield error_result(task, _CRASHED)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _pool(jobs: int):
@@ -262,20 +267,37 @@ def _pool(jobs: int):
 def _run_dask(tasks: list[Task], client: Any) -> Iterator[FileResult]:
     """Yield results as they finish on a Dask cluster.
 
-    A worker lost mid-task is the scheduler's to retry on another worker (up to Dask's
-    ``distributed.scheduler.allowed-failures``); a task that kept killing workers comes back
-    as ``KilledWorker`` and becomes the file's error row.
+    A worker lost mid-task is the scheduler's to retry on another worker, up to Dask's
+    ``distributed.scheduler.allowed-failures``; past that the task comes back as
+    ``KilledWorker``. As a task that kills workers takes down the tasks beside it too, each
+    such task is run again at the end, alone on the cluster: a file that was only beside the
+    culprit then works, and the culprit's ``KilledWorker`` is its error row.
     """
-    from distributed import as_completed
+    from distributed import KilledWorker, as_completed
 
-    futures = {client.submit(run_task, task, key=f"telnyx-audio-call-{task.index}-{os.urandom(4).hex()}",
-                             pure=False, retries=0): task for task in tasks}
+    def submit(task: Task) -> Any:
+        return client.submit(run_task, task, key=f"telnyx-audio-call-{task.index}-{os.urandom(4).hex()}", pure=False)
+
+    def failed(task: Task, exc: Exception) -> FileResult:
+        return error_result(task, f"the Dask cluster could not run this file: {type(exc).__name__}: {exc}")
+
+    futures = {submit(task): task for task in tasks}
+    killed: list[Task] = []
     for future in as_completed(futures):
         task = futures.pop(future)
         try:
             yield future.result()
-        except Exception as exc:  # KilledWorker, CancelledError, comm errors: the file's row
-            yield error_result(task, f"the Dask cluster could not run this file: {type(exc).__name__}: {exc}")
+        except KilledWorker:
+            killed.append(task)
+        except Exception as exc:  # CancelledError, comm errors...: the file's row, not the batch's end
+            yield failed(task, exc)
+        future.release()
+    for task in sorted(killed, key=lambda t: t.index):
+        future = submit(task)
+        try:
+            yield future.result()
+        except Exception as exc:  # KilledWorker again: this file kills workers
+            yield failed(task, exc)
         future.release()
 
 
@@ -328,6 +350,14 @@ def batch(
     -------
     BatchResult
         ``.calls``, ``.segments``, ``.errors`` (pandas DataFrames), ``.skipped``.
+
+    Notes
+    -----
+    Worker processes start from a fork server, as ``multiprocessing`` recommends for a parent
+    with threads: in a script, call :func:`batch` under ``if __name__ == "__main__":`` (in
+    Jupyter and from the command line nothing is needed). A worker that dies takes only the
+    file that killed it: the files in flight are run again, each alone, up to
+    :data:`ISOLATED_TRIES` times. Workers run one BLAS thread each, as Dask's do.
 
     Examples
     --------
