@@ -23,7 +23,7 @@ def _as_float(pcm: Any) -> np.ndarray:
     """float32 in [-1, 1) from int16 or float input (array, track, Recording or Capture); 1-D or (tracks, n)."""
     arr = np.asarray(getattr(_source(pcm), "audio", pcm) if not isinstance(pcm, np.ndarray) else pcm)
     if arr.dtype == np.int16:
-        return arr.astype(np.float32) / 32768.0
+        return np.multiply(arr, np.float32(1 / 32768), dtype=np.float32)  # one pass, no int16 -> float copy first
     if arr.dtype.kind == "f":
         return arr.astype(np.float32, copy=False)
     raise TypeError(f"pcm must be int16 or float, got {arr.dtype}")
