@@ -62,7 +62,7 @@ def run_batch(args: argparse.Namespace) -> int:
         except ImportError:
             return _fail("--scheduler needs Dask: pip install 'telnyx-audio[dask]'")
         try:
-            client = Client(args.scheduler, timeout="10s")
+            client = Client(args.scheduler, timeout="5s")
         except (OSError, TimeoutError, ValueError) as exc:
             return _fail(f"cannot connect to the Dask scheduler at {args.scheduler!r}: {exc}")
     try:
