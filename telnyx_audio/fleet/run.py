@@ -389,11 +389,21 @@ def batch(
                   bool(analyze), bool(wav)) for i, (p, n) in enumerate(zip(paths, names))]
 
     results: dict[int, FileResult] = {}
+    # Segments are kept as one small frame per call: thousands of calls' segments as dicts
+    # would take the memory of this process for nothing.
+    segment_parts: dict[int, pd.DataFrame] = {}
+
+    def keep(result: FileResult) -> None:
+        if result.segments:
+            segment_parts[result.index] = pd.DataFrame.from_records(result.segments).assign(path=paths[result.index])
+        result.segments = []
+        results[result.index] = result
+
     todo = []
     for task, name in zip(tasks, names):
         done = _load_done(root, name, task) if root is not None else None
         if done is not None:
-            results[task.index] = done
+            keep(done)
         else:
             todo.append(task)
     skipped = len(results)
@@ -408,20 +418,18 @@ def batch(
 
     with tqdm(total=len(tasks), initial=skipped, disable=not progress, unit="call", desc="batch") as bar:
         for result in stream:
-            results[result.index] = result
             if root is not None and not result.failed:
                 _save_done(root, names[result.index], tasks[result.index], result)
+            keep(result)
             bar.update(1)
 
-    ordered = [results[i] for i in sorted(results)]
-    for result in ordered:
-        for row in (*result.calls, *result.segments):
-            row["path"] = paths[result.index]
-    call_rows = [row for r in ordered for row in r.calls]
+    call_rows = []
+    for index in sorted(results):
+        call_rows.extend({**row, "path": paths[index]} for row in results[index].calls)
     if webhooks is not None:
         call_rows = join_webhooks(call_rows, webhooks)
     calls = calls_frame(call_rows)
-    segments = segments_frame([seg for r in ordered for seg in r.segments])
+    segments = segments_frame([segment_parts[i] for i in sorted(segment_parts)])
     errors = calls.loc[calls["error"].fillna("") != "", ["path", "stream_id", "error"]].reset_index(drop=True)
     if root is not None:
         root.mkdir(parents=True, exist_ok=True)

@@ -226,8 +226,19 @@ def calls_frame(rows: list[dict[str, Any]]) -> "pd.DataFrame":
     return _frame(rows, CALL_COLUMNS)
 
 
-def segments_frame(rows: list[dict[str, Any]]) -> "pd.DataFrame":
-    """The segments table from rows: the columns of :data:`SEGMENT_COLUMNS`, typed."""
+def segments_frame(rows: "list[dict[str, Any]] | list[pd.DataFrame]") -> "pd.DataFrame":
+    """The segments table from rows, or from untyped per-call frames of them: the columns of
+    :data:`SEGMENT_COLUMNS`, typed.
+
+    Examples
+    --------
+    >>> segments_frame([{"path": "a", "kind": "dtmf", "start_s": 1.0, "label": "5"}]).dtypes["start_s"]
+    Float64Dtype()
+    """
+    import pandas as pd
+
+    if rows and isinstance(rows[0], pd.DataFrame):
+        return _typed(pd.concat(rows, ignore_index=True), SEGMENT_COLUMNS)
     return _frame(rows, SEGMENT_COLUMNS)
 
 
@@ -235,6 +246,13 @@ def _frame(rows: list[dict[str, Any]], columns: dict[str, str]) -> "pd.DataFrame
     import pandas as pd
 
     df = pd.DataFrame.from_records(rows, columns=list(columns)) if rows else pd.DataFrame(columns=list(columns))
+    return _typed(df, columns)
+
+
+def _typed(df: "pd.DataFrame", columns: dict[str, str]) -> "pd.DataFrame":
+    import pandas as pd
+
+    df = df.reindex(columns=list(columns))
     for name, dtype in columns.items():
         col = df[name]
         if dtype == "Int64":  # floats that are whole (NaN made them floats) back to ints
