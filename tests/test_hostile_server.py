@@ -78,7 +78,7 @@ def test_silent_sockets_are_refused_past_the_cap_and_closed_at_the_deadline_whil
         for s in silent:
             s.close()
         code, waited = asyncio.run(upgraded_but_silent())
-        assert code == 1008 and waited < 2.5
+        assert code == 1008 and waited < 4.0
         report = simulate(EXAMPLE, srv.url_with_token())
         [info] = finished(srv)
     assert report.close_code == 1000 and info.state == "done" and info.frames == {"inbound": 400, "outbound": 400}
@@ -96,7 +96,7 @@ def test_an_authenticated_stream_that_never_starts_is_closed_at_the_start_deadli
     with CaptureServer(tmp_path / "out", auth_token=TOKEN, start_timeout_s=1.0) as srv:
         code, reason, waited = asyncio.run(connected_only())
         [info] = finished(srv)
-    assert code == 1008 and "start" in reason and waited < 2.0
+    assert code == 1008 and "start" in reason and waited < 4.0
     assert info.state == "error" and info.error == "refused: no start message within 1 s of connecting"
 
 
