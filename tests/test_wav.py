@@ -52,3 +52,10 @@ def test_bad_audio_is_refused_with_the_reason(tmp_path):
         write_wav(tmp_path / "x.wav", np.zeros((1, 2, 3), np.int16), 8000)
     with pytest.raises(ValueError, match="positive integer, got 0"):
         write_wav(tmp_path / "x.wav", np.zeros(4, np.int16), 0)
+
+
+def test_long_stereo_audio_is_interleaved_in_blocks_without_loss(tmp_path):
+    audio = np.stack([(np.arange(2 * (1 << 20) + 3) % 65536 - 32768), -(np.arange(2 * (1 << 20) + 3) % 30000)]).astype(np.int16)
+    data, _ = soundfile.read(write_wav(tmp_path / "long.wav", audio, 8000), dtype="int16")
+    assert np.array_equal(data.T, audio)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left
