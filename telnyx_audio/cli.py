@@ -428,8 +428,9 @@ def _simulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``telnyx-audio`` (subcommands included)."""
+def build_parser(decode_only: bool = False) -> argparse.ArgumentParser:
+    """The argument parser of ``telnyx-audio`` (subcommands included; only ``decode`` when
+    ``decode_only``, which spares decode the other commands' imports)."""
     parser = argparse.ArgumentParser(
         prog="telnyx-audio", description="Capture, decode and analyse Telnyx call audio."
     )
@@ -453,6 +454,8 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--sample-rate", type=int, metavar="HZ", help="with --encoding (default: the codec's usual rate)")
     dec.add_argument("--strict", action="store_true", help="any warning fails the capture (exit code 1)")
     dec.set_defaults(func=_decode)
+    if decode_only:
+        return parser
 
     hooks = sub.add_parser("webhooks", help="receive and verify Telnyx webhooks")
     hooks_sub = hooks.add_subparsers(dest="webhooks_command", required=True, metavar="ACTION")
@@ -534,7 +537,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(decode_only=argv[:1] == ["decode"]).parse_args(argv)
     return int(args.func(args))
 
 
