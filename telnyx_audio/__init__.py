@@ -99,6 +99,8 @@ _EXPORTS = {
     # errors
     "TelnyxAudioError": "errors",
     "UnsupportedEncodingError": "errors",
+    "CodecUnavailableError": "errors",
+    "CorruptPacketError": "errors",
     "CaptureError": "errors",
     "WebhookVerificationError": "errors",
     "MissingHeaderError": "errors",
@@ -151,6 +153,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from telnyx_audio.codecs import decode, decode_payloads, encode, encode_mp3, encode_payloads, normalize_encoding
     from telnyx_audio.errors import (
         CaptureError,
+        CodecUnavailableError,
+        CorruptPacketError,
         InvalidSignatureError,
         MalformedKeyError,
         MalformedPayloadError,

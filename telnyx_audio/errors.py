@@ -3,7 +3,9 @@
 One root, and leaves that say whose fault it is::
 
     TelnyxAudioError                      root of everything raised here
-    +-- UnsupportedEncodingError          (also ValueError) an encoding we cannot decode (yet)
+    +-- UnsupportedEncodingError          (also ValueError) an encoding name this version does not know
+    |   +-- CodecUnavailableError         a known codec the installed FFmpeg cannot decode or encode
+    +-- CorruptPacketError                (also ValueError) payloads a codec's decoder refuses
     +-- CaptureError                      (also ValueError) a capture file that cannot be read at all
     |   +-- NotACaptureError              it holds no Telnyx message (empty, text, another format)
     |   +-- MultipleStreamsError          read_capture on a file of several streams
@@ -35,6 +37,8 @@ from typing import Any
 __all__ = [
     "TelnyxAudioError",
     "UnsupportedEncodingError",
+    "CodecUnavailableError",
+    "CorruptPacketError",
     "CaptureError",
     "NotACaptureError",
     "MultipleStreamsError",
@@ -75,6 +79,23 @@ class UnsupportedEncodingError(TelnyxAudioError, ValueError):
         super().__init__(
             f"unsupported encoding {encoding!r}: expected one of {', '.join(supported)}"
         )
+
+
+class CodecUnavailableError(UnsupportedEncodingError):
+    """A codec Telnyx streams that the installed FFmpeg (or libopus) cannot decode or encode
+    (PyAV's FFmpeg has no AMR-WB encoder). ``detail`` says what is missing."""
+
+    def __init__(self, encoding: str, detail: str) -> None:
+        super().__init__(encoding, (encoding,))
+        self.detail = detail
+        self.args = (f"cannot use {encoding}: {detail}",)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class CorruptPacketError(TelnyxAudioError, ValueError):
+    """Payloads a codec's decoder refuses, or bytes that are not one of the codec's payloads."""
 
 
 class CaptureError(TelnyxAudioError, ValueError):

@@ -26,7 +26,7 @@ import numpy as np
 
 from telnyx_audio.codecs import amrwb as _amrwb
 from telnyx_audio.codecs.stream import OPUS_QUARTERS, amrwb_single, gather
-from telnyx_audio.errors import UnsupportedEncodingError
+from telnyx_audio.errors import CodecUnavailableError, CorruptPacketError, UnsupportedEncodingError
 
 __all__ = [
     "CodecUnavailableError",
@@ -40,22 +40,6 @@ __all__ = [
 
 #: Sample rates libopus decodes at (RFC 6716 section 2).
 OPUS_RATES: tuple[int, ...] = (8000, 12000, 16000, 24000, 48000)
-
-
-class CodecUnavailableError(UnsupportedEncodingError):
-    """The codec is known, but the installed FFmpeg/libopus cannot decode (or encode) it."""
-
-    def __init__(self, encoding: str, detail: str) -> None:
-        self.detail = detail
-        super().__init__(encoding, (encoding,))
-        self.args = (f"cannot use {encoding}: {detail}",)
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-class CorruptPacketError(ValueError):
-    """A payload the codec's decoder rejects, or that is not one of the codec's payloads."""
 
 
 class _StreamDecoder:
