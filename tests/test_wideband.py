@@ -565,3 +565,27 @@ def test_a_server_told_to_talk_back_in_amrwb_says_at_once_that_ffmpeg_cannot_enc
 
     with pytest.raises(wideband.CodecUnavailableError, match="no AMR-WB encoder"):
         CaptureServer(tmp_path, bidirectional_codec="amr-wb")
+
+
+def test_opus_matches_the_ffmpeg_command_decoding_the_same_packets_now(tmp_path):
+    import av
+
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg command not installed")
+    v = load("opus_60ms")
+    packets = payloads_of(v)
+    # The same packets in an Ogg file (PyAV's muxer: no decoding), for the ffmpeg command.
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono",
+                    "-t", "0.1", "-c:a", "libopus", str(tmp_path / "t.ogg")], check=True)
+    with av.open(str(tmp_path / "t.ogg")) as src, av.open(str(tmp_path / "x.ogg"), "w", format="ogg") as dst:
+        stream_ = dst.add_stream_from_template(src.streams.audio[0])
+        pts = 0
+        for body in packets:
+            packet = av.Packet(body)
+            packet.stream, packet.time_base, packet.pts, packet.dts = stream_, stream_.time_base, pts, pts
+            pts += 2880  # 60 ms at 48 kHz
+            dst.mux(packet)
+    theirs = ffmpeg_pcm(["-c:a", "libopus"], (tmp_path / "x.ogg").read_bytes())
+    ours, _, _, _ = decode_in_order("OPUS", 48000, packets)
+    # ffmpeg trims the pre-skip (the template's header); the rest is the same decoder's output.
+    assert aligned_snr_db(ours, theirs, max_lag=400) > 40
