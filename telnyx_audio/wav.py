@@ -1,4 +1,4 @@
-"""Write recordings as WAV files through soundfile: one mono file per track, one stereo.
+"""Write recordings as 16-bit PCM WAV files: one mono file per track, one stereo.
 
 Stereo files put inbound on the left and outbound on the right, at the stream's real rate.
 Audio is written in blocks, so a long call never needs an interleaved copy in memory.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import wave
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ __all__ = ["write_wav", "write_wavs", "write_call", "SUMMARY_NAME"]
 SUMMARY_NAME = "summary.json"
 
 _BLOCK = 1 << 20  # samples per write
+_MAX_DATA = 0xFFFFFFFF - 36  # bytes of audio a RIFF/WAV header can describe
 
 
 def write_wav(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int) -> Path:
@@ -53,8 +55,6 @@ def write_wav(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int)
     >>> soundfile.read(p, dtype="int16")[0].tolist()
     [0, 1, -1]
     """
-    import soundfile
-
     audio = np.asarray(audio)
     if audio.dtype != np.int16:
         raise TypeError(f"audio must be int16, got {audio.dtype}")
@@ -63,23 +63,30 @@ def write_wav(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int)
     if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
         raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
     frames = audio.reshape(1, -1) if audio.ndim == 1 else audio
+    channels, n = frames.shape
+    if 2 * channels * n > _MAX_DATA:
+        raise ValueError(f"a WAV file holds at most 4 GiB of audio; {channels} x {n} samples is more")
     path = Path(path)
     tmp = path.with_name(f".{path.name}.part")
     try:
-        channels = frames.shape[0]
-        # Interleaving into one reused block is twice as fast as a fresh transposed copy per block.
-        block = np.empty((min(_BLOCK, frames.shape[1]), channels), np.int16) if channels > 1 else None
-        with soundfile.SoundFile(
-            tmp, "w", samplerate=int(sample_rate), channels=channels, subtype="PCM_16", format="WAV"
-        ) as f:
-            for lo in range(0, frames.shape[1], _BLOCK):
-                n = min(_BLOCK, frames.shape[1] - lo)
+        # The standard library's wave writes 16-bit PCM straight from the array's memory:
+        # 1.5x (mono) to 2x (stereo) faster than soundfile here (bench/decode.py's whole
+        # process), and 16-bit PCM is all this project writes. Tests read back with soundfile.
+        block = np.empty((min(_BLOCK, n), channels), "<i2") if channels > 1 else None
+        with wave.open(str(tmp), "wb") as f:
+            f.setnchannels(channels)
+            f.setsampwidth(2)
+            f.setframerate(int(sample_rate))
+            f.setnframes(n)
+            for lo in range(0, n, _BLOCK):
+                hi = min(lo + _BLOCK, n)
                 if block is None:
-                    f.write(np.ascontiguousarray(frames[0, lo : lo + n]))
+                    f.writeframesraw(np.ascontiguousarray(frames[0, lo:hi], "<i2"))
                     continue
+                # Interleaved into one reused block: twice as fast as a transposed copy per block.
                 for c in range(channels):
-                    block[:n, c] = frames[c, lo : lo + n]
-                f.write(block[:n])
+                    block[: hi - lo, c] = frames[c, lo:hi]
+                f.writeframesraw(block[: hi - lo])
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)  # never leave half a file behind
@@ -176,7 +183,7 @@ def write_call(capture: "Capture", folder: str | os.PathLike[str]) -> dict[str, 
             rate = capture.recording.sample_rate
             for name, audio in _wavs(capture.recording):
                 files[name] = write_wav(out / f"{name}.wav", audio, rate).name
-    except (OSError, RuntimeError) as exc:  # soundfile's LibsndfileError is a RuntimeError
+    except (OSError, ValueError) as exc:  # ValueError: more audio than a WAV holds
         where = getattr(exc, "filename", None) or str(out)
         message = f"cannot write the outputs in {str(out)!r}: {getattr(exc, 'strerror', None) or exc}"
         failure = OutputError(message, str(where))
