@@ -222,10 +222,7 @@ class Reader:
         table = FrameTable.concat([p[1] for p in parts])
         rest = [np.concatenate([p[i] for p in parts]) for i in range(2, 5)]
         self.n_media += rows.size
-        if rows.size > 1 and (np.diff(rows) < 0).any():  # back to file order
-            order = np.argsort(rows, kind="stable")
-            rows, table, rest = rows[order], table.take(order), [c[order] for c in rest]
-        self.blocks.append((table, rows + first_no, *rest))
+        self.blocks.append((table, rows + first_no, *rest))  # put in file order by frames()
 
     def _slow_path(self, buf, starts, ends, todo, hits, first_no, learn=True):
         """Parse the lines no layout took, one by one; learn layouts from media lines among
@@ -375,7 +372,13 @@ class Reader:
             return FrameTable.empty(), z, np.empty(0, np.int32), z, z
         blocks, self.blocks = self.blocks, []  # handed over once: the per-block pieces are freed
         table = FrameTable.concat([b[0] for b in blocks])
-        return (table, *(np.concatenate([b[i] for b in blocks]) for i in range(1, 5)))
+        line_no, *rest = (np.concatenate([b[i] for b in blocks]) for i in range(1, 5))
+        if line_no.size > 1 and (line_no[1:] < line_no[:-1]).any():
+            # Layouts take a block's lines in turns (inbound, outbound...): one sort for the
+            # whole file is cheaper than one per block.
+            order = np.argsort(line_no, kind="stable")
+            table, line_no, rest = table.take(order), line_no[order], [c[order] for c in rest]
+        return (table, line_no, *rest)
 
 
 def fill(f: BinaryIO, view: memoryview) -> int:
