@@ -181,8 +181,10 @@ class G722Decoder(_StreamDecoder):
 def _libopus() -> ctypes.CDLL:
     import av
 
-    here = os.path.join(os.path.dirname(os.path.dirname(av.__file__)), "av.libs")
-    candidates = sorted(glob.glob(os.path.join(here, "libopus-*.so*")) + glob.glob(os.path.join(here, "libopus*.dylib")))
+    # The copy PyAV's wheel ships (auditwheel: site-packages/av.libs; delocate: av/.dylibs).
+    package = os.path.dirname(av.__file__)
+    candidates = sorted(glob.glob(os.path.join(os.path.dirname(package), "av.libs", "libopus*.so*"))
+                        + glob.glob(os.path.join(package, ".dylibs", "libopus*.dylib")))
     system = ctypes.util.find_library("opus")
     if system:
         candidates.append(system)
