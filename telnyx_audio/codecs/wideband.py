@@ -372,17 +372,12 @@ class AmrWbDecoder(_StreamDecoder):
         return 0
 
     def conceal(self, n: int, next_payload: bytes | None = None) -> np.ndarray:
-        """``n`` samples for a lost stretch: the decoder's own concealment (SPEECH_LOST)."""
-        import av
-
-        lost = bytes([_amrwb.SPEECH_LOST << 3 | 0x04])
-        out = []
-        for _ in range(-(-n // 320)):
-            out.extend(self._ctx.decode(av.Packet(lost)))
-        pcm = _frames_to_int16(out)
-        if pcm.size < n:
-            pcm = np.concatenate([pcm, np.zeros(n - pcm.size, np.int16)])
-        return pcm[:n]
+        """``n`` samples for a lost stretch: the decoder's own concealment (SPEECH_LOST frames,
+        one packet for the whole stretch)."""
+        out = np.empty(n, np.int16)
+        lost = bytes([_amrwb.SPEECH_LOST << 3 | 0x04]) * -(-n // 320)
+        _frames_into(out, _av_decode(self._ctx, lost, "AMR-WB"))
+        return out
 
 
 _DECODERS = {"G722": G722Decoder, "OPUS": OpusDecoder, "AMR-WB": AmrWbDecoder}
