@@ -11,8 +11,8 @@ decodes them for the expected audio:
 - AMR-WB: the VisualOn encoder (Debian's ``libvo-amrwbenc0``: ``apt-get install -y
   libvo-amrwbenc0``) through ctypes (``E_IF_init``/``E_IF_encode``/``E_IF_exit`` of
   enc_if.h give MIME storage-format frames), with DTX on so the pause gives SID and NO_DATA
-  frames; packed here into RFC 4867 payloads both octet-aligned and bandwidth-efficient, one
-  and two frames per payload, with a CMR. Expected = ``ffmpeg -i x.amr`` (FFmpeg's own
+  frames; packed here (bit arrays, apart from the package's code) into RFC 4867 payloads both
+  octet-aligned and bandwidth-efficient, one and two frames per payload, with a CMR. Expected = ``ffmpeg -i x.amr`` (FFmpeg's own
   ``amrwb`` decoder: another implementation than the opencore decoder under test).
 
 Source: espeak-ng speech (16 kHz), a pause, a tone sweep. Run from the repository root:
@@ -26,14 +26,12 @@ import base64
 import ctypes
 import json
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from telnyx_audio.codecs import amrwb  # noqa: E402  (RFC 4867 packing only, no decoding)
+FRAME_BITS = {0: 132, 1: 177, 2: 253, 3: 285, 4: 317, 5: 365, 6: 397, 7: 461, 8: 477, 9: 40, 14: 0, 15: 0}  # TS 26.201
 
 OUT = Path(__file__).with_name("wideband")
 TMP = Path(tempfile.mkdtemp())
@@ -99,6 +97,22 @@ def opus(pcm: np.ndarray, name: str, *options: str) -> None:
           payloads=[b64(p) for p in packets], expected_pcm=b64(expected.astype("<i2").tobytes()))
 
 
+def rfc4867(frames: list[bytes], packing: str, cmr: int) -> bytes:
+    """Storage-format frames to one RFC 4867 payload, bit by bit (numpy bit arrays; written
+    apart from telnyx_audio.codecs.amrwb, whose unpacking the tests check against it)."""
+    heads = [(f[0] >> 3 & 15, f[0] >> 2 & 1) for f in frames]
+    if packing == "octet-aligned":  # section 4.4: CMR byte, TOC bytes (F FT Q P P), frames
+        toc = [(0x80 if i < len(frames) - 1 else 0) | ft << 3 | q << 2 for i, (ft, q) in enumerate(heads)]
+        return bytes([cmr << 4, *toc]) + b"".join(f[1:] for f in frames)
+    bits = [np.unpackbits(np.array([cmr << 4], np.uint8))[:4]]  # section 4.3: CMR, 6-bit TOCs, speech bits
+    for i, (ft, q) in enumerate(heads):
+        entry = (1 if i < len(heads) - 1 else 0) << 5 | ft << 1 | q
+        bits.append(np.unpackbits(np.array([entry << 2], np.uint8))[:6])
+    for f, (ft, _) in zip(frames, heads):
+        bits.append(np.unpackbits(np.frombuffer(f[1:], np.uint8))[: FRAME_BITS[ft]])
+    return np.packbits(np.concatenate(bits)).tobytes()  # zero-padded to whole bytes
+
+
 def amr_wb(pcm: np.ndarray) -> None:
     lib = ctypes.CDLL("libvo-amrwbenc.so.0")
     lib.E_IF_init.restype = ctypes.c_void_p
@@ -117,7 +131,7 @@ def amr_wb(pcm: np.ndarray) -> None:
         bits.write_bytes(b"#!AMR-WB\n" + b"".join(frames))
         expected = pcm_of(bits)
         types = sorted({f[0] >> 3 & 15 for f in frames})
-        payloads = {f"{packing} {per}": [b64(amrwb.pack(frames[i : i + per], packing, cmr=15 if per == 1 else mode))
+        payloads = {f"{packing} {per}": [b64(rfc4867(frames[i : i + per], packing, cmr=15 if per == 1 else mode))
                                          for i in range(0, len(frames), per)]
                     for packing in ("octet-aligned", "bandwidth-efficient") for per in (1, 2)}
         write(f"amrwb_mode{mode}", encoding="AMR-WB", sample_rate=16000, output_rate=16000,
