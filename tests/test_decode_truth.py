@@ -258,3 +258,20 @@ def test_a_stream_whose_audio_cannot_be_decoded_still_gets_its_summary_with_the_
     assert on_disk["events"]["media"] == 10 and on_disk["files"] == {}
     with pytest.raises(ValueError, match="G729"):
         read_capture(tmp_path / "g729.jsonl")
+
+
+def test_without_start_silence_cannot_tell_the_law_and_says_so(tmp_path):
+    frames = tone_frames(20)
+    for fr in frames:
+        fr["payload"] = b"\xff" * 160
+    cap = read_capture(write_capture(tmp_path / "quiet.jsonl", lines_of(frames, start=False)))
+    assert any("ambiguous" in w for w in cap.report.warnings), cap.report.warnings
+
+
+def test_iter_lines_reads_a_bom_and_gzip_like_the_reader(tmp_path):
+    from telnyx_audio.capture import iter_lines
+
+    path = tmp_path / "c.jsonl.gz"
+    path.write_bytes(gzip.compress(b"\xef\xbb\xbf" + "\n".join(lines_of(tone_frames(2))).encode() + b"\n\n"))
+    kinds = [type(e).__name__ for _, e, _ in iter_lines(path)]
+    assert kinds == ["Connected", "Start", "Media", "Media", "Media", "Media", "Stop"]

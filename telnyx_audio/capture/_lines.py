@@ -143,6 +143,7 @@ def iter_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, Event, int |
 
     with open_capture(path) as f:
         for number, line in enumerate(f, 1):
-            if line.strip(JSON_SPACE) and line.rstrip(b"\r\n") != BOM:
-                event, received = parse_line(line.rstrip(b"\r\n"))
+            line = line.removeprefix(BOM).rstrip(b"\r\n")
+            if line.strip(JSON_SPACE):
+                event, received = parse_line(line)
                 yield number, event, received
