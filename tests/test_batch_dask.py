@@ -37,7 +37,17 @@ def _comparable(calls: pd.DataFrame) -> pd.DataFrame:
     return calls.drop(columns=["process_s", "folder"])
 
 
-def test_a_local_cluster_gives_the_rows_of_the_process_pool_and_a_worker_killing_file_is_an_error_row(tmp_path):
+@pytest.fixture
+def environ():
+    """Dask's nanny writes its worker variables (MALLOC_TRIM_THRESHOLD_, OMP_NUM_THREADS...)
+    into this process's environment: put it back as it was for the tests that follow."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def test_a_local_cluster_gives_the_rows_of_the_process_pool_and_a_worker_killing_file_is_an_error_row(tmp_path, environ):
     import dask
     from distributed import Client, LocalCluster
 
