@@ -17,7 +17,7 @@ from telnyx_audio.capture._lines import parse_line_full
 from telnyx_audio.capture._model import BadLine, Capture, CaptureReport
 from telnyx_audio.capture._reader import EVENT_NAMES, Reader, fill, open_capture, read_blocks
 from telnyx_audio.errors import CaptureError, MultipleStreamsError, NotACaptureError, TelnyxAudioError
-from telnyx_audio.protocol import Connected, Media, MediaFormat, Start
+from telnyx_audio.protocol import Connected, Event, Media, MediaFormat, Start
 from telnyx_audio.recording import FrameTable, Plan, Recording, plan, recording_from, render_batch
 
 _MAX_EXAMPLES = 20  # bad lines listed per stream
@@ -202,11 +202,19 @@ def _split(reader: Reader, frames: _Frames, stream: np.ndarray) -> list[_Part]:
         loose = e_stream < 0
         e_stream[loose] = nearest(ev_line[loose], is_connected[loose])
     b_stream = nearest(bad) if bad.size else np.empty(0, np.int64)
+    # Group by stream with one stable sort each (a hostile file may name thousands of streams).
+    f_order = np.argsort(f_stream, kind="stable")
+    f_cut = np.searchsorted(f_stream[f_order], np.arange(n + 1))
+    b_order = np.argsort(b_stream, kind="stable")
+    b_cut = np.searchsorted(b_stream[b_order], np.arange(n + 1))
+    by_stream: list[list[Event]] = [[] for _ in range(n)]
+    for (_, event), s in zip(events, e_stream.tolist()):
+        by_stream[s].append(event)
     parts = []
     for s in range(n):
-        rows = np.flatnonzero(f_stream == s)
-        parts.append(_Part(ids[s], frames.take(rows), [e for (_, e), es in zip(events, e_stream) if es == s],
-                           bad[b_stream == s], int((guessed[rows]).sum()) if n > 1 else 0))
+        rows = f_order[f_cut[s] : f_cut[s + 1]]
+        parts.append(_Part(ids[s], frames.take(rows), by_stream[s], bad[b_order[b_cut[s] : b_cut[s + 1]]],
+                           int(guessed[rows].sum())))
     return parts
 
 
