@@ -42,8 +42,9 @@ with the active streams and frame rate. The token is never logged nor shown in :
 
 from __future__ import annotations
 
+from telnyx_audio.server._admission import AUTH_HEADER
 from telnyx_audio.server._finalize import finalize_capture
-from telnyx_audio.server._server import AUTH_HEADER, DEFAULT_MAX_MESSAGE, CaptureServer, serve
+from telnyx_audio.server._server import DEFAULT_MAX_MESSAGE, CaptureServer, serve
 from telnyx_audio.server._stream import LOG_NAME, MediaStream, StreamInfo
 
 __all__ = ["CaptureServer", "MediaStream", "StreamInfo", "serve", "finalize_capture", "AUTH_HEADER",

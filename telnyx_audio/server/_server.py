@@ -1,10 +1,12 @@
-"""The capture server: connections, limits, authentication, the live view and finalising."""
+"""The capture server: its settings, the serve loop and one connection's handler.
+
+Admission and authentication live in :mod:`telnyx_audio.server._admission`, the streams and
+the live view in :mod:`telnyx_audio.server._registry`.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import hmac
-import json
 import logging
 import os
 import threading
@@ -12,101 +14,29 @@ import time
 from collections import deque
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import quote
 
-import numpy as np
+from telnyx_audio.server._admission import (
+    _FD_RESERVE,
+    _FDS_PER_STREAM,
+    _PREAUTH_MESSAGE,
+    _Admission,
+    _connection_class,
+    _raise_fd_limit,
+)
+from telnyx_audio.server._finalize import FinalizerPool
+from telnyx_audio.server._registry import _Latency, _Registry
+from telnyx_audio.server._stream import MediaStream, PrestartOverflow, StreamInfo, _Stream
 
-from telnyx_audio import codecs
-from telnyx_audio.server._finalize import FinalizeFailed, FinalizerPool, remove_partials, write_json_atomic
-from telnyx_audio.server._stream import LOG_NAME, MediaStream, PrestartOverflow, StreamInfo, _Stream
+__all__ = ["CaptureServer", "serve", "DEFAULT_MAX_MESSAGE"]
 
 log = logging.getLogger("telnyx_audio.server")
 # websockets' own per-connection lines ("connection open"...) repeat ours: warnings only, by default.
 logging.getLogger("telnyx_audio.server.websockets").setLevel(logging.WARNING)
 
-AUTH_HEADER = "x-telnyx-streaming-auth-token"
-_AUTH_FIELDS = (AUTH_HEADER, "stream_auth_token", "auth_token", "token")
 DEFAULT_MAX_MESSAGE = 1 << 20
-_PREAUTH_MESSAGE = 16 << 10  # largest message from a peer that has not authenticated yet
-_LATENCY_SAMPLES = 1 << 16  # a ring of the latest receipt-to-disk times
-_FDS_PER_STREAM = 2  # its socket and its log
-_FD_RESERVE = 64
 
 
-def _raise_fd_limit() -> int:
-    """Raise the soft open-file limit to the hard one; returns the soft limit now in force."""
-    import resource
-
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY:
-        hard = 1 << 20
-    if soft != resource.RLIM_INFINITY and soft < hard:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-            soft = hard
-        except (ValueError, OSError):
-            pass
-    return soft if soft != resource.RLIM_INFINITY else 1 << 20
-
-
-def _busy_response(reason: str) -> bytes:
-    body = f"{reason}\n".encode()
-    return (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 5\r\n"
-            b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
-
-
-def _connection_class() -> type:
-    """websockets' ServerConnection, counted and capped at TCP accept (before any byte is read)."""
-    from websockets.asyncio.server import ServerConnection
-
-    class _Connection(ServerConnection):
-        def __init__(self, owner: "CaptureServer", *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.telnyx_owner = owner
-            self.telnyx_peer = "?"
-            self.telnyx_admitted = False
-            self.telnyx_authenticated = owner.auth_token is None
-            self.telnyx_connected = time.monotonic()
-
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            super().connection_made(transport)
-            peer = transport.get_extra_info("peername")
-            self.telnyx_peer = str(peer[0]) if peer else "?"
-            refusal = self.telnyx_owner._admit(self.telnyx_peer)
-            if refusal is None:
-                self.telnyx_admitted = True
-            else:  # answered at once and closed: no file descriptor is held for it
-                transport.write(_busy_response(refusal))  # type: ignore[attr-defined]
-                transport.close()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            if self.telnyx_admitted:
-                self.telnyx_admitted = False
-                owner = self.telnyx_owner
-                owner._release(self.telnyx_peer)
-                if self.request is None and time.monotonic() - self.telnyx_connected >= owner.auth_timeout_s * 0.99:
-                    owner._refusal(self.telnyx_peer, f"no upgrade request within {owner.auth_timeout_s:g} s")
-            super().connection_lost(exc)
-
-    return _Connection
-
-
-class _Latency:
-    """The latest receipt-to-disk times, in a fixed ring (bounded memory)."""
-
-    def __init__(self, size: int = _LATENCY_SAMPLES) -> None:
-        self.ring = np.zeros(size, np.float32)
-        self.n = 0
-
-    def add(self, us: float) -> None:
-        self.ring[self.n % self.ring.size] = us
-        self.n += 1
-
-    def values(self) -> np.ndarray:
-        return self.ring[: min(self.n, self.ring.size)]
-
-
-class CaptureServer:
+class CaptureServer(_Admission, _Registry):
     """A WebSocket server that records Telnyx media streams, one folder per stream.
 
     It is built to face the internet: every connection is held to deadlines and limits
@@ -236,82 +166,6 @@ class CaptureServer:
         self.refused = 0
         self.messages_received = 0
 
-    # --- the live view --------------------------------------------------------------------
-
-    def _base_url(self) -> str:
-        return f"ws://{self.host}:{self.port}/"
-
-    @property
-    def url(self) -> str:
-        """``ws://host:port/``; with a token set, its path segment is shown masked (``/***``).
-
-        Use :meth:`url_with_token` for a URL that carries the token.
-        """
-        return self._base_url() + ("***" if self.auth_token else "")
-
-    def url_with_token(self) -> str:
-        """``ws://host:port/<token>``: the URL with the token as its path segment (a secret)."""
-        return self._base_url() + (quote(self.auth_token, safe="") if self.auth_token else "")
-
-    @property
-    def public_url(self) -> str:
-        """How Telnyx reaches this server: ``public_url`` as given, else ``ws://host:port/``.
-
-        Never carries the token: :meth:`telnyx_audio.TelnyxClient.stream_call` sends it as
-        ``stream_auth_token``.
-        """
-        return self._public_url or self._base_url()
-
-    @property
-    def listening(self) -> bool:
-        """Whether the server has bound its port and accepts connections."""
-        return self._ready.is_set()
-
-    @property
-    def streams(self) -> list[StreamInfo]:
-        """Streams so far (the open ones, then the last ``history`` finished), oldest first."""
-        with self._lock:
-            infos = [s.info() for s in self._open] + list(self._history)
-        return sorted(infos, key=lambda i: (i.state != "open", i.connected_at))
-
-    @property
-    def active(self) -> list[StreamInfo]:
-        """The streams still receiving."""
-        with self._lock:
-            return [s.info() for s in self._open if s.state == "open" and s.start is not None]
-
-    def __repr__(self) -> str:
-        return (f"<CaptureServer {self.url} open={len(self.active)} streams={len(self._open) + self._n_finished}"
-                f" out={self.out}>")
-
-    def stats(self) -> dict[str, Any]:
-        """Messages received and the time each took from receipt until flushed to the log."""
-        lat = self._latency.values().astype(np.float64)
-        pct = (lambda q: float(np.percentile(lat, q))) if lat.size else (lambda q: None)
-        return {"messages": self.messages_received, "streams": len(self._open) + self._n_finished,
-                "refused": self.refused,
-                "receipt_to_disk_us": {"measured": int(lat.size), "p50": pct(50), "p99": pct(99),
-                                       "max": float(lat.max()) if lat.size else None}}
-
-    def _repr_html_(self) -> str:
-        from html import escape
-
-        rows = "".join(
-            f"<tr><td>{escape(i.call_control_id or '')}</td><td>{escape(i.stream_id or '')}</td><td>{i.state}</td>"
-            f"<td>{i.seconds_captured:.1f}</td><td>{sum(i.frames.values())}</td><td>{i.bad_messages}</td></tr>"
-            for i in self.streams
-        )
-        return (f"<b>CaptureServer</b> {escape(self.url)} &rarr; {escape(str(self.out))}<table><tr>"
-                f"<th>call_control_id</th><th>stream_id</th><th>state</th><th>seconds</th><th>frames</th><th>bad</th>"
-                f"</tr>{rows}</table>")
-
-    def info_for(self, folder: Path) -> StreamInfo | None:
-        """The snapshot of the stream written to ``folder``."""
-        for info in self.streams:
-            if info.folder == folder:
-                return info
-        return None
-
     # --- running -------------------------------------------------------------------------
 
     async def serve_async(self) -> None:
@@ -406,81 +260,7 @@ class CaptureServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # --- connections -----------------------------------------------------------------------
-
-    def _refusal(self, peer: str, reason: str) -> None:
-        """Count a refusal and log it (at most 20 lines a second; the periodic line has the count)."""
-        self.refused += 1
-        second, n = self._refusal_budget
-        now = int(time.monotonic())
-        if now != second:
-            second, n = now, 0
-        if n < 20:
-            log.warning("refused %s: %s", peer, reason)
-        elif n == 20:
-            log.warning("refusing more connections this second; further refusals are counted, not logged")
-        self._refusal_budget = (second, n + 1)
-
-    def _admit(self, peer: str) -> str | None:
-        """Take a connection slot for ``peer``, or say why not."""
-        if self._connections >= self.max_connections:
-            reason = f"server busy: {self.max_connections} connections open"
-        elif self._per_address.get(peer, 0) >= self.max_connections_per_address:
-            reason = f"too many connections from {peer} ({self.max_connections_per_address} open)"
-        else:
-            self._connections += 1
-            self._per_address[peer] = self._per_address.get(peer, 0) + 1
-            return None
-        self._refusal(peer, reason)
-        return reason
-
-    def _release(self, peer: str) -> None:
-        self._connections -= 1
-        left = self._per_address.get(peer, 1) - 1
-        if left:
-            self._per_address[peer] = left
-        else:
-            self._per_address.pop(peer, None)
-
-    def _token_ok(self, candidate: str | None) -> bool:
-        if not candidate or self.auth_token is None:
-            return False
-        return hmac.compare_digest(candidate.strip().encode(), self.auth_token.encode())
-
-    def _check_upgrade(self, connection: Any, request: Any) -> Any:
-        from http import HTTPStatus
-
-        if self.auth_token is None:
-            return None
-        tokens = request.headers.get_all(AUTH_HEADER)
-        bearers = request.headers.get_all("Authorization")
-        if len(tokens) > 1 or len(bearers) > 1:
-            self._refusal(connection.telnyx_peer, "the auth header is repeated in the upgrade")
-            return connection.respond(HTTPStatus.UNAUTHORIZED, "one stream auth header, please\n")
-        offered = list(tokens) + [b[7:] if b.lower().startswith("bearer ") else "" for b in bearers]
-        segments = [s for s in request.path.split("?", 1)[0].split("/") if s]
-        if any(self._token_ok(s) for s in segments) or any(self._token_ok(o) for o in offered):
-            connection.telnyx_authenticated = True
-            return None
-        if offered:
-            self._refusal(connection.telnyx_peer, "wrong stream auth token in the upgrade headers")
-            return connection.respond(HTTPStatus.UNAUTHORIZED, "invalid stream auth token\n")
-        return None  # may still authenticate in its connected message
-
-    def _connected_token(self, message: str | bytes) -> tuple[str | None, str]:
-        """The token a ``connected`` message carries, and the message with it masked (to log)."""
-        try:
-            msg = json.loads(message)
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-            return None, ""
-        if not isinstance(msg, dict) or msg.get("event") != "connected":
-            return None, ""
-        for holder in (msg, msg.get("connected") if isinstance(msg.get("connected"), dict) else {}):
-            for key in _AUTH_FIELDS:
-                if isinstance(holder.get(key), str):
-                    token, holder[key] = holder[key], "***"
-                    return token, json.dumps(msg)
-        return None, ""
+    # --- a connection ----------------------------------------------------------------------
 
     async def _handler(self, connection: Any) -> None:
         from websockets.exceptions import ConnectionClosed
@@ -549,63 +329,6 @@ class CaptureServer:
                 task = asyncio.ensure_future(self._finish(stream, end))
                 self._finishing.add(task)
                 task.add_done_callback(self._finishing.discard)
-
-    async def _finish(self, stream: _Stream, ended_by: str) -> None:
-        stream.ended_by = ended_by
-        stream.state = "finalizing"
-        failure = None
-        try:
-            stream.close_log()
-        except OSError as exc:
-            failure = f"cannot write the capture: {exc.strerror or exc}"
-        if stream.folder is not None and failure is None:
-            extra = {"ended_by": ended_by, "connected_at": stream.connected_at, "peer": stream.peer,
-                     "error": stream.error, "frames_received": stream.frames, "bad_messages": stream.bad}
-            try:
-                reply = await self._pool.run(stream.folder, extra, cost=stream.span_s())
-            except FinalizeFailed as exc:
-                failure = str(exc)
-                await asyncio.get_running_loop().run_in_executor(None, self._failed_summary, stream, extra, failure)
-            else:
-                for warning in reply.get("warnings", []):
-                    log.warning("stream %s: %s", stream.label, warning)
-                if reply["ok"]:
-                    stream.files = {**reply["summary"].get("files", {}), "summary": "summary.json"}
-                else:
-                    failure = f"finalising failed: {reply['error']}"
-        if failure:
-            stream.error = f"{stream.error}; {failure}" if stream.error else failure
-        stream.state = "error" if stream.error else "done"
-        seconds, frames = stream.seconds(), sum(stream.frames.values())
-        if stream.error:
-            log.error("stream %s ended (%s) with an error: %s; %d frames, %.1f s -> %s", stream.label, ended_by,
-                      stream.error, frames, seconds, stream.folder)
-        else:
-            log.info("stream %s ended (%s): %d frames, %.1f s -> %s", stream.label, ended_by, frames, seconds,
-                     stream.folder)
-        info = stream.info(full=False)
-        with self._lock:
-            self._open.remove(stream)
-            self._history.append(info)
-            self._n_finished += 1
-            self._frames_finished += frames
-
-    def _failed_summary(self, stream: _Stream, extra: dict[str, Any], failure: str) -> None:
-        """A summary for a stream whose finalising did not finish (killed, or its worker died)."""
-        assert stream.folder is not None
-        remove_partials(stream.folder)
-        fmt = stream.start.media_format if stream.start else None
-        files = {p.stem: p.name for p in sorted(stream.folder.glob("*.wav"))}
-        summary = {"stream_id": stream.stream_id,
-                   "call_control_id": stream.start.call_control_id if stream.start else None,
-                   "call_session_id": stream.start.call_session_id if stream.start else None,
-                   "media_format": {"encoding": fmt.encoding, "sample_rate": fmt.sample_rate} if fmt else None,
-                   "error": failure, "files": {**files, "log": LOG_NAME}, "capture_server": extra}
-        try:
-            write_json_atomic(stream.folder / "summary.json", summary)
-            stream.files = {**files, "log": LOG_NAME, "summary": "summary.json"}
-        except OSError as exc:
-            log.error("stream %s: cannot write its summary: %s", stream.label, exc.strerror or exc)
 
     def _stream_started(self, stream: _Stream) -> None:
         start = stream.start
