@@ -5,6 +5,8 @@ pass 2 (payloads decoded from the file into place), and the checks that say what
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import os
 import zlib
 from typing import Any, BinaryIO, Mapping
@@ -15,7 +17,7 @@ from telnyx_audio import _base64, codecs
 from telnyx_audio.capture._format import as_media_format, check_law, choose_format, fmt_name, law_scores
 from telnyx_audio.capture._lines import parse_line_full
 from telnyx_audio.capture._model import BadLine, Capture, CaptureReport
-from telnyx_audio.capture._reader import EVENT_NAMES, Reader, fill, open_capture, read_blocks
+from telnyx_audio.capture._reader import EVENT_NAMES, Reader, _Gunzip, fill, open_capture, read_blocks
 from telnyx_audio.errors import CaptureError, MultipleStreamsError, NotACaptureError, TelnyxAudioError
 from telnyx_audio.protocol import Connected, Event, Media, MediaFormat, Start
 from telnyx_audio.recording import FrameTable, Plan, Recording, plan, recording_from, render_batch
@@ -304,20 +306,30 @@ def _decode(f, fmt, media: _Frames, reader, part, warnings, block_size, counts):
 
 
 def _decode_stateful(f, fmt, media: _Frames, reader, part, warnings, block_size, counts):
-    """G722, OPUS, AMR-WB: every payload is read first (frame lengths are in the bytes), then
-    the frames are planned and decoded in stream order, one decoder per track."""
-    from telnyx_audio.recording import plan_stateful, render_stateful
+    """G722, OPUS, AMR-WB: frame lengths are in the bytes, so payloads are decoded from the
+    file twice and never all held: a batch at a time for each frame's length (which also
+    finds text that is not base64), then, once planned, each track's frames in stream order
+    a piece at a time, through one decoder per track, straight into the audio."""
+    from telnyx_audio.recording import render_stateful
 
+    info = codecs.codec_info(fmt.encoding)
+    rate = info.rate(fmt.sample_rate)
     while True:
-        raw, failed = _gather_from_file(f, media, reader.slow, block_size)
+        samples, failed = _samples_from_file(f, info.name, rate, media, reader.slow, block_size)
         if failed.size == 0:
             break
         keep, nbytes = _reread(f, media, failed, reader, part)
         t = media.table
         media.table = FrameTable(t.track, t.chunk, t.timestamp, t.sequence_number, nbytes)
         media = media.take(np.flatnonzero(keep))
-    plan_ = plan_stateful(media.table, raw, fmt.encoding, fmt.sample_rate)
-    recording = render_stateful(plan_, media.table, raw)
+    plan_ = plan(media.table, info.name, rate, samples=samples)
+    del samples
+    if isinstance(f, _Gunzip):  # going back in gzip decompresses again from the start: hold the payloads
+        raw, _ = _gather(f, media.where, media.length, media.table.nbytes, reader.slow, block_size)
+        recording = render_stateful(plan_, media.table, raw)
+    else:
+        _release_freed_memory()
+        recording = render_stateful(plan_, media.table, fetch=_fetcher(f, media, reader.slow, block_size))
     warnings.extend(plan_.warnings)
     for name, r in recording.reports.items():
         if r.corrupt_frames:
@@ -327,15 +339,78 @@ def _decode_stateful(f, fmt, media: _Frames, reader, part, warnings, block_size,
     return recording, media
 
 
-def _gather_from_file(f: BinaryIO, media: _Frames, slow: list[bytes], block_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every payload of ``media`` decoded from the file, joined in frame order (frames with
-    ``nbytes`` -1 have none). Returns the bytes and the frames whose text was not base64."""
-    where, nbytes = media.where, np.maximum(media.table.nbytes, 0)
+_LENGTH_BATCH = 1 << 16  # frames whose payloads are in memory at once while their lengths are read
+
+
+def _samples_from_file(f: BinaryIO, encoding: str, rate: int, media: _Frames, slow: list[bytes],
+                       block_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each frame's length in samples read off its payload
+    (:func:`telnyx_audio.codecs.stream.frame_samples`), a batch of frames at a time; and the
+    frames whose text was not base64."""
+    from telnyx_audio.codecs import stream
+
+    nbytes = media.table.nbytes
+    samples = np.empty(nbytes.size, np.int64)
+    bad = []
+    for lo in range(0, nbytes.size, _LENGTH_BATCH):
+        hi = min(lo + _LENGTH_BATCH, nbytes.size)
+        raw, failed = _gather(f, media.where[lo:hi], media.length[lo:hi], nbytes[lo:hi], slow, block_size)
+        size = np.maximum(nbytes[lo:hi], 0)
+        samples[lo:hi] = stream.frame_samples(encoding, rate, raw, np.concatenate(([0], np.cumsum(size)[:-1])), size)
+        bad.append(failed + lo)
+    return samples, (np.concatenate(bad) if bad else np.empty(0, np.int64))
+
+
+def _fetcher(f: BinaryIO, media: _Frames, slow: list[bytes], block_size: int):
+    """``fetch(rows)`` for :func:`telnyx_audio.codecs.stream.render`: those frames' payloads
+    decoded from the file, joined in the order of ``rows``, with their starts and sizes."""
+
+    def fetch(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        nbytes = media.table.nbytes[rows]
+        raw, failed = _gather(f, media.where[rows], media.length[rows], nbytes, slow, block_size)
+        if failed.size:  # they were base64 with these sizes a moment ago
+            raise CaptureError("the capture file changed while it was read: its payloads differ between two reads")
+        size = np.maximum(nbytes, 0)
+        return raw, np.concatenate(([0], np.cumsum(size)[:-1])), size
+
+    return fetch
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim():  # noqa: ANN202 - a ctypes function, or None
+    try:
+        return ctypes.CDLL(None).malloc_trim  # glibc
+    except (AttributeError, OSError, TypeError):  # another C library (macOS, musl) or Windows
+        return None
+
+
+def _release_freed_memory() -> None:
+    """Give the free pages of the C heap back to the system before the audio is allocated.
+
+    Planning's temporaries, once freed, stay in the process's resident memory with glibc
+    (its heap is only given back from the top), beside the audio allocated next: the peak
+    would count them twice. ``malloc_trim(0)`` returns them, as Dask's workers do; without
+    glibc there is nothing to do.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+def _gather(f: BinaryIO, where: np.ndarray, length: np.ndarray, nbytes: np.ndarray, slow: list[bytes],
+            block_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frames' payloads decoded from the file, joined in the given order (frames with
+    ``nbytes`` -1 have none). ``where`` and ``length`` place each payload's text in the file
+    (``where`` < 0: text read by the slow path, ``slow[-where - 1]``). Returns the bytes and
+    the frames whose text was not base64."""
+    nbytes, given = np.maximum(nbytes, 0), nbytes
     starts = np.concatenate(([0], np.cumsum(nbytes)[:-1])).astype(np.int64)
     out = np.zeros(int(nbytes.sum()), np.uint8)
     bad: list[np.ndarray] = []
-    fast = np.flatnonzero((where >= 0) & (media.table.nbytes >= 0))  # in file order
-    for rows, raw, got, valid in _payload_batches(f, fast, where, media.length, block_size):
+    fast = np.flatnonzero((where >= 0) & (given >= 0))
+    if fast.size > 1 and (np.diff(where[fast]) < 0).any():  # read in file order
+        fast = fast[np.argsort(where[fast], kind="stable")]
+    for rows, raw, got, valid in _payload_batches(f, fast, where, length, block_size):
         if not valid.all():  # raw holds the valid rows only
             bad.append(rows[~valid])
             rows, got = rows[valid], got[valid]
@@ -351,7 +426,7 @@ def _gather_from_file(f: BinaryIO, media: _Frames, slow: list[bytes], block_size
                 out[at[0] : at[0] + raw.size] = raw
             else:
                 out[np.repeat(at, got) + np.arange(int(got.sum()))] = raw
-    kept = np.flatnonzero((where < 0) & (media.table.nbytes >= 0))  # read by the slow path: bytes in hand
+    kept = np.flatnonzero((where < 0) & (given >= 0))  # read by the slow path: bytes in hand
     for k, text in zip(kept.tolist(), (slow[i] for i in (-where[kept] - 1).tolist())):
         out[starts[k] : starts[k] + nbytes[k]] = np.frombuffer(text, np.uint8)[: nbytes[k]]
     return out, (np.concatenate(bad) if bad else np.empty(0, np.int64))

@@ -12,6 +12,7 @@ decoder's state and the timeline stay true.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -180,8 +181,10 @@ def frame_samples(encoding: str, sample_rate: int, raw: np.ndarray, starts: np.n
 
 
 def render(encoding: str, sample_rate: int, n_samples: int, track: np.ndarray, dest: np.ndarray,
-           samples: np.ndarray, raw: np.ndarray, starts: np.ndarray, nbytes: np.ndarray,
-           frame_len: dict[int, int] | None = None) -> tuple[np.ndarray, dict[int, Concealment]]:
+           samples: np.ndarray, raw: np.ndarray | None = None, starts: np.ndarray | None = None,
+           nbytes: np.ndarray | None = None, frame_len: dict[int, int] | None = None, *,
+           fetch: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None,
+           ) -> tuple[np.ndarray, dict[int, Concealment]]:
     """Decode each track's frames in timeline order through one decoder, concealing gaps.
 
     Parameters
@@ -201,6 +204,10 @@ def render(encoding: str, sample_rate: int, n_samples: int, track: np.ndarray, d
         The payload bytes, and each frame's first byte and length in ``raw``.
     frame_len : dict of int to int, optional
         A track's usual frame length in samples, to count concealed frames.
+    fetch : callable, optional
+        Instead of ``raw, starts, nbytes``: ``fetch(rows)`` returns ``(raw, starts, nbytes)``
+        for the frames ``rows`` (in that order), so payloads can be read a piece of at most
+        ``_PIECE`` frames at a time (from the capture file) rather than all held in memory.
 
     Returns
     -------
@@ -209,35 +216,47 @@ def render(encoding: str, sample_rate: int, n_samples: int, track: np.ndarray, d
     concealment : dict of int to Concealment
         Per track index that had frames.
     """
+    if fetch is None:
+        if raw is None or starts is None or nbytes is None:
+            raise ValueError("render needs the payloads: raw, starts and nbytes, or fetch")
+
+        def fetch(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            return raw, starts[rows], nbytes[rows]  # type: ignore[index]
+
     info = REGISTRY[encoding]
     out = np.zeros((2, n_samples), np.int16)
     report: dict[int, Concealment] = {}
     for index in (0, 1):
-        sel = np.flatnonzero((track == index) & (dest >= 0))
+        sel = np.flatnonzero(track == index)
+        sel = sel[dest[sel] >= 0]
         if sel.size == 0:
             continue
         if (np.diff(dest[sel]) < 0).any():  # frames arrived out of order
             sel = sel[np.argsort(dest[sel], kind="stable")]
         decoder = info.decoder_factory(sample_rate)  # type: ignore[misc]
         d, n = dest[sel], samples[sel]
-        # Runs of back-to-back frames; each run after the first follows a gap to conceal. Long
-        # runs go in pieces of _PIECE frames (same decoder, in order): temporaries stay small.
+        # Runs of back-to-back frames; each run after the first follows a gap to conceal. The
+        # track goes in pieces of _PIECE frames (same decoder, in order), each piece's payloads
+        # fetched at once: temporaries stay small, and a file's payloads are never all in memory.
         breaks = np.flatnonzero(d[1:] != d[:-1] + n[:-1]) + 1
         bounds = np.union1d(np.concatenate(([0], breaks, [sel.size])), np.arange(0, sel.size, _PIECE))
         row = out[index]
         fl = (frame_len or {}).get(index) or int(np.median(n))
         concealed = corrupt = 0
-        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
-            lo = int(d[a])
-            if a:
-                gap_lo = int(d[a - 1] + n[a - 1])
-                if lo > gap_lo:
-                    s = int(starts[sel[a]])
-                    row[gap_lo:lo] = decoder.conceal(lo - gap_lo, raw[s : s + int(nbytes[sel[a]])].tobytes())
-                    concealed += -(-(lo - gap_lo) // max(fl, 1))
-            rows = sel[a:b]
-            hi = int(d[b - 1] + n[b - 1])
-            corrupt += decoder.decode_run(row[lo:hi], raw, starts[rows], nbytes[rows], n[a:b])
+        for p in range(0, sel.size, _PIECE):
+            q = min(p + _PIECE, sel.size)
+            buf, st, nb = fetch(sel[p:q])
+            cuts = bounds[(bounds >= p) & (bounds <= q)].tolist()  # p and q among them
+            for a, b in zip(cuts[:-1], cuts[1:]):
+                lo = int(d[a])
+                if a:
+                    gap_lo = int(d[a - 1] + n[a - 1])
+                    if lo > gap_lo:
+                        s = int(st[a - p])
+                        row[gap_lo:lo] = decoder.conceal(lo - gap_lo, buf[s : s + int(nb[a - p])].tobytes())
+                        concealed += -(-(lo - gap_lo) // max(fl, 1))
+                hi = int(d[b - 1] + n[b - 1])
+                corrupt += decoder.decode_run(row[lo:hi], buf, st[a - p : b - p], nb[a - p : b - p], n[a:b])
         report[index] = Concealment(
             concealed_frames=concealed + corrupt,
             corrupt_frames=corrupt,

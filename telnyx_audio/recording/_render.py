@@ -106,21 +106,27 @@ def plan_stateful(frames: FrameTable, raw: np.ndarray, encoding: str, sample_rat
     return plan(frames, info.name, rate, samples=samples, **options)
 
 
-def render_stateful(plan_: Plan, frames: FrameTable, raw: np.ndarray) -> Recording:
+def render_stateful(plan_: Plan, frames: FrameTable, raw: np.ndarray | None = None, *, fetch=None) -> Recording:
     """Decode a stateful codec's frames in plan (``chunk``) order, one decoder per track.
 
     Gaps are concealed by the decoder (Opus PLC/FEC, AMR-WB concealment; G.722 silence) so
-    later audio stays at its true time; each report counts what was concealed.
+    later audio stays at its true time; each report counts what was concealed. The payloads
+    are ``raw`` (joined in frame order), or read a piece at a time by ``fetch`` (see
+    :func:`telnyx_audio.codecs.stream.render`).
     """
     from dataclasses import replace
 
     from telnyx_audio.codecs import stream
 
-    nbytes = np.maximum(frames.nbytes, 0)
-    starts = np.concatenate(([0], np.cumsum(nbytes)[:-1])).astype(np.int64)
     usual = {TRACKS.index(n): r.samples_per_frame for n, r in plan_.reports.items()}
-    audio, done = stream.render(plan_.encoding, plan_.sample_rate, plan_.n_samples, frames.track, plan_.dest,
-                                plan_.samples, raw, starts, nbytes, usual)
+    if fetch is None:
+        nbytes = np.maximum(frames.nbytes, 0)
+        starts = np.concatenate(([0], np.cumsum(nbytes)[:-1])).astype(np.int64)
+        audio, done = stream.render(plan_.encoding, plan_.sample_rate, plan_.n_samples, frames.track, plan_.dest,
+                                    plan_.samples, raw, starts, nbytes, usual)
+    else:
+        audio, done = stream.render(plan_.encoding, plan_.sample_rate, plan_.n_samples, frames.track, plan_.dest,
+                                    plan_.samples, frame_len=usual, fetch=fetch)
     reports = {n: replace(r, **done[TRACKS.index(n)].as_dict()) if TRACKS.index(n) in done else r
                for n, r in plan_.reports.items()}
     return Recording(audio, plan_.sample_rate, plan_.encoding, plan_.tracks, reports)
