@@ -84,6 +84,14 @@ def test_good_and_broken_files_give_one_row_each_and_a_crashed_worker_is_an_erro
     assert ok.loc["example.jsonl", "inbound_n_gaps"] == 1 and ok.loc["example.jsonl", "dtmf_events"] == "15"
 
 
+def _same_row(row, expected: dict) -> None:
+    for key, value in expected.items():
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            assert pd.isna(row[key]), key
+        else:
+            assert row[key] == value, key
+
+
 def _same_wavs(a: Path, b: Path) -> None:
     names = sorted(p.name for p in a.glob("*.wav"))
     assert names == sorted(p.name for p in b.glob("*.wav")) and names
@@ -123,12 +131,7 @@ def test_batch_wavs_and_rows_equal_decode_and_analyze_call_on_each_file_alone(tm
         _same_wavs(folder, alone)
         assert json.loads((folder / "summary.json").read_text()) == json.loads((alone / "summary.json").read_text())
         expected = {**capture.to_dict(), **analysis.to_dict()}
-        for key, value in expected.items():
-            got = row[key]
-            if value is None or (isinstance(value, float) and np.isnan(value)):
-                assert pd.isna(got), key
-            else:
-                assert got == value, key
+        _same_row(row, expected)
         mine = (result.segments["path"] == path) & (result.segments["stream_id"] == capture.stream_id)
         segments = result.segments[mine].drop(columns=["path", "stream_id"])
         pd.testing.assert_frame_equal(segments.reset_index(drop=True),
@@ -240,3 +243,27 @@ def test_caller_mistakes_are_value_and_type_errors_naming_the_value(tmp_path):
         ta.batch([])
     with pytest.raises(ValueError, match=r"no capture files \(\*\.jsonl, \*\.jsonl\.gz, \*\.rtpcap\) in the folder"):
         ta.batch(tmp_path)
+
+
+def test_a_fork_capture_is_a_row_like_a_websocket_one_with_its_rtp_figures(tmp_path):
+    from telnyx_audio.fork.capturefile import ForkCaptureWriter
+    from telnyx_audio.fork.simulator import fork_packets
+
+    audio = ta.read_capture(EXAMPLE).recording.audio
+    packets = fork_packets(audio, dtmf=[(6.3, "1")], reorder=0.05, drop=0.01, seed=3)[0]
+    path = tmp_path / "src" / "call-7" / "fork.rtpcap"
+    path.parent.mkdir(parents=True)
+    with ForkCaptureWriter(path, {"session_id": "s-7", "call_control_id": "v3:fork-7"}) as writer:
+        for p in packets:
+            writer.write(p.track, p.data, int(p.due_s * 1e6))
+    result = ta.batch(tmp_path / "src", tmp_path / "batch", jobs=1, progress=False)
+    row = result.calls.iloc[0]
+    assert row["error"] == "" and row["source_kind"] == "fork" and row["call_control_id"] == "v3:fork-7"
+    assert Path(row["folder"]).name == "call-7"  # named by its folder, as the fork receiver lays calls out
+    assert row["inbound_rtp_packets_lost"] > 0 and row["inbound_rtp_max_jitter_ms"] >= 0
+    capture = ta.read_capture(path)
+    expected = {**capture.to_dict(), **ta.analyze_call(capture).to_dict()}
+    _same_row(row, expected)
+    assert run("decode", path, "--out", tmp_path / "decode").returncode == 0
+    (alone,) = (tmp_path / "decode").iterdir()
+    _same_wavs(Path(row["folder"]), alone)
