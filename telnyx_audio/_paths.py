@@ -6,6 +6,11 @@ import re
 from pathlib import Path
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+#: Suffixes a capture file's name loses to name its outputs (``x.jsonl.gz`` -> ``x``).
+CAPTURE_SUFFIXES = (".gz", ".jsonl", ".json", ".ndjson", ".log", ".txt", ".rtpcap")
+#: Names the capture server (``messages.jsonl``) and the fork receiver (``fork.rtpcap``) give
+#: every capture, without suffixes: the folder they are in names the call.
+GENERIC_CAPTURE_NAMES = ("messages", "fork")
 
 
 def safe_name(text: str | None, fallback: str = "stream") -> str:
@@ -34,3 +39,24 @@ def unique_child(root: Path, name: str) -> Path:
             return candidate
         except FileExistsError:
             n += 1
+
+
+def capture_stem(path: str | Path) -> str:
+    """The name a capture file's outputs take: its name without its capture suffixes
+    (:data:`CAPTURE_SUFFIXES`), or its folder's name for the names the capture server and the
+    fork receiver give every capture (``<stream>/messages.jsonl``, ``<call>/fork.rtpcap``).
+    Not made safe: pass it through :func:`safe_name`.
+
+    Examples
+    --------
+    >>> capture_stem("a/x.jsonl"), capture_stem("b/y.jsonl.gz"), capture_stem("c/call.rtpcap")
+    ('x', 'y', 'call')
+    >>> capture_stem("captures/v3_abc/fork.rtpcap"), capture_stem("captures/s1/messages.jsonl.gz")
+    ('v3_abc', 's1')
+    """
+    path = Path(path)
+    name = path.name
+    for suffix in CAPTURE_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+    return path.resolve().parent.name if name in GENERIC_CAPTURE_NAMES else name

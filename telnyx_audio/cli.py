@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from telnyx_audio._paths import safe_name
+from telnyx_audio._paths import capture_stem, safe_name
 
 __all__ = ["main"]
 
@@ -37,14 +37,13 @@ _SERVER_LOG = "messages.jsonl"
 
 def _decode_names(path: Path, captures: list, used: set[str]) -> list[str]:
     """Output folder (relative to --out) of each stream of one capture file: the file's name
-    (a capture server log, ``<stream id>/messages.jsonl``, is named by its stream id), then
-    ``<name>/<stream id>`` when the file holds several streams."""
-    stem = path.name
-    for suffix in (".gz", ".jsonl", ".json", ".ndjson", ".log", ".txt"):
-        stem = stem[: -len(suffix)] if stem.endswith(suffix) and len(stem) > len(suffix) else stem
-    if path.name in (_SERVER_LOG, _SERVER_LOG + ".gz"):
-        single = captures[0].stream_id if len(captures) == 1 else None
-        stem = single or path.resolve().parent.name
+    without its suffixes, as ``telnyx-audio batch`` names it (a fork receiver's
+    ``<call>/fork.rtpcap`` is named by its folder, a capture server log,
+    ``<stream id>/messages.jsonl``, by its stream id), then ``<name>/<stream id>`` when the
+    file holds several streams."""
+    stem = capture_stem(path)
+    if path.name in (_SERVER_LOG, _SERVER_LOG + ".gz") and len(captures) == 1 and captures[0].stream_id:
+        stem = captures[0].stream_id
     base = name = safe_name(stem, "capture")
     n = 1
     while name in used:

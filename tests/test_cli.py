@@ -132,6 +132,34 @@ def test_an_unwritable_output_is_that_captures_error_and_the_next_still_decodes(
     assert (tmp_path / "out" / "b" / "stereo.wav").exists()
 
 
+def test_decode_names_every_capture_kind_as_batch_does_and_a_fork_capture_by_its_folder(tmp_path):
+    import gzip
+
+    import numpy as np
+
+    from telnyx_audio.fleet.run import folder_names
+    from telnyx_audio.fork import ForkCaptureWriter, fork_packets
+
+    def fork_capture(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with ForkCaptureWriter(path, {"session_id": "a-random-session-id"}) as w:
+            for p in fork_packets(np.zeros((2, 1600), np.int16))[0]:
+                w.write(p.track, p.data, int(p.due_s * 1e6))
+        return path
+
+    receiver = fork_capture(tmp_path / "captures" / "v3_call-1" / "fork.rtpcap")
+    named = fork_capture(tmp_path / "named.rtpcap")
+    zipped = tmp_path / "zipped.jsonl.gz"
+    zipped.write_bytes(gzip.compress(("\n".join(capture_lines(tone_frames(3))) + "\n").encode()))
+    plain = write_capture(tmp_path / "plain.jsonl", capture_lines(tone_frames(3)))
+    paths = [receiver, named, zipped, plain]
+    out = run("decode", *paths, "--out", tmp_path / "out")
+    assert out.returncode == 0, out.stderr
+    made = sorted(p.parent.name for p in (tmp_path / "out").glob("*/summary.json"))
+    assert made == ["named", "plain", "v3_call-1", "zipped"]  # never "fork.rtpcap" nor "zipped.jsonl"
+    assert made == sorted(folder_names([str(p) for p in paths]))
+
+
 def test_version():
     out = run("--version")
     assert out.returncode == 0 and out.stdout.startswith("telnyx-audio ")

@@ -25,9 +25,6 @@ MAX_TASKS_PER_CHILD = 100
 #: What a folder given to :func:`batch` is searched for: WebSocket captures (plain or gzip)
 #: and fork captures.
 CAPTURE_PATTERNS = ("*.jsonl", "*.jsonl.gz", "*.rtpcap")
-# Names the capture server and the fork receiver give every capture: the folder names the call.
-_GENERIC_NAMES = ("messages", "fork")
-_SUFFIXES = (".gz", ".jsonl", ".json", ".ndjson", ".log", ".txt", ".rtpcap")
 _STATE = ".batch"  # DIR/.batch/<name>.json: the rows of each finished call (for resume)
 #: Times a file that was in flight when a worker died is run again alone before it is
 #: declared the one that kills workers (a worker can also die of something passing).
@@ -128,16 +125,9 @@ def folder_names(paths: list[str]) -> list[str]:
     """
     from collections import Counter
 
-    from telnyx_audio._paths import safe_name
+    from telnyx_audio._paths import capture_stem, safe_name
 
-    def stem(path: Path) -> str:
-        name = path.name
-        for suffix in _SUFFIXES:
-            if name.endswith(suffix) and len(name) > len(suffix):
-                name = name[: -len(suffix)]
-        return path.resolve().parent.name if name in _GENERIC_NAMES else name
-
-    stems = [safe_name(stem(Path(p)), "capture") for p in paths]
+    stems = [safe_name(capture_stem(p), "capture") for p in paths]
     counts = Counter(stems)
     names = [f"{safe_name(Path(p).parent.name, 'capture')}-{s}" if counts[s] > 1 else s for p, s in zip(paths, stems)]
     used: set[str] = set()
