@@ -31,6 +31,7 @@ noise over everything at a given SNR (speech power over noise power).
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -57,9 +58,27 @@ def _pip_download(spec: str, dest: Path, sdist: bool) -> Path:
     if not found:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(dest), spec]
         if sdist:
-            cmd[5:5] = ["--no-binary", ":all:"]
-        subprocess.run(cmd, check=True)
+            cmd[5:6] = ["--no-binary", ":all:", "-vv"]  # verbose: the log names the file's address
+        run = subprocess.run(cmd, capture_output=True, text=True)
         found = [p for p in dest.iterdir() if p.suffix in (".whl", ".gz")]
+        if not found and sdist:
+            # pip builds an sdist's metadata before saving it, and some (pysptk, pocketsphinx) do not
+            # build here; only their data is wanted, so fetch the file pip found on PyPI as it is.
+            import requests
+
+            name, version = spec.split("==")
+            links = re.findall(rf"https://files\.pythonhosted\.org/\S+?/{re.escape(name.replace('-', '_'))}-{re.escape(version)}\.tar\.gz"
+                               rf"|https://files\.pythonhosted\.org/\S+?/{re.escape(name)}-{re.escape(version)}\.tar\.gz",
+                               run.stdout + run.stderr)
+            if not links:
+                raise RuntimeError(f"pip found no sdist for {spec}:\n{run.stderr[-2000:]}")
+            reply = requests.get(links[0], timeout=120)
+            reply.raise_for_status()
+            target = dest / links[0].rsplit("/", 1)[1]
+            target.write_bytes(reply.content)
+            found = [target]
+        elif not found:
+            raise RuntimeError(f"pip download {spec} failed:\n{run.stderr[-2000:]}")
     return found[0]
 
 

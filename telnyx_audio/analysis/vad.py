@@ -90,32 +90,37 @@ def _runs_shorter_than(mask: np.ndarray, value: bool, frames: int) -> np.ndarray
     return np.cumsum(out[:-1]) > 0
 
 
-def _band_power(x: np.ndarray, rate: int, frame: int) -> np.ndarray:
+def _band_power(x: np.ndarray, rate: int, frame: int, chunk: int = 256) -> np.ndarray:
     """Power per frame and band, shape (n_frames, n_bands), float32; a full-scale sine gives 0.5.
 
     Frames are ``frame`` samples apart; each is measured over a Hann window twice as long,
     centred on it. Bands are ~250 Hz wide from 200 Hz to 3.8 kHz (up to 7 kHz at wideband
-    rates): below 200 Hz live hum and rumble, not speech.
+    rates): below 200 Hz live hum and rumble, not speech. The frames go through in pieces of
+    ``chunk`` (a loop over pieces, not frames): each piece's windowed copy and spectrum stay
+    in the CPU's cache, which makes this several times faster than one whole-array pass.
     """
     from scipy import fft
 
     n = x.size // frame
     size = 2 * frame
     top = min(0.475 * rate, 7000.0)
-    if n == 0:
-        return np.zeros((0, max(1, int((top - 200) // 250))), np.float32)
-    padded = np.concatenate((np.zeros(frame // 2, np.float32), x[: n * frame], np.zeros(frame + frame // 2, np.float32)))
+    n_bands = max(1, int((top - 200) // 250))
+    padded = np.zeros((n + 2) * frame, np.float32)
+    padded[frame // 2 : frame // 2 + n * frame] = x[: n * frame]
     window = np.hanning(size).astype(np.float32)
     freqs = np.fft.rfftfreq(size, 1 / rate)
     used = np.flatnonzero((freqs >= 200) & (freqs < top))
-    spec = fft.rfft(sliding_window_view(padded, size)[::frame][:n] * window, axis=1)[:, used[0] : used[-1] + 1]
-    power = np.square(spec.real)
-    power += np.square(spec.imag)
-    n_bands = max(1, int((top - 200) // 250))
     band = np.floor((freqs[used] - 200) / ((top - 200) / n_bands)).astype(int)
-    members = (band[:, None] == np.arange(n_bands)).astype(np.float32)
     scale = np.float32(2.0 / window.sum() ** 2)  # a sine of amplitude a sums to a^2/2 over its bins
-    return (power @ members) * scale
+    members = (band[:, None] == np.arange(n_bands)).astype(np.float32) * scale
+    frames = sliding_window_view(padded, size)[::frame][:n]
+    out = np.empty((n, n_bands), np.float32)
+    for start in range(0, n, chunk):
+        spec = fft.rfft(frames[start : start + chunk] * window, axis=1)[:, used[0] : used[-1] + 1]
+        power = np.square(spec.real)
+        power += np.square(spec.imag)
+        np.matmul(power, members, out=out[start : start + chunk])
+    return out
 
 
 def _blocks(values: np.ndarray, block: int) -> np.ndarray:
