@@ -147,6 +147,23 @@ def test_without_start_payloads_of_varying_size_fail_with_a_clear_message(tmp_pa
         read_capture(tmp_path / "opus.jsonl")
 
 
+def test_a_format_that_could_not_be_inferred_is_shown_as_none_beside_the_error_never_as_pcmu(tmp_path):
+    frames = tone_frames(20, tracks=("inbound",))
+    for i, fr in enumerate(frames):
+        fr["payload"] = fr["payload"][: 20 + 7 * i]
+    [cap] = read_captures(write_capture(tmp_path / "opus.jsonl", lines_of(frames, start=False)))
+    assert cap.media_format is None and "cannot be inferred" in cap.error
+    summary = write_call(cap, tmp_path / "out")
+    written = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert written == json.loads(json.dumps(summary))
+    assert written["media_format"] is None and written["audio_sample_rate"] is None
+    assert "cannot be inferred" in written["error"]
+    row = cap.to_dict()
+    assert row["encoding"] is None and row["sample_rate_hz"] is None
+    known = read_capture(write_capture(tmp_path / "nostart.jsonl", lines_of(tone_frames(20), start=False)))
+    assert known.summary()["media_format"]["encoding"] == "PCMU"  # inferred: shown, with its warning
+
+
 def test_a_capture_labelled_pcma_whose_audio_is_pcmu_gets_a_warning_with_the_fix(tmp_path):
     frames = tone_frames(100)  # PCMU bytes
     cap = read_capture(write_capture(tmp_path / "mislabelled.jsonl", lines_of(frames, encoding="PCMA")))

@@ -11,7 +11,7 @@ from telnyx_audio import codecs
 from telnyx_audio._g711law import law_score
 from telnyx_audio._placement import mode
 from telnyx_audio.capture._lines import MAX_RATE, MIN_RATE
-from telnyx_audio.capture._model import DEFAULT_MEDIA_FORMAT
+from telnyx_audio.capture._model import DEFAULT_MEDIA_FORMAT, NOT_KNOWN
 from telnyx_audio.errors import CaptureError, UnsupportedEncodingError
 from telnyx_audio.protocol import MediaFormat
 from telnyx_audio.recording import FrameTable, Recording
@@ -59,7 +59,8 @@ def fmt_name(fmt: MediaFormat | None) -> str:
 
 
 def choose_format(given, start, table, warnings) -> tuple[MediaFormat, str | None, Exception | None]:
-    """The stream's format: given, from start, or inferred; or why there is none."""
+    """The stream's format: given, from start, or inferred; or why there is none (then
+    ``NOT_KNOWN``: a rate for the empty recording, shown by the capture as ``None``)."""
     if given is not None:
         if start is not None and start.media_format != given:
             warnings.append(f"media_format given ({fmt_name(given)}) overrides the start message's"
@@ -75,7 +76,7 @@ def choose_format(given, start, table, warnings) -> tuple[MediaFormat, str | Non
             why = why.replace("no start message", "the start message has no media_format", 1)
         if fmt is None:
             exc = CaptureError(why)
-            return DEFAULT_MEDIA_FORMAT, why, exc
+            return NOT_KNOWN, why, exc
         warnings.append(why)
     if fmt.encoding not in codecs.KNOWN_ENCODINGS:
         exc = UnsupportedEncodingError(fmt.encoding, codecs.KNOWN_ENCODINGS)

@@ -10,6 +10,9 @@ from telnyx_audio.recording import Recording, TrackReport
 
 #: Telnyx's default codec; assumed only for a stream that carried no media at all.
 DEFAULT_MEDIA_FORMAT = MediaFormat("PCMU", 8000, 1)
+# What the format chooser hands the reader when nothing gave the format nor let it be inferred:
+# a rate for the empty recording. The Capture made with this very object says None.
+NOT_KNOWN = MediaFormat("PCMU", 8000, 1)
 
 
 @dataclass(frozen=True)
@@ -60,9 +63,9 @@ class Capture:
         The file it was read from.
     stream_id, call_control_id, call_session_id : str or None
         From the ``start`` message.
-    media_format : MediaFormat
+    media_format : MediaFormat or None
         ``start.media_format``, the one given, or the one inferred from the frames (the
-        report's warnings say which).
+        report's warnings say which); ``None`` when none of these gave it (``error`` says why).
     custom_parameters : dict
         ``start.custom_parameters``.
     start : dict
@@ -81,7 +84,7 @@ class Capture:
     stream_id: str | None
     call_control_id: str | None
     call_session_id: str | None
-    media_format: MediaFormat
+    media_format: MediaFormat | None
     custom_parameters: dict[str, Any]
     start: dict[str, Any]
     recording: Recording
@@ -90,8 +93,13 @@ class Capture:
     error: str | None = None
     exception: Exception | None = field(default=None, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        if self.media_format is NOT_KNOWN:  # never show a format nothing said nor let be inferred
+            object.__setattr__(self, "media_format", None)
+
     def summary(self) -> dict[str, Any]:
-        """The JSON-able summary written as ``summary.json``."""
+        """The JSON-able summary written as ``summary.json`` (``media_format`` and
+        ``audio_sample_rate`` are ``None`` when the format is not known)."""
         fmt = self.media_format
         dtmf = [e.digit for e in self.events if isinstance(e, Dtmf)]
         errors = [{"code": e.code, "title": e.title, "detail": e.detail} for e in self.events
@@ -101,7 +109,7 @@ class Capture:
             "stream_id": self.stream_id,
             "call_control_id": self.call_control_id,
             "call_session_id": self.call_session_id,
-            "media_format": {
+            "media_format": None if fmt is None else {
                 "encoding": fmt.encoding,
                 "sample_rate": fmt.sample_rate,
                 "channels": fmt.channels,
@@ -109,7 +117,8 @@ class Capture:
             "custom_parameters": dict(self.custom_parameters),
             "tracks": list(self.recording.tracks),
             "duration_s": self.recording.duration_s,
-            "audio_sample_rate": self.recording.sample_rate,  # the WAVs' (G722: 16000 when 8000 is reported)
+            # the WAVs' (G722: 16000 when 8000 is reported)
+            "audio_sample_rate": None if fmt is None else self.recording.sample_rate,
             "dtmf": "".join(dtmf),
             "stream_errors": errors,
             "error": self.error,

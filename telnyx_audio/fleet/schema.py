@@ -169,13 +169,14 @@ def capture_row(capture: "Capture") -> dict[str, Any]:
     from telnyx_audio.protocol import Dtmf
 
     report = capture.report
+    fmt = capture.media_format  # None: the format was not known (the row's error says why)
     row: dict[str, Any] = {
         "path": capture.path,
         "stream_id": capture.stream_id,
         "call_control_id": capture.call_control_id,
         "call_session_id": capture.call_session_id,
-        "encoding": capture.media_format.encoding,
-        "sample_rate_hz": int(capture.media_format.sample_rate),
+        "encoding": fmt.encoding if fmt else None,
+        "sample_rate_hz": int(fmt.sample_rate) if fmt else None,
         "duration_s": float(capture.recording.duration_s),
         "tracks": ",".join(capture.recording.tracks),
         "lines": report.lines,
