@@ -227,36 +227,33 @@ def render(encoding: str, sample_rate: int, n_samples: int, track: np.ndarray, d
     out = np.zeros((2, n_samples), np.int16)
     report: dict[int, Concealment] = {}
     for index in (0, 1):
-        sel = np.flatnonzero(track == index)
-        sel = sel[dest[sel] >= 0]
+        sel = np.flatnonzero((track == index) & (dest >= 0))
         if sel.size == 0:
             continue
-        if (np.diff(dest[sel]) < 0).any():  # frames arrived out of order
+        if (dest[sel[1:]] < dest[sel[:-1]]).any():  # frames arrived out of order
             sel = sel[np.argsort(dest[sel], kind="stable")]
         decoder = info.decoder_factory(sample_rate)  # type: ignore[misc]
-        d, n = dest[sel], samples[sel]
-        # Runs of back-to-back frames; each run after the first follows a gap to conceal. The
-        # track goes in pieces of _PIECE frames (same decoder, in order), each piece's payloads
-        # fetched at once: temporaries stay small, and a file's payloads are never all in memory.
-        breaks = np.flatnonzero(d[1:] != d[:-1] + n[:-1]) + 1
-        bounds = np.union1d(np.concatenate(([0], breaks, [sel.size])), np.arange(0, sel.size, _PIECE))
         row = out[index]
-        fl = (frame_len or {}).get(index) or int(np.median(n))
+        fl = (frame_len or {}).get(index) or int(np.median(samples[sel]))
         concealed = corrupt = 0
+        end = None  # where the frame before ends
+        # The track goes in pieces of _PIECE frames (same decoder, in order), each piece's
+        # payloads fetched at once: temporaries stay small, and a file's payloads are never all
+        # in memory. In a piece, runs of back-to-back frames decode in one call; a run that
+        # starts after a gap has the gap concealed first.
         for p in range(0, sel.size, _PIECE):
-            q = min(p + _PIECE, sel.size)
-            buf, st, nb = fetch(sel[p:q])
-            cuts = bounds[(bounds >= p) & (bounds <= q)].tolist()  # p and q among them
+            rows = sel[p : p + _PIECE]
+            d, n = dest[rows], samples[rows]
+            buf, st, nb = fetch(rows)
+            cuts = [0, *(np.flatnonzero(d[1:] != d[:-1] + n[:-1]) + 1).tolist(), rows.size]
             for a, b in zip(cuts[:-1], cuts[1:]):
                 lo = int(d[a])
-                if a:
-                    gap_lo = int(d[a - 1] + n[a - 1])
-                    if lo > gap_lo:
-                        s = int(st[a - p])
-                        row[gap_lo:lo] = decoder.conceal(lo - gap_lo, buf[s : s + int(nb[a - p])].tobytes())
-                        concealed += -(-(lo - gap_lo) // max(fl, 1))
-                hi = int(d[b - 1] + n[b - 1])
-                corrupt += decoder.decode_run(row[lo:hi], buf, st[a - p : b - p], nb[a - p : b - p], n[a:b])
+                if end is not None and lo > end:
+                    s = int(st[a])
+                    row[end:lo] = decoder.conceal(lo - end, buf[s : s + int(nb[a])].tobytes())
+                    concealed += -(-(lo - end) // max(fl, 1))
+                end = int(d[b - 1] + n[b - 1])
+                corrupt += decoder.decode_run(row[lo:end], buf, st[a:b], nb[a:b], n[a:b])
         report[index] = Concealment(
             concealed_frames=concealed + corrupt,
             corrupt_frames=corrupt,
