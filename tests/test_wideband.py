@@ -397,6 +397,39 @@ def test_mime_style_names_decode_as_the_codec_they_name(codec, mime):
     assert np.array_equal(assembled(codec, range(n), mime).audio, assembled(codec, range(n)).audio)
 
 
+@pytest.mark.parametrize("compress", [False, True])
+@pytest.mark.parametrize("codec", ["G722", "OPUS", "AMR-WB"])
+def test_a_capture_file_decodes_as_assemble_does_with_frames_out_of_order_across_decode_pieces(
+        tmp_path, monkeypatch, codec, compress):
+    import gzip
+
+    from telnyx_audio.capture import _read
+
+    # Small pieces, so this short call crosses many: payloads are read from the file a piece
+    # at a time (lengths first, then each track in stream order), and frames arrive out of order.
+    monkeypatch.setattr(stream, "_PIECE", 16)
+    monkeypatch.setattr(_read, "_LENGTH_BATCH", 50)
+    payloads, rate = stream_case(codec)
+    rng = np.random.default_rng(7)
+    # Chunks 41, 42 and 67 are lost; the frame after chunk 67 is each track's 65th: it starts a piece.
+    sent = [Media(track, payloads[i % len(payloads)], chunk=i + 1) for i in range(150) if i not in (40, 41, 66)
+            for track in ("inbound", "outbound")]
+    arrival = [sent[k] for k in np.argsort(np.arange(len(sent)) + rng.uniform(0, 60, len(sent)))]
+    arrival += [sent[k] for k in rng.choice(len(sent), 6)]  # duplicates, late
+    want = assemble(*FrameTable.from_media(arrival), codec, rate)
+    start = {"event": "start", "start": {"media_format": {"encoding": codec, "sample_rate": rate, "channels": 1}}}
+    lines = [start] + [{"event": "media", "media": {"track": m.track, "chunk": str(m.chunk),
+                                                     "payload": base64.b64encode(m.payload).decode()}} for m in arrival]
+    text = "".join(json.dumps(line) + "\n" for line in lines).encode()
+    path = tmp_path / "call.jsonl"
+    path.write_bytes(gzip.compress(text) if compress else text)
+    got = read_capture(path).recording
+    assert got.audio.shape == want.audio.shape and np.array_equal(got.audio, want.audio)
+    for name in ("inbound", "outbound"):
+        assert got.reports[name].concealed_frames == want.reports[name].concealed_frames == 3
+        assert got.reports[name].duplicates == want.reports[name].duplicates
+
+
 def write_capture(path, codec, sample_rate, **options):
     import soundfile
 
