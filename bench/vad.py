@@ -156,6 +156,9 @@ def run_corpus(name: str, recordings: dict[str, np.ndarray], silero: Silero | No
     return verdicts
 
 
+ROUNDS = 5
+
+
 def speed(recordings: dict[str, np.ndarray]) -> None:
     clean, label = corpus_call(recordings, "phone-band noise", seed=7)
     for rate in (8000, 16000):
@@ -163,8 +166,11 @@ def speed(recordings: dict[str, np.ndarray]) -> None:
         audio = np.tile(audio, int(np.ceil(600 * rate / audio.size)))[: 600 * rate]  # 10 minutes
         detect_speech(audio[:rate], rate)  # warm-up: imports and first calls are not speed
         webrtc(audio[:rate], rate, 3)
-        t_ours = min(_timed(lambda: detect_speech(audio, rate)) for _ in range(3))
-        t_web = min(_timed(lambda: webrtc(audio, rate, m)) for m in (0, 3))
+        # Interleaved rounds, best of each: the machine's other jobs slow both alike.
+        t_ours = t_web = float("inf")
+        for _ in range(ROUNDS):
+            t_ours = min(t_ours, _timed(lambda: detect_speech(audio, rate)))
+            t_web = min(t_web, *(_timed(lambda: webrtc(audio, rate, m)) for m in (0, 3)))
         print(f"speed, 10 min at {rate} Hz: telnyx_audio {600 / t_ours:7.0f}x realtime, webrtcvad {600 / t_web:7.0f}x realtime"
               f" -> ours/webrtcvad {t_web / t_ours:.2f} (target >= 1: {'met' if t_web >= t_ours else 'NOT met'})")
 
@@ -175,27 +181,46 @@ def _timed(fn) -> float:
     return time.perf_counter() - t0
 
 
-GRID = {"threshold": [0.12, 0.15, 0.2, 0.25], "extend": [0.4, 0.5], "min_pause_s": [0.25, 0.3], "range_db": [35.0, 40.0]}
+GRID = {"threshold": [0.12, 0.15, 0.2, 0.25], "extend": [0.4, 0.5, 0.6], "min_pause_s": [0.2, 0.3], "range_db": [35.0, 40.0]}
+TUNE_EXTRA = [("digital silence", 0), ("phone-band noise", 5)]  # harder conditions, for tuning only
+
+
+def noise_alone() -> list[tuple[np.ndarray, int]]:
+    """A minute of steady line noise with no speech (white noise and mains hum through G.711 at
+    8 kHz, plain white noise at 16 kHz): a detector that calls any of it speech is rejected."""
+    from telnyx_audio import codecs
+
+    rng = np.random.default_rng(5)
+    out = []
+    for rate in (8000, 16000):
+        t = np.arange(60 * rate) / rate
+        hum = np.clip((rng.normal(0, 0.03, t.size) + 0.2 * np.sin(2 * np.pi * 50 * t)) * 32767, -32768, 32767).astype(np.int16)
+        out.append((codecs.decode(codecs.encode(hum, "PCMU"), "PCMU") if rate == 8000 else hum, rate))
+        out.append(((rng.normal(0, 0.002, t.size) * 32767).astype(np.int16), rate))
+    return out
 
 
 def tune(recordings: dict[str, np.ndarray]) -> None:
-    """Grid search on the TUNE set only: the parameters whose worst margin over webrtcvad's best
-    mode (F1, across the 12 conditions) is largest."""
+    """Grid search on the TUNE set only: among the parameters that call no frame of steady noise
+    alone speech, those whose worst margin over webrtcvad's best mode (F1, across the 12
+    conditions and two harder ones: 0 dB SNR, and 5 dB with line-noise pauses) is largest."""
     calls = []
     for rate in (8000, 16000):
-        for k, (pause, snr) in enumerate(CONDITIONS):
+        for k, (pause, snr) in enumerate(CONDITIONS + TUNE_EXTRA):
             clean, label = corpus_call(recordings, pause, seed=k)
             audio = vc.condition(clean, label, rate, snr, seed=100 + k)
             best_web = max(score(webrtc(audio, rate, m), label)[2] for m in range(4))
             calls.append((audio, rate, label, best_web))
+    noise = noise_alone()
     results = []
     for values in itertools.product(*GRID.values()):
         params = dict(zip(GRID, values))
+        false = sum(int(detect_speech(a, r, **params).mask.sum()) for a, r in noise)
         margin = [score(detect_speech(a, r, **params).mask, lab)[2] - web for a, r, lab, web in calls]
-        results.append((min(margin), float(np.mean(margin)), params))
-    results.sort(key=lambda r: (r[0], r[1]), reverse=True)
-    for worst, mean, params in results[:5]:
-        print(f"F1 minus webrtcvad's best: worst {worst:+.3f}, mean {mean:+.3f}: {params}")
+        results.append((false == 0, min(margin), float(np.mean(margin)), false, params))
+    results.sort(key=lambda r: r[:3], reverse=True)
+    for _, worst, mean, false, params in results[:5]:
+        print(f"F1 minus webrtcvad's best: worst {worst:+.3f}, mean {mean:+.3f}; frames of noise alone called speech: {false}: {params}")
 
 
 def main() -> None:

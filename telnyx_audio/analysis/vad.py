@@ -35,6 +35,9 @@ _QUANTILE = 0.2  # of each block's frames per band: low enough to find the pause
 _STEADY_DB = 3.5  # a block of noise: its frame energies (dB) vary less than this (speech: 5-10 dB)
 _TILT_DB = 20.0  # no band's noise estimate lies further than this under the loudest band's
 _UNDER_VOICE_DB = 15.0  # a steady block this far under the loud level nearby may be taken for noise
+_SLOW_S = 0.5  # a segment also starts where the score averaged over this long ...
+_SLOW = 0.07  # ... reaches this (at 8 kHz; in proportion to the bands at other rates) ...
+_SLOW_RANGE_DB = 25.0  # ... within this of the loud level nearby
 _BIAS = 3.13  # the mean of noise over that estimate (4.96 dB, measured on white and pink noise at 8 and 16 kHz)
 
 
@@ -90,6 +93,11 @@ def _runs_shorter_than(mask: np.ndarray, value: bool, frames: int) -> np.ndarray
     return np.cumsum(out[:-1]) > 0
 
 
+def _n_bands(rate: int) -> int:
+    """Bands of ~250 Hz from 200 Hz to 3.8 kHz, or to 7 kHz at wideband rates."""
+    return max(1, int((min(0.475 * rate, 7000.0) - 200) // 250))
+
+
 def _band_power(x: np.ndarray, rate: int, frame: int, chunk: int = 256) -> np.ndarray:
     """Power per frame and band, shape (n_frames, n_bands), float32; a full-scale sine gives 0.5.
 
@@ -104,7 +112,7 @@ def _band_power(x: np.ndarray, rate: int, frame: int, chunk: int = 256) -> np.nd
     n = x.size // frame
     size = 2 * frame
     top = min(0.475 * rate, 7000.0)
-    n_bands = max(1, int((top - 200) // 250))
+    n_bands = _n_bands(rate)
     padded = np.zeros((n + 2) * frame, np.float32)
     padded[frame // 2 : frame // 2 + n * frame] = x[: n * frame]
     window = np.hanning(size).astype(np.float32)
@@ -307,6 +315,12 @@ def detect_speech(pcm: Any, sr: int | None = None, *, method: str = "energy", fr
         smooth = uniform_filter1d(np.nan_to_num(score), max(1, int(round(0.09 / frame_s))), mode="nearest")  # 90 ms
         seed = (smooth >= threshold) & possible
         seed &= ~_runs_shorter_than(seed, True, 2)  # speech lasts; a lone loud noise frame does not
+        # Quiet speech in loud noise: over half a second its score stands clear of noise's, whose
+        # average over that long hardly moves (noise alone reaches 0.055 per 14 bands; bands over
+        # 3.8 kHz add theirs at wideband rates). Not far under the voice, and not in a blip.
+        slow = uniform_filter1d(np.nan_to_num(score), max(1, int(round(_SLOW_S / frame_s))), mode="nearest")
+        slow_threshold = _SLOW * _n_bands(rate) / _n_bands(8000)
+        seed |= (slow >= slow_threshold) & (smooth >= threshold * extend) & possible & (below < _SLOW_RANGE_DB)
         weak = (smooth >= threshold * extend) & possible
         mask = _grow(seed, weak | seed)
     else:
