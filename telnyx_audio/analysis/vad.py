@@ -33,7 +33,7 @@ _SILENT = 1e-11  # band power (full scale = 0.5) under which a frame is digital 
 _FLOOR = 10 ** (-95 / 10)  # the lowest noise estimate per band (dB re full-scale sine power)
 _QUANTILE = 0.2  # of each block's frames per band: low enough to find the pauses between words
 _STEADY_DB = 3.5  # a block of noise: its frame energies (dB) vary less than this (speech: 5-10 dB)
-_TILT_DB = 20.0  # no band's noise estimate lies further than this under the loudest band's
+_TILT_DB = 30.0  # no band's noise estimate lies further than this under the loudest band's
 _UNDER_VOICE_DB = 15.0  # a steady block this far under the loud level nearby may be taken for noise
 _SLOW_S = 0.5  # a segment also starts where the score averaged over this long ...
 _SLOW = 0.07  # ... reaches this (at 8 kHz; in proportion to the bands at other rates) ...
