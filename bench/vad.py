@@ -2,8 +2,10 @@
 
 Corpora (see bench/vad_corpus.py for sources, licences and how labels are made):
 
-- real, TUNE set: the pocketsphinx sdist's recordings. detect_speech's defaults were tuned
-  on these (``--tune`` reruns the search and prints the best parameters);
+- real, TUNE set: the pocketsphinx sdist's recordings. detect_speech's defaults and its
+  internal constants were tuned on these alone (``--tune`` reruns the parameter search and
+  prints the best; it also scores 0 dB SNR and 5 dB with line-noise pauses, and rejects any
+  setting that calls a frame of a minute of steady noise alone speech);
 - real, SCORE set: pyannote.audio's AMI sample, a CMU ARCTIC utterance and Debian
   alsa-utils' spoken words, never seen by tuning: the targets are judged on this set;
 - real, ASTERISK set: Debian's Asterisk telephone prompts, a second held-out set added once

@@ -249,15 +249,18 @@ def detect_speech(pcm: Any, sr: int | None = None, *, method: str = "energy", fr
     time, so a noisy line raises the bar with it; a steady stretch is taken as noise, so
     comfort noise in the pauses is not speech) and scores the frame with the likelihood
     ratio of speech against noise (:func:`speech_score`). A frame whose score, averaged over
-    90 ms around it, reaches ``threshold`` starts speech; neighbouring frames that reach
-    ``extend`` times that join it (hysteresis keeps the weak starts and ends of words while
-    noise alone never starts a segment). Digital silence is never speech, and neither is a
+    90 ms around it, reaches ``threshold`` starts speech, and so does one whose score averaged
+    over half a second stands clear of what noise alone reaches over that long (quiet speech
+    in loud noise: each frame is weak, together they are not); neighbouring frames that reach
+    ``extend`` times ``threshold`` join it (hysteresis keeps the weak starts and ends of words
+    while noise alone never starts a segment). Digital silence is never speech, and neither is a
     recording's hiss more than ``range_db`` under the voice. Then blips shorter than
     ``min_speech_s`` are dropped and pauses shorter than ``min_pause_s`` are bridged.
 
     The defaults were tuned on one set of real recordings and scored on others in
     ``bench/vad.py`` (8 kHz through G.711 and 16 kHz; clean, with pauses of digital silence,
-    room noise or line noise, and at 20, 10 and 5 dB SNR), beside webrtcvad and Silero VAD.
+    room noise or line noise, and at 20, 10 and 5 dB SNR), beside webrtcvad and Silero VAD,
+    under one constraint: not a frame of a minute of steady noise alone is called speech.
 
     Parameters
     ----------
