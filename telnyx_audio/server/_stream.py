@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import time
 from dataclasses import dataclass, field
@@ -173,6 +174,15 @@ def _int(value: Any) -> int | None:
     return None
 
 
+def _write_all(file: Any, data: bytes) -> None:
+    """Write all of ``data`` to an unbuffered file, or raise the error that stops it."""
+    while data:
+        written = file.write(data)
+        if not written:
+            raise OSError(errno.EIO, "the log file took no more bytes")
+        data = data[written:]
+
+
 class _Stream:
     """One connection: its log, counters and end.
 
@@ -249,11 +259,12 @@ class _Stream:
 
     def _open(self, name: str | None) -> None:
         self.folder = unique_child(self.server.out, name or f"stream-{int(self.connected_at * 1000)}")
-        self.file = open(self.folder / LOG_NAME, "ab")
+        # Unbuffered: each line reaches the kernel in one write(2) as it arrives (a buffered
+        # file's write + flush copies it once more for the same system call).
+        self.file = open(self.folder / LOG_NAME, "ab", buffering=0)
         early, self.early, self.early_bytes = self.early, [], 0
-        for line in early:
-            self.file.write(line)
-        self.file.flush()
+        if early:
+            _write_all(self.file, b"".join(early))
 
     def _write(self, line: bytes) -> None:
         if self.file is None:
@@ -263,8 +274,9 @@ class _Stream:
                 self._open(None)  # keep what came, then the caller refuses the peer
                 raise PrestartOverflow(f"over {self.server.max_prestart_bytes} bytes before start")
             return
-        self.file.write(line)
-        self.file.flush()
+        written = self.file.write(line)
+        if written != len(line):  # a short write (a file-size limit...): the rest, or its error
+            _write_all(self.file, line[written or 0 :])
 
     def receive(self, message: str | bytes, now: float) -> str | None:
         """Log one message and update the counters; returns its event name.
@@ -328,5 +340,5 @@ class _Stream:
         if self.file is not None:
             try:
                 self.file.close()
-            except OSError:  # the write that failed is still buffered: what is on disk stays
+            except OSError:  # what is on disk stays
                 pass
