@@ -93,6 +93,26 @@ def test_speech_is_found_through_g711_and_noise():
     assert seg[["start_s", "end_s"]].round(1).values.tolist() == [[1.0, 3.0], [5.0, 6.5]]
 
 
+@pytest.mark.parametrize("sr", [8000, 16000])
+def test_quiet_speech_under_louder_noise_is_found(sr):
+    spans = [(1.0, 2.5), (4.0, 5.2), (7.0, 8.8)]
+    x = np.zeros(10 * sr, np.float32)
+    for start, end in spans:
+        x[int(start * sr) : int(end * sr)] += voiced(end - start, sr, amp=0.05)
+    speech_power = np.mean(x[x != 0] ** 2)
+    x += np.random.default_rng(4).normal(0, np.sqrt(speech_power * 10 ** 0.1), x.size).astype(np.float32)  # -1 dB SNR
+    label = np.zeros(1000, bool)
+    for start, end in spans:
+        label[int(start * 100) : int(end * 100)] = True
+    assert f1(detect_speech(x, sr).mask, label) >= 0.9  # each 90 ms alone is too weak; half a second is not
+
+
+@pytest.mark.parametrize("sr", [8000, 16000])
+def test_a_minute_of_steady_noise_alone_holds_no_speech(sr):
+    noise = np.random.default_rng(5).normal(0, 0.002, 60 * sr).astype(np.float32)
+    assert not detect_speech(noise, sr).mask.any()
+
+
 def dtmf_tone(digit, seconds, sr, amp=0.25):
     r, c = map(int, np.argwhere(DTMF_KEYS == digit)[0])
     return amp * (tone(DTMF_LOW[r], seconds, sr, 1) + tone(DTMF_HIGH[c], seconds, sr, 1))
