@@ -124,10 +124,10 @@ BAD_ARGUMENTS = [
     (dict(stream_track="both"), "stream_track must be one of 'inbound_track', 'outbound_track', 'both_tracks';"
                                 " got 'both': did you mean 'both_tracks'?"),
     (dict(stream_track="inbound"), "did you mean 'inbound_track'?"),
-    (dict(stream_codec="pcmu"), "stream_codec must be one of 'PCMU'"),
-    (dict(stream_codec="amr_wb"), "did you mean 'AMR-WB'?"),
+    (dict(stream_codec="pcmuu"), "stream_codec must be one of 'PCMU'"),
+    (dict(stream_codec="AMR-W"), "did you mean 'AMR-WB'?"),
     (dict(stream_url="https://x"), "ws:// or wss://"),
-    (dict(stream_bidirectional_mode="rtp", stream_bidirectional_codec="pcma"), "did you mean 'PCMA'?"),
+    (dict(stream_bidirectional_mode="rtp", stream_bidirectional_codec="PCMAA"), "did you mean 'PCMA'?"),
     (dict(stream_bidirectional_codec="PCMU"), "only with stream_bidirectional_mode='rtp'"),
     (dict(stream_bidirectional_sampling_rate=16), "8000, 16000, 22050, 24000, 48000; got 16: did you mean 16000?"),
     (dict(stream_bidirectional_sampling_rate=1600), "did you mean 16000?"),
@@ -201,6 +201,16 @@ def test_a_well_formed_value_this_version_does_not_know_is_sent_with_a_warning(c
         call(client, value)
     [req] = telnyx.requests
     assert value in req.json.values() or value in req.json.get("transcription_engine_config", {}).values()
+
+
+@pytest.mark.parametrize("given, sent", [("pcmu", "PCMU"), ("audio/x-mulaw", "PCMU"), ("audio/x-alaw", "PCMA"),
+                                         ("g722", "G722"), ("Opus", "OPUS"), ("amr_wb", "AMR-WB")])
+def test_codec_names_in_any_case_or_mime_spelling_are_sent_as_telnyx_names(client, telnyx, given, sent):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        client.start_streaming(CALL, stream_codec=given, stream_bidirectional_mode="rtp", stream_bidirectional_codec=given)
+    body = telnyx.requests[0].json
+    assert body["stream_codec"] == sent and body["stream_bidirectional_codec"] == sent
 
 
 def test_unchecked_sends_a_value_as_is_without_a_check_or_a_warning(client, telnyx):

@@ -42,6 +42,23 @@ DEFAULT_BASE_URL = "https://api.telnyx.com/v2"
 RETRY_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 
 
+def _codec_name(value: Any) -> Any:
+    """A codec name in any case or MIME spelling as Telnyx's enum value (``"audio/x-mulaw"`` -> ``"PCMU"``).
+
+    Names go through :func:`telnyx_audio.codecs.normalize_encoding`, the one place that knows
+    them, so the client sends what ``decode`` and the simulator accept; anything it does not
+    know (``"default"``, ``Unchecked``, a typo) is left for :func:`check_choice` to judge.
+    """
+    if not isinstance(value, str):
+        return value
+    from telnyx_audio.codecs import normalize_encoding
+
+    try:
+        return normalize_encoding(value)
+    except ValueError:
+        return value
+
+
 @dataclass(frozen=True)
 class CommandResult:
     """Telnyx's answer to a command: ``result`` is ``"ok"`` when it was accepted."""
@@ -181,6 +198,7 @@ class TelnyxClient:
             ``wss://`` (or ``ws://``) URL Telnyx connects to.
         stream_track : {"inbound_track", "outbound_track", "both_tracks"}
         stream_codec : {"PCMU", "PCMA", "G722", "OPUS", "AMR-WB", "L16", "default"}
+            Any letter case and MIME spellings (``"audio/x-mulaw"``) are sent as Telnyx's name.
             What to ask for; trust ``start.media_format`` on the stream for what you get.
         stream_auth_token : str
             At most 4,000 characters.
@@ -188,7 +206,7 @@ class TelnyxClient:
             Arrive in the stream's ``start.custom_parameters``.
         stream_bidirectional_mode : {"mp3", "rtp"}
         stream_bidirectional_codec : {"PCMU", "PCMA", "G722", "OPUS", "AMR-WB", "L16"}
-            ``rtp`` mode only.
+            ``rtp`` mode only; names are normalised as for ``stream_codec``.
         stream_bidirectional_sampling_rate : {8000, 16000, 22050, 24000, 48000}
         stream_bidirectional_target_legs : {"opposite", "self", "both"}
         enable_dialogflow : bool
@@ -205,7 +223,7 @@ class TelnyxClient:
                 raise ValueError(f"stream_url must be a ws:// or wss:// URL, got {stream_url!r}")
             body["stream_url"] = url
         body["stream_track"] = check_choice("stream_track", stream_track, STREAM_TRACKS)
-        body["stream_codec"] = check_choice("stream_codec", stream_codec, STREAM_CODECS)
+        body["stream_codec"] = check_choice("stream_codec", _codec_name(stream_codec), STREAM_CODECS)
         if stream_auth_token is not None:
             if not isinstance(stream_auth_token, str) or not 0 < len(stream_auth_token) <= 4000:
                 raise ValueError("stream_auth_token must be a string of 1 to 4000 characters")
@@ -213,7 +231,7 @@ class TelnyxClient:
         body["custom_parameters"] = _custom_parameters(custom_parameters)
         mode = check_choice("stream_bidirectional_mode", stream_bidirectional_mode, BIDIRECTIONAL_MODES)
         body["stream_bidirectional_mode"] = mode
-        codec = check_choice("stream_bidirectional_codec", stream_bidirectional_codec, BIDIRECTIONAL_CODECS)
+        codec = check_choice("stream_bidirectional_codec", _codec_name(stream_bidirectional_codec), BIDIRECTIONAL_CODECS)
         if codec is not None and mode != "rtp" and not isinstance(stream_bidirectional_codec, Unchecked):
             raise ValueError("stream_bidirectional_codec applies only with stream_bidirectional_mode='rtp'")
         body["stream_bidirectional_codec"] = codec
