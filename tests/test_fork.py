@@ -518,3 +518,23 @@ def test_the_simulator_sends_wideband_forks_that_decode_as_their_payloads_do(cod
         decoder = REGISTRY[codec].decoder_factory(rate)  # the same payloads through one decoder, in order
         expected = np.concatenate([decoder.decode(q.payload) for q in ordered])
         np.testing.assert_array_equal(rec.audio[t_index][: expected.size], expected)
+
+
+@pytest.mark.parametrize("held_ticks", [50 * 160, 0])  # A's clock ran on meanwhile, or stood still
+def test_a_source_that_comes_back_after_another_resumes_where_its_timestamps_put_it(held_ticks):
+    """A -> B -> A (hold and resume, a transfer back): each run at its own time, no false gap."""
+    audio = call_audio(3.0, seed=7)
+    pcmu = codecs.encode(audio[0], "PCMU")
+
+    def pkt(ssrc, seq, ts, i):
+        return rtp.build_packet(pcmu[i * 160 : (i + 1) * 160], payload_type=0, sequence_number=seq, timestamp=ts,
+                                ssrc=ssrc)
+
+    a1 = [pkt(0xA, i, 1000 + 160 * i, i) for i in range(50)]
+    b = [pkt(0xB, 4000 + i, 777777 + 160 * i, 50 + i) for i in range(50)]
+    a2 = [pkt(0xA, 50 + i, 1000 + held_ticks + 160 * (50 + i), 100 + i) for i in range(50)]
+    rec, report, _ = assemble_fork(Records.from_datagrams([0] * 150, np.arange(150) * 20000, a1 + b + a2))
+    assert rec.duration_s == pytest.approx(3.0)
+    np.testing.assert_array_equal(rec.inbound, g711(audio)[0])
+    assert report.tracks["inbound"].gaps == ()
+    assert report.rtp["inbound"].lost == 0 and report.rtp["inbound"].ssrcs == ("0000000a", "0000000b")

@@ -17,6 +17,7 @@ __all__ = ["Source", "place_source", "bound_jumps", "align"]
 _ANCHOR_PACKETS = 250  # first packets of a source whose least delay anchors it (5 s at 20 ms)
 _EVENT = 3  # the kind code of telephone-event packets
 _AUDIO = 1
+_MIN_RUN = 8  # packets: a source's shorter run among another's is reordering at a switch
 
 
 @dataclass(frozen=True)
@@ -140,9 +141,14 @@ def align(sources: dict[int, list[Source]], rate: int) -> dict[int, dict[str, np
     """Put every track's sources on one timeline starting at sample 0.
 
     Arrival times carry network and scheduling jitter, so tracks are aligned to the
-    millisecond (relative to the earliest), not to a sample the clock cannot vouch for. A
-    later source of a track starts where the receive clock puts it, but never over the
-    previous source's audio.
+    millisecond (relative to the earliest), not to a sample the clock cannot vouch for.
+    A track's packets are cut into runs, one source's packets between other sources' (by
+    arrival): A, then B, then A again after a hold or a transfer back. A source's first run
+    starts where the receive clock puts it; a later run of it stays where its timestamps
+    put it relative to its earlier runs. Either way a run never starts over audio placed
+    before it: it follows on from where the previous run's audio stopped (a source whose
+    clock stood still meanwhile). A run of fewer than ``_MIN_RUN`` packets is reordering
+    across a switch, not a return: it goes with its source's run before it (or after it).
 
     Returns
     -------
@@ -154,18 +160,24 @@ def align(sources: dict[int, list[Source]], rate: int) -> dict[int, dict[str, np
     base = min(firsts) if firsts else 0.0
     placed: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
     for t, segs in sources.items():
-        prev_end = None
-        placed[t] = []
-        for src in segs:
-            first = float(src.pos_rel.min())
-            offset = base + round((src.offset + first - base) / ms) * ms - first
-            if prev_end is not None and offset + first < prev_end:
-                offset = prev_end - first
-            pos = np.rint(offset + src.pos_rel).astype(np.int64)
-            placed[t].append((src.rows, pos, src.kind))
-            # Where this source's audio ends: its last packet's place plus a usual packet.
-            step = np.diff(pos[src.kind == _AUDIO])
-            prev_end = int(pos.max()) + (int(np.median(step)) if step.size else 0)
+        sizes = [s.rows.size for s in segs]
+        pos = [np.empty(n, np.int64) for n in sizes]
+        end = None
+        offsets: dict[int, float] = {}
+        for k, members in _runs(segs):
+            src, rel = segs[k], segs[k].pos_rel[members]
+            if k not in offsets:
+                first = float(src.pos_rel.min())
+                offsets[k] = base + round((src.offset + first - base) / ms) * ms - first
+            start = float(rel.min())
+            if end is not None and offsets[k] + start < end:
+                offsets[k] = end - start
+            pos[k][members] = np.rint(offsets[k] + rel).astype(np.int64)
+            # Where this run's audio ends: its last packet's place plus a usual packet.
+            step = np.diff(src.pos_rel[src.kind == _AUDIO])
+            run_end = int(pos[k][members].max()) + (int(np.median(step)) if step.size else 0)
+            end = run_end if end is None else max(end, run_end)
+        placed[t] = [(src.rows, p, src.kind) for src, p in zip(segs, pos)]
     starts = [p.min() for segs in placed.values() for _, p, _ in segs if p.size]
     origin = int(min(starts)) if starts else 0
     out: dict[int, dict[str, np.ndarray]] = {}
@@ -177,3 +189,35 @@ def align(sources: dict[int, list[Source]], rate: int) -> dict[int, dict[str, np
         out[t] = {"rows": np.concatenate([s[0] for s in segs]), "pos": np.concatenate([s[1] for s in segs]) - origin,
                   "kind": np.concatenate([s[2] for s in segs])}
     return out
+
+
+def _runs(segs: list[Source]) -> list[tuple[int, np.ndarray]]:
+    """A track's runs in arrival order: (source index, indices into that source's arrays).
+
+    A run is a source's packets between other sources' packets, by arrival; one shorter
+    than ``_MIN_RUN`` (and than its source) joins its source's latest run, or its next.
+    """
+    if not segs:
+        return []
+    sizes = [s.rows.size for s in segs]
+    by_arrival = np.argsort(np.concatenate([s.rows for s in segs]), kind="stable")
+    who = np.repeat(np.arange(len(segs)), sizes)[by_arrival]
+    index = np.concatenate([np.arange(n) for n in sizes])[by_arrival]
+    bounds = np.concatenate(([0], np.flatnonzero(who[1:] != who[:-1]) + 1, [who.size])).tolist()
+    groups: list[tuple[int, list[np.ndarray]]] = []
+    latest: dict[int, int] = {}  # source -> its latest group
+    pending: dict[int, list[np.ndarray]] = {}  # short runs of a source before its first long one
+    for lo, hi in zip(bounds[:-1], bounds[1:]):  # a few runs per call, not one per packet
+        k, members = int(who[lo]), index[lo:hi]
+        if hi - lo < min(_MIN_RUN, sizes[k]):
+            if k in latest:
+                groups[latest[k]][1].append(members)
+            else:
+                pending.setdefault(k, []).append(members)
+        elif groups and groups[-1][0] == k:
+            groups[-1][1].append(members)
+        else:
+            latest[k] = len(groups)
+            groups.append((k, pending.pop(k, []) + [members]))
+    groups += [(k, runs) for k, runs in pending.items()]  # a source never in a long run
+    return [(k, np.concatenate(runs)) for k, runs in groups]
