@@ -314,6 +314,14 @@ def test_every_bidirectional_codec_encodes_at_every_rate_and_decodes_back(encodi
         assert len(payloads) == 10
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_audio_to_send_with_nan_or_infinite_samples_is_refused_with_the_count(bad):
+    pcm = np.zeros(1600, np.float32)
+    pcm[7] = bad
+    with pytest.raises(ValueError, match="1 of 1600 samples are NaN or infinite"):
+        encode_payloads(pcm, 8000, "PCMU")
+
+
 def test_amrwb_encoding_says_the_installed_ffmpeg_has_no_encoder():
     with pytest.raises(wideband.CodecUnavailableError, match="no AMR-WB encoder"):
         encode_payloads(speech_like(16000), 16000, "AMR-WB")
