@@ -530,6 +530,30 @@ def test_the_capture_server_finalises_a_g722_call_into_16_khz_wavs_and_its_summa
     assert rate == 16000 and abs(stereo.shape[0] - 16000) <= 320
 
 
+def test_the_capture_servers_live_view_gives_the_seconds_received_in_every_codec_and_reported_rate(tmp_path):
+    import time
+
+    import soundfile
+
+    from telnyx_audio.server import CaptureServer
+    from telnyx_audio.simulator import simulate
+
+    wav = tmp_path / "voice.wav"
+    soundfile.write(wav, np.stack([speech_like(16000, 2.0)] * 2, axis=1), 16000)
+    calls = [("G722", 16000), ("G722", 8000), ("PCMA", 8000), ("OPUS", 48000), ("OPUS", 16000), ("L16", 22050)]
+    with CaptureServer(tmp_path / "out") as srv:
+        for codec, rate in calls:
+            simulate(wav, srv.url, codec=codec, sample_rate=rate)
+        deadline = time.monotonic() + 30
+        while (len(srv.streams) < len(calls) or any(i.state not in ("done", "error") for i in srv.streams)) \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        seen = {(i.encoding, i.sample_rate): i.seconds_captured for i in srv.streams}
+    assert set(seen) == set(calls)
+    for call, seconds in seen.items():
+        assert abs(seconds - 2.0) <= 0.05, (call, seconds)
+
+
 @pytest.mark.parametrize("codec, reported", [("G722", 8000), ("OPUS", 48000), ("L16", 22050), ("OPUS", 24000)])
 def test_analysis_measures_wideband_calls_as_it_measures_narrowband_ones(tmp_path, codec, reported):
     import soundfile

@@ -225,10 +225,23 @@ class _Stream:
         return self.stream_id or (self.folder.name if self.folder else f"(no start) from {self.peer}")
 
     def seconds(self) -> float:
+        """Audio received so far on the longer track, in seconds (the live view's figure).
+
+        Payload bytes over the codec's byte rate (G.711 and G.722: 8,000 bytes a second
+        whatever rate is reported; L16: two bytes a sample at the reported rate); where the
+        bytes per second vary (OPUS, AMR-WB) or the codec is unknown, 20 ms per frame, the
+        pace Telnyx sends at. The finalised summary has the decoded truth.
+        """
         fmt = self.start.media_format if self.start else None
-        rate = fmt.sample_rate if fmt else 8000
-        bps = 2 if fmt and fmt.encoding == "L16" else 1
-        return max(self.samples.values()) / bps / rate
+        try:
+            info = codecs.codec_info(fmt.encoding if fmt else "PCMU")
+        except ValueError:
+            info = None
+        if info is not None and info.bytes_per_20ms is not None:
+            return max(self.samples.values()) / (info.bytes_per_20ms * 50)
+        if info is not None and info.name == "L16":
+            return max(self.samples.values()) / (2 * info.rate(fmt.sample_rate if fmt else None))
+        return max(self.frames.values()) * 0.02
 
     def span_s(self) -> float:
         """How much audio finalising may have to render: the timestamps' span, or the audio."""
