@@ -24,6 +24,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/vad.py
 	$(BIN)/python bench/analysis_speed.py
 	$(BIN)/python bench/batch.py
+	$(BIN)/python bench/wideband.py
+	$(BIN)/python bench/fork.py
 
 clean:
 	rm -rf out bench/_work .pytest_cache .hypothesis
