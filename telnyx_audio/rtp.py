@@ -44,6 +44,7 @@ __all__ = [
     "looks_like_telephone_event",
     "comfort_noise_level",
     "extend_sequence",
+    "validate_sequence",
     "extend_timestamp",
     "interarrival_jitter",
 ]
@@ -473,6 +474,83 @@ def extend_sequence(seq: np.ndarray) -> np.ndarray:
     [65534, 65535, 65537, 65536, 65538]
     """
     return _unwrap(seq, 16)
+
+
+MAX_DROPOUT = 3000  # RFC 3550 appendix A.1: the largest forward step taken as loss
+MAX_MISORDER = 100  # and the largest backward step taken as a late packet
+
+
+def validate_sequence(seq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Extend one SSRC's sequence numbers (arrival order) and mark the ones to refuse.
+
+    RFC 3550 appendix A.1: a step forward of less than ``MAX_DROPOUT`` is loss, a step back
+    of less than ``MAX_MISORDER`` (from the highest number so far) a late or repeated
+    packet; any other number is a stray packet, unless the next number after it follows
+    (two consecutive packets: the sender restarted its numbering there). Unlike A.1 that
+    first packet of a restart is kept, and numbering continues right after the highest
+    number before the restart, so a restart is no loss. A numbering that only one packet
+    ever had (A.1's probation, the call's first packet included) is refused too, unless it
+    is the only one. Vectorised when no step is out of bounds (the usual case); otherwise
+    the A.1 state machine runs as a loop, as its per-packet state cannot be vectorised.
+
+    Parameters
+    ----------
+    seq : np.ndarray of int, shape (m,)
+        16-bit sequence numbers in arrival order.
+
+    Returns
+    -------
+    extended : np.ndarray of int64, shape (m,)
+        Extended numbers (meaningful where ``valid``), ordered across wraps and restarts.
+    valid : np.ndarray of bool, shape (m,)
+        False for the stray packets, to be dropped.
+
+    Examples
+    --------
+    >>> ext, ok = validate_sequence(np.array([10, 11, 30011, 12, 13]))
+    >>> ext[ok].tolist(), (~ok).sum().item()
+    ([10, 11, 12, 13], 1)
+    >>> ext, ok = validate_sequence(np.array([10, 11, 30000, 30001, 30002]))  # a restart
+    >>> ext[ok].tolist(), (~ok).sum().item()
+    ([10, 11, 12, 13, 14], 0)
+    """
+    ext = _unwrap(seq, 16)
+    valid = np.ones(ext.size, bool)
+    if ext.size < 2:
+        return ext, valid
+    step = ext[1:] - np.maximum.accumulate(ext)[:-1]
+    if ((step < MAX_DROPOUT) & (step > -MAX_MISORDER)).all():
+        return ext, valid
+    s = np.asarray(seq, np.int64).tolist()
+    epoch = np.zeros(ext.size, np.int64)
+    max_seq, base, bad_seq, bad_at, n_epochs = s[0], s[0] - int(ext[0]), -1, -1, 1  # ext = x + cycles - base
+    cycles = 0
+    for i in range(1, len(s)):
+        x = s[i]
+        udelta = (x - max_seq) & 0xFFFF
+        if udelta < MAX_DROPOUT:  # in order, with a permissible gap
+            if x < max_seq:
+                cycles += 1 << 16
+            max_seq = x
+            ext[i] = x + cycles - base
+        elif udelta <= (1 << 16) - MAX_MISORDER:  # a very large jump
+            if x == bad_seq:  # the packet after the jump followed it: a restart
+                top = max_seq + cycles - base
+                ext[bad_at], valid[bad_at], epoch[bad_at] = top + 1, True, n_epochs
+                max_seq, cycles, base = x, 0, x - (top + 2)
+                ext[i] = top + 2
+                n_epochs += 1
+            else:
+                bad_seq, bad_at = (x + 1) & 0xFFFF, i
+                valid[i] = False
+                continue
+        else:  # a repeated or late packet
+            ext[i] = max_seq + cycles - base + udelta - (1 << 16)
+        epoch[i] = n_epochs - 1
+    if n_epochs > 1:
+        once = np.bincount(epoch[valid], minlength=n_epochs) < 2
+        valid &= ~once[epoch]
+    return ext, valid
 
 
 def extend_timestamp(ts: np.ndarray) -> np.ndarray:

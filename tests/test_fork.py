@@ -538,3 +538,15 @@ def test_a_source_that_comes_back_after_another_resumes_where_its_timestamps_put
     np.testing.assert_array_equal(rec.inbound, g711(audio)[0])
     assert report.tracks["inbound"].gaps == ()
     assert report.rtp["inbound"].lost == 0 and report.rtp["inbound"].ssrcs == ("0000000a", "0000000b")
+
+
+def test_a_stray_sequence_number_is_counted_as_an_outlier_and_never_placed():
+    packets = fork_packets(call_audio(3.0), tracks="inbound", seed=1)[0]
+    data = bytearray(packets[61].data)
+    data[2:4] = ((int.from_bytes(data[2:4], "big") + 30000) % 65536).to_bytes(2, "big")
+    stray = type(packets[61])(packets[61].due_s + 0.001, 0, bytes(data[:12]) + b"\xff" * 160)  # 61's timestamp
+    clean, _, _ = assemble(packets)
+    rec, report, _ = assemble(packets[:62] + [stray] + packets[62:])
+    np.testing.assert_array_equal(rec.audio, clean.audio)  # packet 61's audio is still its own
+    stats = report.rtp["inbound"]
+    assert (stats.packets, stats.expected, stats.lost, stats.outliers) == (151, 150, 0, 1)

@@ -181,3 +181,18 @@ def test_jitter_follows_the_rfc_3550_recursion():
         j += (abs(d) - j) / 16
         expected.append(j)
     np.testing.assert_allclose(rtp.interarrival_jitter(arrival, ts), expected)
+
+
+@pytest.mark.parametrize("seq, kept, refused", [
+    ([65534, 65535, 1, 0, 2], [65534, 65535, 65537, 65536, 65538], 0),  # wrap and reorder: as extend_sequence
+    ([10, 11, 30011, 12, 13], [10, 11, 12, 13], 1),  # one stray number far ahead
+    ([10, 11, 12, 13, 5000, 14], [10, 11, 12, 13, 14], 1),  # further than MAX_DROPOUT ahead
+    ([500, 501, 502, 450, 503], [500, 501, 502, 450, 503], 0),  # late by less than MAX_MISORDER
+    ([500, 501, 502, 300, 503], [500, 501, 502, 503], 1),  # late by more: stray
+    ([40000, 10, 11, 12], [40001, 40002, 40003], 1),  # a stray first packet (A.1 probation)
+    ([10, 11, 30000, 30001, 30002], [10, 11, 12, 13, 14], 0),  # a restart: the jump is followed
+    ([10, 11, 30000, 12, 30001, 13], [10, 11, 13, 12, 14], 1),  # A.1: its next number even later; then 13 strays
+])
+def test_sequence_validation_refuses_stray_numbers_as_rfc_3550_appendix_a1_does(seq, kept, refused):
+    ext, valid = rtp.validate_sequence(np.array(seq))
+    assert ext[valid].tolist() == kept and int((~valid).sum()) == refused

@@ -41,20 +41,25 @@ class Source:
     max_jitter_ms: float
     jumps_cut: int
     cut_s: float
+    outliers: int = 0
 
 
 def place_source(rows: np.ndarray, cols: rtp.PacketColumns, kind: np.ndarray, received_us: np.ndarray, t0: int,
                  clock: int, ratio: float, max_gap_s: float) -> Source:
     """Order one source's packets (``rows``, in arrival order) and place them by timestamp.
 
-    Sequence numbers and timestamps are extended in arrival order; packets are ordered by
-    extended sequence number and a repeated number keeps its first arrival. Places come from
+    Sequence numbers and timestamps are extended in arrival order; a stray sequence number
+    (:func:`telnyx_audio.rtp.validate_sequence`) is an outlier, counted and dropped; packets
+    are ordered by extended sequence number and a repeated number keeps its first arrival. Places come from
     the timestamps (``ratio`` output samples per clock tick) with the silence of jumps
     bounded (:func:`bound_jumps`); the source is anchored on its least-delayed early packet.
     Jitter is RFC 3550 6.4.1 over first arrivals, events excluded (an event's timestamp is
     its start, not when the packet was sampled).
     """
-    seq = rtp.extend_sequence(cols.sequence_number[rows])
+    seq, valid = rtp.validate_sequence(cols.sequence_number[rows])
+    outliers = int(rows.size - np.count_nonzero(valid))
+    if outliers:  # stray sequence numbers (RFC 3550 A.1): counted, never placed
+        rows, seq = rows[valid], seq[valid]
     ts = rtp.extend_timestamp(cols.timestamp[rows])
     order = np.argsort(seq, kind="stable")
     s_seq = seq[order]
@@ -83,6 +88,7 @@ def place_source(rows: np.ndarray, cols: rtp.PacketColumns, kind: np.ndarray, re
         rows=rows[keep], pos_rel=pos_rel, kind=kind[rows[keep]], offset=float(np.min(arrival - by_arrival[anchor])),
         expected=expected, lost=expected - int(keep.size), duplicated=int(dup_sorted.sum()), reordered=reordered,
         jitter_ms=jitter_ms, max_jitter_ms=max_jitter_ms, jumps_cut=n_cut, cut_s=cut_ticks / clock,
+        outliers=outliers,
     )
 
 

@@ -73,7 +73,9 @@ class RtpStats:
     6.4.1 estimate after the last packet (of the last SSRC), ``max_jitter_ms`` its largest
     value along the way. ``payload_types`` counts packets per type; ``comfort_noise_packets``,
     ``dtmf_packets`` and ``unusable_packets`` (a type that could not be decoded) are kept
-    packets by kind.
+    packets by kind. ``outliers`` are packets with a stray sequence number (RFC 3550
+    appendix A.1: far from the others and not followed by the next number): dropped, and
+    left out of ``expected`` and ``lost``.
     """
 
     track: str
@@ -90,6 +92,7 @@ class RtpStats:
     comfort_noise_packets: int
     dtmf_packets: int
     unusable_packets: int
+    outliers: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-able dict."""
@@ -232,7 +235,8 @@ def assemble_fork(
             continue
         track_stats = dict(packets=int(in_track.sum()), expected=0, lost=0, duplicated=0, reordered=0,
                            jitter_ms=0.0, max_jitter_ms=0.0, malformed=int((in_track & ~good).sum()), ssrcs=[],
-                           payload_types={}, comfort_noise_packets=0, dtmf_packets=0, unusable_packets=0)
+                           payload_types={}, comfort_noise_packets=0, dtmf_packets=0, unusable_packets=0,
+                           outliers=0)
         rows_t = np.flatnonzero(in_track & good)
         pts, n_pts = np.unique(cols.payload_type[rows_t], return_counts=True)
         track_stats["payload_types"] = {str(p): int(c) for p, c in zip(pts.tolist(), n_pts.tolist())}
@@ -241,7 +245,7 @@ def assemble_fork(
         for ssrc in ssrc_vals[np.argsort(first)].tolist():
             src = place_source(rows_t[cols.ssrc[rows_t] == ssrc], cols, kind, records.received_us, t0,
                                main.clock_rate, ratio, max_gap_s)
-            for key in ("expected", "lost", "duplicated", "reordered"):
+            for key in ("expected", "lost", "duplicated", "reordered", "outliers"):
                 track_stats[key] += getattr(src, key)
             track_stats["ssrcs"].append(f"{ssrc:08x}")
             if src.jitter_ms is not None:
