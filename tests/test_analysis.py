@@ -255,6 +255,31 @@ def test_audio_decoded_with_the_wrong_law_is_flagged(sent, assumed):
     assert not right.suspect and right.likely_encoding == sent
 
 
+
+def traced_peak(fn):
+    """Bytes ``fn()`` allocates at its peak, over what was allocated before (tracemalloc)."""
+    import tracemalloc
+
+    fn()  # lazy imports and caches are not the call's
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_dtmf_and_the_codec_check_work_in_bounded_memory_and_a_calls_analysis_under_three_times_its_audio():
+    # Two minutes of loud line noise through PCMU: every window is loud enough to be a DTMF
+    # candidate, the worst case. The capture file is larger than its int16 audio.
+    sr = 8000
+    noise = np.random.default_rng(8).normal(0, 3000, (2, 120 * sr)).astype(np.int16)
+    call = codecs.decode(codecs.encode(noise.reshape(-1), "PCMU"), "PCMU").reshape(2, -1)
+    mb = 2**20
+    assert traced_peak(lambda: detect_dtmf(call[0], sr)) < 4 * mb  # blocks of windows: was 30 MB
+    assert traced_peak(lambda: check_codec(call[0], "PCMU")) < 2 * mb  # blocks of samples: was 23 MB
+    assert traced_peak(lambda: analyze_call(call, sr)) < 3 * call.nbytes  # was 34 MB = 9x
+
 def scripted_recording(sr=8000):
     from telnyx_audio.recording import Recording
 

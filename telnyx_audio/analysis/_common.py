@@ -19,14 +19,20 @@ def _source(pcm: Any) -> Any:
     return rec if rec is not None and hasattr(rec, "audio") else pcm
 
 
+def _as_array(pcm: Any) -> np.ndarray:
+    """The int16 or float samples of an array, track, Recording or Capture, as they are (no copy)."""
+    arr = np.asarray(getattr(_source(pcm), "audio", pcm) if not isinstance(pcm, np.ndarray) else pcm)
+    if arr.dtype != np.int16 and arr.dtype.kind != "f":
+        raise TypeError(f"pcm must be int16 or float, got {arr.dtype}")
+    return arr
+
+
 def _as_float(pcm: Any) -> np.ndarray:
     """float32 in [-1, 1) from int16 or float input (array, track, Recording or Capture); 1-D or (tracks, n)."""
-    arr = np.asarray(getattr(_source(pcm), "audio", pcm) if not isinstance(pcm, np.ndarray) else pcm)
+    arr = _as_array(pcm)
     if arr.dtype == np.int16:
         return np.multiply(arr, np.float32(1 / 32768), dtype=np.float32)  # one pass, no int16 -> float copy first
-    if arr.dtype.kind == "f":
-        return arr.astype(np.float32, copy=False)
-    raise TypeError(f"pcm must be int16 or float, got {arr.dtype}")
+    return arr.astype(np.float32, copy=False)
 
 
 def _rate(sr: Any, pcm: Any = None) -> int:

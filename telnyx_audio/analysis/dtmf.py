@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
-from telnyx_audio.analysis._common import _EPS, _as_float, _frames, _rate
+from numpy.lib.stride_tricks import sliding_window_view
+
+from telnyx_audio.analysis._common import _EPS, _as_array, _as_float, _rate
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -16,6 +18,8 @@ __all__ = ["DTMF_LOW", "DTMF_HIGH", "DTMF_KEYS", "detect_dtmf", "cross_check_dtm
 DTMF_LOW = np.array([697.0, 770.0, 852.0, 941.0])
 DTMF_HIGH = np.array([1209.0, 1336.0, 1477.0, 1633.0])
 DTMF_KEYS = np.array([list("123A"), list("456B"), list("789C"), list("*0#D")])
+
+_BLOCK_FRAMES = 1024  # windows per pass (10 s of audio): under a MB of float32 at 8 kHz
 
 
 def detect_dtmf(pcm: np.ndarray, sr: int | None = None, *, min_s: float = 0.04, min_level_dbfs: float = -45.0,
@@ -45,57 +49,56 @@ def detect_dtmf(pcm: np.ndarray, sr: int | None = None, *, min_s: float = 0.04, 
     import pandas as pd
 
     rate = _rate(sr, pcm)
-    x = _as_float(pcm)
+    x = _as_array(pcm)
     if x.ndim != 1:
         raise ValueError(f"detect_dtmf takes one track, shape (n,); got {x.shape}")
     size = int(round(0.0256 * rate))  # 205 samples at 8 kHz: the classic Goertzel block
     hop = int(round(0.01 * rate))
-    frames = _frames(x, size, hop)
+    n_frames = (x.size - size) // hop + 1 if x.size >= size else 0
     empty = pd.DataFrame({"digit": pd.Series(dtype=str), "start_s": pd.Series(dtype=float), "end_s": pd.Series(dtype=float),
                           "duration_s": pd.Series(dtype=float), "level_dbfs": pd.Series(dtype=float)})
-    if frames.shape[0] == 0:
+    if n_frames == 0:
         return empty
-    # Mean square of every window from a running sum (a tone of amplitude a has a^2/2). Only
-    # windows loud enough to hold two tones at min_level_dbfs are measured at all: in a call
-    # most are silence or quiet line, so the DFT below runs on a fraction of them.
-    squares = np.concatenate(([0.0], np.cumsum(np.square(x, dtype=np.float64))))
-    begin = np.arange(frames.shape[0]) * hop
-    frame_power = (squares[begin + size] - squares[begin]) / size + _EPS
-    candidates = np.flatnonzero(frame_power > 2 * 10 ** (min_level_dbfs / 10))
     window = np.hamming(size).astype(np.float32)
     scale = np.float32(2.0 / (window.sum() ** 2))
-
-    def dft_power(rows: np.ndarray, freqs: np.ndarray) -> np.ndarray:
-        """Power at ``freqs`` of the windows ``rows`` (a real matrix product: cos and sin columns)."""
-        phase = 2 * np.pi * np.outer(np.arange(size), freqs) / rate
-        basis = np.concatenate([np.cos(phase), np.sin(phase)], axis=1).astype(np.float32)
-        parts = (frames[rows] * window) @ basis
-        return (np.square(parts[:, : freqs.size]) + np.square(parts[:, freqs.size :])) * scale
-
-    power = dft_power(candidates, np.concatenate([DTMF_LOW, DTMF_HIGH]))
-    low, high = power[:, :4], power[:, 4:]
-    li, hi = low.argmax(axis=1), high.argmax(axis=1)
-    rows = np.arange(len(li))
-    lp, hp = low[rows, li], high[rows, hi]
-    # Energy check: the two tones hold most of the window's power (speech and noise do not).
-    tonal = lp + hp > 0.6 * frame_power[candidates]
-    loud = 10 * np.log10(np.minimum(lp, hp) + _EPS) > min_level_dbfs
-    twist = np.abs(10 * np.log10((lp + _EPS) / (hp + _EPS))) < max_twist_db
-    low_sorted, high_sorted = np.sort(low, axis=1), np.sort(high, axis=1)
-    clean = (low_sorted[:, -2] < 0.1 * lp) & (high_sorted[:, -2] < 0.1 * hp)
-    passed = tonal & loud & twist & clean
-    # Second harmonics, only where the tones passed: speech has them, DTMF does not.
-    harm = dft_power(candidates[passed], 2 * np.concatenate([DTMF_LOW, DTMF_HIGH]))
-    passed[passed] = harm.max(axis=1, initial=0.0) < 0.1 * np.maximum(lp, hp)[passed]
-    ok = np.zeros(frames.shape[0], bool)
-    ok[candidates] = passed
-    li_all = np.zeros(frames.shape[0], np.int64)
-    hi_all = np.zeros(frames.shape[0], np.int64)
-    li_all[candidates], hi_all[candidates] = li, hi
-    tone_power = np.zeros(frames.shape[0])
-    tone_power[candidates] = lp + hp
-    li, hi = li_all, hi_all
-    code = np.where(ok, li * 4 + hi, -1)
+    freqs = np.concatenate([DTMF_LOW, DTMF_HIGH])
+    phase = 2 * np.pi * np.outer(np.arange(size), np.concatenate([freqs, 2 * freqs])) / rate
+    basis = np.concatenate([np.cos(phase), np.sin(phase)], axis=1).astype(np.float32)  # tones, then 2nd harmonics
+    # Per window only what the rules below need: its digit code (-1: none) and tone power.
+    code = np.full(n_frames, -1, np.int64)
+    tone_power = np.zeros(n_frames)
+    # The call goes through in blocks of windows: each block's samples become float32 on their
+    # own, so memory stays at one block's (under a MB) whatever the call's length.
+    for k0 in range(0, n_frames, _BLOCK_FRAMES):
+        k1 = min(k0 + _BLOCK_FRAMES, n_frames)
+        piece = _as_float(x[k0 * hop : (k1 - 1) * hop + size])
+        frames = sliding_window_view(piece, size)[::hop]
+        # Mean square of every window from a running sum (a tone of amplitude a has a^2/2).
+        # Only windows loud enough to hold two tones at min_level_dbfs are measured at all:
+        # in a call most are silence or quiet line, so the DFT runs on a fraction of them.
+        squares = np.concatenate(([0.0], np.cumsum(np.square(piece, dtype=np.float64))))
+        begin = np.arange(k1 - k0) * hop
+        frame_power = (squares[begin + size] - squares[begin]) / size + _EPS
+        candidates = np.flatnonzero(frame_power > 2 * 10 ** (min_level_dbfs / 10))
+        if candidates.size == 0:
+            continue
+        parts = (frames[candidates] * window) @ basis
+        power = (np.square(parts[:, : 2 * freqs.size]) + np.square(parts[:, 2 * freqs.size :])) * scale
+        low, high, harm = power[:, :4], power[:, 4:8], power[:, 8:]
+        li, hi = low.argmax(axis=1), high.argmax(axis=1)
+        rows = np.arange(len(li))
+        lp, hp = low[rows, li], high[rows, hi]
+        # Energy check: the two tones hold most of the window's power (speech and noise do not).
+        tonal = lp + hp > 0.6 * frame_power[candidates]
+        loud = 10 * np.log10(np.minimum(lp, hp) + _EPS) > min_level_dbfs
+        twist = np.abs(10 * np.log10((lp + _EPS) / (hp + _EPS))) < max_twist_db
+        low_sorted, high_sorted = np.sort(low, axis=1), np.sort(high, axis=1)
+        clean = (low_sorted[:, -2] < 0.1 * lp) & (high_sorted[:, -2] < 0.1 * hp)
+        # Second harmonics: speech has them, DTMF does not.
+        pure = harm.max(axis=1) < 0.1 * np.maximum(lp, hp)
+        passed = tonal & loud & twist & clean & pure
+        code[k0 + candidates[passed]] = (li * 4 + hi)[passed]
+        tone_power[k0 + candidates] = lp + hp
     edges = np.flatnonzero(np.diff(np.concatenate(([-1], code, [-1]))) != 0)
     starts, ends = edges[:-1], edges[1:]
     values = code[starts]

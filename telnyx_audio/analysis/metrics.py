@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from telnyx_audio.analysis._common import _EPS, _as_float, _edges, _rate, _segments, _source, _spans_to_mask
+from telnyx_audio.analysis._common import _EPS, _as_array, _as_float, _edges, _rate, _segments, _source, _spans_to_mask
 from telnyx_audio.analysis.dtmf import detect_dtmf
 from telnyx_audio.analysis.vad import Speech, _band_power, detect_speech
 
@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["levels", "CallAnalysis", "analyze_call"]
 
 _DTMF_MARGIN_S = 0.03  # a tone's onset and decay spill about one frame either side of its detected span
+_BLOCK = 1 << 16  # samples per pass of the level sums
 
 
 def levels(pcm: Any, sr: int | None = None, speech: Speech | None = None, *, exclude: np.ndarray | None = None) -> dict[str, float]:
@@ -63,17 +64,26 @@ def levels(pcm: Any, sr: int | None = None, speech: Speech | None = None, *, exc
     (-6.0, 0.5)
     """
     rate = _rate(sr, pcm)
-    x = _as_float(pcm)
+    x = _as_array(pcm)
     if x.size == 0:
         return {"rms_dbfs": -np.inf, "peak_dbfs": -np.inf, "clipping_ratio": 0.0, "dc_offset": 0.0, "snr_db": np.nan}
-    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
-    peak = float(np.abs(x).max())
-    clipped = float(np.mean(np.abs(x) >= 32767 / 32768))
+    # Sums block by block (float64 sums of float32 blocks): no whole-track float copy.
+    total = square = 0.0
+    peak = 0.0
+    clipped = 0
+    for lo in range(0, x.size, _BLOCK):
+        b = _as_float(x[lo : lo + _BLOCK]).astype(np.float64)
+        total += float(b.sum())
+        square += float(np.dot(b, b))
+        mag = np.abs(b)
+        peak = max(peak, float(mag.max()))
+        clipped += int(np.count_nonzero(mag >= 32767 / 32768))
+    rms = np.sqrt(square / x.size)
     speech = speech if speech is not None else detect_speech(x, rate)
     if speech.band_energy_db is not None:
         energy = 10 ** (speech.band_energy_db.astype(np.float64) / 10)
     else:
-        energy = _band_power(x, rate, int(round(speech.frame_s * rate))).sum(axis=1).astype(np.float64)
+        energy = _band_power(_as_float(x), rate, int(round(speech.frame_s * rate))).sum(axis=1).astype(np.float64)
     mask = np.zeros(energy.size, bool)
     mask[: min(energy.size, speech.mask.size)] = speech.mask[: energy.size]
     keep = np.ones(energy.size, bool)
@@ -83,7 +93,7 @@ def levels(pcm: Any, sr: int | None = None, speech: Speech | None = None, *, exc
     if (mask & keep).any() and (~mask & keep).any():
         snr = float(10 * np.log10(energy[mask & keep].mean() / max(energy[~mask & keep].mean(), _EPS)))
     return {"rms_dbfs": float(20 * np.log10(max(rms, _EPS))), "peak_dbfs": float(20 * np.log10(max(peak, _EPS))),
-            "clipping_ratio": clipped, "dc_offset": float(np.mean(x, dtype=np.float64)), "snr_db": snr}
+            "clipping_ratio": clipped / x.size, "dc_offset": total / x.size, "snr_db": snr}
 
 
 def _num(value: Any) -> float | None:
@@ -313,7 +323,7 @@ def analyze_call(audio: Any, sr: int | None = None, *, silence_s: float = 2.0, d
     import pandas as pd
 
     rate = _rate(sr, audio)
-    x = _as_float(audio)
+    x = _as_array(audio)  # as it is: each step below takes one track at a time, in blocks
     if x.ndim != 2 or x.shape[0] != 2:
         raise ValueError(f"analyze_call takes two tracks, shape (2, n); got {x.shape}")
     if len(parties) != 2 or parties[0] == parties[1]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from telnyx_audio.analysis._common import _as_float, _frames, _rate
+from telnyx_audio.analysis._common import _as_array, _as_float, _frames, _rate
 
 __all__ = ["Spectrogram", "spectrogram"]
 
@@ -68,7 +68,7 @@ def spectrogram(pcm: np.ndarray, sr: int | None = None, *, frame_s: float = 0.03
     from scipy import fft
 
     rate = _rate(sr, pcm)
-    x = _as_float(pcm)
+    x = _as_array(pcm)  # int16 stays int16: each block of frames becomes float32 on its own
     if x.ndim != 1:
         raise ValueError(f"spectrogram takes one track, shape (n,); got {x.shape} (pass audio[0] or audio[1])")
     if not 0 <= overlap <= 0.9:
@@ -80,9 +80,9 @@ def spectrogram(pcm: np.ndarray, sr: int | None = None, *, frame_s: float = 0.03
     scale = np.float32(2.0 / (rate * (window**2).sum()))
     floor = np.float32(10 ** (floor_db / 10))
     out = np.empty((frames.shape[0], size // 2 + 1), np.float32)
-    step = 1 << 13  # frames per pass: temporaries stay in cache, memory stays near the output
+    step = max(1, (1 << 18) // size)  # frames per pass: temporaries (a MB) stay in cache, memory stays near the output
     for lo in range(0, frames.shape[0], step):
-        spec = fft.rfft(frames[lo : lo + step] * window, axis=1)
+        spec = fft.rfft(_as_float(frames[lo : lo + step]) * window, axis=1)
         power = np.square(spec.real) + np.square(spec.imag)
         power *= scale
         np.maximum(power, floor, out=power)
