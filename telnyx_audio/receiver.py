@@ -3,7 +3,8 @@
 Each POST is verified (:func:`telnyx_audio.webhooks.verify_webhook`). A valid delivery is
 appended to the verified log, flushed and fsynced, and only then answered 200, so nothing
 acknowledged is lost to a crash. Everything else is answered 4xx and goes to the rejected
-log, never the verified one:
+log, never the verified one (bounded: a body not verified is kept to its first
+``REJECTED_BODY_PREFIX`` bytes, and the log takes limited records a second and bytes in all):
 
 ======  =====================================================================
 400     malformed: missing or bad headers, a body that is not a JSON object, a security
@@ -51,6 +52,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import heapq
 import io
 import json
@@ -85,6 +87,13 @@ DEFAULT_MAX_BODY = 1 << 20
 DEFAULT_MAX_CONNECTIONS = 64
 DEFAULT_READ_TIMEOUT_S = 10.0
 _MAX_DRAIN = 1 << 20
+# What an unauthenticated sender can make us store: a refused body before its signature is
+# verified is kept only to this prefix (with its full length and sha256), each header value
+# too, and the rejected log takes at most so many records a second and so many bytes in all.
+REJECTED_BODY_PREFIX = 4096
+_REJECTED_HEADER_PREFIX = 1024
+DEFAULT_MAX_REJECTED_BYTES = 64 << 20
+DEFAULT_MAX_REJECTED_PER_S = 50
 # Headers whose second copy could make what is verified differ from what is logged or framed.
 _SINGLE = (SIGNATURE_HEADER, TIMESTAMP_HEADER, "content-length", "transfer-encoding")
 
@@ -148,20 +157,37 @@ class _DeadlineReader(io.RawIOBase):
 
 
 class _Log:
-    """An append-only JSONL file; every record is on disk before append() returns."""
+    """An append-only JSONL file; every record is on disk before append() returns.
 
-    def __init__(self, path: Path) -> None:
+    With ``max_bytes`` or ``per_second`` a record that would pass the file's size limit, or
+    come past the rate, is not written: append() returns False and ``skipped`` counts it.
+    """
+
+    def __init__(self, path: Path, max_bytes: int | None = None, per_second: int | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._file = open(path, "ab")
+        self._size = self._file.tell()
+        self.max_bytes = max_bytes
+        self._rate = _Throttle(per_second) if per_second else None
+        self.skipped = 0
         self._lock = threading.Lock()
 
-    def append(self, record: dict[str, Any]) -> None:
+    def append(self, record: dict[str, Any]) -> bool:
         line = json.dumps(record, ensure_ascii=False).encode() + b"\n"
         with self._lock:
+            full = self.max_bytes is not None and self._size + len(line) > self.max_bytes
+            if full or (self._rate is not None and not self._rate.allow()):
+                self.skipped += 1
+                if self.skipped == 1:
+                    why = f"its limit of {self.max_bytes} bytes" if full else f"{self._rate.per_second} records a second"
+                    log.warning("the log %s is at %s: further records are counted, not written", self.path, why)
+                return False
             self._file.write(line)
             self._file.flush()
             os.fsync(self._file.fileno())
+            self._size += len(line)
+            return True
 
     def close(self) -> None:
         with self._lock:
@@ -272,11 +298,18 @@ class WebhookReceiver:
         Time for a whole request (line, headers and body) to arrive; slower ones get 408.
     max_connections : int
         Connections served at once; more are answered 503 and closed.
+    max_rejected_bytes, max_rejected_per_s : int
+        The rejected log's size limit (the file as a whole, 64 MiB by default) and rate
+        (records a second, 50 by default): unauthenticated senders cannot fill the disk.
+        Refusals past either are still answered and counted (:attr:`rejected_unlogged`),
+        not written; the first one is logged as a warning.
 
     Attributes
     ----------
     counts : dict
         ``{"verified": n, "rejected": n}`` since start.
+    rejected_unlogged : int
+        Refusals not written to the rejected log (past its size or rate limit).
     remembered : int
         Signatures read back from the verified log at start (still within the tolerance).
 
@@ -301,6 +334,8 @@ class WebhookReceiver:
         tolerance_s: float = DEFAULT_TOLERANCE_S,
         read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_rejected_bytes: int = DEFAULT_MAX_REJECTED_BYTES,
+        max_rejected_per_s: int = DEFAULT_MAX_REJECTED_PER_S,
     ) -> None:
         self.public_key = load_public_key(public_key)
         if not isinstance(max_body, int) or max_body <= 0:
@@ -309,9 +344,13 @@ class WebhookReceiver:
             raise ValueError(f"read_timeout_s must be a positive number of seconds, got {read_timeout_s!r}")
         if not isinstance(max_connections, int) or isinstance(max_connections, bool) or max_connections < 1:
             raise ValueError(f"max_connections must be a positive integer, got {max_connections!r}")
+        for name, value in (("max_rejected_bytes", max_rejected_bytes), ("max_rejected_per_s", max_rejected_per_s)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
         out = Path(out)
         self.verified_log = _Log(out)
-        self.rejected_log = _Log(Path(rejected) if rejected else out.with_name(out.stem + ".rejected.jsonl"))
+        self.rejected_log = _Log(Path(rejected) if rejected else out.with_name(out.stem + ".rejected.jsonl"),
+                                 max_rejected_bytes, max_rejected_per_s)
         self.max_body = max_body
         self.tolerance_s = tolerance_s
         self.read_timeout_s = float(read_timeout_s)
@@ -388,6 +427,9 @@ class WebhookReceiver:
         self._server.server_close()
         self.verified_log.close()
         self.rejected_log.close()
+        if self.rejected_unlogged:
+            log.warning("%d refusals were not written to %s (past its size or rate limit)", self.rejected_unlogged,
+                        self.rejected_log.path)
 
     def __enter__(self) -> "WebhookReceiver":
         return self.start()
@@ -443,15 +485,12 @@ class WebhookReceiver:
             req.close_connection = True
             return self._reject(req, record, 400, f"body ended after {len(body)} of {length} bytes")
         try:
-            record["body"] = body.decode("utf-8")
-        except UnicodeDecodeError:
-            record["body_b64"] = base64.b64encode(body).decode()
-        try:
             event = verify_webhook(body, req.headers.items(), self.public_key, tolerance_s=self.tolerance_s, now=now)
         except (InvalidSignatureError, TimestampToleranceError) as exc:
-            return self._reject(req, record, 401, str(exc))
+            return self._reject(req, _with_body(record, body, REJECTED_BODY_PREFIX), 401, str(exc))
         except WebhookVerificationError as exc:
-            return self._reject(req, record, 400, str(exc))
+            return self._reject(req, _with_body(record, body, REJECTED_BODY_PREFIX), 400, str(exc))
+        _with_body(record, body)  # verified: kept whole (a replay's too)
         data = event.get("data") if isinstance(event.get("data"), dict) else event  # the flat shape has no data
         record["event_type"], record["id"] = data.get("event_type"), data.get("id", data.get("webhook_id"))
         key = _signature_key(req.headers[SIGNATURE_HEADER])
@@ -483,8 +522,15 @@ class WebhookReceiver:
         if self._throttle.allow():
             log.warning("refused %s: %d %s", peer, status, reason)
 
+    @property
+    def rejected_unlogged(self) -> int:
+        """Refusals not written to the rejected log (past its size or rate limit)."""
+        return self.rejected_log.skipped
+
     def _reject(self, req: _Handler, record: dict[str, Any], status: int, reason: str) -> None:
         record.update(verified=False, error=reason, status=status)
+        if status != 409:  # not verified: what the sender said is kept only in part
+            record["headers"] = {k: v[:_REJECTED_HEADER_PREFIX] for k, v in record["headers"].items()}
         self._refused(record["remote"], status, reason)
         try:
             self.rejected_log.append(record)
@@ -492,3 +538,20 @@ class WebhookReceiver:
             log.error("cannot write the rejected log %s: %s", self.rejected_log.path, exc.strerror or exc)
         self.counts["rejected"] += 1
         req._answer(status, reason)
+
+
+def _with_body(record: dict[str, Any], body: bytes, limit: int | None = None) -> dict[str, Any]:
+    """Put the body in a log record: ``body`` (UTF-8) or ``body_b64``, whole or its first ``limit`` bytes.
+
+    A cut body says so: ``body_truncated``, with the whole body's ``body_bytes`` and
+    ``body_sha256`` (to match it against a sender's copy).
+    """
+    kept = body if limit is None or len(body) <= limit else body[:limit]
+    try:
+        body.decode("utf-8")
+        record["body"] = kept.decode("utf-8", "ignore")  # ignore: only a character the cut split
+    except UnicodeDecodeError:
+        record["body_b64"] = base64.b64encode(kept).decode()
+    if len(kept) < len(body):
+        record.update(body_truncated=True, body_bytes=len(body), body_sha256=hashlib.sha256(body).hexdigest())
+    return record

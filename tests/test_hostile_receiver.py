@@ -1,6 +1,7 @@
 """The webhook receiver under hostile clients, on 127.0.0.1: replays, slow drips, floods, duplicated headers."""
 
 import base64
+import hashlib
 import http.client
 import json
 import logging
@@ -13,7 +14,7 @@ import pytest
 import requests
 
 from telnyx_audio.receiver import WebhookReceiver
-from telnyx_audio.webhooks import sign_webhook
+from telnyx_audio.webhooks import load_webhooks, sign_webhook
 from webhook_fixtures import body, call_deliveries
 
 VECTOR = json.loads((Path(__file__).parent / "vectors" / "webhook.json").read_text())
@@ -163,3 +164,36 @@ def test_a_duplicated_security_header_is_refused_400(tmp_path, name):
         conn.close()
     assert answer.status == 400 and f"{name.lower()} header is given 2 times" in message
     assert lines(tmp_path / "hooks.jsonl") == []
+
+
+def test_unsigned_large_bodies_cannot_fill_the_disk_through_the_rejected_log(tmp_path, caplog):
+    raw = json.dumps({"data": {"event_type": "call.hangup", "id": "x", "pad": "é" * 400_000}}, ensure_ascii=False).encode()  # 800 KB
+    forged = sign_webhook(raw, bytes(32), int(time.time()))  # signed with another key: 401
+    with caplog.at_level(logging.WARNING, logger="telnyx_audio.receiver"):
+        with WebhookReceiver(tmp_path / "hooks.jsonl", KEY, max_rejected_bytes=40_000) as rx:
+            codes = [post(rx.url, raw, forged).status_code for _ in range(12)]
+    assert codes == [401] * 12
+    rejected = tmp_path / "hooks.rejected.jsonl"
+    records = lines(rejected)
+    assert rejected.stat().st_size <= 40_000 and len(records) >= 5
+    assert rx.rejected_unlogged == 12 - len(records) and rx.counts["rejected"] == 12
+    first = records[0]
+    assert first["body_truncated"] and first["body_bytes"] == len(raw)
+    assert first["body_sha256"] == hashlib.sha256(raw).hexdigest() and raw.startswith(first["body"].encode())
+    assert 4000 <= len(first["body"].encode()) <= 4096
+    assert caplog.text.count("further records are counted, not written") == 1
+    df = load_webhooks(rejected, include_rejected=True)  # a cut body is reported, never parsed as a delivery
+    assert len(df) == 0 and "kept only part of this refused body" in df.attrs["load_report"]["bad"][0]["reason"]
+    assert load_webhooks(rejected).attrs["load_report"]["rejected"] == len(records)
+
+
+def test_the_rejected_log_takes_at_most_its_rate_of_refusals(tmp_path):
+    raw = body(call_deliveries()[0])
+    with WebhookReceiver(tmp_path / "hooks.jsonl", KEY, max_rejected_per_s=5) as rx:
+        started = time.monotonic()
+        codes = [post(rx.url, raw, {}).status_code for _ in range(20)]
+        seconds = int(time.monotonic() - started) + 1
+    assert codes == [400] * 20 and rx.counts["rejected"] == 20
+    written = len(lines(tmp_path / "hooks.rejected.jsonl"))
+    assert written <= 5 * (seconds + 1) and written + rx.rejected_unlogged == 20 and rx.rejected_unlogged > 0
+    assert lines(tmp_path / "hooks.rejected.jsonl")[0]["body"] == raw.decode()  # a small body stays whole

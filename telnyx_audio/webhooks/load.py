@@ -183,6 +183,9 @@ def _parse_item(item: Any) -> tuple[dict[str, Any] | None, dict[str, Any], str |
         extra = {"received_at": item.get("received_at"), "verified": item.get("verified")}
         if item.get("verified") is False:
             extra["rejected_because"] = item.get("error")
+        if item.get("body_truncated"):  # a refused unauthenticated body, kept only in part
+            return None, extra, (f"the receiver kept only part of this refused body ({item.get('body_bytes')} bytes,"
+                              f" sha256 {item.get('body_sha256')})")
         body = item.get("body")
         if body is None:
             try:
