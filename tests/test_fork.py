@@ -550,3 +550,19 @@ def test_a_stray_sequence_number_is_counted_as_an_outlier_and_never_placed():
     np.testing.assert_array_equal(rec.audio, clean.audio)  # packet 61's audio is still its own
     stats = report.rtp["inbound"]
     assert (stats.packets, stats.expected, stats.lost, stats.outliers) == (151, 150, 0, 1)
+
+
+def test_packets_reordered_across_source_switches_stay_where_their_timestamps_put_them():
+    audio = call_audio(3.0, seed=8)
+    pcmu = codecs.encode(audio[0], "PCMU")
+    ssrc, seq = [0xA] * 50 + [0xB] * 50 + [0xA] * 50, list(range(50)) + list(range(900, 950)) + list(range(50, 100))
+    ts = [160 * i for i in range(50)] + [5000 + 160 * i for i in range(50)] + [160 * i for i in range(100, 150)]
+    pkts = [rtp.build_packet(pcmu[i * 160 : (i + 1) * 160], payload_type=0, sequence_number=seq[i], timestamp=ts[i],
+                             ssrc=ssrc[i]) for i in range(150)]
+    order = list(range(150))
+    order[48:52] = [50, 48, 51, 49]  # A's last two arrive among B's first two
+    order[98:102] = [100, 98, 99, 101]  # and B's last two after A's first
+    arrival = np.arange(150) * 20000
+    rec, report, _ = assemble_fork(Records.from_datagrams([0] * 150, arrival, [pkts[i] for i in order]))
+    np.testing.assert_array_equal(rec.inbound, g711(audio)[0])
+    assert report.tracks["inbound"].gaps == () and report.rtp["inbound"].lost == 0

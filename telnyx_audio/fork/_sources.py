@@ -200,8 +200,10 @@ def align(sources: dict[int, list[Source]], rate: int) -> dict[int, dict[str, np
 def _runs(segs: list[Source]) -> list[tuple[int, np.ndarray]]:
     """A track's runs in arrival order: (source index, indices into that source's arrays).
 
-    A run is a source's packets between other sources' packets, by arrival; one shorter
-    than ``_MIN_RUN`` (and than its source) joins its source's latest run, or its next.
+    A run is a source's packets between other sources' packets, by arrival. One shorter
+    than ``_MIN_RUN`` (and than its source) is reordering around a switch: it joins its
+    source's run just before it, when no other source's run came between, or else its
+    source's next run (its latest if none follows; a run of its own if it has none).
     """
     if not segs:
         return []
@@ -212,18 +214,19 @@ def _runs(segs: list[Source]) -> list[tuple[int, np.ndarray]]:
     bounds = np.concatenate(([0], np.flatnonzero(who[1:] != who[:-1]) + 1, [who.size])).tolist()
     groups: list[tuple[int, list[np.ndarray]]] = []
     latest: dict[int, int] = {}  # source -> its latest group
-    pending: dict[int, list[np.ndarray]] = {}  # short runs of a source before its first long one
+    pending: dict[int, list[np.ndarray]] = {}  # short runs of a source waiting for its next long one
     for lo, hi in zip(bounds[:-1], bounds[1:]):  # a few runs per call, not one per packet
         k, members = int(who[lo]), index[lo:hi]
-        if hi - lo < min(_MIN_RUN, sizes[k]):
-            if k in latest:
-                groups[latest[k]][1].append(members)
-            else:
-                pending.setdefault(k, []).append(members)
-        elif groups and groups[-1][0] == k:
+        if groups and groups[-1][0] == k:
             groups[-1][1].append(members)
+        elif hi - lo < min(_MIN_RUN, sizes[k]):
+            pending.setdefault(k, []).append(members)
         else:
             latest[k] = len(groups)
             groups.append((k, pending.pop(k, []) + [members]))
-    groups += [(k, runs) for k, runs in pending.items()]  # a source never in a long run
+    for k, runs in pending.items():
+        if k in latest:
+            groups[latest[k]][1].extend(runs)
+        else:  # a source never in a long run
+            groups.append((k, runs))
     return [(k, np.concatenate(runs)) for k, runs in groups]
