@@ -8,7 +8,7 @@ import numpy as np
 
 from numpy.lib.stride_tricks import sliding_window_view
 
-from telnyx_audio.analysis._common import _EPS, _as_array, _as_float, _rate
+from telnyx_audio.analysis._common import _EPS, _as_array, _as_float, _edges, _rate
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -23,28 +23,55 @@ _BLOCK_FRAMES = 1024  # windows per pass (10 s of audio): under a MB of float32 
 
 
 def detect_dtmf(pcm: np.ndarray, sr: int | None = None, *, min_s: float = 0.04, min_level_dbfs: float = -45.0,
-                max_twist_db: float = 8.0) -> "pd.DataFrame":
+                max_twist_db: float = 8.0, max_reverse_twist_db: float = 4.0) -> "pd.DataFrame":
     """Find in-band DTMF digits (ITU-T Q.23/Q.24 tones) with their times.
 
-    Each 25.6 ms window (hop 10 ms) is measured at the eight DTMF frequencies with the
-    Goertzel algorithm's bins (the DFT at just those frequencies, computed for all windows at
-    once as one matrix product). A window holds a digit when its strongest low and high
-    tones together carry most of its energy, both are loud enough, their levels differ by
-    less than ``max_twist_db``, and no other DTMF tone comes close; a digit is reported when
-    it lasts at least ``min_s``.
+    Each 25.6 ms window (hop 10 ms) is measured at the eight DTMF frequencies and their
+    second harmonics with the Goertzel algorithm's bins (the DFT at just those frequencies,
+    a matrix product per block of windows). A window *holds* a digit when, as receivers
+    built to Q.24 check:
+
+    - both tones are louder than ``min_level_dbfs``;
+    - twist: the high tone is at most ``max_twist_db`` under the low one (normal twist) and
+      the low tone at most ``max_reverse_twist_db`` under the high one (reverse twist);
+    - each tone stands 8 dB over the other three frequencies of its group;
+    - the two tones carry 60 % of the window's energy, and their second harmonics are
+      10 dB under them (speech and music have harmonics and spread energy; DTMF has neither).
+
+    A window *keeps* a tone going under looser limits (6 dB less level, 4 dB more twist,
+    3 dB group ratio, 30 % of the energy, harmonics 6 dB under), and a lone window between
+    two keeping the same digit whose loudest tones are still that digit's is a dropout: line
+    noise that spoils a window inside a key press does not split it into two digits. A key press is a stretch of windows with a tone,
+    from silence to silence: one digit per stretch (the one its windows hold most), so the
+    same or another digit counts again only after a pause (a window with no tone: 26 ms or
+    more without it), and only when its windows that hold it span ``min_s`` (Q.24: 40 ms).
+    Start and end are those of the windows that hold it.
+
+    Parameters
+    ----------
+    pcm : np.ndarray, shape (n,)
+        int16 or float audio (a Recording track carries its rate).
+    sr : int, optional
+        Sample rate, for plain arrays.
+    min_s : float
+        Shortest tone reported, seconds.
+    min_level_dbfs : float
+        Quietest tone, dB re full scale (a full-scale sine is 0 dBFS).
+    max_twist_db, max_reverse_twist_db : float
+        Largest normal twist (high tone under low) and reverse twist (low under high), dB.
 
     Returns
     -------
     pandas.DataFrame
-        ``digit``, ``start_s``, ``end_s``, ``duration_s``, ``level_dbfs``.
+        ``digit``, ``start_s``, ``end_s``, ``duration_s``, ``level_dbfs`` (the two tones' power).
 
     Examples
     --------
     >>> sr = 8000
     >>> t = np.arange(int(0.1 * sr)) / sr
     >>> five = 0.3 * (np.sin(2 * np.pi * 770 * t) + np.sin(2 * np.pi * 1336 * t))
-    >>> detect_dtmf(np.concatenate([np.zeros(800), five, np.zeros(800)]), sr)["digit"].tolist()
-    ['5']
+    >>> detect_dtmf(np.concatenate([np.zeros(800), five, np.zeros(800), five, np.zeros(800)]), sr)["digit"].tolist()
+    ['5', '5']
     """
     import pandas as pd
 
@@ -64,9 +91,19 @@ def detect_dtmf(pcm: np.ndarray, sr: int | None = None, *, min_s: float = 0.04, 
     freqs = np.concatenate([DTMF_LOW, DTMF_HIGH])
     phase = 2 * np.pi * np.outer(np.arange(size), np.concatenate([freqs, 2 * freqs])) / rate
     basis = np.concatenate([np.cos(phase), np.sin(phase)], axis=1).astype(np.float32)  # tones, then 2nd harmonics
-    # Per window only what the rules below need: its digit code (-1: none) and tone power.
-    code = np.full(n_frames, -1, np.int64)
+    # (strict, loose) limits: a window must meet the first to hold a digit, the second to keep one going.
+    floor = 10 ** (np.array([min_level_dbfs, min_level_dbfs - 6]) / 10)
+    normal = 10 ** (-np.array([max_twist_db, max_twist_db + 4]) / 10)
+    reverse = 10 ** (-np.array([max_reverse_twist_db, max_reverse_twist_db + 4]) / 10)
+    group = 10 ** (-np.array([8.0, 3.0]) / 10)
+    share = np.array([0.6, 0.3])
+    harmonic = 10 ** (-np.array([10.0, 6.0]) / 10)
+    # Per window only what the rules below need: its digit code when it holds one and when it
+    # keeps one going (-1: none), and its tone power.
+    holds = np.full(n_frames, -1, np.int64)
+    keeps = np.full(n_frames, -1, np.int64)
     tone_power = np.zeros(n_frames)
+    strongest = np.full(n_frames, -1, np.int64)  # the loudest low and high tone's code
     # The call goes through in blocks of windows: each block's samples become float32 on their
     # own, so memory stays at one block's (under a MB) whatever the call's length.
     for k0 in range(0, n_frames, _BLOCK_FRAMES):
@@ -74,12 +111,12 @@ def detect_dtmf(pcm: np.ndarray, sr: int | None = None, *, min_s: float = 0.04, 
         piece = _as_float(x[k0 * hop : (k1 - 1) * hop + size])
         frames = sliding_window_view(piece, size)[::hop]
         # Mean square of every window from a running sum (a tone of amplitude a has a^2/2).
-        # Only windows loud enough to hold two tones at min_level_dbfs are measured at all:
-        # in a call most are silence or quiet line, so the DFT runs on a fraction of them.
+        # Only windows loud enough to hold two tones are measured at all: in a call most are
+        # silence or quiet line, so the DFT runs on a fraction of them.
         squares = np.concatenate(([0.0], np.cumsum(np.square(piece, dtype=np.float64))))
         begin = np.arange(k1 - k0) * hop
         frame_power = (squares[begin + size] - squares[begin]) / size + _EPS
-        candidates = np.flatnonzero(frame_power > 2 * 10 ** (min_level_dbfs / 10))
+        candidates = np.flatnonzero(frame_power > 2 * floor[1])
         if candidates.size == 0:
             continue
         parts = (frames[candidates] * window) @ basis
@@ -88,31 +125,49 @@ def detect_dtmf(pcm: np.ndarray, sr: int | None = None, *, min_s: float = 0.04, 
         li, hi = low.argmax(axis=1), high.argmax(axis=1)
         rows = np.arange(len(li))
         lp, hp = low[rows, li], high[rows, hi]
-        # Energy check: the two tones hold most of the window's power (speech and noise do not).
-        tonal = lp + hp > 0.6 * frame_power[candidates]
-        loud = 10 * np.log10(np.minimum(lp, hp) + _EPS) > min_level_dbfs
-        twist = np.abs(10 * np.log10((lp + _EPS) / (hp + _EPS))) < max_twist_db
-        low_sorted, high_sorted = np.sort(low, axis=1), np.sort(high, axis=1)
-        clean = (low_sorted[:, -2] < 0.1 * lp) & (high_sorted[:, -2] < 0.1 * hp)
-        # Second harmonics: speech has them, DTMF does not.
-        pure = harm.max(axis=1) < 0.1 * np.maximum(lp, hp)
-        passed = tonal & loud & twist & clean & pure
-        code[k0 + candidates[passed]] = (li * 4 + hi)[passed]
+        runner_up = np.maximum(np.sort(low, axis=1)[:, -2] / lp, np.sort(high, axis=1)[:, -2] / hp)
+        overtone = np.maximum(harm[rows, li], harm[rows, 4 + hi]) / np.maximum(lp, hp)
+        code = li * 4 + hi
+        for out, j in ((holds, 0), (keeps, 1)):
+            ok = ((np.minimum(lp, hp) > floor[j]) & (hp > normal[j] * lp) & (lp > reverse[j] * hp)
+                  & (runner_up < group[j]) & (lp + hp > share[j] * frame_power[candidates]) & (overtone < harmonic[j]))
+            out[k0 + candidates[ok]] = code[ok]
         tone_power[k0 + candidates] = lp + hp
-    edges = np.flatnonzero(np.diff(np.concatenate(([-1], code, [-1]))) != 0)
-    starts, ends = edges[:-1], edges[1:]
-    values = code[starts]
-    keep = values >= 0
-    starts, ends, values = starts[keep], ends[keep], values[keep]
-    duration = (ends - starts - 1) * hop / rate + size / rate
-    long_enough = duration >= min_s
-    starts, ends, values, duration = starts[long_enough], ends[long_enough], values[long_enough], duration[long_enough]
-    if values.size == 0:
+        strongest[k0 + candidates] = code
+    keeps[holds >= 0] = holds[holds >= 0]
+    # A lone window between two that keep the same digit, whose loudest tones are still that
+    # digit's at no less than a quarter of its neighbours' power, is a dropout (Q.24: a break
+    # of 10 ms is no pause): a pause long enough to count has a window without the tone.
+    lone = ((keeps[1:-1] < 0) & (keeps[:-2] >= 0) & (keeps[:-2] == keeps[2:]) & (strongest[1:-1] == keeps[:-2])
+            & (tone_power[1:-1] > 0.25 * np.minimum(tone_power[:-2], tone_power[2:])))
+    keeps[1:-1][lone] = keeps[:-2][lone]
+    # Key presses: stretches of windows with a tone, from pause to pause; each one digit.
+    first, _ = _edges(keeps >= 0)
+    if first.size == 0:
         return empty
-    energy = np.concatenate(([0.0], np.cumsum(tone_power)))
-    level = 10 * np.log10((energy[ends] - energy[starts]) / (ends - starts) + _EPS)
-    return pd.DataFrame({"digit": DTMF_KEYS.ravel()[values], "start_s": starts * hop / rate,
-                         "end_s": starts * hop / rate + duration, "duration_s": duration, "level_dbfs": level})
+    starts_here = np.zeros(n_frames, np.int64)
+    starts_here[first] = 1
+    press = np.cumsum(starts_here) - 1  # the stretch each window with a tone belongs to
+    held = np.flatnonzero(holds >= 0)  # all inside stretches: a window that holds a digit keeps it
+    votes = np.bincount(press[held] * 16 + holds[held], minlength=first.size * 16).reshape(first.size, 16)
+    digit = votes.argmax(axis=1)
+    # First and last window holding the chosen digit in each stretch, its mean tone power.
+    chosen = held[holds[held] == digit[press[held]]]
+    owner = press[chosen]
+    count = np.bincount(owner, minlength=first.size)
+    start = np.full(first.size, n_frames)
+    np.minimum.at(start, owner, chosen)
+    stop = np.full(first.size, -1)
+    np.maximum.at(stop, owner, chosen)
+    power = np.bincount(owner, weights=tone_power[chosen], minlength=first.size)
+    duration = (stop - start) * hop / rate + size / rate
+    keep = (count > 0) & (duration >= min_s - 1e-9)
+    if not keep.any():
+        return empty
+    start, duration, digit = start[keep], duration[keep], digit[keep]
+    level = 10 * np.log10(power[keep] / count[keep] + _EPS)
+    return pd.DataFrame({"digit": DTMF_KEYS.ravel()[digit], "start_s": start * hop / rate,
+                         "end_s": start * hop / rate + duration, "duration_s": duration, "level_dbfs": level})
 
 
 def cross_check_dtmf(in_band: "pd.DataFrame", events: Iterable[Any]) -> "pd.DataFrame":
