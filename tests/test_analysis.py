@@ -210,6 +210,41 @@ def test_levels_have_known_answers():
     assert levels(np.full(sr, -8192, np.int16), sr)["dc_offset"] == pytest.approx(-0.25)
 
 
+
+@pytest.mark.parametrize("law, top", [("PCMU", 32124), ("PCMA", 32256)])
+def test_clipping_is_found_on_g711_whose_full_scale_is_under_int16s(law, top):
+    from telnyx_audio.recording import Recording
+
+    sr = 8000
+    t = np.arange(2 * sr) / sr
+    driven = np.clip(np.round(65534 * np.sin(2 * np.pi * 300 * t)), -32768, 32767).astype(np.int16)  # 6 dB too hot
+    clean = np.round(16000 * np.sin(2 * np.pi * 300 * t)).astype(np.int16)
+    truth = np.mean(np.abs(driven.astype(int)) >= 32767)  # the samples the clipper flattened: 2/3
+    audio = np.stack([codecs.decode(codecs.encode(p, law), law) for p in (driven, clean)])
+    assert np.abs(audio[0].astype(int)).max() == top  # never 32767: a test against it never fires
+    row = analyze_call(Recording(audio, sr, law, ("inbound", "outbound")), sr).to_dict()
+    # G.711's top code also takes the unclipped samples within its last step (0.3 dB): a few more.
+    assert truth * 100 <= row["inbound_clipping_pct"] <= truth * 100 + 2
+    assert row["outbound_clipping_pct"] == 0.0
+    assert levels(audio[0], sr, encoding=law)["clipping_ratio"] == pytest.approx(row["inbound_clipping_pct"] / 100)
+    assert analyze_call(audio, sr, encoding=law).to_dict()["inbound_clipping_pct"] == row["inbound_clipping_pct"]
+    # A plain array whose codec is not given: the flat top at the codec's full scale gives it away.
+    assert levels(audio[0], sr)["clipping_ratio"] == pytest.approx(row["inbound_clipping_pct"] / 100)
+
+
+def test_linear_audio_flattened_under_full_scale_is_clipping_but_a_loud_clean_tone_is_not():
+    sr = 8000
+    t = np.arange(sr) / sr
+    limited = np.clip(np.round(30000 * np.sin(2 * np.pi * 200 * t)), -20000, 20000).astype(np.int16)
+    truth = np.mean(np.abs(30000 * np.sin(2 * np.pi * 200 * t)) > 20000)
+    assert levels(limited, sr)["clipping_ratio"] == pytest.approx(truth, abs=0.01)
+    loud = np.round(30000 * np.sin(2 * np.pi * 200 * t + 0.1)).astype(np.int16)
+    assert levels(loud, sr)["clipping_ratio"] == 0.0
+    # Through mu-law, a loud clean tone repeats its top values: only the codec's full scale counts there.
+    for tone_ in (loud, loud // 2):  # codec unknown too: a top value G.711 repeats is not a flat top
+        line = codecs.decode(codecs.encode(tone_, "PCMU"), "PCMU")
+        assert levels(line, sr, encoding="PCMU")["clipping_ratio"] == levels(line, sr)["clipping_ratio"] == 0.0
+
 @pytest.mark.parametrize("sr", [8000, 16000])
 def test_every_dtmf_digit_is_detected_with_its_time(sr):
     pieces, truth, t = [], [], 0.0

@@ -19,6 +19,7 @@ Definitions, so every figure means one thing:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
@@ -34,9 +35,12 @@ __all__ = ["levels", "CallAnalysis", "analyze_call"]
 
 _DTMF_MARGIN_S = 0.03  # a tone's onset and decay spill about one frame either side of its detected span
 _BLOCK = 1 << 16  # samples per pass of the level sums
+# The largest magnitude each codec decodes to (int16 units): G.711 never reaches 32767.
+_FULL_SCALE = {"PCMU": 32124, "PCMA": 32256}
 
 
-def levels(pcm: Any, sr: int | None = None, speech: Speech | None = None, *, exclude: np.ndarray | None = None) -> dict[str, float]:
+def levels(pcm: Any, sr: int | None = None, speech: Speech | None = None, *, exclude: np.ndarray | None = None,
+           encoding: str | None = None) -> dict[str, float]:
     """RMS and peak in dBFS, clipping ratio, DC offset and an SNR estimate of one track.
 
     Parameters
@@ -49,36 +53,60 @@ def levels(pcm: Any, sr: int | None = None, speech: Speech | None = None, *, exc
         From :func:`detect_speech` (computed when not given).
     exclude : np.ndarray of bool, optional
         10 ms frames to leave out of the SNR estimate (DTMF tones are neither speech nor noise).
+    encoding : str, optional
+        The codec the audio came through (a Recording's ``encoding``): it sets the level at
+        which samples count as clipped, the codec's full scale. G.711 never decodes to int16
+        full scale: mu-law's largest value is 32124, A-law's 32256.
 
     Returns
     -------
     dict
-        ``rms_dbfs``, ``peak_dbfs`` (dB re full scale), ``clipping_ratio`` (fraction of samples
-        at full scale, 0..1), ``dc_offset`` (fraction of full scale), ``snr_db`` (band energy
+        ``rms_dbfs``, ``peak_dbfs`` (dB re int16 full scale), ``clipping_ratio`` (fraction of
+        samples clipped, 0..1), ``dc_offset`` (fraction of full scale), ``snr_db`` (band energy
         of speech frames over that of the other frames, dB; NaN without both).
+
+    Notes
+    -----
+    A sample is clipped when its magnitude reaches the codec's full scale (32767 for linear
+    audio or an unknown codec). In linear audio, samples in runs of three or more at exactly
+    the track's peak magnitude count too, when that peak is above -12 dBFS: audio clipped
+    before a gain stage or a limiter flattens there (natural audio seldom repeats its peak).
+    G.711's coarse top steps repeat values near any loud peak, so that rule is not used there,
+    nor, for an unknown ``encoding``, when the peak is a level G.711 decodes to (other than
+    its full scale).
 
     Examples
     --------
     >>> lv = levels(np.full(8000, 16384, np.int16), 8000)
     >>> round(lv["rms_dbfs"], 1), round(lv["dc_offset"], 2)
     (-6.0, 0.5)
+    >>> levels(np.array([0, 32124, 32124, -32124, 0, 9000] * 100, np.int16), 8000, encoding="PCMU")["clipping_ratio"]
+    0.5
     """
     rate = _rate(sr, pcm)
     x = _as_array(pcm)
+    encoding = encoding if encoding is not None else getattr(_source(pcm), "encoding", None)
+    encoding = None if encoding is None else str(encoding).upper()
+    full_scale = _FULL_SCALE.get(encoding, 32767)
     if x.size == 0:
         return {"rms_dbfs": -np.inf, "peak_dbfs": -np.inf, "clipping_ratio": 0.0, "dc_offset": 0.0, "snr_db": np.nan}
     # Sums block by block (float64 sums of float32 blocks): no whole-track float copy.
     total = square = 0.0
     peak = 0.0
-    clipped = 0
     for lo in range(0, x.size, _BLOCK):
         b = _as_float(x[lo : lo + _BLOCK]).astype(np.float64)
         total += float(b.sum())
         square += float(np.dot(b, b))
-        mag = np.abs(b)
-        peak = max(peak, float(mag.max()))
-        clipped += int(np.count_nonzero(mag >= 32767 / 32768))
+        peak = max(peak, float(np.abs(b).max()))
     rms = np.sqrt(square / x.size)
+    flat_top = None
+    if encoding not in _FULL_SCALE and peak >= 0.25:
+        top = int(round(peak * 32768))
+        # An unknown codec whose peak is a level G.711 decodes to (under its full scale) most
+        # likely was G.711, whose coarse top steps repeat values: no run rule then.
+        if encoding is not None or top in _FULL_SCALE.values() or top not in _g711_levels():
+            flat_top = peak
+    clipped = _clipped(x, full_scale / 32768, flat_top)
     speech = speech if speech is not None else detect_speech(x, rate)
     if speech.band_energy_db is not None:
         energy = 10 ** (speech.band_energy_db.astype(np.float64) / 10)
@@ -94,6 +122,35 @@ def levels(pcm: Any, sr: int | None = None, speech: Speech | None = None, *, exc
         snr = float(10 * np.log10(energy[mask & keep].mean() / max(energy[~mask & keep].mean(), _EPS)))
     return {"rms_dbfs": float(20 * np.log10(max(rms, _EPS))), "peak_dbfs": float(20 * np.log10(max(peak, _EPS))),
             "clipping_ratio": clipped / x.size, "dc_offset": total / x.size, "snr_db": snr}
+
+
+@lru_cache(maxsize=1)
+def _g711_levels() -> frozenset[int]:
+    """Every magnitude mu-law or A-law decodes to."""
+    from telnyx_audio import codecs
+
+    codes = np.arange(256, dtype=np.uint8)
+    return frozenset(int(v) for law in ("PCMU", "PCMA") for v in np.abs(codecs.decode(codes, law).astype(int)))
+
+
+def _clipped(x: np.ndarray, full_scale: float, flat_top: float | None) -> int:
+    """Samples with magnitude at ``full_scale`` or more, or (``flat_top`` given) in a run of
+    three or more at exactly that magnitude; block by block, blocks overlapping by two
+    samples so runs across their edges count once."""
+    count = 0
+    for lo in range(0, x.size, _BLOCK):
+        hi = min(lo + _BLOCK, x.size)
+        first = max(lo - 2, 0)
+        mag = np.abs(_as_float(x[first : hi + 2]).astype(np.float64))
+        hit = mag >= full_scale * (1 - 1e-9)
+        if flat_top is not None:
+            top = mag == flat_top
+            run = top[:-2] & top[1:-1] & top[2:]  # three in a row start here
+            hit[:-2] |= run
+            hit[1:-1] |= run
+            hit[2:] |= run
+        count += int(np.count_nonzero(hit[lo - first : lo - first + hi - lo]))
+    return count
 
 
 def _num(value: Any) -> float | None:
@@ -283,7 +340,7 @@ def _dtmf_digits(events: Any) -> str:
 
 
 def analyze_call(audio: Any, sr: int | None = None, *, silence_s: float = 2.0, dtmf_events: Any = None,
-                 parties: Sequence[str] = ("inbound", "outbound"), **vad: Any) -> CallAnalysis:
+                 parties: Sequence[str] = ("inbound", "outbound"), encoding: str | None = None, **vad: Any) -> CallAnalysis:
     """Measure a two-party call: talk time, turns, latency, interruptions, overlaps, dead air, levels, DTMF.
 
     In-band DTMF is found on both tracks (:func:`~telnyx_audio.analysis.detect_dtmf`) and
@@ -303,6 +360,9 @@ def analyze_call(audio: Any, sr: int | None = None, *, silence_s: float = 2.0, d
         The stream's ``dtmf`` events (taken from a Capture's events when not given).
     parties : pair of str
         Names for the two tracks (and the prefixes of :meth:`CallAnalysis.to_dict` keys).
+    encoding : str, optional
+        The codec of a plain array (a Recording or Capture carries its own): clipping is
+        judged against its full scale (see :func:`levels`).
     **vad
         Passed to :func:`detect_speech` for both tracks.
 
@@ -334,6 +394,7 @@ def analyze_call(audio: Any, sr: int | None = None, *, silence_s: float = 2.0, d
     if dtmf_events is None:
         dtmf_events = getattr(audio, "events", ()) if _source(audio) is not audio else ()
     events = _dtmf_digits(dtmf_events)
+    encoding = encoding if encoding is not None else getattr(_source(audio), "encoding", None)
 
     frame_s = float(vad.get("frame_s", 0.01))
     tables = [detect_dtmf(x[i], rate).assign(track=name) for i, name in enumerate(parties)]
@@ -365,7 +426,8 @@ def analyze_call(audio: Any, sr: int | None = None, *, silence_s: float = 2.0, d
     silences = pd.DataFrame({"start_s": quiet_starts[inside][over] * frame_s, "end_s": quiet_ends[inside][over] * frame_s,
                              "duration_s": quiet_s[over]})
 
-    lv = pd.DataFrame([levels(x[i], rate, speech[p], exclude=tone) for i, p in enumerate(parties)], index=list(parties))
+    lv = pd.DataFrame([levels(x[i], rate, speech[p], exclude=tone, encoding=encoding) for i, p in enumerate(parties)],
+                      index=list(parties))
     lv.index.name = "party"
     return CallAnalysis(talk, turns, interruptions, overlaps, silences, lv, dtmf, events, speech, x.shape[1] / rate,
                         float(silence_s), longest, parties)

@@ -74,7 +74,7 @@ inbound_level_dbfs              float     RMS level of the party's speech
 outbound_level_dbfs             float
 inbound_peak_dbfs               float     peak level
 outbound_peak_dbfs              float
-inbound_clipping_pct            float     percentage of samples at full scale
+inbound_clipping_pct            float     percentage of samples clipped (at the codec's full scale)
 outbound_clipping_pct           float
 inbound_snr_db                  float     speech level over the noise floor
 outbound_snr_db                 float
