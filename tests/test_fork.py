@@ -566,3 +566,32 @@ def test_packets_reordered_across_source_switches_stay_where_their_timestamps_pu
     rec, report, _ = assemble_fork(Records.from_datagrams([0] * 150, arrival, [pkts[i] for i in order]))
     np.testing.assert_array_equal(rec.inbound, g711(audio)[0])
     assert report.tracks["inbound"].gaps == () and report.rtp["inbound"].lost == 0
+
+
+AUDIO_4S = call_audio(4.0, seed=9)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.randoms(use_true_random=False))
+def test_interleaved_sources_with_clocks_running_or_stopped_give_the_call_as_spoken(rnd):
+    """Runs of 2 to 40 packets from 3 SSRCs in turn, each packet at its time; some late."""
+    pcmu = codecs.encode(AUDIO_4S[0], "PCMU")
+    bases, next_seq, paused, tick = [0, 10**6, 3 * 10**6], [0, 40000, 65500], [0, 0, 0], [None, None, None]
+    pkts, runs, i = [], [], 0
+    while i < 150:
+        k = rnd.choice([j for j in range(3) if not runs or j != runs[-1][0]])
+        if tick[k] is not None and rnd.random() < 0.5:  # its clock stood still while it was away
+            paused[k] = i - (tick[k] + 1)
+        runs.append((k, i, rnd.randint(2, 40)))
+        for _ in range(runs[-1][2]):
+            tick[k] = i - paused[k]
+            pkts.append(rtp.build_packet(pcmu[i * 160 : (i + 1) * 160], payload_type=0, sequence_number=next_seq[k] % 65536,
+                                         timestamp=(bases[k] + 160 * tick[k]) % 2**32, ssrc=k + 1))
+            next_seq[k], i = next_seq[k] + 1, i + 1
+    due = np.arange(len(pkts)) * 20000
+    for _, first, n in rnd.sample(runs, min(6, len(runs))):  # one packet of a run late: after the next one
+        due[first + rnd.randrange(n)] += 25000
+    order = np.argsort(due, kind="stable")
+    rec, report, _ = assemble_fork(Records.from_datagrams([0] * len(pkts), due[order], [pkts[j] for j in order]))
+    np.testing.assert_array_equal(rec.inbound, g711(AUDIO_4S)[0][: i * 160])
+    assert report.rtp["inbound"].lost == 0 and report.tracks["inbound"].gaps == ()

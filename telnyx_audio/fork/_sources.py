@@ -17,7 +17,7 @@ __all__ = ["Source", "place_source", "bound_jumps", "align"]
 _ANCHOR_PACKETS = 250  # first packets of a source whose least delay anchors it (5 s at 20 ms)
 _EVENT = 3  # the kind code of telephone-event packets
 _AUDIO = 1
-_MIN_RUN = 8  # packets: a source's shorter run among another's is reordering at a switch
+_LATE_S = 0.3  # a run this much later than its timestamps put it is no late packet but a return
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class Source:
     jumps_cut: int
     cut_s: float
     outliers: int = 0
+    arrival: np.ndarray | None = None  # receive time of each kept packet, output samples
 
 
 def place_source(rows: np.ndarray, cols: rtp.PacketColumns, kind: np.ndarray, received_us: np.ndarray, t0: int,
@@ -83,12 +84,12 @@ def place_source(rows: np.ndarray, cols: rtp.PacketColumns, kind: np.ndarray, re
     by_arrival = np.empty(rows.size, np.int64)
     by_arrival[keep] = pos_rel
     anchor = np.flatnonzero(first_arrival)[:_ANCHOR_PACKETS]
-    arrival = (received_us[rows][anchor] - t0) * (clock * ratio / 1e6)  # in output samples
+    arrival = (received_us[rows] - t0) * (clock * ratio / 1e6)  # in output samples
     return Source(
-        rows=rows[keep], pos_rel=pos_rel, kind=kind[rows[keep]], offset=float(np.min(arrival - by_arrival[anchor])),
+        rows=rows[keep], pos_rel=pos_rel, kind=kind[rows[keep]], offset=float(np.min(arrival[anchor] - by_arrival[anchor])),
         expected=expected, lost=expected - int(keep.size), duplicated=int(dup_sorted.sum()), reordered=reordered,
         jitter_ms=jitter_ms, max_jitter_ms=max_jitter_ms, jumps_cut=n_cut, cut_s=cut_ticks / clock,
-        outliers=outliers,
+        outliers=outliers, arrival=arrival[keep],
     )
 
 
@@ -151,10 +152,11 @@ def align(sources: dict[int, list[Source]], rate: int) -> dict[int, dict[str, np
     A track's packets are cut into runs, one source's packets between other sources' (by
     arrival): A, then B, then A again after a hold or a transfer back. A source's first run
     starts where the receive clock puts it; a later run of it stays where its timestamps
-    put it relative to its earlier runs. Either way a run never starts over audio placed
-    before it: it follows on from where the previous run's audio stopped (a source whose
-    clock stood still meanwhile). A run of fewer than ``_MIN_RUN`` packets is reordering
-    across a switch, not a return: it goes with its source's run before it (or after it).
+    put it relative to its earlier runs, unless it arrived over half a packet after that
+    place (its clock stood still meanwhile): then where the receive clock puts it. Either
+    way a run never starts over audio placed before it. A run that fits before the run that
+    followed its source's latest one and arrived within ``_LATE_S`` of its place is late
+    packets of that run (reordering around a switch), placed by timestamp.
 
     Returns
     -------
@@ -166,23 +168,42 @@ def align(sources: dict[int, list[Source]], rate: int) -> dict[int, dict[str, np
     base = min(firsts) if firsts else 0.0
     placed: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
     for t, segs in sources.items():
+        placed[t] = []
+        if not segs:
+            continue
         sizes = [s.rows.size for s in segs]
+        by_arrival = np.argsort(np.concatenate([s.rows for s in segs]), kind="stable")
+        who = np.repeat(np.arange(len(segs)), sizes)[by_arrival]
+        index = np.concatenate([np.arange(n) for n in sizes])[by_arrival]  # into its source's arrays
+        bounds = np.concatenate(([0], np.flatnonzero(who[1:] != who[:-1]) + 1, [who.size])).tolist()
+        steps = []  # a usual packet's length per source: where a run's audio ends after its last
+        for src in segs:
+            step = np.diff(src.pos_rel[src.kind == _AUDIO])
+            steps.append(int(np.median(step)) if step.size else 0)
         pos = [np.empty(n, np.int64) for n in sizes]
-        end = None
         offsets: dict[int, float] = {}
-        for k, members in _runs(segs):
+        limit: dict[int, float] = {}  # where the run after a source's latest run began
+        end = -np.inf
+        for lo, hi in zip(bounds[:-1], bounds[1:]):  # a few runs per call (one per packet only if SSRCs alternate)
+            k, members = int(who[lo]), index[lo:hi]
             src, rel = segs[k], segs[k].pos_rel[members]
-            if k not in offsets:
+            new_run, start = True, float(rel.min())
+            if k in offsets:
+                late = float(np.min(src.arrival[members] - rel)) - offsets[k]  # its least delay
+                new_run = offsets[k] + rel.max() + steps[k] > limit[k] + steps[k] / 2 or late > _LATE_S * rate
+                if new_run and late > steps[k] / 2:  # its clock stood still: where the receive clock puts it
+                    offsets[k] = base + round((offsets[k] + late + start - base) / ms) * ms - start
+            else:
                 first = float(src.pos_rel.min())
                 offsets[k] = base + round((src.offset + first - base) / ms) * ms - first
-            start = float(rel.min())
-            if end is not None and offsets[k] + start < end:
-                offsets[k] = end - start
+            if new_run:
+                offsets[k] = max(offsets[k], end - start)
+                for j in limit:  # the sources this run follows
+                    if limit[j] == np.inf:
+                        limit[j] = offsets[k] + start
+                limit[k] = np.inf
             pos[k][members] = np.rint(offsets[k] + rel).astype(np.int64)
-            # Where this run's audio ends: its last packet's place plus a usual packet.
-            step = np.diff(src.pos_rel[src.kind == _AUDIO])
-            run_end = int(pos[k][members].max()) + (int(np.median(step)) if step.size else 0)
-            end = run_end if end is None else max(end, run_end)
+            end = max(end, int(pos[k][members].max()) + steps[k])
         placed[t] = [(src.rows, p, src.kind) for src, p in zip(segs, pos)]
     starts = [p.min() for segs in placed.values() for _, p, _ in segs if p.size]
     origin = int(min(starts)) if starts else 0
@@ -196,37 +217,3 @@ def align(sources: dict[int, list[Source]], rate: int) -> dict[int, dict[str, np
                   "kind": np.concatenate([s[2] for s in segs])}
     return out
 
-
-def _runs(segs: list[Source]) -> list[tuple[int, np.ndarray]]:
-    """A track's runs in arrival order: (source index, indices into that source's arrays).
-
-    A run is a source's packets between other sources' packets, by arrival. One shorter
-    than ``_MIN_RUN`` (and than its source) is reordering around a switch: it joins its
-    source's run just before it, when no other source's run came between, or else its
-    source's next run (its latest if none follows; a run of its own if it has none).
-    """
-    if not segs:
-        return []
-    sizes = [s.rows.size for s in segs]
-    by_arrival = np.argsort(np.concatenate([s.rows for s in segs]), kind="stable")
-    who = np.repeat(np.arange(len(segs)), sizes)[by_arrival]
-    index = np.concatenate([np.arange(n) for n in sizes])[by_arrival]
-    bounds = np.concatenate(([0], np.flatnonzero(who[1:] != who[:-1]) + 1, [who.size])).tolist()
-    groups: list[tuple[int, list[np.ndarray]]] = []
-    latest: dict[int, int] = {}  # source -> its latest group
-    pending: dict[int, list[np.ndarray]] = {}  # short runs of a source waiting for its next long one
-    for lo, hi in zip(bounds[:-1], bounds[1:]):  # a few runs per call, not one per packet
-        k, members = int(who[lo]), index[lo:hi]
-        if groups and groups[-1][0] == k:
-            groups[-1][1].append(members)
-        elif hi - lo < min(_MIN_RUN, sizes[k]):
-            pending.setdefault(k, []).append(members)
-        else:
-            latest[k] = len(groups)
-            groups.append((k, pending.pop(k, []) + [members]))
-    for k, runs in pending.items():
-        if k in latest:
-            groups[latest[k]][1].extend(runs)
-        else:  # a source never in a long run
-            groups.append((k, runs))
-    return [(k, np.concatenate(runs)) for k, runs in groups]
