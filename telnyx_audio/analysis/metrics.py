@@ -90,14 +90,19 @@ def levels(pcm: Any, sr: int | None = None, speech: Speech | None = None, *, exc
     full_scale = _FULL_SCALE.get(encoding, 32767)
     if x.size == 0:
         return {"rms_dbfs": -np.inf, "peak_dbfs": -np.inf, "clipping_ratio": 0.0, "dc_offset": 0.0, "snr_db": np.nan}
-    # Sums block by block (float64 sums of float32 blocks): no whole-track float copy.
-    total = square = 0.0
-    peak = 0.0
+    # Sums block by block, in float64: no whole-track float copy.
+    total = square = peak = 0.0
+    clipped = 0
+    unit = 1 / 32768 if x.dtype == np.int16 else 1.0
+    at_full_scale = full_scale / 32768 * (1 - 1e-9)
     for lo in range(0, x.size, _BLOCK):
-        b = _as_float(x[lo : lo + _BLOCK]).astype(np.float64)
+        b = x[lo : lo + _BLOCK].astype(np.float64)
+        b *= unit
         total += float(b.sum())
         square += float(np.dot(b, b))
-        peak = max(peak, float(np.abs(b).max()))
+        np.abs(b, out=b)
+        peak = max(peak, float(b.max()))
+        clipped += int(np.count_nonzero(b >= at_full_scale))
     rms = np.sqrt(square / x.size)
     flat_top = None
     if encoding not in _FULL_SCALE and peak >= 0.25:
@@ -106,7 +111,8 @@ def levels(pcm: Any, sr: int | None = None, speech: Speech | None = None, *, exc
         # likely was G.711, whose coarse top steps repeat values: no run rule then.
         if encoding is not None or top in _FULL_SCALE.values() or top not in _g711_levels():
             flat_top = peak
-    clipped = _clipped(x, full_scale / 32768, flat_top)
+    if flat_top is not None and flat_top < at_full_scale:
+        clipped += _flat_runs(x, flat_top)
     speech = speech if speech is not None else detect_speech(x, rate)
     if speech.band_energy_db is not None:
         energy = 10 ** (speech.band_energy_db.astype(np.float64) / 10)
@@ -133,23 +139,22 @@ def _g711_levels() -> frozenset[int]:
     return frozenset(int(v) for law in ("PCMU", "PCMA") for v in np.abs(codecs.decode(codes, law).astype(int)))
 
 
-def _clipped(x: np.ndarray, full_scale: float, flat_top: float | None) -> int:
-    """Samples with magnitude at ``full_scale`` or more, or (``flat_top`` given) in a run of
-    three or more at exactly that magnitude; block by block, blocks overlapping by two
-    samples so runs across their edges count once."""
+def _flat_runs(x: np.ndarray, top: float) -> int:
+    """Samples in runs of three or more at magnitude ``top`` (full scale 1.0), block by block;
+    blocks overlap by two samples so a run across their edge counts once."""
     count = 0
     for lo in range(0, x.size, _BLOCK):
         hi = min(lo + _BLOCK, x.size)
         first = max(lo - 2, 0)
-        mag = np.abs(_as_float(x[first : hi + 2]).astype(np.float64))
-        hit = mag >= full_scale * (1 - 1e-9)
-        if flat_top is not None:
-            top = mag == flat_top
-            run = top[:-2] & top[1:-1] & top[2:]  # three in a row start here
-            hit[:-2] |= run
-            hit[1:-1] |= run
-            hit[2:] |= run
-        count += int(np.count_nonzero(hit[lo - first : lo - first + hi - lo]))
+        b = x[first : hi + 2].astype(np.float64)
+        b *= 1 / 32768 if x.dtype == np.int16 else 1.0  # as levels scaled the peak
+        flat = np.abs(b) == top
+        run = flat[:-2] & flat[1:-1] & flat[2:]  # three in a row start here
+        flat[:] = False
+        flat[:-2] |= run
+        flat[1:-1] |= run
+        flat[2:] |= run
+        count += int(np.count_nonzero(flat[lo - first : hi - first]))
     return count
 
 
