@@ -24,8 +24,9 @@ def _describe(capture) -> str:
     rec = capture.recording
     parts = [r.describe() for r in rec.reports.values()]
     fmt = capture.media_format
+    rate = f"{rec.sample_rate} Hz" + (f" (reported {fmt.sample_rate})" if fmt.sample_rate != rec.sample_rate else "")
     return (
-        f"{rec.duration_s:.2f} s {fmt.encoding} {fmt.sample_rate} Hz; "
+        f"{rec.duration_s:.2f} s {fmt.encoding} {rate}; "
         + ("; ".join(parts) or "no media")
         + f"; bad lines {capture.report.bad_lines}"
     )
@@ -121,6 +122,10 @@ def _given_format(encoding: str | None, sample_rate: int | None) -> dict | None:
         from telnyx_audio.codecs import REGISTRY, normalize_encoding
 
         sample_rate = REGISTRY[normalize_encoding(encoding)].audio_rate
+        for param in encoding.split(";")[1:]:  # a MIME parameter: audio/L16;rate=16000
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "rate" and value.strip().isdigit():
+                sample_rate = int(value.strip())
         if sample_rate is None:
             raise ValueError(f"--encoding {encoding} needs --sample-rate")
     return {"encoding": encoding, "sample_rate": sample_rate}

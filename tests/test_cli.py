@@ -163,3 +163,18 @@ def test_decode_names_every_capture_kind_as_batch_does_and_a_fork_capture_by_its
 def test_version():
     out = run("--version")
     assert out.returncode == 0 and out.stdout.startswith("telnyx-audio ")
+
+
+def test_decode_prints_the_audio_rate_beside_a_different_reported_one(tmp_path):
+    path = write_capture(tmp_path / "c.jsonl", capture_lines(tone_frames(50, tracks=("inbound",)), sample_rate=16000))
+    out = run("decode", path, "--out", tmp_path / "out")
+    assert out.returncode == 0, out.stderr
+    assert "1.00 s PCMU 8000 Hz (reported 16000)" in out.stdout
+
+
+def test_decode_takes_the_rate_from_an_l16_mime_parameter(tmp_path):
+    frames = tone_frames(50, tracks=("inbound",), encoding="L16", sample_rate=16000)
+    path = write_capture(tmp_path / "l16.jsonl", capture_lines(frames, start=False))
+    out = run("decode", path, "--encoding", "audio/L16;rate=16000", "--out", tmp_path / "out")
+    assert out.returncode == 0, out.stderr
+    assert "1.00 s L16 16000 Hz" in out.stdout

@@ -292,3 +292,14 @@ def test_iter_lines_reads_a_bom_and_gzip_like_the_reader(tmp_path):
     path.write_bytes(gzip.compress(b"\xef\xbb\xbf" + "\n".join(lines_of(tone_frames(2))).encode() + b"\n\n"))
     kinds = [type(e).__name__ for _, e, _ in iter_lines(path)]
     assert kinds == ["Connected", "Start", "Media", "Media", "Media", "Media", "Stop"]
+
+
+@pytest.mark.parametrize("encoding", ["PCMU", "PCMA"])
+@pytest.mark.parametrize("reported", [16000, 48000])
+def test_g711_reported_at_another_rate_is_decoded_as_8_khz_audio_and_says_so(tmp_path, encoding, reported):
+    frames = tone_frames(100, tracks=("inbound",), encoding=encoding)
+    cap = read_capture(write_capture(tmp_path / "g711.jsonl", lines_of(frames, encoding=encoding,
+                                                                      sample_rate=reported)))
+    assert cap.recording.sample_rate == 8000 and cap.recording.duration_s == pytest.approx(2.0)
+    assert np.array_equal(cap.recording.inbound, expected_tracks(frames, encoding)["inbound"])
+    assert any(f"reported {reported} Hz" in w for w in cap.report.warnings), cap.report.warnings

@@ -654,3 +654,32 @@ def test_opus_matches_the_ffmpeg_command_decoding_the_same_packets_now(tmp_path)
     ours, _, _, _ = decode_in_order("OPUS", 48000, packets)
     # ffmpeg trims the pre-skip (the template's header); the rest is the same decoder's output.
     assert aligned_snr_db(ours, theirs, max_lag=400) > 40
+
+
+def capture_of_payloads(path, encoding, rate, payloads):
+    from conftest import media_obj, start_obj
+
+    lines = [json.dumps(start_obj(encoding, rate))] + [
+        json.dumps(media_obj({"track": "inbound", "chunk": i + 1, "timestamp": 20 * i, "sequence_number": i + 2,
+                              "payload": p})) for i, p in enumerate(payloads)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("encoding, rate, junk", [("OPUS", 48000, b"\x1b\x30"), ("AMR-WB", 16000, b"\xff" * 7)])
+def test_a_stream_of_payloads_whose_frame_length_cannot_be_read_fails_with_the_reason(tmp_path, encoding, rate, junk):
+    [cap] = read_captures(capture_of_payloads(tmp_path / "junk.jsonl", encoding, rate, [junk] * 50))
+    assert cap.error and "no audio could be decoded" in cap.error and "--encoding" in cap.error
+    assert cap.recording.reports == {} or cap.recording.duration_s == 0
+    assert any("50 payloads hold no" in w for w in cap.report.warnings), cap.report.warnings
+
+
+def test_unreadable_wideband_payloads_are_bad_frames_that_keep_their_time_and_are_warned(tmp_path):
+    packets = payloads_of(load("opus_20ms_fec"))[:50]
+    for i in range(4, 50, 10):
+        packets[i] = b"\x1b\x30"
+    path = capture_of_payloads(tmp_path / "some.jsonl", "OPUS", 48000, packets)
+    cap = read_capture(path)
+    report = cap.recording.reports["inbound"]
+    assert report.bad_frames == 5 and cap.recording.duration_s == pytest.approx(1.0)
+    assert any("inbound: 5 payloads hold no OPUS frame" in w for w in cap.report.warnings), cap.report.warnings

@@ -19,7 +19,7 @@ from telnyx_audio.capture._lines import parse_line_full
 from telnyx_audio.capture._model import BadLine, Capture, CaptureReport
 from telnyx_audio.capture._reader import EVENT_NAMES, Reader, _Gunzip, fill, open_capture, read_blocks
 from telnyx_audio.errors import CaptureError, MultipleStreamsError, NotACaptureError, TelnyxAudioError
-from telnyx_audio.protocol import Connected, Event, Media, MediaFormat, Start
+from telnyx_audio.protocol import TRACKS, Connected, Event, Media, MediaFormat, Start
 from telnyx_audio.recording import FrameTable, Plan, Recording, plan, recording_from, render_batch
 
 _MAX_EXAMPLES = 20  # bad lines listed per stream
@@ -242,6 +242,10 @@ def _stream(f: BinaryIO, name: str, reader: Reader, part: _Part, given: MediaFor
     media = part.frames
     counts["media"] = len(media.table)
     fmt, error, exception = choose_format(given, start, media.table, warnings)
+    if error is None and codecs.REGISTRY[fmt.encoding].rate(fmt.sample_rate) != fmt.sample_rate:
+        audio_rate = codecs.REGISTRY[fmt.encoding].rate(fmt.sample_rate)
+        warnings.append(f"{fmt.encoding} is {audio_rate} Hz audio: decoded at {audio_rate} Hz, not the reported"
+                        f" {fmt.sample_rate} Hz")
     recording: Recording | None = None
     if error is None:
         try:
@@ -253,7 +257,8 @@ def _stream(f: BinaryIO, name: str, reader: Reader, part: _Part, given: MediaFor
         except (TelnyxAudioError, ValueError) as exc:
             error, exception = f"cannot decode the audio: {exc}", exc
     if recording is None:
-        recording = Recording(np.zeros((2, 0), np.int16), fmt.sample_rate, fmt.encoding, ())
+        rate = codecs.REGISTRY[fmt.encoding].rate(fmt.sample_rate) if fmt.encoding in codecs.REGISTRY else fmt.sample_rate
+        recording = Recording(np.zeros((2, 0), np.int16), rate, fmt.encoding, ())
     examples = tuple(BadLine(ln, *reader.examples[ln]) for ln in part.bad_lines.tolist()
                      if ln in reader.examples)[:_MAX_EXAMPLES]
     if part.bad_lines.size:
@@ -287,8 +292,9 @@ def _decode(f, fmt, media: _Frames, reader, part, warnings, block_size, counts):
     """Plan and render one stream from the file; lines whose payload fails are re-read."""
     if codecs.REGISTRY[fmt.encoding].stateful:
         return _decode_stateful(f, fmt, media, reader, part, warnings, block_size, counts)
+    rate = codecs.REGISTRY[fmt.encoding].rate(fmt.sample_rate)  # G.711: 8 kHz whatever is reported
     while True:
-        plan_ = plan(media.table, fmt.encoding, fmt.sample_rate)
+        plan_ = plan(media.table, fmt.encoding, rate)
         audio, failed = _render_from_file(f, plan_, media, reader.slow, block_size)
         if failed.size == 0:
             break
@@ -323,6 +329,8 @@ def _decode_stateful(f, fmt, media: _Frames, reader, part, warnings, block_size,
         media.table = FrameTable(t.track, t.chunk, t.timestamp, t.sequence_number, nbytes)
         media = media.take(np.flatnonzero(keep))
     plan_ = plan(media.table, info.name, rate, samples=samples)
+    unreadable = (samples < 0) & (media.table.nbytes >= 0)  # base64, but no frame length in the bytes
+    unreadable = {name: int(unreadable[media.table.track == index].sum()) for index, name in enumerate(TRACKS)}
     del samples
     if isinstance(f, _Gunzip):  # going back in gzip decompresses again from the start: hold the payloads
         raw, _ = _gather(f, media.where, media.length, media.table.nbytes, reader.slow, block_size)
@@ -331,6 +339,13 @@ def _decode_stateful(f, fmt, media: _Frames, reader, part, warnings, block_size,
         _release_freed_memory()
         recording = render_stateful(plan_, media.table, fetch=_fetcher(f, media, reader.slow, block_size))
     warnings.extend(plan_.warnings)
+    for name, n in unreadable.items():
+        if n:
+            warnings.append(f"{name}: {n} payloads hold no {fmt.encoding} frame whose length can be read"
+                            " (bad frames: their time kept as silence where the counters place them)")
+    if any(unreadable.values()) and not recording.audio.shape[1]:
+        raise CaptureError(f"no audio could be decoded: none of the {len(media.table)} payloads is a {fmt.encoding}"
+                           " frame whose length can be read; if the format is wrong, decode with --encoding")
     for name, r in recording.reports.items():
         if r.corrupt_frames:
             warnings.append(f"{name}: {r.corrupt_frames} payloads the {fmt.encoding} decoder rejected, concealed"
