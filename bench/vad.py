@@ -185,7 +185,7 @@ def _timed(fn) -> float:
 
 
 GRID = {"threshold": [0.12, 0.15, 0.2, 0.25], "extend": [0.4, 0.5, 0.6], "min_pause_s": [0.2, 0.3], "range_db": [35.0, 40.0]}
-TUNE_EXTRA = [("digital silence", 0), ("phone-band noise", 5)]  # harder conditions, for tuning only
+TUNE_EXTRA = [("digital silence", 0), ("phone-band noise", 5), (vc.DENSE, 10), (vc.DENSE, 5), (vc.DENSE, 0)]  # harder conditions, for tuning only
 
 
 def noise_alone() -> list[tuple[str, np.ndarray, int]]:

@@ -195,18 +195,22 @@ def room_noise(n: int, rate: int, rng: np.random.Generator) -> np.ndarray:
 
 
 PAUSES = {"digital silence": None, "room noise": (room_noise, -60.0), "phone-band noise": (telephone_noise, -55.0)}
+# For tuning only: a meeting-like call, short pauses (0.1-0.6 s, digital silence) between
+# utterances whose levels differ by up to 14 dB (near and far talkers); noise goes over it all.
+DENSE = "short, levels vary"
 
 
 def build_call(utterances: list[np.ndarray], labels: list[np.ndarray], pause: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Utterances (16 kHz) joined by pauses of 0.3-2.5 s filled as ``pause`` says; audio and labels."""
+    """Utterances (16 kHz) joined by pauses of 0.3-2.5 s filled as ``pause`` says (or as DENSE says); audio and labels."""
     rng = np.random.default_rng(seed)
     frame = int(FRAME_S * RATE)
     pieces, marks = [], []
+    dense = pause == DENSE
     for x, lab in zip(utterances, labels):
-        gap = int(rng.uniform(0.3, 2.5) / FRAME_S) * frame
-        fill = PAUSES[pause]
+        gap = int(rng.uniform(*((0.1, 0.6) if dense else (0.3, 2.5))) / FRAME_S) * frame
+        fill = None if dense else PAUSES[pause]
         noise = np.zeros(gap, np.float32) if fill is None else fill[0](gap, RATE, rng) * np.float32(10 ** (fill[1] / 20))
-        x = x[: lab.size * frame]
+        x = x[: lab.size * frame] * np.float32(10 ** (rng.uniform(-14, 0) / 20) if dense else 1)
         pieces += [noise, x]
         marks += [np.zeros(gap // frame, bool), lab[: x.size // frame]]
     pieces.append(np.zeros(frame * 50, np.float32))

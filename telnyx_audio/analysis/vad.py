@@ -39,6 +39,13 @@ _SLOW_S = 0.5  # a segment also starts where the score averaged over this long .
 _SLOW = 0.07  # ... reaches this (at 8 kHz; in proportion to the bands at other rates) ...
 _SLOW_RANGE_DB = 25.0  # ... within this of the loud level nearby
 _BIAS = 3.13  # the mean of noise over that estimate (4.96 dB, measured on white and pink noise at 8 and 16 kHz)
+# A call whose 80th-percentile frame score under 3.8 kHz lies in this range is speech
+# weak in loud noise (clean speech: over 2; noise alone: under 0.06): misses cost more there
+# than false alarms, so thresholds drop and pauses shorter than _LOW_SNR_PAUSE_S are bridged.
+_LOW_SNR = (0.08, 1.0)
+_LOW_SNR_SCALE = 0.8  # of ``threshold``
+_LOW_SNR_SLOW_SCALE = 0.75  # of _SLOW
+_LOW_SNR_PAUSE_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -221,8 +228,9 @@ def speech_score(pcm: Any, sr: int | None = None, *, frame_s: float = 0.01) -> n
 
 def _features(x: np.ndarray, rate: int, frame_s: float, block_s: float = 0.4, window_s: float = 3.0,
               loud_s: float = 10.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per frame: the speech score (NaN for digital silence), band energy (dB) and how far
-    that lies below the track's loud level nearby (dB)."""
+    """Per frame: the speech score (NaN for digital silence), band energy (dB), how far that
+    lies below the track's loud level nearby (dB), and the score of the bands under 3.8 kHz
+    alone (the same bands at any rate)."""
     frame = int(round(frame_s * rate))
     block = max(1, int(round(block_s / frame_s)))
     power = _band_power(x, rate, frame)
@@ -234,9 +242,11 @@ def _features(x: np.ndarray, rate: int, frame_s: float, block_s: float = 0.4, wi
     noise = _noise(power, silent, under_voice, block, max(1, int(round(window_s / block_s))))
     gain = np.maximum(power / noise, 1.0)
     narrow = max(1, int((3800 - 200) // 250))
-    score = (gain - 1 - np.log(gain)).sum(axis=1) / narrow
-    score[silent] = np.nan
-    return score.astype(np.float32), energy.astype(np.float32), below.astype(np.float32)
+    terms = gain - 1 - np.log(gain)
+    phone = terms[:, :narrow].sum(axis=1) / narrow
+    score = phone + terms[:, narrow:].sum(axis=1) / narrow
+    score[silent] = phone[silent] = np.nan
+    return score.astype(np.float32), energy.astype(np.float32), below.astype(np.float32), phone.astype(np.float32)
 
 
 def detect_speech(pcm: Any, sr: int | None = None, *, method: str = "energy", frame_s: float = 0.01,
@@ -300,7 +310,6 @@ def detect_speech(pcm: Any, sr: int | None = None, *, method: str = "energy", fr
     >>> detect_speech(tone, sr).segments.round(1).values.tolist()   # within one 10 ms frame
     [[1.0, 2.0, 1.0]]
     """
-    from scipy.ndimage import uniform_filter1d
 
     rate = _rate(sr, pcm)
     x = _as_float(pcm)
@@ -313,19 +322,14 @@ def detect_speech(pcm: Any, sr: int | None = None, *, method: str = "energy", fr
     if method == "webrtc":
         mask = _webrtc(x, rate, frame, aggressiveness)
     elif method == "energy":
-        score, energy, below = _features(x, rate, frame_s)
-        possible = ~np.isnan(score) & (below < range_db)  # not digital silence, not hiss far under the voice
-        smooth = uniform_filter1d(np.nan_to_num(score), max(1, int(round(0.09 / frame_s))), mode="nearest")  # 90 ms
-        seed = (smooth >= threshold) & possible
-        seed &= ~_runs_shorter_than(seed, True, 2)  # speech lasts; a lone loud noise frame does not
-        # Quiet speech in loud noise: over half a second its score stands clear of noise's, whose
-        # average over that long hardly moves (noise alone reaches 0.055 per 14 bands; bands over
-        # 3.8 kHz add theirs at wideband rates). Not far under the voice, and not in a blip.
-        slow = uniform_filter1d(np.nan_to_num(score), max(1, int(round(_SLOW_S / frame_s))), mode="nearest")
-        slow_threshold = _SLOW * _n_bands(rate) / _n_bands(8000)
-        seed |= (slow >= slow_threshold) & (smooth >= threshold * extend) & possible & (below < _SLOW_RANGE_DB)
-        weak = (smooth >= threshold * extend) & possible
-        mask = _grow(seed, weak | seed)
+        score, energy, below, phone = _features(x, rate, frame_s)
+        heard = phone[~np.isnan(phone)]
+        typical = np.percentile(heard, 80) if heard.size else np.inf
+        if _LOW_SNR[0] <= typical < _LOW_SNR[1]:  # speech weak in loud noise all through the call
+            mask = _decide(score, below, rate, frame_s, threshold * _LOW_SNR_SCALE, extend, range_db, _LOW_SNR_SLOW_SCALE)
+            min_pause_s = max(min_pause_s, _LOW_SNR_PAUSE_S)
+        else:
+            mask = _decide(score, below, rate, frame_s, threshold, extend, range_db)
     else:
         raise ValueError(f"method must be 'energy' or 'webrtc', got {method!r}")
     if exclude is not None:  # before bridging pauses, so a pause is never bridged across an excluded span
@@ -336,6 +340,25 @@ def detect_speech(pcm: Any, sr: int | None = None, *, method: str = "energy", fr
         mask = mask & ~exclude
     mask = mask & ~_runs_shorter_than(mask, True, int(round(min_speech_s / frame_s)))
     return Speech(mask, _segments(mask, frame_s), frame_s, energy)
+
+
+def _decide(score: np.ndarray, below: np.ndarray, rate: int, frame_s: float, threshold: float, extend: float,
+            range_db: float, slow_scale: float = 1.0) -> np.ndarray:
+    """Speech per frame from the score and the level under the voice (before pauses are bridged)."""
+    from scipy.ndimage import uniform_filter1d
+
+    possible = ~np.isnan(score) & (below < range_db)  # not digital silence, not hiss far under the voice
+    smooth = uniform_filter1d(np.nan_to_num(score), max(1, int(round(0.09 / frame_s))), mode="nearest")  # 90 ms
+    seed = (smooth >= threshold) & possible
+    seed &= ~_runs_shorter_than(seed, True, 2)  # speech lasts; a lone loud noise frame does not
+    # Quiet speech in loud noise: over half a second its score stands clear of noise's, whose
+    # average over that long hardly moves (noise alone reaches 0.055 per 14 bands; bands over
+    # 3.8 kHz add theirs at wideband rates). Not far under the voice, and not in a blip.
+    slow = uniform_filter1d(np.nan_to_num(score), max(1, int(round(_SLOW_S / frame_s))), mode="nearest")
+    slow_threshold = _SLOW * slow_scale * _n_bands(rate) / _n_bands(8000)
+    seed |= (slow >= slow_threshold) & (smooth >= threshold * extend) & possible & (below < _SLOW_RANGE_DB)
+    weak = (smooth >= threshold * extend) & possible
+    return _grow(seed, weak | seed)
 
 
 def _webrtc(x: np.ndarray, rate: int, frame: int, aggressiveness: int) -> np.ndarray:
