@@ -67,6 +67,8 @@ class Placed:
     ts_offset: float | None  # track start in samples from timestamps, when they agree
     first_chunk: int
     capped: float  # samples of silence the caps left out
+    short: int = 0  # frames (not the last) shorter than the usual frame
+    by_timestamps: bool = False  # placed by timestamps although the lengths disagree with them
 
 
 def _cap_total(gap: np.ndarray, budget: int) -> tuple[np.ndarray, np.ndarray, int]:
@@ -152,6 +154,7 @@ def place_track(frames, rows: np.ndarray, sr: int, bps: int, unplaced: int, max_
     length = int(pos[-1] + lens[-1]) if k.size else 0
 
     ts_offset = None
+    by_timestamps = False
     if unit is not None and k.size:
         # Timestamps agree with the payload lengths when, frame by frame, they sit where the
         # lengths put them (within one frame): then they can place the track in the call.
@@ -159,7 +162,29 @@ def place_track(frames, rows: np.ndarray, sr: int, bps: int, unplaced: int, max_
         if np.abs(resid - resid[0]).max() <= max(frame_len, 1):
             ts_offset = float(resid[0])
         else:
-            unit = None
+            # Lengths vary (a short frame): where the timestamps step as the counters do (a usual
+            # frame per step) and never overlap a frame with the next, they place each frame,
+            # and a frame shorter than its step leaves a gap.
+            tk = ts[keep]
+            step = np.diff(tk)
+            ticks = np.rint(step * scale).astype(np.int64)
+            hole = ticks - lens[:-1]
+            if ((lens != frame_len).any() and (step > 0).all() and (hole >= -int(np.ceil(scale))).all()
+                    and (np.abs(ticks - np.diff(k) * frame_len) <= frame_len // 2).all()):
+                most = int(limit / scale)
+                gap = np.zeros(k.size, np.int64)
+                capped = np.zeros(k.size, bool)
+                capped[1:] = step > most
+                gap[1:] = np.maximum(np.rint(np.minimum(step, most) * scale).astype(np.int64) - lens[:-1], 0)
+                asked = float(np.maximum(step - most, 0).sum(dtype=np.float64)) * scale
+                gap, cut_mask, cut = _cap_total(gap, budget)
+                capped |= cut_mask
+                pos[1:] = np.cumsum(lens[:-1] + gap[1:])
+                length = int(pos[-1] + lens[-1])
+                ts_offset, by_timestamps = float(tk[0] * scale), True
+            else:
+                unit = None
+    short = int((good[:-1] & (lens[:-1] < frame_len)).sum()) if k.size else 0
     n_bad = int(is_bad.sum())
     return Placed(
         report_args=dict(
@@ -183,4 +208,6 @@ def place_track(frames, rows: np.ndarray, sr: int, bps: int, unplaced: int, max_
         ts_offset=ts_offset,
         first_chunk=int(chunk[keep][0]) if name == "chunk" and k.size else 0,
         capped=asked + cut,
+        short=short,
+        by_timestamps=by_timestamps,
     )

@@ -303,3 +303,30 @@ def test_g711_reported_at_another_rate_is_decoded_as_8_khz_audio_and_says_so(tmp
     assert cap.recording.sample_rate == 8000 and cap.recording.duration_s == pytest.approx(2.0)
     assert np.array_equal(cap.recording.inbound, expected_tracks(frames, encoding)["inbound"])
     assert any(f"reported {reported} Hz" in w for w in cap.report.warnings), cap.report.warnings
+
+
+def test_a_short_frame_leaves_a_reported_gap_where_timestamps_say_later_audio_belongs(tmp_path):
+    frames = tone_frames(100, tracks=("inbound",))
+    for fr in frames[4::10]:
+        fr["payload"] = fr["payload"][:80]
+    cap = read_capture(write_capture(tmp_path / "short.jsonl", lines_of(frames)))
+    report = cap.recording.reports["inbound"]
+    assert cap.recording.duration_s == pytest.approx(2.0) and report.timestamp_unit == "ms"
+    assert report.gap_ms == pytest.approx(100.0) and len(report.gaps) == 10
+    want = expected_tracks(tone_frames(100, tracks=("inbound",)))["inbound"]
+    got = cap.recording.inbound
+    assert np.array_equal(got[-800:], want[-800:])  # the last frames at their true time
+    assert np.array_equal(got[800:2240], want[800:2240]) and not got[720:800].any()  # frames 5-13; a hole
+    assert any("10 frames shorter than the usual 160 samples: placed by their timestamps" in w
+               for w in cap.report.warnings), cap.report.warnings
+
+
+def test_a_short_frame_without_timestamps_is_warned_that_later_audio_comes_early(tmp_path):
+    frames = tone_frames(30, tracks=("inbound",))
+    for fr in frames:
+        fr["timestamp"] = None
+    frames[5]["payload"] = frames[5]["payload"][:80]
+    cap = read_capture(write_capture(tmp_path / "short.jsonl", lines_of(frames)))
+    assert cap.recording.duration_s == pytest.approx(0.59)
+    assert any("1 frames shorter than the usual 160 samples" in w and "later audio comes early" in w
+               for w in cap.report.warnings), cap.report.warnings

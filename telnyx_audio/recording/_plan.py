@@ -95,6 +95,14 @@ def plan(
                        for n, p in live.items()}
     warnings: list[str] = []
     for name, p in placed.items():
+        usual = p.report_args["samples_per_frame"]
+        if p.short and p.by_timestamps:
+            warnings.append(f"{name}: {p.short} frames shorter than the usual {usual} samples: placed by their"
+                            " timestamps, the rest of each frame's time left as silence (counted in gaps)")
+        elif p.short and samples is None and p.report_args["timestamp_unit"] is None:  # G.711/L16: one length
+            warnings.append(f"{name}: {p.short} frames shorter than the usual {usual} samples: the audio after each"
+                            " follows it directly (no timestamps to place it by), so later audio comes early")
+    for name, p in placed.items():
         # The offset between tracks is silence too: it shares the track's budget.
         room = max(budget - (p.length - int(p.lens.sum())), 0)  # budget less the gaps' silence
         if offsets.get(name, 0) > room:
