@@ -39,13 +39,13 @@ _SLOW_S = 0.5  # a segment also starts where the score averaged over this long .
 _SLOW = 0.07  # ... reaches this (at 8 kHz; in proportion to the bands at other rates) ...
 _SLOW_RANGE_DB = 25.0  # ... within this of the loud level nearby
 _BIAS = 3.13  # the mean of noise over that estimate (4.96 dB, measured on white and pink noise at 8 and 16 kHz)
-# A call whose 80th-percentile frame score under 3.8 kHz lies in this range is speech
-# weak in loud noise (clean speech: over 2; noise alone: under 0.06): misses cost more there
-# than false alarms, so thresholds drop and pauses shorter than _LOW_SNR_PAUSE_S are bridged.
-_LOW_SNR = (0.08, 1.0)
-_LOW_SNR_SCALE = 0.8  # of ``threshold``
-_LOW_SNR_SLOW_SCALE = 0.75  # of _SLOW
-_LOW_SNR_PAUSE_S = 0.5
+# A call whose 80th-percentile frame score under 3.8 kHz lies in this range is speech weak
+# in loud noise all through (clean speech: over 2; noise alone: about 0.05): misses cost more
+# there than false alarms, so ``threshold`` drops by _LOW_SNR_SCALE and pauses shorter than
+# _LOW_SNR_PAUSE_S are bridged (tuned on the TUNE set, incl. meeting-like calls at 0-5 dB SNR).
+_LOW_SNR = (0.08, 0.6)
+_LOW_SNR_SCALE = 0.8
+_LOW_SNR_PAUSE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -326,10 +326,9 @@ def detect_speech(pcm: Any, sr: int | None = None, *, method: str = "energy", fr
         heard = phone[~np.isnan(phone)]
         typical = np.percentile(heard, 80) if heard.size else np.inf
         if _LOW_SNR[0] <= typical < _LOW_SNR[1]:  # speech weak in loud noise all through the call
-            mask = _decide(score, below, rate, frame_s, threshold * _LOW_SNR_SCALE, extend, range_db, _LOW_SNR_SLOW_SCALE)
+            threshold *= _LOW_SNR_SCALE
             min_pause_s = max(min_pause_s, _LOW_SNR_PAUSE_S)
-        else:
-            mask = _decide(score, below, rate, frame_s, threshold, extend, range_db)
+        mask = _decide(score, below, rate, frame_s, threshold, extend, range_db)
     else:
         raise ValueError(f"method must be 'energy' or 'webrtc', got {method!r}")
     if exclude is not None:  # before bridging pauses, so a pause is never bridged across an excluded span
@@ -343,7 +342,7 @@ def detect_speech(pcm: Any, sr: int | None = None, *, method: str = "energy", fr
 
 
 def _decide(score: np.ndarray, below: np.ndarray, rate: int, frame_s: float, threshold: float, extend: float,
-            range_db: float, slow_scale: float = 1.0) -> np.ndarray:
+            range_db: float) -> np.ndarray:
     """Speech per frame from the score and the level under the voice (before pauses are bridged)."""
     from scipy.ndimage import uniform_filter1d
 
@@ -355,7 +354,7 @@ def _decide(score: np.ndarray, below: np.ndarray, rate: int, frame_s: float, thr
     # average over that long hardly moves (noise alone reaches 0.055 per 14 bands; bands over
     # 3.8 kHz add theirs at wideband rates). Not far under the voice, and not in a blip.
     slow = uniform_filter1d(np.nan_to_num(score), max(1, int(round(_SLOW_S / frame_s))), mode="nearest")
-    slow_threshold = _SLOW * slow_scale * _n_bands(rate) / _n_bands(8000)
+    slow_threshold = _SLOW * _n_bands(rate) / _n_bands(8000)
     seed |= (slow >= slow_threshold) & (smooth >= threshold * extend) & possible & (below < _SLOW_RANGE_DB)
     weak = (smooth >= threshold * extend) & possible
     return _grow(seed, weak | seed)
