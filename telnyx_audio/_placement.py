@@ -40,8 +40,19 @@ def mode(values: np.ndarray) -> int:
     return int(np.argmax(np.bincount(values)))
 
 
-def timestamp_scale(ts: np.ndarray, lens: np.ndarray, sr: int) -> tuple[str | None, float]:
-    """Read the timestamp unit off the data: ms (20 per 20 ms frame) or RTP samples."""
+def timestamp_scale(ts: np.ndarray, lens: np.ndarray, sr: int, clock: int | None = None) -> tuple[str | None, float]:
+    """Read the timestamp unit off the data: ms (20 per 20 ms frame), samples of the audio
+    (``"samples"``) or ticks of the codec's own RTP clock where it differs (``"rtp"``: G.722's
+    8 kHz, Opus's 48 kHz).
+
+    Examples
+    --------
+    >>> lens = np.full(3, 320)
+    >>> timestamp_scale(np.array([0, 160, 320]), lens, 16000, 8000)
+    ('rtp', 2.0)
+    >>> timestamp_scale(np.array([0, 20, 40]), lens, 16000, 8000)
+    ('ms', 16.0)
+    """
     if ts.size < 2:
         return ("ms", sr / 1000.0) if ts.size else (None, 0.0)
     step = float(np.median(np.diff(ts)))
@@ -53,6 +64,8 @@ def timestamp_scale(ts: np.ndarray, lens: np.ndarray, sr: int) -> tuple[str | No
         return "ms", sr / 1000.0
     if abs(step - frame) <= 0.25 * frame:
         return "samples", 1.0
+    if clock and clock != sr and abs(step - frame * clock / sr) <= 0.25 * frame * clock / sr:
+        return "rtp", sr / clock
     return None, 0.0
 
 
@@ -80,7 +93,8 @@ def _cap_total(gap: np.ndarray, budget: int) -> tuple[np.ndarray, np.ndarray, in
     return new, new < gap, int(total[-1] - budget)
 
 
-def place_track(frames, rows: np.ndarray, sr: int, bps: int, unplaced: int, max_gap: int, budget: int) -> Placed:
+def place_track(frames, rows: np.ndarray, sr: int, bps: int, unplaced: int, max_gap: int, budget: int,
+                clock: int | None = None) -> Placed:
     """Order, dedupe and position one track's frames (rows are in arrival order).
 
     ``max_gap`` (samples) caps any one gap and ``budget`` all of them together: a corrupt
@@ -125,7 +139,7 @@ def place_track(frames, rows: np.ndarray, sr: int, bps: int, unplaced: int, max_
         stray = int((nbytes[good] % bps).sum()) if bps > 1 else 0
         frame_len = mode(lens[good])
         lens[~good] = frame_len
-    unit, scale = timestamp_scale(ts[keep], lens, sr) if (ts >= 0).all() else (None, 0.0)
+    unit, scale = timestamp_scale(ts[keep], lens, sr, clock) if (ts >= 0).all() else (None, 0.0)
 
     limit = min(max_gap, budget)
     gap = np.zeros(k.size, np.int64)

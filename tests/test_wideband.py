@@ -683,3 +683,20 @@ def test_unreadable_wideband_payloads_are_bad_frames_that_keep_their_time_and_ar
     report = cap.recording.reports["inbound"]
     assert report.bad_frames == 5 and cap.recording.duration_s == pytest.approx(1.0)
     assert any("inbound: 5 payloads hold no OPUS frame" in w for w in cap.report.warnings), cap.report.warnings
+
+
+def test_g722_timestamps_in_its_8_khz_rtp_clock_place_a_late_track_at_its_offset(tmp_path):
+    from conftest import media_obj, start_obj
+
+    payloads, _ = stream_case("G722")
+    lines = [json.dumps(start_obj("G722", 8000))]
+    for i, p in enumerate(payloads):  # outbound starts 200 ms (1600 ticks of 8 kHz) later
+        for track, ts in (("inbound", 160 * i), ("outbound", 1600 + 160 * i)):
+            lines.append(json.dumps(media_obj({"track": track, "chunk": i + 1, "timestamp": ts, "payload": p})))
+    (tmp_path / "g722.jsonl").write_text("\n".join(lines) + "\n")
+    cap = read_capture(tmp_path / "g722.jsonl")
+    reports = cap.recording.reports
+    assert reports["inbound"].timestamp_unit == reports["outbound"].timestamp_unit == "rtp"
+    assert reports["outbound"].start_s == pytest.approx(0.2) and reports["inbound"].start_s == 0
+    assert cap.recording.duration_s == pytest.approx(1.4)
+    assert np.array_equal(cap.recording.outbound[3200:], cap.recording.inbound[:-3200])

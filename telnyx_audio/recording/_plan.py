@@ -74,11 +74,13 @@ def plan(
     track_rows = [np.flatnonzero(frames.track == index) for index in range(len(TRACKS))]
     received = max((int(np.maximum(frames.nbytes[r], 0).sum()) // bps for r in track_rows), default=0)
     budget = silence_budget(received, int(sample_rate), max_silence_s)
+    info = codecs.REGISTRY.get(encoding)
+    clock = info.rtp_clock if info is not None else None  # G.722's 8 kHz, Opus's 48 kHz timestamps
     placed: dict[str, Placed] = {}
     for name, rows in zip(TRACKS, track_rows):
         unplaced = int(bad_frames.get(name, 0))
         if rows.size or unplaced:
-            placed[name] = place_track(frames, rows, int(sample_rate), bps, unplaced, max_gap, budget)
+            placed[name] = place_track(frames, rows, int(sample_rate), bps, unplaced, max_gap, budget, clock)
 
     # Shared timeline: timestamps place tracks when every track's agree; else chunk numbers.
     offsets = {name: 0 for name in placed}
