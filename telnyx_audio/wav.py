@@ -28,6 +28,8 @@ __all__ = ["write_wav", "write_wavs", "write_call", "SUMMARY_NAME"]
 
 #: The name of the summary written beside a call's WAVs.
 SUMMARY_NAME = "summary.json"
+#: Files being written are named ``.<name><PARTIAL_SUFFIX>`` and renamed when complete.
+PARTIAL_SUFFIX = ".part"
 
 _BLOCK = 1 << 20  # samples per write
 _MAX_DATA = 0xFFFFFFFF - 36  # bytes of audio a RIFF/WAV header can describe
@@ -67,7 +69,7 @@ def write_wav(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int)
     if 2 * channels * n > _MAX_DATA:
         raise ValueError(f"a WAV file holds at most 4 GiB of audio; {channels} x {n} samples is more")
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.part")
+    tmp = path.with_name(f".{path.name}{PARTIAL_SUFFIX}")
     try:
         # The standard library's wave writes 16-bit PCM straight from the array's memory:
         # 1.5x (mono) to 2x (stereo) faster than soundfile here (bench/decode.py's whole
@@ -123,17 +125,31 @@ def _wavs(recording: Recording):
         yield "stereo", recording.audio
 
 
-def _write_json_atomically(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.part")
+def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> Path:
+    """Write JSON to ``path`` so that readers see the old file, or the whole new one.
+
+    The text goes to a temporary file in the same folder, is flushed and fsynced, then
+    renamed over ``path``; on failure the temporary file is removed and the error raised.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = write_json_atomic(pathlib.Path(tempfile.mkdtemp()) / "s.json", {"a": 1})
+    >>> p.read_text()
+    '{\\n  "a": 1\\n}\\n'
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}{PARTIAL_SUFFIX}")
     try:
         with open(tmp, "w", encoding="utf-8") as f:
-            f.write(json.dumps(data, indent=2, default=str) + "\n")
+            f.write(json.dumps(obj, indent=2, default=str) + "\n")
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    return path
 
 
 def write_call(capture: "Capture", folder: str | os.PathLike[str]) -> dict[str, Any]:
@@ -191,7 +207,7 @@ def write_call(capture: "Capture", folder: str | os.PathLike[str]) -> dict[str, 
         summary["error"] = "; ".join(e for e in (summary.get("error"), message) if e)
     summary["files"] = files
     try:
-        _write_json_atomically(out / SUMMARY_NAME, summary)
+        write_json_atomic(out / SUMMARY_NAME, summary)
     except OSError as exc:
         message = f"cannot write {str(out / SUMMARY_NAME)!r}: {exc.strerror or exc}"
         if failure is None:

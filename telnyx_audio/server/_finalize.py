@@ -31,43 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from telnyx_audio.server._stream import LOG_NAME
+from telnyx_audio.wav import PARTIAL_SUFFIX, write_json_atomic
 
 log = logging.getLogger("telnyx_audio.server")
-
-_PARTIAL = ".part"  # as telnyx_audio.wav names its temporary files
-
-
-def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> Path:
-    """Write JSON to ``path`` so that readers see the old file, or the whole new one.
-
-    The text goes to a temporary file in the same folder, is flushed and fsynced, then
-    renamed over ``path``; on failure the temporary file is removed and the error raised.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> p = write_json_atomic(pathlib.Path(tempfile.mkdtemp()) / "s.json", {"a": 1})
-    >>> p.read_text()
-    '{\\n  "a": 1\\n}\\n'
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}{_PARTIAL}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(json.dumps(obj, indent=2, default=str) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
 
 def remove_partials(folder: Path) -> list[str]:
     """Remove what an interrupted finalising left under temporary names; returns their names."""
     gone = []
-    for p in folder.glob(f".*{_PARTIAL}"):
+    for p in folder.glob(f".*{PARTIAL_SUFFIX}"):
         p.unlink(missing_ok=True)
         gone.append(p.name)
     return gone
@@ -174,7 +145,6 @@ def _worker_main() -> None:
     if limit > 0:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     import telnyx_audio.capture  # noqa: F401 - ready before the first job
-    import telnyx_audio.wav  # noqa: F401
 
     out = sys.stdout
     sys.stdout = sys.stderr  # nothing else may write to the reply channel
