@@ -60,3 +60,28 @@ def capture_stem(path: str | Path) -> str:
         if name.endswith(suffix) and len(name) > len(suffix):
             name = name[: -len(suffix)]
     return path.resolve().parent.name if name in GENERIC_CAPTURE_NAMES else name
+
+
+def stream_folders(stream_ids: list[str | None]) -> list[str]:
+    """Each stream's folder inside its capture file's: none (``""``) for a one-stream file,
+    else its stream id made safe, with ``-2``, ``-3``... where two would clash (as
+    ``telnyx-audio decode`` and ``telnyx-audio batch`` name them).
+
+    Examples
+    --------
+    >>> stream_folders(["a"]), stream_folders(["a/b", None, "a_b"])
+    ([''], ['a_b', 'stream-2', 'a_b-2'])
+    """
+    if len(stream_ids) == 1:
+        return [""]
+    used: set[str] = set()
+    names = []
+    for i, stream_id in enumerate(stream_ids, 1):
+        name = base = safe_name(stream_id, f"stream-{i}")
+        k = 1
+        while name in used:
+            k += 1
+            name = f"{base}-{k}"
+        used.add(name)
+        names.append(name)
+    return names

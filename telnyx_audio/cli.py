@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from telnyx_audio._paths import capture_stem, safe_name
+from telnyx_audio._paths import capture_stem, safe_name, stream_folders
 
 __all__ = ["main"]
 
@@ -51,19 +51,7 @@ def _decode_names(path: Path, captures: list, used: set[str]) -> list[str]:
         n += 1
         name = f"{base}-{n}"
     used.add(name)
-    if len(captures) == 1:
-        return [name]
-    inner: set[str] = set()
-    names = []
-    for i, capture in enumerate(captures, 1):
-        sub = base_sub = safe_name(capture.stream_id, f"stream-{i}")
-        k = 1
-        while sub in inner:
-            k += 1
-            sub = f"{base_sub}-{k}"
-        inner.add(sub)
-        names.append(f"{name}/{sub}")
-    return names
+    return [f"{name}/{sub}" if sub else name for sub in stream_folders([c.stream_id for c in captures])]
 
 
 def _decode(args: argparse.Namespace) -> int:

@@ -106,6 +106,7 @@ def process_file(task: Task) -> FileResult:
     Raises whatever reading the file raises; :func:`run_task` makes that an error row. A
     failure after reading (writing or analysing one stream) is that stream's error row.
     """
+    from telnyx_audio._paths import stream_folders
     from telnyx_audio.analysis import analyze_call
     from telnyx_audio.capture import read_captures
     from telnyx_audio.wav import write_call
@@ -115,7 +116,7 @@ def process_file(task: Task) -> FileResult:
     t0 = time.perf_counter()
     captures = read_captures(task.path)
     result = FileResult(task.index, task.path)
-    for capture, sub in zip(captures, _stream_folders(captures)):
+    for capture, sub in zip(captures, stream_folders([c.stream_id for c in captures])):
         row = schema.capture_row(capture)
         row["path"] = task.path
         row["error"] = capture.error or ""  # the stream's audio could not be decoded
@@ -140,26 +141,6 @@ def process_file(task: Task) -> FileResult:
     for row in result.calls:
         row["process_s"] = elapsed / max(len(result.calls), 1)
     return result
-
-
-def _stream_folders(captures: list) -> list[str]:
-    """Each stream's folder inside the file's: none for a one-stream file, else its stream id
-    (as ``telnyx-audio decode`` names them)."""
-    from telnyx_audio._paths import safe_name
-
-    if len(captures) == 1:
-        return [""]
-    used: set[str] = set()
-    names = []
-    for i, capture in enumerate(captures, 1):
-        name = base = safe_name(capture.stream_id, f"stream-{i}")
-        k = 1
-        while name in used:
-            k += 1
-            name = f"{base}-{k}"
-        used.add(name)
-        names.append(name)
-    return names
 
 
 def _codec_check(capture: Any) -> dict[str, Any]:
