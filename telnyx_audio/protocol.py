@@ -83,8 +83,9 @@ class Start:
     """``{"event": "start"}``: the call's ids, ``media_format`` and ``custom_parameters``.
 
     ``media_format`` is ``None`` when the message has none (integrations' tests send such
-    starts; Telnyx's default is PCMU at 8000 Hz): the ids are kept, and whoever decodes
-    says which format it assumed or inferred.
+    starts; Telnyx's default is PCMU at 8000 Hz), or one that cannot be used (a rate out of
+    range, no codec name...: ``media_format_error`` says why): the ids are kept, and whoever
+    decodes says which format it assumed or inferred.
     """
 
     sequence_number: int | None
@@ -95,6 +96,7 @@ class Start:
     custom_parameters: Mapping[str, Any]
     client_state: str | None = None
     start: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    media_format_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -344,15 +346,20 @@ def _start(msg: Mapping[str, Any]) -> Start:
         params = {p.get("name"): p.get("value") for p in params if isinstance(p, dict)}
     if not isinstance(params, dict):
         raise _Bad("start.custom_parameters must be an object")
+    try:  # a bad format loses the format only, never the call's ids
+        media_format, format_error = _media_format(start), None
+    except _Bad as exc:
+        media_format, format_error = None, str(exc)
     return Start(
         sequence_number=_counter(msg, "sequence_number", ""),
         stream_id=_opt_str(msg, "stream_id") or _opt_str(start, "stream_id", "start."),
         call_control_id=_opt_str(start, "call_control_id", "start."),
         call_session_id=_opt_str(start, "call_session_id", "start."),
-        media_format=_media_format(start),
+        media_format=media_format,
         custom_parameters=params,
         client_state=_opt_str(start, "client_state", "start."),
         start=start,
+        media_format_error=format_error,
     )
 
 

@@ -54,14 +54,17 @@ def test_a_counter_out_of_range_is_a_bad_line_with_its_reason_not_a_crash(tmp_pa
 
 
 @pytest.mark.parametrize("rate", [10**30, 0, 10**7])
-def test_an_absurd_sample_rate_is_a_bad_start_line_and_the_call_still_decodes(tmp_path, rate):
+def test_an_absurd_sample_rate_drops_only_the_format_and_the_call_keeps_its_ids_and_decodes(tmp_path, rate):
     frames = tone_frames(10, tracks=("inbound",))
     lines = lines_of(frames)
     lines[1] = json.dumps(start_obj(sample_rate=rate))
     cap = read_capture(write_capture(tmp_path / "rate.jsonl", lines))
-    assert cap.report.bad_lines == 1 and "sample_rate" in cap.report.bad_examples[0].reason
+    assert cap.report.bad_lines == 0 and cap.call_control_id == "v2:ctl" and cap.call_session_id == "sess-1"
+    assert cap.custom_parameters == {"customer_id": "c-1"} and cap.stream_id == SID
     assert cap.media_format.sample_rate == 8000 and cap.recording.duration_s == pytest.approx(0.2)
-    assert any("inferred" in w for w in cap.report.warnings)
+    assert any(f"media_format is unusable (start.media_format.sample_rate must be an integer from 1000 to 192000,"
+               f" got {rate}" in w and "inferred" in w for w in cap.report.warnings), cap.report.warnings
+    assert any("G.711 law read from the audio: PCMU" in w for w in cap.report.warnings), cap.report.warnings
 
 
 def test_five_lines_cannot_make_gigabytes(tmp_path):

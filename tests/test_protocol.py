@@ -108,14 +108,6 @@ MALFORMED = [
     (media(chunk="-1"), "media.chunk must be a string of digits, got '-1'"),
     (media(chunk=-1), "media.chunk must not be negative"),
     (media(timestamp=True), "media.timestamp must be a string of digits, got True"),
-    ('{"event": "start", "start": {"media_format": "PCMU"}}', "start.media_format must be an object, got str"),
-    ('{"event": "start", "start": {"media_format": {"encoding": "PCMU", "sample_rate": "x"}}}',
-     "sample_rate must be an integer from 1000 to 192000, got 'x'"),
-    ('{"event": "start", "start": {"media_format": {"encoding": "PCMU", "sample_rate": 8000000000}}}',
-     "sample_rate must be an integer from 1000 to 192000, got 8000000000"),
-    ('{"event": "start", "start": {"media_format": {"encoding": "PCMU", "sample_rate": 8000, "channels": 0}}}',
-     "channels must be an integer from 1 to 8"),
-    ('{"event": "start", "start": {"media_format": {"sample_rate": 8000}}}', "encoding must be a codec name"),
     ('{"event": "dtmf", "dtmf": {}}', "dtmf.digit must be a string"),
     ('{"event": "mark", "mark": {"name": null}}', "mark.name must be a string or a number, got None"),
     ('{"event": "mark", "mark": {"name": [1]}}', "mark.name must be a string or a number, got [1]"),
@@ -131,6 +123,24 @@ MALFORMED = [
     ('{"event": "error", "payload": {"code": ' + "9" * 30 + '}}', "error.payload.code is out of range"),
     ('{"event": "stop", "stop": []}', "stop must be an object"),
 ]
+
+
+BAD_FORMATS = [
+    ('"PCMU"', "start.media_format must be an object, got str"),
+    ('{"encoding": "PCMU", "sample_rate": "x"}', "sample_rate must be an integer from 1000 to 192000, got 'x'"),
+    ('{"encoding": "PCMU", "sample_rate": 8000000000}',
+     "sample_rate must be an integer from 1000 to 192000, got 8000000000"),
+    ('{"encoding": "PCMU", "sample_rate": 8000, "channels": 0}', "channels must be an integer from 1 to 8"),
+    ('{"sample_rate": 8000}', "encoding must be a codec name"),
+]
+
+
+@pytest.mark.parametrize("fmt, reason", BAD_FORMATS)
+def test_a_start_with_an_unusable_media_format_keeps_its_ids_and_says_why_the_format_was_dropped(fmt, reason):
+    ev = parse_message('{"event": "start", "stream_id": "s-1", "start": {"call_control_id": "v3:c",'
+                       ' "custom_parameters": {"k": "v"}, "media_format": ' + fmt + '}}')
+    assert isinstance(ev, Start) and ev.media_format is None and reason in ev.media_format_error
+    assert (ev.stream_id, ev.call_control_id, dict(ev.custom_parameters)) == ("s-1", "v3:c", {"k": "v"})
 
 
 @pytest.mark.parametrize("raw, reason", MALFORMED)

@@ -72,8 +72,10 @@ def choose_format(given, start, table, warnings) -> tuple[MediaFormat, str | Non
         return DEFAULT_MEDIA_FORMAT, None, None
     else:
         fmt, why = infer(table)
-        if start is not None:  # there was a start, without media_format: say so, not "no start"
-            why = why.replace("no start message", "the start message has no media_format", 1)
+        if start is not None:  # there was a start, without a usable media_format: say so, not "no start"
+            had = (f"the start message's media_format is unusable ({start.media_format_error})"
+                   if start.media_format_error else "the start message has no media_format")
+            why = why.replace("no start message", had, 1)
         if fmt is None:
             exc = CaptureError(why)
             return NOT_KNOWN, why, exc

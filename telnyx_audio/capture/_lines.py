@@ -12,7 +12,7 @@ import json
 import os
 from typing import Any, Iterator
 
-from telnyx_audio.protocol import Event, Malformed, Media, Start, parse_object
+from telnyx_audio.protocol import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, Event, Malformed, Media, parse_object
 
 __all__ = ["parse_line", "iter_lines", "MAX_COUNTER", "MIN_RATE", "MAX_RATE"]
 
@@ -20,8 +20,9 @@ __all__ = ["parse_line", "iter_lines", "MAX_COUNTER", "MIN_RATE", "MAX_RATE"]
 #: integer a float64 holds exactly (timestamps are scaled in float64 when tracks are aligned).
 #: Real counters stay far below it; a larger one is a corrupt line, not a long call.
 MAX_COUNTER = 2**53 - 1
-#: Sample rates accepted in ``start.media_format`` (Telnyx uses 8000 to 48000 Hz).
-MIN_RATE, MAX_RATE = 1000, 192_000
+#: Sample rates accepted in ``start.media_format`` (Telnyx uses 8000 to 48000 Hz): the
+#: protocol's rule; a start outside it keeps its ids, without the format (``media_format_error``).
+MIN_RATE, MAX_RATE = MIN_SAMPLE_RATE, MAX_SAMPLE_RATE
 
 #: Key under which a capture-log line wraps the message as received (the capture server's form).
 WRAP_KEY = "message"
@@ -42,10 +43,6 @@ def _out_of_range(event: Event) -> str | None:
     seq = getattr(event, "sequence_number", None)
     if seq is not None and seq > MAX_COUNTER:
         return f"sequence_number {seq} is out of range (0 to {MAX_COUNTER})"
-    if isinstance(event, Start) and event.media_format is not None:  # None: start had no media_format
-        rate = event.media_format.sample_rate
-        if not MIN_RATE <= rate <= MAX_RATE:
-            return f"start: start.media_format.sample_rate {rate} is out of range ({MIN_RATE} to {MAX_RATE} Hz)"
     return None
 
 

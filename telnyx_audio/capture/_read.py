@@ -250,7 +250,7 @@ def _stream(f: BinaryIO, name: str, reader: Reader, part: _Part, given: MediaFor
     if error is None:
         try:
             recording, media = _decode(f, fmt, media, reader, part, warnings, block_size, counts)
-            if start is None and given is None and fmt.encoding in ("PCMU", "PCMA"):
+            if given is None and (start is None or start.media_format is None) and fmt.encoding in ("PCMU", "PCMA"):
                 recording, fmt, media = _settle_law(f, fmt, media, reader, part, recording, warnings, block_size, counts)
             elif fmt.encoding in ("PCMU", "PCMA"):
                 check_law(recording, fmt, warnings)
