@@ -41,11 +41,11 @@ _SLOW_RANGE_DB = 25.0  # ... within this of the loud level nearby
 _BIAS = 3.13  # the mean of noise over that estimate (4.96 dB, measured on white and pink noise at 8 and 16 kHz)
 # A call whose 80th-percentile frame score under 3.8 kHz lies in this range is speech weak
 # in loud noise all through (clean speech: over 2; noise alone: about 0.05): misses cost more
-# there than false alarms, so any frame that may join a segment may start one (the bar to
-# join stays) and pauses shorter than _LOW_SNR_PAUSE_S are bridged (tuned on the TUNE set,
-# incl. meeting-like calls at 0-5 dB SNR).
-_LOW_SNR = (0.08, 1.0)
-_LOW_SNR_PAUSE_S = 0.7
+# there than false alarms, so ``threshold`` drops by _LOW_SNR_SCALE and pauses shorter than
+# _LOW_SNR_PAUSE_S are bridged (tuned on the TUNE set, incl. meeting-like calls at 0-5 dB SNR).
+_LOW_SNR = (0.08, 0.6)
+_LOW_SNR_SCALE = 0.8
+_LOW_SNR_PAUSE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -326,7 +326,7 @@ def detect_speech(pcm: Any, sr: int | None = None, *, method: str = "energy", fr
         heard = phone[~np.isnan(phone)]
         typical = np.percentile(heard, 80) if heard.size else np.inf
         if _LOW_SNR[0] <= typical < _LOW_SNR[1]:  # speech weak in loud noise all through the call
-            threshold, extend = threshold * extend, 1.0
+            threshold *= _LOW_SNR_SCALE
             min_pause_s = max(min_pause_s, _LOW_SNR_PAUSE_S)
         mask = _decide(score, below, rate, frame_s, threshold, extend, range_db)
     else:
