@@ -333,3 +333,20 @@ def test_a_short_frame_without_timestamps_is_warned_that_later_audio_comes_early
     assert cap.recording.duration_s == pytest.approx(0.59)
     assert any("1 frames shorter than the usual 160 samples" in w and "later audio comes early" in w
                for w in cap.report.warnings), cap.report.warnings
+
+
+def test_frames_after_a_start_with_another_format_are_bad_frames_not_decoded_in_the_first(tmp_path):
+    pcmu = tone_frames(30, tracks=("inbound",))
+    l16 = tone_frames(30, tracks=("inbound",), encoding="L16", sample_rate=16000)
+    for fr in l16:
+        fr["chunk"] += 30
+        fr["timestamp"] += 600
+    lines = lines_of(pcmu, stop=False) + [json.dumps(start_obj("L16", 16000))] + [
+        json.dumps(media_obj(fr)) for fr in l16]
+    cap = read_capture(write_capture(tmp_path / "change.jsonl", lines))
+    assert cap.media_format.encoding == "PCMU"
+    assert np.array_equal(cap.recording.inbound[:4800], expected_tracks(pcmu)["inbound"])
+    assert not cap.recording.inbound[4800:].any() and cap.recording.reports["inbound"].bad_frames == 30
+    assert any("second start message says L16 at 16000 Hz" in w and "30 media messages after it are bad frames" in w
+               for w in cap.report.warnings), cap.report.warnings
+    assert not any("PCMA" in w for w in cap.report.warnings), cap.report.warnings

@@ -230,18 +230,20 @@ def _stream(f: BinaryIO, name: str, reader: Reader, part: _Part, given: MediaFor
                         " message before them")
     counts: dict[str, int] = {}
     start: Start | None = None
+    change: Start | None = None  # the first later start that says another format
     for event in part.events:
         kind = EVENT_NAMES[type(event)]
         counts[kind] = counts.get(kind, 0) + 1
         if isinstance(event, Start):
             if start is None:
                 start = event
-            elif event.media_format != start.media_format:
-                warnings.append(f"a second start message says {fmt_name(event.media_format)}, the first"
-                                f" {fmt_name(start.media_format)}: the first is used")
+            elif change is None and event.media_format != start.media_format:
+                change = event
     media = part.frames
     counts["media"] = len(media.table)
     fmt, error, exception = choose_format(given, start, media.table, warnings)
+    if change is not None:
+        _after_format_change(reader, media, start, change, given, warnings)
     if error is None and codecs.REGISTRY[fmt.encoding].rate(fmt.sample_rate) != fmt.sample_rate:
         audio_rate = codecs.REGISTRY[fmt.encoding].rate(fmt.sample_rate)
         warnings.append(f"{fmt.encoding} is {audio_rate} Hz audio: decoded at {audio_rate} Hz, not the reported"
@@ -286,6 +288,28 @@ def _stream(f: BinaryIO, name: str, reader: Reader, part: _Part, given: MediaFor
         error=error,
         exception=exception,
     )
+
+
+def _after_format_change(reader: Reader, media: _Frames, start: Start, change: Start, given, warnings) -> None:
+    """A second start that says another format: the frames after it are not in the first
+    format, so they are bad frames (their time kept as silence), never decoded as the first
+    (nor counted in its G.711 law check). A format given by the caller holds for every frame."""
+    said = (f"a second start message says {fmt_name(change.media_format)}, the first"
+            f" {fmt_name(start.media_format)}")
+    if given is not None:
+        warnings.append(f"{said}: every frame decoded as the format given")
+        return
+    line = next((ln for ln, e in reader.events if e is change), None)
+    after = media.line_no > line if line is not None else np.zeros(len(media.table), bool)
+    after &= media.table.nbytes >= 0
+    if not after.any():
+        warnings.append(f"{said}: no media follows it")
+        return
+    t = media.table
+    media.table = FrameTable(t.track, t.chunk, t.timestamp, t.sequence_number, np.where(after, -1, t.nbytes))
+    warnings.append(f"{said} (line {line}): the {int(after.sum())} media messages after it are bad frames, not"
+                    " decoded in the first format; to decode them, cut the file there and decode that part with"
+                    " --encoding")
 
 
 def _decode(f, fmt, media: _Frames, reader, part, warnings, block_size, counts):
