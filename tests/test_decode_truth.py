@@ -350,3 +350,35 @@ def test_frames_after_a_start_with_another_format_are_bad_frames_not_decoded_in_
     assert any("second start message says L16 at 16000 Hz" in w and "30 media messages after it are bad frames" in w
                for w in cap.report.warnings), cap.report.warnings
     assert not any("PCMA" in w for w in cap.report.warnings), cap.report.warnings
+
+
+def test_a_startless_g722_stream_is_told_from_g711_by_its_audio_and_said(tmp_path):
+    from telnyx_audio.codecs.outbound import encode_payloads
+
+    t = np.arange(32000) / 16000
+    pcm = (6000 * np.sin(2 * np.pi * 300 * t) * np.sin(2 * np.pi * 3 * t)).astype(np.int16)
+    frames = [{"track": "inbound", "chunk": i + 1, "timestamp": 20 * i, "sequence_number": i + 2, "payload": p}
+              for i, p in enumerate(encode_payloads(pcm, 16000, "G722", target_rate=8000))]
+    cap = read_capture(write_capture(tmp_path / "g722.jsonl", lines_of(frames, start=False)))
+    assert cap.media_format.encoding == "G722" and cap.recording.sample_rate == 16000
+    assert cap.recording.duration_s == pytest.approx(2.0)
+    assert any("reads as G.722" in w for w in cap.report.warnings), cap.report.warnings
+    for encoding in ("PCMU", "PCMA"):  # and G.711 stays G.711, its law read as before
+        g711 = read_capture(write_capture(tmp_path / f"{encoding}.jsonl",
+                                          lines_of(tone_frames(50, encoding=encoding), start=False)))
+        assert g711.media_format.encoding == encoding and not any("reads as G.722" in w for w in g711.report.warnings)
+
+
+def test_startless_bytes_that_read_as_neither_g711_nor_g722_fail_naming_encoding(tmp_path):
+    rng = np.random.default_rng(0)
+    frames = [{"track": "inbound", "chunk": i + 1, "timestamp": 20 * i, "sequence_number": i + 2,
+               "payload": rng.integers(0, 256, 160).astype(np.uint8).tobytes()} for i in range(50)]
+    [cap] = read_captures(write_capture(tmp_path / "noise.jsonl", lines_of(frames, start=False)))
+    assert cap.error and "G.711" in cap.error and "G.722" in cap.error and "--encoding PCMU, PCMA or G722" in cap.error
+
+
+def test_a_frame_length_assumed_without_timestamps_is_said(tmp_path):
+    frames = tone_frames(1, tracks=("inbound",))
+    frames[0]["timestamp"] = None
+    cap = read_capture(write_capture(tmp_path / "one.jsonl", lines_of(frames, start=False)))
+    assert any("20 ms per chunk ASSUMED" in w for w in cap.report.warnings), cap.report.warnings

@@ -96,7 +96,7 @@ def infer(table: FrameTable) -> tuple[MediaFormat | None, str]:
     if (sizes == size).mean() < 0.9:
         return None, (f"no start message, and payload sizes vary ({sizes.min()} to {sizes.max()} bytes): the media"
                       f" format cannot be inferred (a variable-rate codec such as OPUS or AMR-WB?): {hint}")
-    frame_ms, basis = 20.0, "a 20 ms frame per chunk (Telnyx's usual frame)"
+    frame_ms, basis = 20.0, "20 ms per chunk ASSUMED (Telnyx's usual frame; no timestamps to measure it)"
     for index in (0, 1):  # timestamps in ms settle the frame length where they are there
         rows = np.flatnonzero((table.track == index) & (table.chunk >= 0) & (table.timestamp >= 0))
         if rows.size > 1:
@@ -113,7 +113,8 @@ def infer(table: FrameTable) -> tuple[MediaFormat | None, str]:
         return None, (f"no start message, and {size}-byte payloads per {frame_ms:g} ms ({per_ms:g} bytes per ms)"
                       f" fit no codec this version decodes: {hint}")
     encoding, rate = _BYTES_PER_MS[per_ms]
-    what = "G.711 (law from the audio, see below)" if encoding == "PCMU" else f"{encoding} at {rate} Hz"
+    what = ("G.711 or G.722 (which, and the law, read from the audio: see below)" if encoding == "PCMU"
+            else f"{encoding} at {rate} Hz")
     return MediaFormat(encoding, rate, 1), (
         f"no start message: inferred {what} from {size}-byte payloads and {basis}; if wrong, {hint}")
 
