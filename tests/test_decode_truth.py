@@ -382,3 +382,12 @@ def test_a_frame_length_assumed_without_timestamps_is_said(tmp_path):
     frames[0]["timestamp"] = None
     cap = read_capture(write_capture(tmp_path / "one.jsonl", lines_of(frames, start=False)))
     assert any("20 ms per chunk ASSUMED" in w for w in cap.report.warnings), cap.report.warnings
+
+
+def test_assemble_gives_g711_at_8_khz_whatever_rate_it_is_told():
+    from telnyx_audio.protocol import Media
+    from telnyx_audio.recording import FrameTable, assemble
+
+    frames, raw = FrameTable.from_media([Media("inbound", b"\x80" * 160, chunk=i) for i in range(1, 51)])
+    rec = assemble(frames, raw, "PCMA", 16000)
+    assert rec.sample_rate == 8000 and rec.duration_s == pytest.approx(1.0)

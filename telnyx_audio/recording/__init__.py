@@ -24,8 +24,11 @@ How frames are placed, per track:
 
 ``timestamp`` units are not documented by Telnyx. Both plausible forms are accepted: the
 unit is read off the data as milliseconds (the Twilio convention, and what Telnyx examples
-suggest: 20 per 20 ms frame) or RTP clock samples (160 per 20 ms frame at 8 kHz); a track
-whose timestamps fit neither is placed by ``chunk`` alone and says so in its report.
+suggest: 20 per 20 ms frame), samples of the audio (160 per 20 ms frame at 8 kHz) or ticks of
+the codec's own RTP clock where it differs (``"rtp"``: G.722's 8 kHz, Opus's 48 kHz); a track
+whose timestamps fit none is placed by ``chunk`` alone and says so in its report. Where
+timestamps step as the counters do, they also place frames whose lengths vary: a frame
+shorter than its step leaves a gap (reported), never pulling later audio early.
 
 Modules: :mod:`._types` (the data), :mod:`._plan` (:func:`plan`), :mod:`._render`
 (:func:`render`, :func:`assemble`); per-track placement is :mod:`telnyx_audio._placement`.

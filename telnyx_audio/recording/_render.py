@@ -157,8 +157,9 @@ def assemble(
         ``start.media_format.encoding``: ``PCMU PCMA L16 G722 OPUS AMR-WB`` (any spelling
         :func:`telnyx_audio.codecs.normalize_encoding` takes).
     sample_rate : int
-        ``start.media_format.sample_rate``; the output's rate, except that G.722 and
-        AMR-WB are always 16 kHz audio (and OPUS decodes at the next libopus rate).
+        ``start.media_format.sample_rate``; the output's rate, except that G.711 is always
+        8 kHz audio, G.722 and AMR-WB 16 kHz (and OPUS decodes at the next libopus rate):
+        the codec registry's rate.
     bad_frames : dict of str to int, optional
         See :func:`plan`.
 
@@ -179,7 +180,7 @@ def assemble(
     encoding = info.name
     if info.stateful:  # G722, OPUS, AMR-WB: decoded in stream order
         return render_stateful(plan_stateful(frames, raw, encoding, sample_rate, bad_frames=bad_frames), frames, raw)
-    return render(plan(frames, encoding, sample_rate, bad_frames=bad_frames), frames, raw)
+    return render(plan(frames, encoding, info.rate(sample_rate), bad_frames=bad_frames), frames, raw)
 
 
 def assemble_events(events: Iterable[object], encoding: str, sample_rate: int) -> Recording:
