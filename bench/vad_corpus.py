@@ -25,7 +25,9 @@ AMI sample this reference agrees with the human RTTM (printed by the benchmark).
 
 Calls are built from the utterances with pauses of 0.3 to 2.5 s between them, filled with
 digital silence, low room noise or telephone-band noise; noise conditions add telephone-band
-noise over everything at a given SNR (speech power over noise power).
+noise over everything at a given SNR (speech power over noise power). For tuning only, a
+meeting-like call (DENSE) joins them with 0.1-0.6 s pauses of digital silence at levels up to
+14 dB apart.
 """
 
 from __future__ import annotations
