@@ -113,6 +113,16 @@ def test_a_minute_of_steady_noise_alone_holds_no_speech(sr):
     assert not detect_speech(noise, sr).mask.any()
 
 
+def test_weak_word_edges_between_digital_silences_are_kept_but_not_beside_hiss():
+    sr = 8000
+    t = np.arange(sr) / sr
+    edge = 0.3 * 10 ** (-37 / 20) * np.sin(2 * np.pi * 440 * t[: sr // 20])  # 50 ms, 37 dB under the voice
+    x = np.concatenate([np.zeros(sr), edge, 0.3 * np.sin(2 * np.pi * 440 * t), edge, np.zeros(sr)])
+    assert detect_speech(x, sr).mask.sum() == 110  # the voice's 100 frames and both 5-frame edges
+    hiss = x + np.random.default_rng(0).normal(0, 1e-4, x.size)  # no digital silence: the gate holds
+    assert detect_speech(hiss, sr).mask.sum() == 102  # the voice, and the frame each side its 20 ms window reaches
+
+
 def dtmf_tone(digit, seconds, sr, amp=0.25):
     r, c = map(int, np.argwhere(DTMF_KEYS == digit)[0])
     return amp * (tone(DTMF_LOW[r], seconds, sr, 1) + tone(DTMF_HIGH[c], seconds, sr, 1))
