@@ -215,6 +215,15 @@ def speech_score(pcm: Any, sr: int | None = None, *, frame_s: float = 0.01) -> n
     bands under 3.8 kHz so a score means the same at 8 and 16 kHz. Noise alone scores
     about 0.05, speech well above 0.2; digital silence scores NaN.
 
+    Parameters
+    ----------
+    pcm : np.ndarray, shape (n,)
+        int16 or float audio of one track (a Recording's track carries its rate).
+    sr : int, optional
+        Sample rate in Hz, for plain arrays.
+    frame_s : float
+        Frame hop in seconds; 10 ms matches :func:`detect_speech`'s mask.
+
     Returns
     -------
     np.ndarray of float32, shape (n_frames,)

@@ -115,6 +115,22 @@ def read_capture(
 ) -> Capture:
     """Read a capture file holding one stream (see :func:`read_captures`).
 
+    Parameters
+    ----------
+    path : str or PathLike
+        A capture: JSONL of Telnyx messages (plain, wrapped with receive times, or ``.gz``),
+        or a fork receiver's ``.rtpcap``.
+    media_format : MediaFormat or dict, optional
+        Overrides ``start.media_format``; for logs without a ``start`` whose format cannot be
+        inferred from the frames.
+    block_size : int
+        Bytes read per block. Memory use is about this plus the decoded audio.
+
+    Returns
+    -------
+    Capture
+        ``capture.recording.audio`` is int16 of shape (2, n), ``[inbound, outbound]``.
+
     Raises
     ------
     MultipleStreamsError
