@@ -93,6 +93,16 @@ def _cap_total(gap: np.ndarray, budget: int) -> tuple[np.ndarray, np.ndarray, in
     return new, new < gap, int(total[-1] - budget)
 
 
+def _timestamp_gaps(step: np.ndarray, lens: np.ndarray, limit: int, scale: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Gaps (samples) before each frame from timestamp steps, each cut to ``limit``; (gaps, which were cut, samples cut)."""
+    most = int(limit / scale)
+    gap = np.zeros(lens.size, np.int64)
+    capped = np.zeros(lens.size, bool)
+    capped[1:] = step > most
+    gap[1:] = np.maximum(np.rint(np.minimum(step, most) * scale).astype(np.int64) - lens[:-1], 0)
+    return gap, capped, float(np.maximum(step - most, 0).sum(dtype=np.float64)) * scale
+
+
 def place_track(frames, rows: np.ndarray, sr: int, bps: int, unplaced: int, max_gap: int, budget: int,
                 clock: int | None = None) -> Placed:
     """Order, dedupe and position one track's frames (rows are in arrival order).
@@ -152,10 +162,7 @@ def place_track(frames, rows: np.ndarray, sr: int, bps: int, unplaced: int, max_
         asked = float(np.maximum(missing - most, 0).sum(dtype=np.float64)) * frame_len  # float: 2**53 jumps add up
         expected = int(k[-1] - k[0] + 1) if k.size else 0
     elif name == "timestamp" and unit is not None:
-        step, most = np.diff(k), int(limit / scale)
-        capped[1:] = step > most
-        gap[1:] = np.maximum(np.rint(np.minimum(step, most) * scale).astype(np.int64) - lens[:-1], 0)
-        asked = float(np.maximum(step - most, 0).sum(dtype=np.float64)) * scale
+        gap, capped, asked = _timestamp_gaps(np.diff(k), lens, limit, scale)
         expected = k.size + (int(np.rint(gap.sum() / frame_len)) if frame_len else 0)
     else:
         asked = 0
@@ -185,12 +192,7 @@ def place_track(frames, rows: np.ndarray, sr: int, bps: int, unplaced: int, max_
             hole = ticks - lens[:-1]
             if ((lens != frame_len).any() and (step > 0).all() and (hole >= -int(np.ceil(scale))).all()
                     and (np.abs(ticks - np.diff(k) * frame_len) <= frame_len // 2).all()):
-                most = int(limit / scale)
-                gap = np.zeros(k.size, np.int64)
-                capped = np.zeros(k.size, bool)
-                capped[1:] = step > most
-                gap[1:] = np.maximum(np.rint(np.minimum(step, most) * scale).astype(np.int64) - lens[:-1], 0)
-                asked = float(np.maximum(step - most, 0).sum(dtype=np.float64)) * scale
+                gap, capped, asked = _timestamp_gaps(step, lens, limit, scale)
                 gap, cut_mask, cut = _cap_total(gap, budget)
                 capped |= cut_mask
                 pos[1:] = np.cumsum(lens[:-1] + gap[1:])
