@@ -23,7 +23,6 @@ __all__ = ["BIDIRECTIONAL_RATES", "encode_payloads", "encode_mp3", "encoding_rat
 
 #: ``stream_bidirectional_sampling_rate`` values Telnyx accepts.
 BIDIRECTIONAL_RATES: tuple[int, ...] = (8000, 16000, 22050, 24000, 48000)
-_OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 _MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 
 
@@ -40,12 +39,7 @@ def encoding_rate(encoding: str, target_rate: int) -> int:
     enc = normalize_encoding(encoding)
     if not isinstance(target_rate, (int, np.integer)) or isinstance(target_rate, bool) or target_rate <= 0:
         raise ValueError(f"target_rate must be a positive integer (Hz), got {target_rate!r}")
-    fixed = REGISTRY[enc].audio_rate
-    if fixed is not None:
-        return fixed
-    if enc == "OPUS":
-        return next((r for r in _OPUS_RATES if r >= target_rate), 48000)
-    return int(target_rate)
+    return REGISTRY[enc].rate(int(target_rate))
 
 
 def _as_mono_int16(pcm: np.ndarray) -> np.ndarray:
