@@ -79,6 +79,20 @@ def audio_html(audio: np.ndarray, sample_rate: int, summary: str) -> str:
     Audio longer than 10 minutes is cut to its first 10 minutes in the player, and the
     summary says so.
 
+    Parameters
+    ----------
+    audio : np.ndarray, shape (tracks, n) or (n,)
+        int16 samples (float is converted); tracks become the WAV's channels.
+    sample_rate : int
+        Hz.
+    summary : str
+        The line shown under the player (HTML-escaped).
+
+    Returns
+    -------
+    str
+        The HTML fragment.
+
     Examples
     --------
     >>> page = audio_html(np.zeros((2, 800), np.int16), 8000, "a call")

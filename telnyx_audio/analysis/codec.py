@@ -38,6 +38,23 @@ def check_codec(pcm: np.ndarray, encoding: str) -> CodecCheck:
     too, and the two results compared: the right law gives smooth, speech-like audio, the
     wrong one loud, rough static.
 
+    Parameters
+    ----------
+    pcm : np.ndarray
+        The decoded samples (int16 or float), one track or several.
+    encoding : str
+        The law they were decoded with: ``"PCMU"`` or ``"PCMA"``.
+
+    Returns
+    -------
+    CodecCheck
+        ``suspect`` is True when the other law fits better.
+
+    Raises
+    ------
+    ValueError
+        If ``encoding`` is not PCMU or PCMA.
+
     Examples
     --------
     >>> from telnyx_audio import codecs

@@ -74,6 +74,16 @@ def expand_inputs(paths_or_globs: str | os.PathLike[str] | Iterable[str | os.Pat
     A path that names no file is kept (it becomes an error row: unreadable). Each file once,
     in the order given.
 
+    Parameters
+    ----------
+    paths_or_globs : str, os.PathLike or iterable of them
+        Capture files, folders or glob patterns.
+
+    Returns
+    -------
+    list of str
+        The files, each once, in the order given.
+
     Raises
     ------
     ValueError

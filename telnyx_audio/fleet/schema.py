@@ -159,6 +159,16 @@ def capture_row(capture: "Capture") -> dict[str, Any]:
     Flat and JSON-safe (str, int, float, bool or None); a track without media has null counts.
     This is :meth:`Capture.to_dict`.
 
+    Parameters
+    ----------
+    capture : Capture
+        A capture read with :func:`~telnyx_audio.read_capture`.
+
+    Returns
+    -------
+    dict
+        Column name -> value.
+
     Examples
     --------
     >>> from telnyx_audio.capture import read_capture
@@ -218,6 +228,15 @@ def json_safe(value: Any) -> Any:
 def calls_frame(rows: list[dict[str, Any]]) -> "pd.DataFrame":
     """The call table from rows: every column of :data:`CALL_COLUMNS`, in order, typed.
 
+    Parameters
+    ----------
+    rows : list of dict
+        One per call (missing columns become null).
+
+    Returns
+    -------
+    pandas.DataFrame
+
     Examples
     --------
     >>> df = calls_frame([{"path": "a.jsonl", "error": "empty file"}])
@@ -230,6 +249,15 @@ def calls_frame(rows: list[dict[str, Any]]) -> "pd.DataFrame":
 def segments_frame(rows: "list[dict[str, Any]] | list[pd.DataFrame]") -> "pd.DataFrame":
     """The segments table from rows, or from untyped per-call frames of them: the columns of
     :data:`SEGMENT_COLUMNS`, typed.
+
+    Parameters
+    ----------
+    rows : list of dict or list of pandas.DataFrame
+        One per segment, or one frame per call.
+
+    Returns
+    -------
+    pandas.DataFrame
 
     Examples
     --------
