@@ -548,10 +548,11 @@ def _with_body(record: dict[str, Any], body: bytes, limit: int | None = None) ->
     """
     kept = body if limit is None or len(body) <= limit else body[:limit]
     try:
-        body.decode("utf-8")
-        record["body"] = kept.decode("utf-8", "ignore")  # ignore: only a character the cut split
+        text = body.decode("utf-8")
     except UnicodeDecodeError:
         record["body_b64"] = base64.b64encode(kept).decode()
+    else:  # ignore: only a character the cut split
+        record["body"] = text if kept is body else kept.decode("utf-8", "ignore")
     if len(kept) < len(body):
         record.update(body_truncated=True, body_bytes=len(body), body_sha256=hashlib.sha256(body).hexdigest())
     return record
