@@ -25,6 +25,7 @@ from typing import Sequence
 import numpy as np
 
 from telnyx_audio.codecs import amrwb as _amrwb
+from telnyx_audio.codecs.registry import _OPUS_RATES, REGISTRY
 from telnyx_audio.codecs.stream import OPUS_QUARTERS, amrwb_single, gather
 from telnyx_audio.errors import CodecUnavailableError, CorruptPacketError, UnsupportedEncodingError
 
@@ -39,7 +40,7 @@ __all__ = [
 ]
 
 #: Sample rates libopus decodes at (RFC 6716 section 2).
-OPUS_RATES: tuple[int, ...] = (8000, 12000, 16000, 24000, 48000)
+OPUS_RATES: tuple[int, ...] = _OPUS_RATES
 
 
 class _StreamDecoder:
@@ -391,8 +392,6 @@ def make_decoder(encoding: str, sample_rate: int):  # noqa: ANN201 - one of the 
     >>> make_decoder("G722", 8000).rate
     16000
     """
-    from telnyx_audio.codecs.registry import REGISTRY
-
     cls = _DECODERS.get(encoding)
     if cls is None:
         raise UnsupportedEncodingError(encoding, tuple(_DECODERS))
