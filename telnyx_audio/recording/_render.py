@@ -89,6 +89,12 @@ def render(plan_: Plan, frames: FrameTable, raw: np.ndarray) -> Recording:
     return recording_from(plan_, out)
 
 
+def _payload_spans(frames: FrameTable) -> tuple[np.ndarray, np.ndarray]:
+    """(bytes, start in the joined payloads) of each frame; frames without a usable payload have 0 bytes."""
+    nbytes = np.maximum(frames.nbytes, 0)
+    return nbytes, np.concatenate(([0], np.cumsum(nbytes)[:-1])).astype(np.int64)
+
+
 def plan_stateful(frames: FrameTable, raw: np.ndarray, encoding: str, sample_rate: int, **options) -> Plan:
     """:func:`plan` for a stateful codec (G722, OPUS, AMR-WB): frame lengths from the bytes.
 
@@ -100,8 +106,7 @@ def plan_stateful(frames: FrameTable, raw: np.ndarray, encoding: str, sample_rat
 
     info = codecs.codec_info(encoding)
     rate = info.rate(sample_rate)
-    nbytes = np.maximum(frames.nbytes, 0)
-    starts = np.concatenate(([0], np.cumsum(nbytes)[:-1])).astype(np.int64)
+    nbytes, starts = _payload_spans(frames)
     samples = stream.frame_samples(info.name, rate, raw, starts, nbytes)
     return plan(frames, info.name, rate, samples=samples, **options)
 
@@ -120,8 +125,7 @@ def render_stateful(plan_: Plan, frames: FrameTable, raw: np.ndarray | None = No
 
     usual = {TRACKS.index(n): r.samples_per_frame for n, r in plan_.reports.items()}
     if fetch is None:
-        nbytes = np.maximum(frames.nbytes, 0)
-        starts = np.concatenate(([0], np.cumsum(nbytes)[:-1])).astype(np.int64)
+        nbytes, starts = _payload_spans(frames)
         audio, done = stream.render(plan_.encoding, plan_.sample_rate, plan_.n_samples, frames.track, plan_.dest,
                                     plan_.samples, raw, starts, nbytes, usual)
     else:
