@@ -68,9 +68,14 @@ def _segments(mask: np.ndarray, frame_s: float) -> "pd.DataFrame":
 
 def _spans_to_mask(starts_s: np.ndarray, ends_s: np.ndarray, n: int, frame_s: float) -> np.ndarray:
     """Frames (of ``frame_s``) touched by any ``[start, end)`` span, as a bool mask of length n."""
-    out = np.zeros(n + 1, np.int32)
     lo = np.clip(np.floor(np.asarray(starts_s) / frame_s + 1e-9).astype(int), 0, n)
     hi = np.clip(np.ceil(np.asarray(ends_s) / frame_s - 1e-9).astype(int), 0, n)
-    np.add.at(out, lo, 1)
-    np.add.at(out, hi, -1)
+    return _fill(lo, hi, n)
+
+
+def _fill(starts: np.ndarray, ends: np.ndarray, n: int) -> np.ndarray:
+    """Bool mask of length n, True in every ``[start, end)`` run (runs may overlap)."""
+    out = np.zeros(n + 1, np.int32)
+    np.add.at(out, starts, 1)
+    np.add.at(out, ends, -1)
     return np.cumsum(out[:-1]) > 0

@@ -22,7 +22,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from telnyx_audio._dsp import to_int16
-from telnyx_audio.analysis._common import _as_float, _rate, _segments
+from telnyx_audio.analysis._common import _as_float, _edges, _fill, _rate, _segments
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -95,16 +95,11 @@ def _grow(seed: np.ndarray, allowed: np.ndarray) -> np.ndarray:
 
 def _runs_shorter_than(mask: np.ndarray, value: bool, frames: int) -> np.ndarray:
     """Mask of the runs of ``value`` shorter than ``frames`` (not touching either end for False)."""
-    x = mask == value
-    edges = np.diff(np.concatenate(([0], x.astype(np.int8), [0])))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    starts, ends = _edges(mask == value)
     short = (ends - starts) < frames
     if not value:  # a pause at the very start or end is not a pause inside speech
         short &= (starts > 0) & (ends < mask.size)
-    out = np.zeros(mask.size + 1, np.int32)
-    np.add.at(out, starts[short], 1)
-    np.add.at(out, ends[short], -1)
-    return np.cumsum(out[:-1]) > 0
+    return _fill(starts[short], ends[short], mask.size)
 
 
 def _n_bands(rate: int) -> int:
@@ -398,14 +393,9 @@ def _near(mask: np.ndarray, frames: int) -> np.ndarray:
 
 def _between_silences(silent: np.ndarray) -> np.ndarray:
     """The frames of sound in runs with digital silence on both sides."""
-    sound = ~silent
-    edges = np.diff(np.concatenate(([0], sound.astype(np.int8), [0])))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    starts, ends = _edges(~silent)
     bounded = (starts > 0) & (ends < silent.size)
-    out = np.zeros(silent.size + 1, np.int32)
-    np.add.at(out, starts[bounded], 1)
-    np.add.at(out, ends[bounded], -1)
-    return np.cumsum(out[:-1]) > 0
+    return _fill(starts[bounded], ends[bounded], silent.size)
 
 
 def _webrtc(x: np.ndarray, rate: int, frame: int, aggressiveness: int) -> np.ndarray:
