@@ -26,6 +26,24 @@ _BYTES_PER_MS = {8.0: ("PCMU", 8000), 16.0: ("L16", 8000), 32.0: ("L16", 16000),
 def as_media_format(value: MediaFormat | Mapping[str, Any] | None) -> MediaFormat | None:
     """A :class:`MediaFormat` from one or from a dict like ``start.media_format``.
 
+    Parameters
+    ----------
+    value : MediaFormat, mapping or None
+        ``encoding`` (any name :func:`telnyx_audio.codecs.normalize_encoding` knows),
+        ``sample_rate`` (an int or a string of digits) and optional ``channels``.
+
+    Returns
+    -------
+    MediaFormat or None
+        None when ``value`` is None.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is neither a MediaFormat nor a mapping.
+    ValueError
+        If a field is missing or out of range.
+
     Examples
     --------
     >>> as_media_format({"encoding": "audio/x-alaw", "sample_rate": "8000"})

@@ -135,6 +135,17 @@ def iter_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, Event, int |
 
     The reference :func:`telnyx_audio.capture.read_captures` agrees with; handy for looking
     at a few messages in a notebook. Reads gzip files too.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        A capture file (JSON lines, capture-log wrapped or not; gzip too).
+
+    Yields
+    ------
+    tuple of (int, Event, int or None)
+        The line's number (from 1), its event (as :func:`parse_line` reads it) and the
+        time it was received in microseconds, when the line records one.
     """
     from telnyx_audio.capture._reader import open_capture
 

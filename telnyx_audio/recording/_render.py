@@ -101,6 +101,23 @@ def plan_stateful(frames: FrameTable, raw: np.ndarray, encoding: str, sample_rat
     ``sample_rate`` is the rate Telnyx reported; the plan's is the decoded audio's
     (:meth:`telnyx_audio.codecs.CodecInfo.rate`: G.722 is 16 kHz even when 8000 is
     reported). ``raw`` holds the payloads joined in frame order (none for ``nbytes`` -1).
+
+    Parameters
+    ----------
+    frames : FrameTable
+        The stream's media frames in arrival order.
+    raw : np.ndarray of uint8
+        Their payloads joined in order.
+    encoding : {"G722", "OPUS", "AMR-WB"}
+    sample_rate : int
+        The rate Telnyx reported.
+    **options
+        Passed on to :func:`plan` (``bad_frames``, ``max_gap_s``, ``max_silence_s``).
+
+    Returns
+    -------
+    Plan
+        At the decoded audio's rate, with each frame's length in samples.
     """
     from telnyx_audio.codecs import stream
 
@@ -118,6 +135,22 @@ def render_stateful(plan_: Plan, frames: FrameTable, raw: np.ndarray | None = No
     later audio stays at its true time; each report counts what was concealed. The payloads
     are ``raw`` (joined in frame order), or read a piece at a time by ``fetch`` (see
     :func:`telnyx_audio.codecs.stream.render`).
+
+    Parameters
+    ----------
+    plan_ : Plan
+        From :func:`plan_stateful`.
+    frames : FrameTable
+        The frames the plan was made from.
+    raw : np.ndarray of uint8, optional
+        Their payloads joined in order; needed unless ``fetch`` is given.
+    fetch : callable, optional
+        Reads the payloads of some frames instead (see :func:`telnyx_audio.codecs.stream.render`).
+
+    Returns
+    -------
+    Recording
+        With the concealment counted in each track's report.
     """
     from dataclasses import replace
 
@@ -137,7 +170,19 @@ def render_stateful(plan_: Plan, frames: FrameTable, raw: np.ndarray | None = No
 
 
 def recording_from(plan_: Plan, audio: np.ndarray) -> Recording:
-    """The :class:`Recording` of a rendered plan."""
+    """The :class:`Recording` of a rendered plan.
+
+    Parameters
+    ----------
+    plan_ : Plan
+        The plan ``audio`` was rendered from (rate, encoding, tracks and reports).
+    audio : np.ndarray of int16, shape (2, plan_.n_samples)
+        Inbound and outbound rows, as :func:`render_batch` fills them.
+
+    Returns
+    -------
+    Recording
+    """
     return Recording(audio, plan_.sample_rate, plan_.encoding, plan_.tracks, plan_.reports)
 
 
