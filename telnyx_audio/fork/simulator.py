@@ -238,7 +238,7 @@ def _payloads(pcm: np.ndarray, codec: str, rate: int, per: int, packet_ms: int) 
 
         return encode_payloads(pcm, rate, codec, target_rate=rate, payload_s=packet_ms / 1000)
     raw = codecs.encode(pcm, codec)
-    width = per * (2 if codec == "L16" else 1)
+    width = per * codecs.bytes_per_sample(codec)
     return [raw[i : i + width] for i in range(0, len(raw), width)]
 
 
