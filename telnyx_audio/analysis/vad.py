@@ -238,7 +238,7 @@ def speech_score(pcm: Any, sr: int | None = None, *, frame_s: float = 0.01) -> n
 
 
 def _features(x: np.ndarray, rate: int, frame_s: float, block_s: float = 0.4, window_s: float = 3.0,
-              loud_s: float = 10.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+              loud_s: float = 10.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per frame: the speech score (NaN for digital silence), band energy (dB), how far that
     lies below the track's loud level nearby (dB), and the score of the bands under 3.8 kHz
     alone (the same bands at any rate)."""
