@@ -77,11 +77,21 @@ def stream_folders(stream_ids: list[str | None]) -> list[str]:
     used: set[str] = set()
     names = []
     for i, stream_id in enumerate(stream_ids, 1):
-        name = base = safe_name(stream_id, f"stream-{i}")
-        k = 1
-        while name in used:
-            k += 1
-            name = f"{base}-{k}"
-        used.add(name)
-        names.append(name)
+        names.append(claim_name(safe_name(stream_id, f"stream-{i}"), used))
     return names
+
+
+def claim_name(base: str, used: set[str]) -> str:
+    """``base``, or ``base-2``, ``base-3``... the first not in ``used``; added to ``used``.
+
+    Examples
+    --------
+    >>> used = set(); [claim_name("a", used) for _ in range(3)]
+    ['a', 'a-2', 'a-3']
+    """
+    name, k = base, 1
+    while name in used:
+        k += 1
+        name = f"{base}-{k}"
+    used.add(name)
+    return name

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from telnyx_audio._paths import capture_stem, safe_name, stream_folders
+from telnyx_audio._paths import capture_stem, claim_name, safe_name, stream_folders
 
 __all__ = ["main"]
 
@@ -45,12 +45,7 @@ def _decode_names(path: Path, captures: list, used: set[str]) -> list[str]:
     stem = capture_stem(path)
     if path.name in (_SERVER_LOG, _SERVER_LOG + ".gz") and len(captures) == 1 and captures[0].stream_id:
         stem = captures[0].stream_id
-    base = name = safe_name(stem, "capture")
-    n = 1
-    while name in used:
-        n += 1
-        name = f"{base}-{n}"
-    used.add(name)
+    name = claim_name(safe_name(stem, "capture"), used)
     return [f"{name}/{sub}" if sub else name for sub in stream_folders([c.stream_id for c in captures])]
 
 
