@@ -200,7 +200,7 @@ def plot_spectrograms(audio: Any, sr: int | None = None, *, ax: Sequence[Any] | 
     return {"images": images, "colorbar": colorbar, "axes": list(ax)}
 
 
-def _event_times(events: "pd.DataFrame", t0: Any) -> tuple["pd.DataFrame", Any]:
+def _event_times(events: "pd.DataFrame", t0: Any) -> "pd.DataFrame":
     """Webhook rows with ``t_s``: seconds from the audio's start (``t0``, else ``streaming.started``)."""
     import pandas as pd
 
@@ -215,7 +215,7 @@ def _event_times(events: "pd.DataFrame", t0: Any) -> tuple["pd.DataFrame", Any]:
     t0 = pd.Timestamp(t0)
     if t0.tzinfo is None:
         t0 = t0.tz_localize("UTC")
-    return events.assign(t_s=(events["occurred_at"] - t0).dt.total_seconds()), t0
+    return events.assign(t_s=(events["occurred_at"] - t0).dt.total_seconds())
 
 
 def plot_call(audio: Any, sr: int | None = None, *, ax: Sequence[Any] | None = None, analysis: Any = None,
@@ -292,7 +292,7 @@ def plot_call(audio: Any, sr: int | None = None, *, ax: Sequence[Any] | None = N
                                              bbox={"boxstyle": "round,pad=0.15", "fc": "gold", "ec": "none"}))
         axis.set_xlabel("")
     if events is not None and len(events):
-        timed, _ = _event_times(events, events_t0)
+        timed = _event_times(events, events_t0)
         timed = timed[(timed["t_s"] >= 0) & (timed["t_s"] <= duration)]
         if "transcription_data.is_final" in timed.columns:  # interim transcripts repeat the final one's words
             interim = (timed["event_type"] == "call.transcription") & (timed["transcription_data.is_final"] == False)  # noqa: E712
