@@ -205,7 +205,7 @@ class _Stream:
         self.start: Start | None = None
         self.handle: MediaStream | None = None
         self.frames = {name: 0 for name in TRACKS}
-        self.samples = {name: 0 for name in TRACKS}
+        self.payload_bytes = {name: 0 for name in TRACKS}  # codec bytes received per track
         self.bad = 0
         self.last_frame_at: float | None = None
         self.ts_lo: int | None = None  # media timestamps seen (ms): the finaliser's cost estimate
@@ -238,9 +238,9 @@ class _Stream:
         except ValueError:
             info = None
         if info is not None and info.bytes_per_20ms is not None:
-            return max(self.samples.values()) / (info.bytes_per_20ms * 50)
+            return max(self.payload_bytes.values()) / (info.bytes_per_20ms * 50)
         if info is not None and info.name == "L16":
-            return max(self.samples.values()) / (2 * info.rate(fmt.sample_rate if fmt else None))
+            return max(self.payload_bytes.values()) / (2 * info.rate(fmt.sample_rate if fmt else None))
         return max(self.frames.values()) * 0.02
 
     def span_s(self) -> float:
@@ -321,7 +321,7 @@ class _Stream:
             if track is not None:
                 self.frames[track] += 1
                 payload = media["payload"]
-                self.samples[track] += len(payload) // 4 * 3 - payload[-2:].count("=")
+                self.payload_bytes[track] += len(payload) // 4 * 3 - payload[-2:].count("=")
                 self.last_frame_at = now
                 ts = _int(media.get("timestamp"))
                 if ts is not None:
