@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MAGIC", "RECORD", "ForkCaptureWriter", "Records", "is_fork_capture", "read_records", "encode_records"]
+__all__ = ["MAGIC", "RECORD", "ForkCaptureWriter", "Records", "is_fork_capture", "read_records"]
 
 #: The first bytes of every fork capture (what :func:`is_fork_capture` sniffs).
 MAGIC = b"#telnyx-audio-fork/1 "
@@ -108,18 +108,6 @@ class ForkCaptureWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def encode_records(track: np.ndarray, received_us: np.ndarray, datagrams: list[bytes]) -> bytes:
-    """The record bytes of many datagrams at once (for the simulator and benchmarks).
-
-    Examples
-    --------
-    >>> len(encode_records(np.array([0]), np.array([5]), [b"abc"])) == RECORD.size + 3
-    True
-    """
-    return b"".join(RECORD.pack(_RECORD_MAGIC, int(t), len(d), int(r)) + d
-                    for t, r, d in zip(track.tolist(), received_us.tolist(), datagrams))
 
 
 @dataclass
