@@ -135,21 +135,13 @@ def folder_names(paths: list[str]) -> list[str]:
     """
     from collections import Counter
 
-    from telnyx_audio._paths import capture_stem, safe_name
+    from telnyx_audio._paths import capture_stem, claim_name, safe_name
 
     stems = [safe_name(capture_stem(p), "capture") for p in paths]
     counts = Counter(stems)
     names = [f"{safe_name(Path(p).parent.name, 'capture')}-{s}" if counts[s] > 1 else s for p, s in zip(paths, stems)]
     used: set[str] = set()
-    out = []
-    for name in names:
-        unique, n = name, 1
-        while unique in used:
-            n += 1
-            unique = f"{name}-{n}"
-        used.add(unique)
-        out.append(unique)
-    return out
+    return [claim_name(name, used) for name in names]
 
 
 # --- resume ---------------------------------------------------------------------------------
