@@ -12,7 +12,13 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def add_batch_parser(sub: Any) -> None:
-    """Add the ``batch`` subcommand to the ``telnyx-audio`` parser's subparsers."""
+    """Add the ``batch`` subcommand to the ``telnyx-audio`` parser's subparsers.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        What ``ArgumentParser.add_subparsers`` returned.
+    """
     p = sub.add_parser(
         "batch", help="decode and analyse many captures into DIR/calls.parquet (every core, or Dask)",
         description="For each capture: WAVs and summary.json in DIR/<name>/ (as decode writes them), "

@@ -128,6 +128,16 @@ def folder_names(paths: list[str]) -> list[str]:
     fork receiver's ``fork.rtpcap``. Where names repeat, the parent folder's name is put in
     front (``<folder>-<name>``), so a file's folder does not depend on the other inputs' order.
 
+    Parameters
+    ----------
+    paths : list of str
+        The capture files, in input order.
+
+    Returns
+    -------
+    list of str
+        One unique folder name per path.
+
     Examples
     --------
     >>> folder_names(["a/x.jsonl", "b/y.jsonl.gz", "c/s1/messages.jsonl", "d/x.jsonl"])

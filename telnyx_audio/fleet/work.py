@@ -53,6 +53,11 @@ def tune_malloc() -> bool:
     This sets fixed thresholds at the values glibc's rule reaches, in whatever process runs
     the batch's tasks (its own pool, or a Dask worker: there it stays for later tasks too; a
     process keeps at most ``TRIM_THRESHOLD`` of freed memory). Nothing is done off glibc.
+
+    Returns
+    -------
+    bool
+        True if the thresholds were set by this call.
     """
     global _tuned
     if _tuned:
@@ -125,6 +130,16 @@ def run_task(task: Task) -> FileResult:
     (unreadable, not a capture, an encoding that cannot be decoded, a bug a strange file
     reveals) must not end the batch, so any ``Exception`` is caught here, at the boundary,
     and reported with its type and message in the row.
+
+    Parameters
+    ----------
+    task : Task
+        The file and what to do with it.
+
+    Returns
+    -------
+    FileResult
+        Its rows, or one error row.
     """
     _test_crash(task.path)
     tune_malloc()
@@ -139,6 +154,16 @@ def process_file(task: Task) -> FileResult:
 
     Raises whatever reading the file raises; :func:`run_task` makes that an error row. A
     failure after reading (writing or analysing one stream) is that stream's error row.
+
+    Parameters
+    ----------
+    task : Task
+        The file and what to do with it.
+
+    Returns
+    -------
+    FileResult
+        A call row per stream and the segment rows.
     """
     from telnyx_audio._paths import stream_folders
     from telnyx_audio.analysis import analyze_call
