@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+from dataclasses import replace
 import os
 import zlib
 from typing import Any, BinaryIO, Mapping
@@ -20,7 +21,7 @@ from telnyx_audio.capture._model import BadLine, Capture, CaptureReport
 from telnyx_audio.capture._reader import EVENT_NAMES, Reader, _Gunzip, fill, open_capture, read_blocks
 from telnyx_audio.errors import CaptureError, MultipleStreamsError, NotACaptureError, TelnyxAudioError
 from telnyx_audio.protocol import TRACKS, Connected, Event, Media, MediaFormat, Start
-from telnyx_audio.recording import FrameTable, Plan, Recording, plan, recording_from, render_batch
+from telnyx_audio.recording import Plan, Recording, plan, recording_from, render_batch
 
 _MAX_EXAMPLES = 20  # bad lines listed per stream
 
@@ -324,8 +325,7 @@ def _after_format_change(reader: Reader, media: _Frames, start: Start, change: S
     if not after.any():
         warnings.append(f"{said}: no media follows it")
         return
-    t = media.table
-    media.table = FrameTable(t.track, t.chunk, t.timestamp, t.sequence_number, np.where(after, -1, t.nbytes))
+    media.table = replace(media.table, nbytes=np.where(after, -1, media.table.nbytes))
     warnings.append(f"{said} (line {line}): the {int(after.sum())} media messages after it are bad frames, not"
                     " decoded in the first format; to decode them, cut the file there and decode that part with"
                     " --encoding")
@@ -341,10 +341,7 @@ def _decode(f, fmt, media: _Frames, reader, part, warnings, block_size, counts):
         audio, failed = _render_from_file(f, plan_, media, reader.slow, block_size)
         if failed.size == 0:
             break
-        keep, nbytes = _reread(f, media, failed, reader, part)
-        t = media.table
-        media.table = FrameTable(t.track, t.chunk, t.timestamp, t.sequence_number, nbytes)
-        media = media.take(np.flatnonzero(keep))
+        media, _ = _reread(f, media, failed, reader, part)
     warnings.extend(plan_.warnings)
     for name, r in plan_.reports.items():
         if r.stray_bytes:
@@ -367,10 +364,7 @@ def _decode_stateful(f, fmt, media: _Frames, reader, part, warnings, block_size,
         samples, failed = _samples_from_file(f, info.name, rate, media, reader.slow, block_size)
         if failed.size == 0:
             break
-        keep, nbytes = _reread(f, media, failed, reader, part)
-        t = media.table
-        media.table = FrameTable(t.track, t.chunk, t.timestamp, t.sequence_number, nbytes)
-        media = media.take(np.flatnonzero(keep))
+        media, _ = _reread(f, media, failed, reader, part)
     plan_ = plan(media.table, info.name, rate, samples=samples)
     unreadable = (samples < 0) & (media.table.nbytes >= 0)  # base64, but no frame length in the bytes
     unreadable = {name: int(unreadable[media.table.track == index].sum()) for index, name in enumerate(TRACKS)}
@@ -493,7 +487,8 @@ def _gather(f: BinaryIO, where: np.ndarray, length: np.ndarray, nbytes: np.ndarr
 def _reread(f, media: _Frames, failed: np.ndarray, reader: Reader, part: "_Part | None"):
     """Frames whose payload text turned out not to be base64: read their lines as json.loads
     does. Each becomes a bad frame (counters kept, no audio) or a bad line (of ``part``, or
-    of the file when None). Returns which frames stay and their sizes (-1: bad frame)."""
+    of the file when None). Returns the frames that stay (bad frames with -1 bytes), and
+    their rows in ``media``."""
     nbytes = media.table.nbytes.copy()
     keep = np.ones(len(media.table), bool)
     new_bad: list[int] = []
@@ -518,7 +513,9 @@ def _reread(f, media: _Frames, failed: np.ndarray, reader: Reader, part: "_Part 
         reader.bad_lines.extend(new_bad)
     elif new_bad:
         part.bad_lines = np.sort(np.concatenate((part.bad_lines, np.array(new_bad, np.int64))))
-    return keep, nbytes
+    media.table = replace(media.table, nbytes=nbytes)
+    rows = np.flatnonzero(keep)
+    return media.take(rows), rows
 
 
 def _line_around(f: BinaryIO, lo: int, hi: int, step: int = 4096) -> bytes:
@@ -600,11 +597,8 @@ def _validate(f: BinaryIO, reader: Reader, media: _Frames, stream: np.ndarray, b
               if not valid.all()]
     if not failed:
         return media, stream
-    keep, nbytes = _reread(f, media, np.concatenate(failed), reader, None)
-    t = media.table
-    media.table = FrameTable(t.track, t.chunk, t.timestamp, t.sequence_number, nbytes)
-    rows = np.flatnonzero(keep)
-    return media.take(rows), stream[rows]
+    media, rows = _reread(f, media, np.concatenate(failed), reader, None)
+    return media, stream[rows]
 
 
 _CODEC_CHECK_FRAMES = 250  # frames (5 s of 20 ms) read both ways to tell G.711 from G.722
