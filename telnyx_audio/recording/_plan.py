@@ -6,7 +6,7 @@ import numpy as np
 
 from telnyx_audio import codecs
 from telnyx_audio._placement import Placed, place_track, silence_budget
-from telnyx_audio.protocol import TRACKS, Media
+from telnyx_audio.protocol import TRACKS
 from telnyx_audio.recording._types import FrameTable, Plan, TrackReport
 
 _MAX_RATE = 192_000
@@ -55,6 +55,7 @@ def plan(
 
     Examples
     --------
+    >>> from telnyx_audio.protocol import Media
     >>> f = FrameTable.from_media([Media("inbound", b"\\xff" * 160, chunk=1),
     ...                            Media("inbound", b"\\xff" * 160, chunk=10**12)])[0]
     >>> p = plan(f, "PCMU", 8000)
