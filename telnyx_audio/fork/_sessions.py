@@ -8,9 +8,7 @@ thread, so other calls keep being received meanwhile.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import threading
 import time
 import uuid
@@ -149,18 +147,13 @@ def _finalize(session: ForkSession, extra: dict[str, Any]) -> None:
 def write_outputs(capture: Any, folder: Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write a capture's WAVs and ``summary.json`` with :func:`telnyx_audio.wav.write_call`,
     then add ``extra`` keys (the receiver's counts) to the summary, again atomically."""
-    from telnyx_audio.wav import write_call
+    from telnyx_audio.wav import SUMMARY_NAME, write_call, write_json_atomic
 
     summary = dict(write_call(capture, folder))
     if not extra:
         return summary
     summary.update(extra)
-    tmp = folder / ".summary.json.tmp"
-    with open(tmp, "w") as f:
-        f.write(json.dumps(summary, indent=2) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, folder / "summary.json")
+    write_json_atomic(folder / SUMMARY_NAME, summary)
     return summary
 
 
