@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import zlib
 from array import array
+from dataclasses import replace
 from typing import BinaryIO
 
 import numpy as np
@@ -281,8 +282,7 @@ class Reader:
         table, _ = FrameTable.from_media(media)
         is_bad = np.array(bad, bool)
         if is_bad.any():  # -1 bytes: a frame that arrived but cannot be used
-            table = FrameTable(table.track, table.chunk, table.timestamp, table.sequence_number,
-                               np.where(is_bad, -1, table.nbytes))
+            table = replace(table, nbytes=np.where(is_bad, -1, table.nbytes))
         first = len(self.slow)
         self.slow.extend(m.payload for m in media)
         r = np.array(rows, np.int64)
