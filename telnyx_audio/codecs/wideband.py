@@ -111,35 +111,18 @@ def _av_decode(ctx, data, encoding: str) -> list:  # noqa: ANN001 - PyAV's types
         raise CorruptPacketError(f"FFmpeg's {encoding} decoder refused the payloads: {exc}") from exc
 
 
-def _fit(out: np.ndarray, pcm: np.ndarray) -> None:
-    """Copy decoded samples into their planned place (a short decode leaves zeros at the end)."""
-    n = min(out.size, pcm.size)
-    out[:n] = pcm[:n]
-    out[n:] = 0
-
-
 def _frames_into(out: np.ndarray, frames: Sequence) -> None:  # noqa: ANN001
-    """Decoded frames straight into their planned place: s16 planes read in place, one copy."""
-    if not frames or frames[0].format.name != "s16":
-        _fit(out, _frames_to_int16(frames))
-        return
+    """Decoded frames straight into their planned place (a short decode leaves zeros at the
+    end): s16 planes read in place, one copy; fltp ones (FFmpeg's own amrwb) scaled to int16."""
     at = 0
     for f in frames:
         n = min(f.samples, out.size - at)
-        out[at : at + n] = np.frombuffer(f.planes[0], np.int16, n)
+        if f.format.name == "s16":
+            out[at : at + n] = np.frombuffer(f.planes[0], np.int16, n)
+        else:
+            out[at : at + n] = np.clip(np.round(f.to_ndarray().reshape(-1)[:n] * 32768.0), -32768, 32767)
         at += n
     out[at:] = 0
-
-
-def _frames_to_int16(frames: Sequence) -> np.ndarray:  # noqa: ANN001
-    """Decoded frames as one int16 array (s16 frames are read in place: one copy in all)."""
-    if not frames:
-        return np.empty(0, np.int16)
-    if frames[0].format.name == "s16":
-        parts = [np.frombuffer(f.planes[0], np.int16, f.samples) for f in frames]
-        return parts[0].copy() if len(parts) == 1 else np.concatenate(parts)
-    out = np.concatenate([f.to_ndarray().reshape(-1) for f in frames])  # fltp (FFmpeg's own amrwb)
-    return np.clip(np.round(out * 32768.0), -32768, 32767).astype(np.int16)
 
 
 class G722Decoder(_StreamDecoder):
