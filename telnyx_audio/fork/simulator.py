@@ -24,9 +24,8 @@ from telnyx_audio import codecs, rtp
 __all__ = ["ForkPacket", "ForkSimulationReport", "default_rate", "fork_packets", "load_fork_source", "simulate_fork"]
 
 _PT = {"PCMU": 0, "PCMA": 8, "G722": 9, "L16": 96, "OPUS": 111}
-#: The audio rate each codec is sent at by default, and its RTP clock (RFC 3551, RFC 7587).
+#: The audio rate each codec is sent at by default (its RTP clock is the registry's).
 _RATE = {"PCMU": 8000, "PCMA": 8000, "G722": 16000, "L16": 16000, "OPUS": 48000}
-_CLOCK = {"G722": 8000, "OPUS": 48000}
 
 
 def default_rate(codec: str) -> int:
@@ -154,7 +153,7 @@ def fork_packets(
     if not isinstance(packet_ms, int) or packet_ms <= 0:
         raise ValueError(f"packet_ms must be a positive integer, got {packet_ms!r}")
     rate = sample_rate or _RATE[codec]
-    clock = _CLOCK.get(codec, rate)
+    clock = codecs.REGISTRY[codec].rtp_clock or rate  # G.722 8000 (RFC 3551), OPUS 48000 (RFC 7587)
     pt = _PT[codec] if payload_type is None else payload_type
     audio = np.asarray(audio, np.int16).reshape(2, -1)
     per = rate * packet_ms // 1000  # audio samples per packet
