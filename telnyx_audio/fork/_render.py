@@ -20,7 +20,7 @@ _BATCH = 1 << 13  # packets gathered per step: temporaries stay in cache
 
 
 def render_audio(records: Records, cols: rtp.PacketColumns, placed: dict[int, dict[str, np.ndarray]],
-                 main: rtp.PayloadType, encodings: dict[int, str], info: Any,
+                 main: rtp.PayloadType, encodings: dict[int, str],
                  warnings: list[str]) -> tuple[np.ndarray, dict[int, np.ndarray], dict[int, Any]]:
     """Decode every audio packet into a (2, n) int16 array at its place.
 
@@ -34,9 +34,10 @@ def render_audio(records: Records, cols: rtp.PacketColumns, placed: dict[int, di
     :class:`~telnyx_audio.codecs.stream.Concealment` per track.
     """
     from telnyx_audio.codecs import REGISTRY
-    from telnyx_audio.codecs.g711 import decode_into
+    from telnyx_audio.codecs.g711 import bytes_per_sample, decode_into
 
-    bps = 2 if main.encoding == "L16" else 1
+    info = REGISTRY[main.encoding]
+    bps = 1 if info.stateful else bytes_per_sample(main.encoding)
     samples_of: dict[int, np.ndarray] = {}
     n = 0
     for t, p in placed.items():

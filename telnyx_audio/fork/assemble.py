@@ -264,7 +264,7 @@ def assemble_fork(
     placed = align(raw, rate)
 
     encodings = {pt: audio_pts[pt].encoding for pt in usable}
-    audio, samples_of, concealment = render_audio(records, cols, placed, main, encodings, info, warnings)
+    audio, samples_of, concealment = render_audio(records, cols, placed, main, encodings, warnings)
     cn_spans = comfort_noise(audio, records, cols, placed, samples_of)
     dtmf, dtmf_spans = _dtmf(records, cols, placed, main, ratio, rate, t0, stats)
     reports: dict[str, TrackReport] = {}
