@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 import telnyx_audio as ta
-from telnyx_audio.simulator import call_messages
+from telnyx_audio.simulators.stream import call_messages
 
 HERE = Path(__file__).resolve().parent
 EXAMPLE = HERE / "example_call.jsonl"
@@ -70,7 +70,7 @@ def _to_int16(x: np.ndarray) -> np.ndarray:
 def call_audio(base: np.ndarray, rng: np.random.Generator, *, seconds: float, rate: int,
                delay_s: float, agent_gain: float, caller_gain: float, noise_dbfs: float | None) -> np.ndarray:
     """One call's two tracks at ``rate``: the example repeated or cut to ``seconds``."""
-    from telnyx_audio._dsp import resample
+    from telnyx_audio._util.dsp import resample
 
     x = base.astype(np.float64)
     x[1] = _shift(base[1], delay_s, 8000)
@@ -132,8 +132,8 @@ def make_call(path: Path, index: int, base: np.ndarray, digits: list[tuple[float
 def make_fork_call(path: Path, index: int, base: np.ndarray, digits: list[tuple[float, str]],
                    rng: np.random.Generator, *, seconds: float, codec: str = "PCMU", **faults) -> dict:
     """Write one call as the fork receiver records it (RTP datagrams, ``fork.rtpcap``)."""
-    from telnyx_audio.fork.capturefile import ForkCaptureWriter
-    from telnyx_audio.fork.simulator import fork_packets
+    from telnyx_audio.forks.rtpcap import ForkCaptureWriter
+    from telnyx_audio.simulators.fork import fork_packets
 
     audio = call_audio(base, rng, seconds=seconds, rate=8000, delay_s=float(rng.uniform(-0.4, 1.2)),
                        caller_gain=1.0, agent_gain=1.0, noise_dbfs=None)
