@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import soundfile
 from scipy.signal import resample_poly
 
 import telnyx_audio as ta
@@ -21,8 +22,6 @@ DATA = ROOT / "data"
 SPEECH = DATA / "speech"
 EXAMPLE = DATA / "example_call.jsonl"
 WEBHOOKS = DATA / "example_webhooks.jsonl"
-
-soundfile = pytest.importorskip("soundfile")
 
 
 def index() -> list[dict[str, str]]:
