@@ -129,9 +129,9 @@ def messages() -> list[dict]:
         "tags": ["example"], "client_state": "ZXhhbXBsZQ==",
         "custom_parameters": {"customer_id": "customer_123", "campaign": "demo"},
         "media_format": {"encoding": "PCMU", "sample_rate": SR, "channels": 1}}})
+    pressed = {int(start * 50) + 4: digit for start, digit in DIGITS}  # Telnyx reports a digit ~80 ms in
     for f in frames:
         msgs.append({"event": "media", "media": f})
-        pressed = {int(start * 50) + 4: digit for start, digit in DIGITS}  # Telnyx reports a digit ~80 ms in
         if f["track"] == "inbound" and f["chunk"] in pressed:
             digit = pressed[f["chunk"]]
             msgs.append({"event": "dtmf", "occurred_at": f"2026-11-24T10:00:0{int(f['chunk'] / 50)}.000000Z",
