@@ -175,9 +175,9 @@ def test_webhooks_join_the_example_call_and_a_call_without_webhooks_keeps_its_ro
     assert call["inbound_packet_count"] == 400 and call["inbound_packet_loss_pct"] == 0.75
     assert call["outbound_packet_loss_pct"] == 0.0 and pd.isna(call["outbound_mos"])
     assert call["n_stream_failures"] == 0 and call["stream_failure_reasons"] == ""
-    assert call["inbound_transcript"] == "I would like to check my order"
-    assert call["outbound_transcript"] == "thank you for calling how can I help sure can you enter your code"
-    assert call["n_webhooks"] == 11
+    assert call["inbound_transcript"] == "and you always want to see it in the superlative degree"
+    assert call["outbound_transcript"] == "thank you for your patience one moment please"
+    assert call["n_webhooks"] == 12
     alone = rows.loc["other.jsonl"]
     assert alone["error"] == "" and alone["n_webhooks"] == 0 and pd.isna(alone["hangup_cause"])
 
