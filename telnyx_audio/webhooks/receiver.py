@@ -92,6 +92,13 @@ _MAX_DRAIN = 1 << 20
 # too, and the rejected log takes at most so many records a second and so many bytes in all.
 REJECTED_BODY_PREFIX = 4096
 _REJECTED_HEADER_PREFIX = 1024
+# Header names and the request path are the sender's too (http.server takes up to 64 KiB a
+# line, 100 headers): a refused request's are kept to these prefixes.
+_REJECTED_NAME_PREFIX = 128
+_REJECTED_PATH_PREFIX = 1024
+# A Content-Length is ASCII digits, at most this many (a 1 EB body is 19 digits): anything
+# else (``²``, which str.isdigit() accepts; thousands of digits, which int() refuses) is 400.
+_MAX_LENGTH_DIGITS = 18
 DEFAULT_MAX_REJECTED_BYTES = 64 << 20
 DEFAULT_MAX_REJECTED_PER_S = 50
 # Headers whose second copy could make what is verified differ from what is logged or framed.
@@ -458,11 +465,14 @@ class WebhookReceiver:
             req.close_connection = True
             return self._reject(req, record, 411, "chunked bodies are not accepted: send a Content-Length")
         length_text = req.headers.get("Content-Length")
-        if length_text is None or not length_text.strip().isdigit():
+        digits = length_text.strip(" \t") if length_text is not None else ""
+        if length_text is None or not (0 < len(digits) <= _MAX_LENGTH_DIGITS and digits.isascii() and digits.isdigit()):
             req.close_connection = True
             status = 411 if length_text is None else 400
-            return self._reject(req, record, status, "a Content-Length header with the body size is required")
-        length = int(length_text)
+            shown = length_text[:32] if length_text is not None else None
+            return self._reject(req, record, status, "a Content-Length header with the body size (ASCII digits,"
+                                f" at most {_MAX_LENGTH_DIGITS}) is required, got {shown!r}")
+        length = int(digits)
         if length > self.max_body:
             # Read and drop a modest excess so the client sees the 413; cut off the rest.
             left = length if length <= _MAX_DRAIN else 0
@@ -529,8 +539,11 @@ class WebhookReceiver:
 
     def _reject(self, req: _Handler, record: dict[str, Any], status: int, reason: str) -> None:
         record.update(verified=False, error=reason, status=status)
-        if status != 409:  # not verified: what the sender said is kept only in part
-            record["headers"] = {k: v[:_REJECTED_HEADER_PREFIX] for k, v in record["headers"].items()}
+        # What the sender said is kept only in part: header names and values (a replay's too:
+        # its headers are not signed) and the path, each cut to a prefix.
+        record["headers"] = {k[:_REJECTED_NAME_PREFIX]: v[:_REJECTED_HEADER_PREFIX] for k, v in record["headers"].items()}
+        if len(record["path"]) > _REJECTED_PATH_PREFIX:
+            record.update(path=record["path"][:_REJECTED_PATH_PREFIX], path_truncated=len(record["path"]))
         self._refused(record["remote"], status, reason)
         try:
             self.rejected_log.append(record)
