@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from telnyx_audio._util.files import check_regular_file
 from telnyx_audio.rtp.datagrams import Records
 
 __all__ = ["MAGIC", "RECORD", "ForkCaptureWriter", "Records", "is_fork_capture", "read_records"]
@@ -46,6 +47,7 @@ def is_fork_capture(path: str | os.PathLike[str]) -> bool:
     False
     """
     try:
+        check_regular_file(path)  # never open a FIFO (that waits for a writer) or a device
         with open(path, "rb") as f:
             return f.read(len(MAGIC)) == MAGIC
     except OSError:
@@ -163,6 +165,7 @@ def read_records(path: str | os.PathLike[str]) -> Records:
     >>> r.length.tolist(), r.track.tolist(), r.received_us.tolist(), r.meta
     ([3, 2], [0, 1], [10, 11], {'rx_port': 4})
     """
+    check_regular_file(path)
     buf = np.fromfile(path, np.uint8)
     if buf[: len(MAGIC)].tobytes() != MAGIC:
         raise ValueError(f"{os.fspath(path)!r} is not a fork capture (expected it to start with {MAGIC!r})")
