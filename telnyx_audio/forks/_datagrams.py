@@ -22,6 +22,11 @@ class _DatagramSink(Protocol):
 
 log = logging.getLogger("telnyx_audio.fork.receiver")
 
+#: Senders :attr:`ForkReceiver.dropped_from` counts one by one; later ones are counted together.
+MAX_DROPPED_FROM = 1000
+#: The key later senders are counted under.
+OTHER_SENDERS = "(other senders)"
+
 
 class _Endpoint(asyncio.DatagramProtocol):
     __slots__ = ("receiver", "pair", "track")
@@ -54,7 +59,10 @@ class _DatagramPath:
             ok = self._check(host)
         if not ok:
             self.dropped += 1
-            self.dropped_from[host] = self.dropped_from.get(host, 0) + 1
+            if host in self.dropped_from or len(self.dropped_from) < MAX_DROPPED_FROM:
+                self.dropped_from[host] = self.dropped_from.get(host, 0) + 1
+            else:  # spoofed sources without end: the rest under one key, the table stays small
+                self.dropped_from[OTHER_SENDERS] = self.dropped_from.get(OTHER_SENDERS, 0) + 1
             pair.n_dropped += 1
             if len(pair.dropped) < 100 or host in pair.dropped:
                 pair.dropped[host] = pair.dropped.get(host, 0) + 1

@@ -185,11 +185,12 @@ def assemble_fork(
     if records.truncated_bytes:
         warnings.append(f"the last record is torn ({records.truncated_bytes} bytes): ignored")
     stored = records.meta.get("payload_types") if isinstance(records.meta.get("payload_types"), dict) else {}
-    try:
-        ptmap = rtp.payload_type_map({int(k): v for k, v in stored.items()})
-    except (ValueError, TypeError) as exc:
-        warnings.append(f"payload types in the header ignored: {exc}")
-        ptmap = rtp.payload_type_map()
+    ptmap = rtp.payload_type_map()
+    for key, value in stored.items():  # each entry on its own: one bad one spoils no other
+        try:
+            ptmap.update(rtp.payload_type_map({int(key): value}))
+        except (ValueError, TypeError) as exc:
+            warnings.append(f"payload type {str(key)[:20]!r} in the header ignored: {exc}")
     given = rtp.payload_type_map(payload_types)  # static types under the caller's: keep the header's
     ptmap.update({pt: k for pt, k in given.items() if rtp.STATIC_PAYLOAD_TYPES.get(pt) != k})
     cols = rtp.parse_packets(records.buf, records.offset, records.length)
