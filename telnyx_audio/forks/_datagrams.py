@@ -42,7 +42,19 @@ class _Endpoint(asyncio.DatagramProtocol):
 
 class _DatagramPath:
     """ForkReceiver's per-datagram work (a mixin: the state is set in
-    :meth:`ForkReceiver.__init__`)."""
+    :meth:`ForkReceiver.__init__`).
+
+    Each track of a call belongs to its first sender (address and port) until the call
+    ends: datagrams from any other are counted (per call, in its summary) and never
+    written. A call holds at most ``max_call_bytes`` of capture and ``max_call_us`` of time
+    (attributes: set them on the receiver before it starts); later datagrams are counted
+    and dropped. A capture that cannot be opened (disk full) drops the pair's datagrams for a
+    back-off (1 s, doubling to 30 s), counted in ``not_written``.
+    """
+
+    max_call_bytes: int = 1 << 30
+    max_call_us: int = 4 * 3600 * 1_000_000  # Telnyx ends calls at 4 h by default
+    not_written: int = 0
 
     allow: list[Any] | None
     dropped: int
@@ -68,10 +80,41 @@ class _DatagramPath:
                 pair.dropped[host] = pair.dropped.get(host, 0) + 1
             return
         session = pair.session
+        now = self._now_us() // 1000
         if session is None:
-            session = self._open(pair, None)
+            if now < pair.retry_us:  # opening failed a moment ago (disk full...): backing off
+                self.not_written += 1
+                return
+            try:
+                session = self._open(pair, None)
+            except OSError as exc:  # counted and said (once per back-off), never a traceback
+                self.not_written += 1
+                pair.backoff_s = min(2 * pair.backoff_s, 30.0) if pair.backoff_s else 1.0
+                pair.retry_us = now + int(pair.backoff_s * 1e6)
+                log.error("fork on %d/%d: cannot open a call's capture (%s: %s); datagrams dropped for %g s",
+                          pair.rx_port, pair.tx_port, type(exc).__name__, exc, pair.backoff_s)
+                return
+            pair.backoff_s = 0.0
+        owner = session.sources[track]
+        if owner is None:
+            session.sources[track] = addr  # the track belongs to its first sender until the call ends
+        elif owner != addr:
+            session.strangers += 1
+            key = f"{addr[0]}:{addr[1]}"
+            if key in session.strangers_from or len(session.strangers_from) < 100:
+                if key not in session.strangers_from:
+                    log.warning("fork session %s: datagrams from %s on its %s track, which belongs to %s:%s:"
+                                " dropped", session.session_id, key, "rx" if track == 0 else "tx", owner[0], owner[1])
+                session.strangers_from[key] = session.strangers_from.get(key, 0) + 1
+            return
+        if session._writer.size >= self.max_call_bytes or now - session.started_us > self.max_call_us:
+            session.over_limit += 1
+            if session.over_limit == 1:
+                log.warning("fork session %s: past the call limit (%d bytes or %g s): later datagrams dropped",
+                            session.session_id, self.max_call_bytes, self.max_call_us / 1e6)
+            return
         try:
-            session._writer.write(track, data, self._now_us() // 1000)
+            session._writer.write(track, data, now)
         except OSError as exc:  # disk full...: counted and reported, receiving goes on
             session.write_errors += 1
             session.write_error = session.write_error or f"{type(exc).__name__}: {exc}"

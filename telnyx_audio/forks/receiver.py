@@ -16,7 +16,9 @@ are counted and dropped, never written.
 
 The datagram path is as thin as the naive receiver's: a dict lookup for the sender's
 address and one ``os.write`` of a 12-byte header plus the datagram. Decoding happens at the
-end of a call, in one worker thread, so other calls keep being received meanwhile.
+end of a call, in limited worker processes (:mod:`._finalizer`), so other calls keep being
+received meanwhile. Each track of a call belongs to its first sender; a call is capped in
+bytes and duration (see :class:`._datagrams._DatagramPath` and :class:`._sessions._Sessions`).
 
 :class:`ForkReceiver` is assembled by subject: the hot path in :mod:`._datagrams`, port pairs
 in :mod:`._ports`, sessions and their finishing (and :class:`ForkHandle`) in
@@ -175,7 +177,8 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
 
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
-        self._finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fork-finalize")
+        self._finisher = ThreadPoolExecutor(max_workers=max(1, int(self.finalize_workers)),
+                                            thread_name_prefix="fork-finalize")
         try:
             if self.fixed is not None:
                 await self._bind_pair(*self.fixed, True)

@@ -67,9 +67,20 @@ class ForkCaptureWriter:
 
     def __init__(self, path: str | os.PathLike[str], meta: dict[str, Any]) -> None:
         self.path = os.fspath(path)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
         head = MAGIC + json.dumps(meta, separators=(",", ":")).encode() + b"\n"
-        os.write(self._fd, head)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        try:
+            written = os.write(self._fd, head)
+            if written != len(head):
+                raise OSError(errno.ENOSPC, f"short write to {self.path} ({written} of {len(head)} bytes)")
+        except OSError:  # disk full...: no descriptor and no headless file left behind
+            os.close(self._fd)
+            self._fd = -1
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+            raise
         self.size = len(head)
         self.records = 0
 
