@@ -82,3 +82,17 @@ print(len(st.ssrcs), st.sources_left_out, np.array_equal(cap.recording.audio[0, 
     assert done.returncode == 0, done.stderr[-2000:]
     kept, left, same = done.stdout.split()
     assert int(kept) == MAX_SOURCES and int(left) == 60_001 - MAX_SOURCES and same == "True"
+
+
+def test_two_hundred_thousand_alternating_losses_give_a_summary_of_bounded_size():
+    import json
+
+    from telnyx_audio.model.recording import MAX_LISTED
+
+    pkts = [d for i, d in enumerate(call(20_000, ssrc=1)) if i % 2 == 0]  # every other packet lost
+    cap = assemble(pkts)
+    summary = cap.summary()
+    report = summary["track_reports"]["inbound"]
+    assert report["n_gaps"] == 9_999 and len(report["gaps"]) == MAX_LISTED
+    assert report["gaps_not_listed"] == 9_999 - MAX_LISTED
+    assert len(json.dumps(summary, default=str)) < 200_000  # was about 80 bytes a gap

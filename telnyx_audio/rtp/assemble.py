@@ -39,7 +39,7 @@ from telnyx_audio.rtp.render import comfort_noise, render_audio
 from telnyx_audio.rtp.sources import Source, align, cap_timeline, place_source
 from telnyx_audio.rtp.datagrams import Records
 from telnyx_audio.model.events import TRACKS, Dtmf, MediaFormat
-from telnyx_audio.model.recording import Recording, TrackReport
+from telnyx_audio.model.recording import MAX_LISTED, Recording, TrackReport
 
 __all__ = ["DtmfDigit", "RtpStats", "ForkCaptureReport", "assemble_fork", "capture_from_records"]
 
@@ -125,7 +125,8 @@ class ForkCaptureReport(CaptureReport):
         out = super().as_dict()
         out["source_kind"] = "fork"
         out["rtp"] = {name: s.as_dict() for name, s in self.rtp.items()}
-        out["dtmf_events"] = [d.as_dict() for d in self.dtmf_events]
+        out["dtmf_events"] = [d.as_dict() for d in self.dtmf_events[:MAX_LISTED]]
+        out["dtmf_events_not_listed"] = max(len(self.dtmf_events) - MAX_LISTED, 0)
         out["truncated_bytes"] = self.truncated_bytes
         return out
 
