@@ -96,3 +96,14 @@ def test_two_hundred_thousand_alternating_losses_give_a_summary_of_bounded_size(
     assert report["n_gaps"] == 9_999 and len(report["gaps"]) == MAX_LISTED
     assert report["gaps_not_listed"] == 9_999 - MAX_LISTED
     assert len(json.dumps(summary, default=str)) < 200_000  # was about 80 bytes a gap
+
+
+def test_a_new_ssrc_on_every_fifth_packet_from_the_same_sender_never_overwrites_the_real_audio():
+    real = call(500, ssrc=1, track=0)
+    forged = [(0, T0 + 20_000 * i + 5, build_packet(bytes([0x00]) * 160, payload_type=0, sequence_number=40_000 + i,
+                                                    timestamp=160 * i, ssrc=5000 + i)) for i in range(5, 500, 5)]
+    cap = assemble(real + forged)
+    clean = assemble(real)
+    n = clean.recording.audio.shape[1]
+    assert np.array_equal(cap.recording.audio[0, :n], clean.recording.audio[0, :n])
+    assert any("never overwrites the one that began it" in w for w in cap.report.warnings)

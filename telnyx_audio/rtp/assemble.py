@@ -36,7 +36,7 @@ from telnyx_audio.rtp import packet as rtp
 from telnyx_audio.model.capture import BadLine, Capture, CaptureReport
 from telnyx_audio.errors import CaptureError, UnsupportedEncodingError
 from telnyx_audio.rtp.render import comfort_noise, render_audio
-from telnyx_audio.rtp.sources import Source, align, cap_timeline, place_source
+from telnyx_audio.rtp.sources import Source, align, cap_timeline, keep_first_source, place_source
 from telnyx_audio.rtp.datagrams import Records
 from telnyx_audio.model.events import TRACKS, Dtmf, MediaFormat
 from telnyx_audio.model.recording import MAX_LISTED, Recording, TrackReport
@@ -302,6 +302,10 @@ def assemble_fork(
     placed = align(raw, rate)
     lengths = {t: np.where(p["kind"] == 1, np.rint(ticks[p["rows"]] * ratio), 0).astype(np.int64)
                for t, p in placed.items()}
+    over = keep_first_source(placed, lengths)
+    if over:
+        warnings.append(f"{over} audio packets of later SSRCs would have landed on the audio of their track's first"
+                        " SSRC: left out (a source that joins a call never overwrites the one that began it)")
     budget = max(_SILENCE_FLOOR_S * rate, 10 * sum(int(v.sum()) for v in lengths.values()))
     cut = cap_timeline(placed, lengths, budget)
     if cut:

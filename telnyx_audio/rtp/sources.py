@@ -12,7 +12,7 @@ import numpy as np
 
 from telnyx_audio.rtp import packet as rtp
 
-__all__ = ["Source", "place_source", "bound_jumps", "align", "cap_timeline", "water_level"]
+__all__ = ["Source", "place_source", "bound_jumps", "align", "cap_timeline", "keep_first_source", "water_level"]
 
 _ANCHOR_PACKETS = 250  # first packets of a source whose least delay anchors it (5 s at 20 ms)
 _EVENT = 3  # the kind code of telephone-event packets
@@ -274,9 +274,47 @@ def align(sources: dict[int, list[Source]], rate: int) -> dict[int, dict[str, np
     for t, segs in placed.items():
         if not segs:  # only malformed datagrams on this track
             empty = np.empty(0, np.int64)
-            out[t] = {"rows": empty, "pos": empty, "kind": np.empty(0, np.int8)}
+            out[t] = {"rows": empty, "pos": empty, "kind": np.empty(0, np.int8), "source": empty}
             continue
         out[t] = {"rows": np.concatenate([s[0] for s in segs]), "pos": np.concatenate([s[1] for s in segs]) - origin,
-                  "kind": np.concatenate([s[2] for s in segs])}
+                  "kind": np.concatenate([s[2] for s in segs]),
+                  "source": np.repeat(np.arange(len(segs)), [s[0].size for s in segs])}
     return out
+
+
+def keep_first_source(placed: dict[int, dict[str, np.ndarray]], lengths: dict[int, np.ndarray]) -> int:
+    """Drop (in place) audio packets of a track's later sources that would land on its first
+    source's audio: a source that joins a call never overwrites the audio of the one that
+    began it. Returns how many were dropped.
+
+    Examples
+    --------
+    >>> placed = {0: {"rows": np.arange(3), "pos": np.array([0, 160, 100]), "kind": np.ones(3, np.int8),
+    ...               "source": np.array([0, 0, 1])}}
+    >>> keep_first_source(placed, {0: np.full(3, 160)}), placed[0]["rows"].tolist()
+    (1, [0, 1])
+    """
+    dropped = 0
+    for t, p in placed.items():
+        src = p.get("source")
+        if src is None:
+            continue
+        audio = p["kind"] == _AUDIO
+        first, other = audio & (src == 0), np.flatnonzero(audio & (src > 0))
+        if not other.size or not first.any():
+            continue
+        fs, fe = p["pos"][first], p["pos"][first] + lengths[t][first]
+        order = np.argsort(fs, kind="stable")
+        fs, reach = fs[order], np.maximum.accumulate(fe[order])
+        op, oe = p["pos"][other], p["pos"][other] + lengths[t][other]
+        k = np.searchsorted(fs, oe, side="left") - 1  # the first source's audio starting before each ends
+        over = other[(k >= 0) & (reach[np.maximum(k, 0)] > op)]
+        if over.size:
+            keep = np.ones(src.size, bool)
+            keep[over] = False
+            for key in list(p):
+                p[key] = p[key][keep]
+            lengths[t] = lengths[t][keep]
+            dropped += int(over.size)
+    return dropped
 
