@@ -150,3 +150,24 @@ def test_a_full_disk_leaks_no_descriptor_makes_no_folders_and_counts_the_drops(t
     assert result == {"not_written": 1200, "folders": 0, "leaked_fds": 0}
     assert "Traceback" not in done.stderr
     assert done.stderr.count("cannot open a call's capture") <= 3  # said once per back-off, not per datagram
+
+
+def test_a_call_flooded_with_sixty_thousand_ssrcs_finishes_promptly_beside_a_normal_call(tmp_path):
+    receiver = ForkReceiver(tmp_path)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        receiver.start()
+        flood, normal = receiver.allocate("v3:flood"), receiver.allocate("v3:normal")
+        send(sock, packets(100, 1), flood.rx_port)
+        send(sock, packets(100, 2), normal.rx_port)
+        one = packets(1, 0)[0]
+        for i in range(60_000):  # one packet per SSRC
+            sock.sendto(one[:8] + (1000 + i).to_bytes(4, "big") + one[12:], ("127.0.0.1", flood.rx_port))
+            if i % 500 == 0:
+                time.sleep(0.005)
+        wait_for(lambda: normal.packets[0] == 100 and flood.packets[0] > 50_000, timeout=60)
+        t = time.monotonic()
+        receiver.stop()  # finishes both calls (what SIGTERM does), two at once
+        took = time.monotonic() - t
+    assert normal.state == "done" and flood.state == "done", (normal.error, flood.error)
+    assert flood.summary["rtp"]["inbound"]["sources_left_out"] > 50_000
+    assert took < 30  # was 31 s for SIGTERM, 60 s to finalise (quadratic in the SSRCs)
