@@ -20,11 +20,13 @@ _KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character de
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"))
 
 
-def check_regular_file(path: str | os.PathLike[str]) -> None:
-    """Raise unless ``path`` (links followed) is a regular file.
+def check_regular_file(path: str | os.PathLike[str], *, allow_fifo: bool = False) -> None:
+    """Raise unless ``path`` (links followed) is a regular file (or, with ``allow_fifo``, a FIFO).
 
     A capture is read twice and to its end: a FIFO would block the reader forever (opening
-    it waits for a writer), a device such as ``/dev/zero`` never ends.
+    it waits for a writer), a device such as ``/dev/zero`` never ends. What users name
+    (``decode``, ``batch``: :func:`telnyx_audio.read_captures`) must be a regular file; the
+    lower readers refuse only devices and sockets.
 
     Raises
     ------
@@ -37,7 +39,7 @@ def check_regular_file(path: str | os.PathLike[str]) -> None:
     import errno
 
     mode = os.stat(path).st_mode
-    if stat.S_ISREG(mode):
+    if stat.S_ISREG(mode) or (allow_fifo and stat.S_ISFIFO(mode)):
         return
     kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
     if stat.S_ISDIR(mode):
@@ -47,8 +49,8 @@ def check_regular_file(path: str | os.PathLike[str]) -> None:
 
 def open_capture(path: str | os.PathLike[str]) -> BinaryIO:
     """Open a capture for binary reading; a gzip file (known by its magic bytes, whatever
-    its name) is decompressed as it is read. Only regular files (:func:`check_regular_file`)."""
-    check_regular_file(path)
+    its name) is decompressed as it is read. Never a device or a socket (:func:`check_regular_file`)."""
+    check_regular_file(path, allow_fifo=True)
     f = open(path, "rb")
     if f.read(2) == GZIP_MAGIC:
         return Gunzip(f)  # type: ignore[return-value]
