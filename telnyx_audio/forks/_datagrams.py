@@ -44,6 +44,8 @@ class _DatagramPath:
     dropped_from: dict[str, int]
     datagrams: int
     _allowed: dict[str, bool]
+    _dropped_by: dict[tuple[str, int], int]
+    _service: Any
     _now_us: Callable[[], int]
     _open: Callable[[_Pair, str | None], ForkSession]
 
@@ -53,6 +55,7 @@ class _DatagramPath:
         if ok is None:
             ok = self._check(host)
         if not ok:
+            self._dropped_by["not_allowed", track] = self._dropped_by.get(("not_allowed", track), 0) + 1
             self.dropped += 1
             self.dropped_from[host] = self.dropped_from.get(host, 0) + 1
             pair.n_dropped += 1
@@ -61,14 +64,19 @@ class _DatagramPath:
             return
         session = pair.session
         if session is None:
+            if self._service.drain.draining:  # no new call while draining: counted, not written
+                self._dropped_by["draining", track] = self._dropped_by.get(("draining", track), 0) + 1
+                return
             session = self._open(pair, None)
         try:
             session._writer.write(track, data, self._now_us() // 1000)
         except OSError as exc:  # disk full...: counted and reported, receiving goes on
+            self._dropped_by["write_error", track] = self._dropped_by.get(("write_error", track), 0) + 1
             session.write_errors += 1
             session.write_error = session.write_error or f"{type(exc).__name__}: {exc}"
             return
         session.packets[track] += 1
+        session.octets[track] += len(data)
         self.datagrams += 1
 
     def _check(self, host: str) -> bool:
@@ -85,4 +93,7 @@ class _DatagramPath:
                 ok = any(ip in net for net in self.allow)
         if len(self._allowed) < 65536:
             self._allowed[host] = ok
+        if not ok:  # once per sender (the answer is remembered)
+            log.warning("refused %s: not in the allow list; its datagrams are counted and dropped", host,
+                        extra={"event": "refused", "peer": host, "reason": "not_allowed"})
         return ok

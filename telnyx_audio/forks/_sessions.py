@@ -38,6 +38,7 @@ class ForkSession:
     call_control_id: str | None
     started_us: int
     packets: list[int] = field(default_factory=lambda: [0, 0])
+    octets: list[int] = field(default_factory=lambda: [0, 0])  # bytes of the datagrams written, per track
     last_packet: float | None = None  # monotonic, as of the idle check that saw it (not per packet)
     _seen: int = field(default=0, repr=False)
     write_errors: int = 0  # datagrams that could not be written (disk full...)
@@ -76,6 +77,7 @@ class _Sessions:
     _loop: asyncio.AbstractEventLoop | None
     _finisher: Any
     _finishing: set[asyncio.Future]
+    _metrics: Any
 
     def _open(self, pair: _Pair, call_control_id: str | None) -> ForkSession:
         from telnyx_audio.forks.rtpcap import ForkCaptureWriter
@@ -93,7 +95,10 @@ class _Sessions:
         session._writer = ForkCaptureWriter(session.capture_path, meta)
         pair.session = session
         self.sessions.append(session)
-        log.info("fork session %s on %d/%d -> %s", session.session_id, pair.rx_port, pair.tx_port, folder)
+        log.info("fork session %s on %d/%d -> %s", session.session_id, pair.rx_port, pair.tx_port, folder,
+                 extra={"event": "session_started", "session_id": session.session_id,
+                        "call_control_id": call_control_id, "folder": str(folder),
+                        "figures": {"rx_port": pair.rx_port, "tx_port": pair.tx_port}})
         return session
 
     def _finish(self, pair: _Pair) -> asyncio.Future | None:
@@ -111,7 +116,7 @@ class _Sessions:
                               "dropped_from": dict(pair.dropped)}}
         pair.n_dropped, pair.dropped = 0, {}
         assert self._loop is not None
-        fut = self._loop.run_in_executor(self._finisher, _finalize, session, extra)
+        fut = self._loop.run_in_executor(self._finisher, _finalize, session, extra, self._metrics.finalized)
         self._finishing.add(fut)
         fut.add_done_callback(self._finishing.discard)
         if not pair.persistent:
@@ -136,11 +141,13 @@ class _Sessions:
             raise RuntimeError("the receiver is not running")
         return asyncio.run_coroutine_threadsafe(self.finish_async(session), self._loop).result(timeout)
 
-def _finalize(session: ForkSession, extra: dict[str, Any]) -> None:
-    """Worker thread: read the session's capture, write WAVs and ``summary.json``."""
+def _finalize(session: ForkSession, extra: dict[str, Any], observe: Any = None) -> None:
+    """Worker thread: read the session's capture, write WAVs and ``summary.json``; ``observe``
+    is given the seconds it took."""
     from telnyx_audio.errors import TelnyxAudioError
     from telnyx_audio.forks.read import read_fork_capture
 
+    began = time.perf_counter()
     try:
         capture = read_fork_capture(session.capture_path)
         session.summary = write_outputs(capture, session.folder, extra)
@@ -148,8 +155,19 @@ def _finalize(session: ForkSession, extra: dict[str, Any]) -> None:
     except (TelnyxAudioError, OSError, ValueError) as exc:
         session.error = f"{type(exc).__name__}: {exc}"
         session.state = "error"
-        log.error("fork session %s: %s", session.session_id, session.error)
+        log.error("fork session %s: %s", session.session_id, session.error,
+                  extra={"event": "session_error", "session_id": session.session_id,
+                         "call_control_id": session.call_control_id, "reason": session.error})
     finally:
+        if observe is not None:
+            observe(time.perf_counter() - began)
+        log.info("fork session %s %s: rx %d / tx %d datagrams -> %s", session.session_id, session.state,
+                 session.packets[0], session.packets[1], session.folder,
+                 extra={"event": "session_ended", "session_id": session.session_id,
+                        "call_control_id": session.call_control_id, "folder": str(session.folder),
+                        "figures": {"state": session.state, "datagrams": {"inbound": session.packets[0],
+                                                                          "outbound": session.packets[1]},
+                                    "write_errors": session.write_errors}})
         session.done.set()
 
 
