@@ -409,12 +409,12 @@ def _simulate(args: argparse.Namespace) -> int:
                           shuffle=args.shuffle, drop=args.drop, duplicate=args.duplicate,
                           disconnect_after=args.disconnect_after, auth_token=args.auth_token,
                           token_in=args.token_in, seed=args.seed, cafile=args.cafile)
+    except OSError as exc:  # before ValueError: a certificate that does not verify is both
+        print(f"telnyx-audio: cannot stream to {args.url}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except (ValueError, TypeError) as exc:
         print(f"telnyx-audio: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except OSError as exc:
-        print(f"telnyx-audio: cannot stream to {args.url}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
     except WebSocketException as exc:  # refused at the upgrade (401), closed (1008)...
         print(f"telnyx-audio: stream refused: {exc}", file=sys.stderr)
         return EXIT_FAILED

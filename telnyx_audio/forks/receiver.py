@@ -32,7 +32,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from telnyx_audio.service.addresses import RTP_WARNING, parse_networks
 from telnyx_audio.service.drain import loop_answers
@@ -321,8 +321,7 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
 
     def drain(self, timeout: float | None = None) -> None:
         """From any thread: :meth:`request_drain`, then wait (``timeout`` s) until the receiver stopped."""
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self.request_drain)
+        self._call_in_loop(self.request_drain)
         if self._thread is not None and timeout != 0:
             self._thread.join(timeout)
             if not self._thread.is_alive():
@@ -342,10 +341,19 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
         if self._stopping is not None:
             self._stopping.set()
 
+    def _call_in_loop(self, callback: Callable[[], object]) -> None:
+        """Run ``callback`` in the receiver's loop, if it still runs (a drain may have ended it)."""
+        if self._loop is None:
+            return
+        try:
+            self._loop.call_soon_threadsafe(callback)
+        except RuntimeError:  # the loop has closed: the receiver already stopped
+            pass
+
     def stop(self, timeout: float = 120.0) -> None:
         """Stop receiving, finish every call (WAVs and summaries) and wait for it."""
-        if self._loop is not None and self._stopping is not None:
-            self._loop.call_soon_threadsafe(self._stopping.set)
+        if self._stopping is not None:
+            self._call_in_loop(self._stopping.set)
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None

@@ -82,7 +82,7 @@ class Service:
         """None while calls are accepted; else why not (draining, storage)."""
         if self.drain.draining:
             return "draining"
-        return storage_problem(self.out if self.out.is_dir() else self.out.parent, self.min_free_bytes)
+        return storage_problem(self.out, self.min_free_bytes)
 
     def start_endpoint(self, render: Callable[[], bytes], live: Callable[[], bool]) -> HealthEndpoint | None:
         """Open the metrics endpoint (when ``metrics_port`` is set); returns it."""
