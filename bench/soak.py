@@ -30,6 +30,7 @@ import base64
 import json
 import os
 import random
+import shutil
 import signal
 import ssl
 import subprocess
@@ -211,6 +212,7 @@ def phase(name: str, calls: int, seconds: float, certs) -> dict:
             server.kill()
         server.stderr.close()
     written = written_per_stream(out / "calls")
+    shutil.rmtree(out)  # some GB: 50 calls write ~6.5 MB per call-minute (bench/disk_per_minute.py)
     short = {s: (n, written.get(s, 0)) for s, n in sent["per_stream"].items() if written.get(s, 0) != n}
     during = [s for s in scraper.samples if WARMUP_S <= s["t"] <= seconds]
     at2, end = (during[0], during[-1]) if during else (scraper.samples[0], scraper.samples[-1])
