@@ -473,3 +473,27 @@ def test_webhooks_serve_drains_on_sigterm_and_exits(tmp_path):
     assert "webhook_verified" in events and "drain_started" in events
     with pytest.raises(requests.ConnectionError):
         requests.post(url, data=raw, timeout=5)
+
+
+def test_fork_capture_drains_on_sigterm_keeping_the_open_call_and_opening_none(tmp_path):
+    srv = Cli("fork", "capture", "--ports", "41100-41103", "--out", str(tmp_path / "out"), "--idle-timeout", "1",
+              "--metrics-port", "0", "--drain-timeout", "30", "--log-format", "json")
+    metrics = srv.word_after("metrics on ").removesuffix("metrics")
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    packet = b"\x80\x00" + bytes(170)
+    try:
+        sender.sendto(packet, ("127.0.0.1", 41100))
+        wait_for(lambda: scrape(metrics)[("telnyx_audio_streams_active", ())] == 1)
+        srv.proc.send_signal(signal.SIGTERM)
+        wait_for(lambda: requests.get(metrics + "readyz", timeout=5).status_code == 503)
+        for _ in range(3):
+            sender.sendto(packet, ("127.0.0.1", 41100))  # the open call still lands
+            sender.sendto(packet, ("127.0.0.1", 41102))  # a new call does not
+        wait_for(lambda: scrape(metrics)[("telnyx_audio_fork_dropped_total", (("reason", "draining"),))] == 3)
+    finally:
+        sender.close()
+    code, out, err = srv.finish()  # it exits once the open call has been idle for 1 s
+    assert code == 0 and "1 calls, 4 datagrams written" in out, out
+    [folder] = list((tmp_path / "out").iterdir())
+    assert len(read_records(folder / "fork.rtpcap").track) == 4 and (folder / "summary.json").exists()
+    assert "drain_started" in [json.loads(line)["event"] for line in err.splitlines()]
