@@ -497,3 +497,16 @@ def test_fork_capture_drains_on_sigterm_keeping_the_open_call_and_opening_none(t
     [folder] = list((tmp_path / "out").iterdir())
     assert len(read_records(folder / "fork.rtpcap").track) == 4 and (folder / "summary.json").exists()
     assert "drain_started" in [json.loads(line)["event"] for line in err.splitlines()]
+
+
+def test_an_address_outside_allow_is_logged_with_its_peer_and_reason(tmp_path):
+    srv = Cli("capture", "--port", "0", "--out", str(tmp_path / "out"), "--allow", "192.0.2.0/24",
+              "--log-format", "json")
+    url = srv.word_after("listening on ")
+    with pytest.raises(InvalidStatus):
+        simulate(EXAMPLE, url)
+    srv.proc.send_signal(signal.SIGTERM)
+    code, out, err = srv.finish()
+    [refused] = [r for r in map(json.loads, err.splitlines()) if r["event"] == "refused"]
+    assert code == 0 and refused["peer"] == "127.0.0.1" and refused["reason"] == "not_allowed"
+    assert refused["level"] == "warning"
