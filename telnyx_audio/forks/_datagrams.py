@@ -61,6 +61,8 @@ class _DatagramPath:
     dropped_from: dict[str, int]
     datagrams: int
     _allowed: dict[str, bool]
+    _dropped_by: dict[tuple[str, int], int]
+    _service: Any
     _now_us: Callable[[], int]
     _open: Callable[[_Pair, str | None], ForkSession]
 
@@ -70,6 +72,7 @@ class _DatagramPath:
         if ok is None:
             ok = self._check(host)
         if not ok:
+            self._dropped_by["not_allowed", track] = self._dropped_by.get(("not_allowed", track), 0) + 1
             self.dropped += 1
             if host in self.dropped_from or len(self.dropped_from) < MAX_DROPPED_FROM:
                 self.dropped_from[host] = self.dropped_from.get(host, 0) + 1
@@ -83,11 +86,16 @@ class _DatagramPath:
         now = self._now_us() // 1000
         if session is None:
             if now < pair.retry_us:  # opening failed a moment ago (disk full...): backing off
+                self._dropped_by["write_error", track] = self._dropped_by.get(("write_error", track), 0) + 1
                 self.not_written += 1
+                return
+            if self._service.drain.draining:  # no new call while draining: counted, not written
+                self._dropped_by["draining", track] = self._dropped_by.get(("draining", track), 0) + 1
                 return
             try:
                 session = self._open(pair, None)
             except OSError as exc:  # counted and said (once per back-off), never a traceback
+                self._dropped_by["write_error", track] = self._dropped_by.get(("write_error", track), 0) + 1
                 self.not_written += 1
                 pair.backoff_s = min(2 * pair.backoff_s, 30.0) if pair.backoff_s else 1.0
                 pair.retry_us = now + int(pair.backoff_s * 1e6)
@@ -99,6 +107,7 @@ class _DatagramPath:
         if owner is None:
             session.sources[track] = addr  # the track belongs to its first sender until the call ends
         elif owner != addr:
+            self._dropped_by["stranger", track] = self._dropped_by.get(("stranger", track), 0) + 1
             session.strangers += 1
             key = f"{addr[0]}:{addr[1]}"
             if key in session.strangers_from or len(session.strangers_from) < 100:
@@ -108,6 +117,7 @@ class _DatagramPath:
                 session.strangers_from[key] = session.strangers_from.get(key, 0) + 1
             return
         if session._writer.size >= self.max_call_bytes or now - session.started_us > self.max_call_us:
+            self._dropped_by["over_limit", track] = self._dropped_by.get(("over_limit", track), 0) + 1
             session.over_limit += 1
             if session.over_limit == 1:
                 log.warning("fork session %s: past the call limit (%d bytes or %g s): later datagrams dropped",
@@ -116,10 +126,12 @@ class _DatagramPath:
         try:
             session._writer.write(track, data, now)
         except OSError as exc:  # disk full...: counted and reported, receiving goes on
+            self._dropped_by["write_error", track] = self._dropped_by.get(("write_error", track), 0) + 1
             session.write_errors += 1
             session.write_error = session.write_error or f"{type(exc).__name__}: {exc}"
             return
         session.packets[track] += 1
+        session.octets[track] += len(data)
         self.datagrams += 1
 
     def _check(self, host: str) -> bool:
@@ -136,4 +148,7 @@ class _DatagramPath:
                 ok = any(ip in net for net in self.allow)
         if len(self._allowed) < 65536:
             self._allowed[host] = ok
+        if not ok:  # once per sender (the answer is remembered)
+            log.warning("refused %s: not in the allow list; its datagrams are counted and dropped", host,
+                        extra={"event": "refused", "peer": host, "reason": "not_allowed"})
         return ok

@@ -43,6 +43,7 @@ class ForkSession:
     call_control_id: str | None
     started_us: int
     packets: list[int] = field(default_factory=lambda: [0, 0])
+    octets: list[int] = field(default_factory=lambda: [0, 0])  # bytes of the datagrams written, per track
     last_packet: float | None = None  # monotonic, as of the idle check that saw it (not per packet)
     _seen: int = field(default=0, repr=False)
     write_errors: int = 0  # datagrams that could not be written (disk full...)
@@ -97,6 +98,7 @@ class _Sessions:
     _loop: asyncio.AbstractEventLoop | None
     _finisher: Any
     _finishing: set[asyncio.Future]
+    _metrics: Any
 
     def _open(self, pair: _Pair, call_control_id: str | None) -> ForkSession:
         from telnyx_audio.forks.rtpcap import ForkCaptureWriter
@@ -121,7 +123,10 @@ class _Sessions:
             raise
         pair.session = session
         self.sessions.append(session)
-        log.info("fork session %s on %d/%d -> %s", session.session_id, pair.rx_port, pair.tx_port, folder)
+        log.info("fork session %s on %d/%d -> %s", session.session_id, pair.rx_port, pair.tx_port, folder,
+                 extra={"event": "session_started", "session_id": session.session_id,
+                        "call_control_id": call_control_id, "folder": str(folder),
+                        "figures": {"rx_port": pair.rx_port, "tx_port": pair.tx_port}})
         return session
 
     def _finish(self, pair: _Pair) -> asyncio.Future | None:
@@ -144,7 +149,7 @@ class _Sessions:
         pair.n_dropped, pair.dropped = 0, {}
         assert self._loop is not None
         limits = (self.finalize_memory_bytes, self.finalize_timeout_s)
-        fut = self._loop.run_in_executor(self._finisher, _finalize, session, extra, limits)
+        fut = self._loop.run_in_executor(self._finisher, _finalize, session, extra, limits, self._metrics.finalized)
         self._finishing.add(fut)
         fut.add_done_callback(self._finishing.discard)
         if not pair.persistent:
@@ -169,13 +174,16 @@ class _Sessions:
             raise RuntimeError("the receiver is not running")
         return asyncio.run_coroutine_threadsafe(self.finish_async(session), self._loop).result(timeout)
 
-def _finalize(session: ForkSession, extra: dict[str, Any], limits: tuple[int | None, float] = (None, 600.0)) -> None:
-    """Finisher thread: finalise the session in a worker process and record how it went.
+def _finalize(session: ForkSession, extra: dict[str, Any], limits: tuple[int | None, float] = (None, 600.0),
+              observe: Any = None) -> None:
+    """Finisher thread: finalise the session in a worker process and record how it went;
+    ``observe`` is given the seconds it took.
 
     Whatever goes wrong (the worker runs out of memory, is killed at its time limit, cannot
     start; anything here) ends the session as ``"error"`` with the reason, logged, and in a
     ``summary.json`` if the worker wrote none: never a session left ``"finalizing"``.
     """
+    began = time.perf_counter()
     try:
         reply = _run_worker(session, extra, *limits)
         if reply.get("ok"):
@@ -188,6 +196,15 @@ def _finalize(session: ForkSession, extra: dict[str, Any], limits: tuple[int | N
     finally:
         if session.state not in ("done", "error"):
             _failed(session, extra, "finalising ended without a result")
+        if observe is not None:
+            observe(time.perf_counter() - began)
+        log.info("fork session %s %s: rx %d / tx %d datagrams -> %s", session.session_id, session.state,
+                 session.packets[0], session.packets[1], session.folder,
+                 extra={"event": "session_ended", "session_id": session.session_id,
+                        "call_control_id": session.call_control_id, "folder": str(session.folder),
+                        "figures": {"state": session.state, "datagrams": {"inbound": session.packets[0],
+                                                                          "outbound": session.packets[1]},
+                                    "write_errors": session.write_errors}})
         session.done.set()
 
 
@@ -226,7 +243,9 @@ def _failed(session: ForkSession, extra: dict[str, Any], error: str) -> None:
 
     session.error = error
     session.state = "error"
-    log.error("fork session %s: %s", session.session_id, error)
+    log.error("fork session %s: %s", session.session_id, error,
+              extra={"event": "session_error", "session_id": session.session_id,
+                     "call_control_id": session.call_control_id, "reason": error})
     summary = {"session_id": session.session_id, "call_control_id": session.call_control_id, "error": error, **extra}
     if session.summary is None:
         session.summary = summary

@@ -29,14 +29,17 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-import ipaddress
 import logging
 import os
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
+from telnyx_audio.service.addresses import RTP_WARNING, parse_networks
+from telnyx_audio.service.drain import loop_answers
+from telnyx_audio.service.metrics import TRACKS, ForkMetrics
+from telnyx_audio.service.runtime import DEFAULT_MIN_FREE_BYTES, Service
 from telnyx_audio.forks._datagrams import _DatagramPath
 from telnyx_audio.forks._ports import _PortPairs, _raise_fd_limit, parse_port_range
 from telnyx_audio.forks._sessions import _Pair
@@ -77,6 +80,20 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
         The address Telnyx should send to (in ``udp:IP:PORT`` targets); default ``host``.
     rcvbuf : int
         ``SO_RCVBUF`` asked for each socket: room for bursts while the loop is busy.
+    certfile, keyfile : str, optional
+        Serve the metrics endpoint over HTTPS (forked RTP is plain UDP, as Telnyx sends it).
+    metrics_host, metrics_port : str, int, optional
+        Serve ``/metrics``, ``/healthz`` and ``/readyz`` there (see :attr:`metrics_url`).
+    drain_timeout_s : float
+        After :meth:`request_drain` (SIGTERM): open no new call (datagrams to an idle pair are
+        counted as dropped, ``draining``), let the open calls run (until ``idle_timeout`` ends
+        them) for at most this long, then finish every call.
+    min_free_bytes : int
+        ``/readyz`` answers 503 when the output folder's disk has less free.
+
+    ``allow`` may hold ``"telnyx"``: Telnyx's published webhook and WebSocket ranges. The
+    media subnets forks come from are not among them (see
+    :mod:`telnyx_audio.service.addresses`), which is logged as a warning.
 
     Examples
     --------
@@ -108,6 +125,12 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
         payload_types: Sequence[str] | None = None,
         public_host: str | None = None,
         rcvbuf: int = DEFAULT_RCVBUF,
+        certfile: str | os.PathLike[str] | None = None,
+        keyfile: str | os.PathLike[str] | None = None,
+        metrics_host: str = "127.0.0.1",
+        metrics_port: int | None = None,
+        drain_timeout_s: float = 0.0,
+        min_free_bytes: int = DEFAULT_MIN_FREE_BYTES,
     ) -> None:
         from telnyx_audio.rtp import packet as rtp
 
@@ -125,7 +148,10 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
             raise ValueError("listen_all needs a port range (ports=)")
         if idle_timeout is not None and not idle_timeout > 0:
             raise ValueError(f"idle_timeout must be a positive number of seconds, got {idle_timeout!r}")
-        self.allow = [ipaddress.ip_network(c, strict=False) for c in allow] if allow else None
+        allow = [allow] if isinstance(allow, str) else list(allow or ())
+        self.allow = parse_networks(allow) if allow else None
+        if any(str(a).strip().lower() == "telnyx" for a in allow):
+            log.warning(RTP_WARNING, extra={"event": "allow_telnyx_rtp"})
         self.payload_types = [f"{pt}={t}" for pt, t in (rtp.parse_payload_type(s) for s in payload_types or ())]
         self.out = Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
@@ -148,6 +174,34 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
         self._finisher: Any = None
         self._finishing: set[asyncio.Future] = set()
         self._now_us = time.time_ns
+        self._dropped_by: dict[tuple[str, int], int] = {}
+        self._drainer: asyncio.Future[None] | None = None
+        self._service = Service(self.out, certfile=certfile, keyfile=keyfile, metrics_host=metrics_host,
+                                metrics_port=metrics_port, drain_timeout_s=drain_timeout_s,
+                                min_free_bytes=min_free_bytes)
+        #: Prometheus metrics (:class:`telnyx_audio.service.metrics.ForkMetrics`), read off the counters.
+        self.metrics = self._metrics = ForkMetrics(sample=self._sample)
+
+    def _sample(self) -> dict[str, Any]:
+        """The receiver's counts, for a scrape (read from the metrics thread: copies only)."""
+        sessions = list(self.sessions)
+        return {"streams": len(sessions), "active": sum(1 for s in sessions if s.state == "receiving"),
+                "queue": len(self._finishing),
+                "written": {t: sum(s.packets[i] for s in sessions) for i, t in enumerate(TRACKS)},
+                "bytes": {t: sum(s.octets[i] for s in sessions) for i, t in enumerate(TRACKS)},
+                "dropped": {(reason, TRACKS[track]): n for (reason, track), n in dict(self._dropped_by).items()},
+                "write_errors": sum(s.write_errors for s in sessions)}
+
+    @property
+    def metrics_url(self) -> str | None:
+        """``http(s)://host:port/`` of the metrics endpoint (None without ``metrics_port``)."""
+        endpoint = self._service.endpoint
+        return endpoint.url if endpoint is not None else None
+
+    @property
+    def draining(self) -> bool:
+        """Whether :meth:`request_drain` was called: no new call is opened."""
+        return self._service.drain.draining
 
     # --- the live view ----------------------------------------------------------------------
 
@@ -193,6 +247,7 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
                 self._release(pair)
             self._finisher.shutdown(wait=False)
             raise
+        self._service.start_endpoint(self._metrics.render, lambda: loop_answers(self._loop))
         self._ready.set()
         tick = min(1.0, self.idle_timeout / 4) if self.idle_timeout else 1.0
         try:
@@ -224,6 +279,7 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
             while self._finishing:
                 await asyncio.gather(*list(self._finishing), return_exceptions=True)
             self._finisher.shutdown(wait=True)
+            self._service.stop_endpoint()
             self._ready.clear()
 
     def start(self, timeout: float = 10.0) -> "ForkReceiver":
@@ -253,10 +309,54 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
         if self._stopping is not None:
             self._stopping.set()
 
+    def request_drain(self) -> None:
+        """From inside the loop (SIGTERM's handler): the first call drains, a second stops now.
+
+        Draining opens no new call, lets the open ones run until they end (``idle_timeout``,
+        :meth:`finish`) or ``drain_timeout_s`` passes, then finishes every call.
+        """
+        state = self._service.drain.signal()
+        self._metrics.set_draining(True)
+        if self._drainer is None:
+            self._drainer = asyncio.ensure_future(self._drain())
+        if state == "stopping":
+            log.info("stopping now: open calls are finished", extra={"event": "drain_now"})
+
+    def drain(self, timeout: float | None = None) -> None:
+        """From any thread: :meth:`request_drain`, then wait (``timeout`` s) until the receiver stopped."""
+        self._call_in_loop(self.request_drain)
+        if self._thread is not None and timeout != 0:
+            self._thread.join(timeout)
+            if not self._thread.is_alive():
+                self._thread = None
+
+    async def _drain(self) -> None:
+        drain = self._service.drain
+
+        def open_calls() -> int:
+            return sum(1 for p in self._pairs if p.session is not None)
+
+        log.info("draining: no new call; %d calls open, finished when they end or in %g s", open_calls(),
+                 drain.timeout_s, extra={"event": "drain_started", "figures": {"calls_open": open_calls(),
+                                                                               "drain_timeout_s": drain.timeout_s}})
+        while not drain.expired() and open_calls() > 0:
+            await asyncio.sleep(0.05)
+        if self._stopping is not None:
+            self._stopping.set()
+
+    def _call_in_loop(self, callback: Callable[[], object]) -> None:
+        """Run ``callback`` in the receiver's loop, if it still runs (a drain may have ended it)."""
+        if self._loop is None:
+            return
+        try:
+            self._loop.call_soon_threadsafe(callback)
+        except RuntimeError:  # the loop has closed: the receiver already stopped
+            pass
+
     def stop(self, timeout: float = 120.0) -> None:
         """Stop receiving, finish every call (WAVs and summaries) and wait for it."""
-        if self._loop is not None and self._stopping is not None:
-            self._loop.call_soon_threadsafe(self._stopping.set)
+        if self._stopping is not None:
+            self._call_in_loop(self._stopping.set)
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None

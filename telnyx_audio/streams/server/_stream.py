@@ -354,7 +354,9 @@ class _Stream:
             if track is not None:
                 self.frames[track] += 1
                 payload = media["payload"]
-                self.payload_bytes[track] += len(payload) // 4 * 3 - payload[-2:].count("=")
+                n_bytes = len(payload) // 4 * 3 - payload[-2:].count("=")
+                self.payload_bytes[track] += n_bytes
+                self.server._metrics.media(track, n_bytes)
                 self.last_frame_at = now
                 ts = _int(media.get("timestamp"))
                 if ts is not None:
