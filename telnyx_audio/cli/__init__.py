@@ -518,8 +518,10 @@ def build_parser(decode_only: bool = False) -> argparse.ArgumentParser:
     sim.set_defaults(func=_simulate)
     _add_call_control(sub)
     from telnyx_audio.cli.batch import add_batch_parser
+    from telnyx_audio.redaction.cli import add_redact_parser
 
     add_batch_parser(sub)
+    add_redact_parser(sub)
     return parser
 
 

@@ -223,11 +223,11 @@ def check_spans(spans: Iterable[Any], duration_s: float, *, label: str = "the ca
     Raises
     ------
     ValueError
-        For a span :func:`as_span` refuses, or one that starts at or after the call's end.
+        For a span :func:`as_span` refuses, or one that does not lie within the call.
 
     Examples
     --------
-    >>> check_spans(["1-2", (3, 9)], 8.0)[1].end_s
+    >>> check_spans(["1-2", (3, 8)], 8.0)[1].end_s
     8.0
     >>> check_spans(["9-10"], 8.0)
     Traceback (most recent call last):
@@ -240,8 +240,9 @@ def check_spans(spans: Iterable[Any], duration_s: float, *, label: str = "the ca
         if span.start_s >= duration_s:
             raise ValueError(f"span {value!r} starts at {span.start_s:g} s, after the end of {label}"
                              f" ({duration_s:g} s long)")
-        if span.end_s > duration_s:  # past the end: muted to the end (the call is that long)
-            span = Span(span.start_s, float(duration_s), span.track, span.reason, span.evidence)
+        if span.end_s > duration_s + 1e-6:
+            raise ValueError(f"span {value!r} ends at {span.end_s:g} s, after the end of {label}"
+                             f" ({duration_s:g} s long): end it at {duration_s:g} at most")
         out.append(span)
     return out
 
