@@ -224,14 +224,13 @@ def redact(
 def _finish(src: Path, kind: str, staging: Path, folder: Path, streams: list[dict[str, Any]], user: list[Span],
             dtmf: bool, pad_s: float, settings: Mapping[str, float] | None,
             now: _dt.datetime | None) -> RedactionResult:
-    from telnyx_audio import __version__
     from telnyx_audio.model.wav import write_json_atomic
 
     files = {p.relative_to(staging).as_posix(): sha256(p) for p in sorted(staging.rglob("*")) if p.is_file()}
     when = (now or _dt.datetime.now(_dt.timezone.utc)).astimezone(_dt.timezone.utc)
     manifest = {
         "format": MANIFEST_FORMAT,
-        "tool": {"name": "telnyx-audio", "version": __version__},
+        "tool": {"name": "telnyx-audio", "version": _version()},
         "created_at": when.isoformat().replace("+00:00", "Z"),
         "input": {"path": os.fspath(src), "kind": kind, "sha256": sha256(src), "bytes": src.stat().st_size},
         "request": {"dtmf": dtmf, "spans": [s.as_dict() for s in user], "pad_s": pad_s},
@@ -260,6 +259,16 @@ def capture_ids(capture: Any) -> dict[str, Any]:
     return {"stream_id": capture.stream_id, "call_control_id": capture.call_control_id,
             "encoding": fmt.encoding if fmt else None, "sample_rate": fmt.sample_rate if fmt else None,
             "audio_sample_rate": rec.sample_rate, "duration_s": rec.duration_s}
+
+
+def _version() -> str | None:
+    """This package's version, from its installed metadata (the package root is a layer above)."""
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("telnyx-audio")
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def stream_entry(ids: Mapping[str, Any], spans: Iterable[Span], muting: Muting, *, keys: int, masked: int,
