@@ -365,6 +365,30 @@ class Muting:
             out[sel[ok]] = r[k[ok], 0] < hi[sel[ok]]
         return out
 
+    def mask(self) -> np.ndarray:
+        """Which samples are muted: bool, shape (2, n_samples)."""
+        out = np.zeros((2, self.n_samples), bool)
+        for index, r in enumerate(self.ranges):
+            for a, b in r.tolist():
+                out[index, a:b] = True
+        return out
+
+    def first_difference(self, a: np.ndarray, b: np.ndarray) -> int | None:
+        """The first sample outside the muted ranges where two (2, n) arrays differ, or None.
+
+        Examples
+        --------
+        >>> m = Muting.from_spans([Span(1, 2)], 1, 4)
+        >>> a, b = np.zeros((2, 4), np.int16), np.zeros((2, 4), np.int16)
+        >>> b[:, 1] = 5; m.first_difference(a, b) is None
+        True
+        >>> b[0, 3] = 1; m.first_difference(a, b)
+        3
+        """
+        differ = (np.asarray(a) != np.asarray(b)) & ~self.mask()
+        where = np.flatnonzero(differ.any(axis=0))
+        return int(where[0]) if where.size else None
+
     @property
     def empty(self) -> bool:
         """Nothing muted."""
