@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import gzip
-import hashlib
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -18,10 +17,9 @@ import numpy as np
 
 from telnyx_audio._util.paths import capture_stem, safe_name, stream_folders
 from telnyx_audio.errors import CaptureError, RedactionError
+from telnyx_audio.model.manifest import MANIFEST_NAME, capture_ids, stream_entry, write_manifest, write_redacted_call
 from telnyx_audio.model.redact import (
     DEFAULT_PAD_S,
-    DETECTOR,
-    DETECTOR_SETTINGS,
     Muting,
     Span,
     as_span,
@@ -32,9 +30,6 @@ from telnyx_audio.model.redact import (
 
 __all__ = ["redact", "RedactionResult", "MANIFEST_NAME", "capture_kind"]
 
-#: The manifest written beside every redacted output.
-MANIFEST_NAME = "redaction.json"
-MANIFEST_FORMAT = "telnyx-audio-redaction/1"
 _PCAP_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x0a\x0d\x0d\x0a")
 
 
@@ -114,15 +109,6 @@ def capture_kind(path: str | os.PathLike[str]) -> str:
     if head[:4] in _PCAP_MAGICS:
         return "pcap"
     return "websocket"
-
-
-def sha256(path: str | os.PathLike[str]) -> str:
-    """The SHA-256 of a file, hex."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def redact(
@@ -224,22 +210,8 @@ def redact(
 def _finish(src: Path, kind: str, staging: Path, folder: Path, streams: list[dict[str, Any]], user: list[Span],
             dtmf: bool, pad_s: float, settings: Mapping[str, float] | None,
             now: _dt.datetime | None) -> RedactionResult:
-    from telnyx_audio.model.wav import write_json_atomic
-
-    files = {p.relative_to(staging).as_posix(): sha256(p) for p in sorted(staging.rglob("*")) if p.is_file()}
-    when = (now or _dt.datetime.now(_dt.timezone.utc)).astimezone(_dt.timezone.utc)
-    manifest = {
-        "format": MANIFEST_FORMAT,
-        "tool": {"name": "telnyx-audio", "version": _version()},
-        "created_at": when.isoformat().replace("+00:00", "Z"),
-        "input": {"path": os.fspath(src), "kind": kind, "sha256": sha256(src), "bytes": src.stat().st_size},
-        "request": {"dtmf": dtmf, "spans": [s.as_dict() for s in user], "pad_s": pad_s},
-        "detector": {"name": DETECTOR, "settings": dict(DETECTOR_SETTINGS if settings is None else settings)}
-        if dtmf else None,
-        "streams": streams,
-        "outputs": [{"path": p, "sha256": h} for p, h in files.items()],
-    }
-    write_json_atomic(staging / MANIFEST_NAME, manifest)
+    manifest = write_manifest(staging, src=src, kind=kind, streams=streams, spans=user, dtmf=dtmf, pad_s=pad_s,
+                              settings=settings, now=now)
     if folder.exists():  # replaced whole: what a previous run left is never mixed with this one
         old = folder.with_name(f".{folder.name}.old")
         shutil.rmtree(old, ignore_errors=True)
@@ -249,58 +221,8 @@ def _finish(src: Path, kind: str, staging: Path, folder: Path, streams: list[dic
     else:
         folder.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staging, folder)
+    files = {o["path"]: o["sha256"] for o in manifest["outputs"]}
     return RedactionResult(os.fspath(src), kind, folder, folder / src.name, folder / MANIFEST_NAME, streams, files)
-
-
-def capture_ids(capture: Any) -> dict[str, Any]:
-    """What the manifest says of a call: its ids, format, rate and length."""
-    fmt = capture.media_format
-    rec = capture.recording
-    return {"stream_id": capture.stream_id, "call_control_id": capture.call_control_id,
-            "encoding": fmt.encoding if fmt else None, "sample_rate": fmt.sample_rate if fmt else None,
-            "audio_sample_rate": rec.sample_rate, "duration_s": rec.duration_s}
-
-
-def _version() -> str | None:
-    """This package's version, from its installed metadata (the package root is a layer above)."""
-    import importlib.metadata
-
-    try:
-        return importlib.metadata.version("telnyx-audio")
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def stream_entry(ids: Mapping[str, Any], spans: Iterable[Span], muting: Muting, *, keys: int, masked: int,
-                 frames_replaced: Mapping[str, int] | None = None, folder: str = "", **more: Any) -> dict[str, Any]:
-    """One stream's part of the manifest: ``ids`` (see :func:`capture_ids`), then what was muted."""
-    spans = list(spans)
-    per_track = [{"track": t, "start_s": round(s.start_s, 6), "end_s": round(s.end_s, 6), "reason": s.reason,
-                  **({"evidence": dict(s.evidence)} if s.evidence else {})} for s in spans for t in s.tracks]
-    return {
-        **ids,
-        "folder": folder,
-        "keys": keys,
-        "dtmf": "*" * keys,
-        "dtmf_events_masked": masked,
-        "tones_found": sum(1 for s in spans if s.reason == "dtmf"),
-        "spans": [s.as_dict() for s in spans],
-        "muted_spans": sorted(per_track, key=lambda d: (d["start_s"], d["track"])),
-        "muted_applied": muting.seconds(),
-        "muted_s": muting.muted_s(),
-        "frames_replaced": dict(frames_replaced or {}),
-        **more,
-    }
-
-
-def _write_outputs(capture: Any, where: Path, entry: dict[str, Any]) -> None:
-    """The redacted call's WAVs and summary.json (with what was redacted)."""
-    from telnyx_audio.model.wav import SUMMARY_NAME, write_call, write_json_atomic
-
-    summary = write_call(capture, where)
-    summary["redaction"] = {"manifest": MANIFEST_NAME, "keys": entry["keys"], "tones_found": entry["tones_found"],
-                            "muted_s": entry["muted_s"]}
-    write_json_atomic(where / SUMMARY_NAME, summary)
 
 
 def _websocket(src: Path, staging: Path, user: list[Span], *, dtmf: bool, pad_s: float,
@@ -315,7 +237,7 @@ def _websocket(src: Path, staging: Path, user: list[Span], *, dtmf: bool, pad_s:
         entry = stream_entry(capture_ids(s.capture), s.spans, s.muting, keys=s.keys, masked=s.dtmf_masked,
                              frames_replaced=s.frames_replaced, folder=name,
                              undecodable_payloads_emptied=s.undecodable_emptied)
-        _write_outputs(s.capture, staging / name if name else staging, entry)
+        write_redacted_call(s.capture, staging / name if name else staging, entry)
         streams.append(entry)
     return streams
 
@@ -328,7 +250,7 @@ def _fork(src: Path, staging: Path, user: list[Span], *, dtmf: bool, pad_s: floa
                             media_format=media_format)
     entry = stream_entry(capture_ids(s.capture), s.spans, s.muting, keys=s.keys, masked=s.events_masked,
                          frames_replaced=s.packets_replaced, telephone_event_packets_masked=s.event_packets_masked)
-    _write_outputs(s.capture, staging, entry)
+    write_redacted_call(s.capture, staging, entry)
     return [entry]
 
 
