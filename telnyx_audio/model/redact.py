@@ -237,6 +237,8 @@ def check_spans(spans: Iterable[Any], duration_s: float, *, label: str = "the ca
     out = []
     for value in spans:
         span = as_span(value)
+        if isinstance(value, Span):  # shown as the user would have typed it
+            value = f"{span.start_s:g}-{span.end_s:g}" + (f":{span.track}" if span.track else "")
         if span.start_s >= duration_s:
             raise ValueError(f"span {value!r} starts at {span.start_s:g} s, after the end of {label}"
                              f" ({duration_s:g} s long)")
