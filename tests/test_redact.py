@@ -22,7 +22,7 @@ import soundfile
 import dtmf_calls as dc
 from telnyx_audio import read_captures
 from telnyx_audio.errors import RedactionError
-from telnyx_audio.redaction import redact
+from telnyx_audio import redact
 
 ROOT = Path(__file__).resolve().parents[1]
 CODECS = ("PCMU", "PCMA", "L16", "G722", "OPUS")

@@ -309,7 +309,7 @@ def _capture_limits(args: argparse.Namespace) -> list[str]:
     return ["--max-connections", str(args.max_connections), "--max-connections-per-address",
             str(args.max_connections_per_address), "--auth-timeout", str(args.auth_timeout), "--start-timeout",
             str(args.start_timeout), "--finalize-workers", str(args.finalize_workers), "--finalize-timeout",
-            str(args.finalize_timeout)]
+            str(args.finalize_timeout), *(["--redact-dtmf"] if args.redact_dtmf else [])]
 
 
 def _capture(args: argparse.Namespace) -> int:
@@ -357,7 +357,8 @@ def _capture(args: argparse.Namespace) -> int:
                                max_connections=args.max_connections,
                                max_connections_per_address=args.max_connections_per_address,
                                auth_timeout_s=args.auth_timeout, start_timeout_s=args.start_timeout,
-                               finalize_workers=args.finalize_workers, finalize_timeout_s=args.finalize_timeout)
+                               finalize_workers=args.finalize_workers, finalize_timeout_s=args.finalize_timeout,
+                               redact_dtmf=args.redact_dtmf)
     except (ValueError, OSError) as exc:
         print(f"telnyx-audio: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -493,6 +494,9 @@ def build_parser(decode_only: bool = False) -> argparse.ArgumentParser:
     cap.add_argument("--log-level", choices=_LOG_LEVELS, default="info",
                      help="console log lines on stderr: stream start, end, refusals, errors, a periodic line"
                      " (default info)")
+    cap.add_argument("--redact-dtmf", action="store_true",
+                     help="keep no typed digits: dtmf messages logged masked ('*'), tones muted in the log when"
+                     " each stream is finalised, redaction.json beside it (see docs/privacy.md)")
     cap.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     cap.set_defaults(func=_capture)
 

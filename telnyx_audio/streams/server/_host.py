@@ -21,6 +21,7 @@ class StreamHost(Protocol):
     out: Path
     max_prestart_bytes: int
     bidirectional_codec: str | None
+    redact_dtmf: bool
     _loop: asyncio.AbstractEventLoop | None
 
     def _stream_started(self, stream: Any) -> None:

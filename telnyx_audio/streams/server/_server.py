@@ -90,6 +90,12 @@ class CaptureServer(_Admission, _Registry):
         Address-space limit of a finalising worker (a call that needs more fails alone).
     stats_interval_s : float or None
         Seconds between the periodic log lines (``None``: none).
+    redact_dtmf : bool
+        What callers type does not stay on disk: ``dtmf`` messages are logged with the digit
+        masked (``"*"``), and each log is redacted in place when its stream is finalised (tones
+        muted on both tracks) before its WAVs, summary and ``redaction.json`` are written; a
+        log that cannot be redacted is deleted. Logs a crash left unredacted are redacted when
+        the server starts. See docs/privacy.md for how long a tone sits on disk and why.
     """
 
     def __init__(
@@ -114,6 +120,7 @@ class CaptureServer(_Admission, _Registry):
         finalize_timeout_s: float = 300.0,
         finalize_memory_bytes: int | None = 3 << 30,
         stats_interval_s: float | None = 60.0,
+        redact_dtmf: bool = False,
     ) -> None:
         if auth_token is not None and (not isinstance(auth_token, str) or not auth_token):
             raise ValueError("auth_token must be a non-empty string")
@@ -146,7 +153,9 @@ class CaptureServer(_Admission, _Registry):
         self.max_prestart_bytes = max_prestart_bytes
         self.stats_interval_s = stats_interval_s
         self._public_url = public_url
-        self._pool = FinalizerPool(finalize_workers, float(finalize_timeout_s), finalize_memory_bytes)
+        self.redact_dtmf = bool(redact_dtmf)
+        self._pool = FinalizerPool(finalize_workers, float(finalize_timeout_s), finalize_memory_bytes,
+                                   redact_dtmf=self.redact_dtmf)
         self._open: list[_Stream] = []  # connected (past the handshake) or finalising
         self._history: deque[StreamInfo] = deque(maxlen=history)
         self._n_finished = 0
@@ -180,6 +189,8 @@ class CaptureServer(_Admission, _Registry):
             self.max_connections = fit
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
+        if self.redact_dtmf:  # logs a crash left unredacted, before any new call
+            await self._pool.recover(self.out)
         connection_class = _connection_class()
         self._server = await ws_serve(
             self._handler, self.host, self.port, process_request=self._check_upgrade,
