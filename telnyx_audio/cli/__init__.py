@@ -146,7 +146,7 @@ def _webhooks_serve(args: argparse.Namespace) -> int:
     try:
         rx = WebhookReceiver(args.out, key, host=args.host, port=args.port, rejected=args.rejected,
                              max_body=args.max_body, tolerance_s=args.tolerance, read_timeout_s=args.read_timeout,
-                             max_connections=args.max_connections)
+                             max_connections=args.max_connections, redact_dtmf=args.redact_dtmf)
     except ValueError as exc:  # a malformed key included
         print(f"telnyx-audio: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -459,6 +459,9 @@ def build_parser(decode_only: bool = False) -> argparse.ArgumentParser:
     serve.add_argument("--out", required=True, metavar="EVENTS.jsonl", help="verified deliveries, appended")
     serve.add_argument("--public-key", metavar="KEY", help="Telnyx public key (base64, PEM...); default $TELNYX_PUBLIC_KEY")
     serve.add_argument("--rejected", metavar="FILE", help="rejected deliveries (default: <out>.rejected.jsonl)")
+    serve.add_argument("--redact-dtmf", action="store_true",
+                       help="store each delivery parsed with typed digits masked, and its verification result,"
+                       " instead of the raw body (which then cannot be re-verified; see docs/privacy.md)")
     serve.add_argument("--max-body", type=int, default=1 << 20, metavar="BYTES", help="largest body accepted (default 1 MiB)")
     serve.add_argument("--tolerance", type=float, default=300, metavar="S", help="signing-time skew allowed (default 300 s)")
     serve.add_argument("--read-timeout", type=float, default=10.0, metavar="S",

@@ -71,6 +71,7 @@ from telnyx_audio.errors import (
     TimestampToleranceError,
     WebhookVerificationError,
 )
+from telnyx_audio.model.redact import mask_webhook_record
 from telnyx_audio.webhooks import (
     DEFAULT_TOLERANCE_S,
     SIGNATURE_HEADER,
@@ -303,6 +304,12 @@ class WebhookReceiver:
         (records a second, 50 by default): unauthenticated senders cannot fill the disk.
         Refusals past either are still answered and counted (:attr:`rejected_unlogged`),
         not written; the first one is logged as a warning.
+    redact_dtmf : bool
+        Keep no typed digits: each record holds, instead of the body, the delivery as parsed
+        with its digits masked (``body_redacted``; ``redacted: true``) and the result of the
+        signature check (``verified``). The trade-off: the signature can no longer be checked
+        again from the log (the raw body is gone), only trusted as recorded. See
+        docs/privacy.md.
 
     Attributes
     ----------
@@ -336,6 +343,7 @@ class WebhookReceiver:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         max_rejected_bytes: int = DEFAULT_MAX_REJECTED_BYTES,
         max_rejected_per_s: int = DEFAULT_MAX_REJECTED_PER_S,
+        redact_dtmf: bool = False,
     ) -> None:
         self.public_key = load_public_key(public_key)
         if not isinstance(max_body, int) or max_body <= 0:
@@ -356,6 +364,7 @@ class WebhookReceiver:
         self.read_timeout_s = float(read_timeout_s)
         self.max_connections = max_connections
         self.counts = {"verified": 0, "rejected": 0}
+        self.redact_dtmf = bool(redact_dtmf)
         self._throttle = _Throttle()
         # Signatures (decoded bytes) accepted while their timestamps are acceptable, with a
         # heap of when each stops being so.
@@ -506,6 +515,8 @@ class WebhookReceiver:
         if replay:
             return self._reject(req, record, 409, "replay: this signature was already accepted")
         record["verified"], record["error"] = True, None
+        if self.redact_dtmf:
+            mask_webhook_record(record, event)
         try:
             self.verified_log.append(record)  # on disk before the 200
         except OSError as exc:
@@ -532,6 +543,8 @@ class WebhookReceiver:
         if status != 409:  # not verified: what the sender said is kept only in part
             record["headers"] = {k: v[:_REJECTED_HEADER_PREFIX] for k, v in record["headers"].items()}
         self._refused(record["remote"], status, reason)
+        if self.redact_dtmf:
+            mask_webhook_record(record)
         try:
             self.rejected_log.append(record)
         except OSError as exc:
