@@ -173,3 +173,67 @@ def test_the_capture_command_redacts_with_redact_dtmf(call, tmp_path):
     folder = tmp_path / "out" / "redact-live"
     assert typed_digits_in((folder / "messages.jsonl").read_text()) == []
     assert json.loads((folder / "summary.json").read_text())["dtmf"] == "*" * len(call.presses)
+
+
+# --- the fork receiver --------------------------------------------------------------------------
+
+def test_a_redacting_fork_receiver_keeps_no_tone_and_no_key_event_after_the_call(call, tmp_path):
+    from scipy.signal import resample_poly
+
+    from telnyx_audio.forks.receiver import ForkReceiver
+    from telnyx_audio.simulators.fork import simulate_fork
+
+    if not dc.have_multimon():
+        pytest.skip("multimon-ng not installed: it is the independent DTMF detector (apt-get install multimon-ng)")
+    audio = resample_poly(call.audio.astype(float), 1, 2, axis=1).round().astype("int16")  # PCMU's 8 kHz
+    with ForkReceiver(tmp_path / "out", redact_dtmf=True) as receiver:
+        session = receiver.allocate("v3:redact-fork")
+        assert (session.folder / ".redaction-pending").exists()
+        sent = simulate_fork(audio, ("127.0.0.1", session.rx_port), ("127.0.0.1", session.tx_port),
+                             dtmf=[(7.5, "3"), (7.8, "8")], speed=50.0)
+        wait_for(lambda: sum(session.packets) >= sent.packets_sent)
+        receiver.finish(session)
+    assert session.state == "done", session.error
+    folder = session.folder
+    assert not (folder / ".redaction-pending").exists()
+    [capture] = read_captures(folder / "fork.rtpcap")
+    assert [e.digit for e in capture.events if type(e).__name__ == "Dtmf"] == ["*", "*"]
+    rec = capture.recording
+    assert [dc.multimon(x, rec.sample_rate) for x in (rec.inbound, rec.outbound)] == ["", ""]
+    for name in ("inbound.wav", "outbound.wav"):
+        x, sr = soundfile.read(folder / name, dtype="int16")
+        assert dc.multimon(x, sr) == ""
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["dtmf"] == "**" and summary["redaction"]["keys"] == 2 and summary["receiver"]["rx_port"]
+    manifest = json.loads((folder / "redaction.json").read_text())
+    assert manifest["input"]["kind"] == "fork"
+    assert all(sha(folder / o["path"]) == o["sha256"] for o in manifest["outputs"])
+
+
+def test_a_fork_capture_a_crash_left_unredacted_is_redacted_when_the_receiver_starts(call, tmp_path):
+    from telnyx_audio.forks.receiver import ForkReceiver
+
+    folder = tmp_path / "out" / "crashed-fork"
+    folder.mkdir(parents=True)
+    dc.fork_capture(call, "PCMA", folder / "fork.rtpcap", events=((7.5, "3"),))
+    (folder / ".redaction-pending").touch()
+    with ForkReceiver(tmp_path / "out", redact_dtmf=True):
+        pass
+    assert not (folder / ".redaction-pending").exists()
+    [capture] = read_captures(folder / "fork.rtpcap")
+    assert [e.digit for e in capture.events if type(e).__name__ == "Dtmf"] == ["*"]
+    assert json.loads((folder / "summary.json").read_text())["dtmf"] == "*"
+
+
+def test_a_fork_capture_that_cannot_be_redacted_is_deleted(tmp_path):
+    from telnyx_audio.forks.receiver import ForkReceiver
+
+    folder = tmp_path / "out" / "garbled-fork"
+    folder.mkdir(parents=True)
+    (folder / "fork.rtpcap").write_bytes(b"not a fork capture at all")
+    (folder / ".redaction-pending").touch()
+    with ForkReceiver(tmp_path / "out", redact_dtmf=True):
+        pass
+    assert sorted(p.name for p in folder.iterdir()) == ["summary.json"]
+    summary = json.loads((folder / "summary.json").read_text())
+    assert "unredacted capture was deleted" in summary["error"]

@@ -33,6 +33,9 @@ def add_fork_commands(actions: "argparse._SubParsersAction") -> None:
                    help="accept datagrams only from here (repeat); others are counted and dropped")
     p.add_argument("--payload-type", action="append", metavar="PT=ENCODING/CLOCK",
                    help="a dynamic payload type, e.g. 96=OPUS/48000 or 101=telephone-event/8000 (repeat)")
+    p.add_argument("--redact-dtmf", action="store_true",
+                   help="keep no typed digits: each call's capture is redacted in place when it ends (tones muted,"
+                   " RFC 4733 events masked), redaction.json beside it (see docs/privacy.md)")
     p.set_defaults(func=_capture)
 
     p = actions.add_parser(
@@ -113,7 +116,7 @@ def _capture(args: argparse.Namespace) -> int:
     try:
         receiver = ForkReceiver(args.out, host=args.host, rx_port=args.rx_port, tx_port=args.tx_port,
                                 ports=args.ports, listen_all=bool(args.ports), idle_timeout=args.idle_timeout,
-                                allow=args.allow, payload_types=args.payload_type)
+                                allow=args.allow, payload_types=args.payload_type, redact_dtmf=args.redact_dtmf)
     except ValueError as exc:
         print(f"telnyx-audio: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -76,6 +76,7 @@ class _Sessions:
     _loop: asyncio.AbstractEventLoop | None
     _finisher: Any
     _finishing: set[asyncio.Future]
+    redact_dtmf: bool
 
     def _open(self, pair: _Pair, call_control_id: str | None) -> ForkSession:
         from telnyx_audio.forks.rtpcap import ForkCaptureWriter
@@ -90,6 +91,10 @@ class _Sessions:
         meta = {"session_id": session.session_id, "call_control_id": call_control_id, "host": self.host,
                 "rx_port": pair.rx_port, "tx_port": pair.tx_port, "started_us": started,
                 "payload_types": dict(s.split("=", 1) for s in self.payload_types)}
+        if self.redact_dtmf:  # removed once the capture is redacted (a crash leaves it)
+            from telnyx_audio.forks.redact import mark_pending
+
+            mark_pending(folder)
         session._writer = ForkCaptureWriter(session.capture_path, meta)
         pair.session = session
         self.sessions.append(session)
@@ -111,7 +116,7 @@ class _Sessions:
                               "dropped_from": dict(pair.dropped)}}
         pair.n_dropped, pair.dropped = 0, {}
         assert self._loop is not None
-        fut = self._loop.run_in_executor(self._finisher, _finalize, session, extra)
+        fut = self._loop.run_in_executor(self._finisher, _finalize, session, extra, self.redact_dtmf)
         self._finishing.add(fut)
         fut.add_done_callback(self._finishing.discard)
         if not pair.persistent:
@@ -136,14 +141,19 @@ class _Sessions:
             raise RuntimeError("the receiver is not running")
         return asyncio.run_coroutine_threadsafe(self.finish_async(session), self._loop).result(timeout)
 
-def _finalize(session: ForkSession, extra: dict[str, Any]) -> None:
+def _finalize(session: ForkSession, extra: dict[str, Any], redact_dtmf: bool = False) -> None:
     """Worker thread: read the session's capture, write WAVs and ``summary.json``."""
     from telnyx_audio.errors import TelnyxAudioError
     from telnyx_audio.forks.read import read_fork_capture
 
     try:
-        capture = read_fork_capture(session.capture_path)
-        session.summary = write_outputs(capture, session.folder, extra)
+        if redact_dtmf:
+            from telnyx_audio.forks.redact import finalize_redacted
+
+            session.summary = finalize_redacted(session.capture_path, session.folder, extra)
+        else:
+            capture = read_fork_capture(session.capture_path)
+            session.summary = write_outputs(capture, session.folder, extra)
         session.state = "done"
     except (TelnyxAudioError, OSError, ValueError) as exc:
         session.error = f"{type(exc).__name__}: {exc}"

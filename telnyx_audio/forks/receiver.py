@@ -75,6 +75,13 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
         The address Telnyx should send to (in ``udp:IP:PORT`` targets); default ``host``.
     rcvbuf : int
         ``SO_RCVBUF`` asked for each socket: room for bursts while the loop is busy.
+    redact_dtmf : bool
+        Keep no typed digits: when a call ends its capture is rewritten in place (tones muted
+        on both tracks, RFC 4733 events masked as ``*`` and muted around) before its WAVs,
+        summary and ``redaction.json`` are written; a capture that cannot be redacted is
+        deleted. Until then the datagrams sit on disk as received (the datagram path does not
+        parse them); captures a crash left unredacted are redacted at the next start. See
+        docs/privacy.md.
 
     Examples
     --------
@@ -106,6 +113,7 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
         payload_types: Sequence[str] | None = None,
         public_host: str | None = None,
         rcvbuf: int = DEFAULT_RCVBUF,
+        redact_dtmf: bool = False,
     ) -> None:
         from telnyx_audio.rtp import packet as rtp
 
@@ -133,6 +141,7 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
         self.listen_all = listen_all
         self.idle_timeout = idle_timeout
         self.rcvbuf = rcvbuf
+        self.redact_dtmf = bool(redact_dtmf)
         self.sessions: list[ForkSession] = []
         self.dropped = 0
         self.dropped_from: dict[str, int] = {}
@@ -176,6 +185,10 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         self._finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fork-finalize")
+        if self.redact_dtmf:  # captures a crash left unredacted, before any new call
+            from telnyx_audio.forks.redact import recover_pending
+
+            await self._loop.run_in_executor(self._finisher, recover_pending, self.out, CAPTURE_NAME)
         try:
             if self.fixed is not None:
                 await self._bind_pair(*self.fixed, True)

@@ -22,7 +22,7 @@ from telnyx_audio.model.redact import DEFAULT_PAD_S
 from telnyx_audio.rtp.assemble import capture_from_records
 from telnyx_audio.rtp.redact import RecordsRedaction, check_redacted, redact_records
 
-__all__ = ["redact_fork_capture"]
+__all__ = ["redact_fork_capture", "finalize_redacted", "mark_pending", "recover_pending"]
 
 
 def redact_fork_capture(
@@ -103,6 +103,79 @@ def redact_fork_capture(
         tmp.unlink(missing_ok=True)
         raise
     return replace(done, capture=replace(done.capture, path=os.fspath(dest)), original=None)
+
+
+# --- at capture time (ForkReceiver(..., redact_dtmf=True)) --------------------------------
+
+def mark_pending(folder: Path) -> None:
+    """Mark a new call folder as holding a capture not yet redacted."""
+    from telnyx_audio.model.manifest import PENDING_NAME
+
+    (folder / PENDING_NAME).touch()
+
+
+def finalize_redacted(capture_path: Path, folder: Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Redact a call's fork capture in place, then write its WAVs, ``summary.json`` and
+    ``redaction.json``; returns the summary.
+
+    The capture is rewritten (tones and RFC 4733 events muted on both tracks, events masked)
+    under a temporary name, checked, and renamed over the original before anything else is
+    written. If it cannot be redacted, the unredacted capture is deleted, a summary saying
+    why is written, and :class:`~telnyx_audio.errors.RedactionError` raised (fail closed).
+    """
+    from telnyx_audio.errors import RedactionError, TelnyxAudioError
+    from telnyx_audio.model.manifest import (
+        PENDING_NAME,
+        capture_ids,
+        sha256,
+        stream_entry,
+        write_manifest,
+        write_redacted_call,
+    )
+    from telnyx_audio.model.wav import write_json_atomic
+
+    input_sha, input_bytes = sha256(capture_path), capture_path.stat().st_size
+    try:
+        s = redact_fork_capture(capture_path, capture_path)
+    except BaseException as exc:
+        capture_path.unlink(missing_ok=True)
+        (folder / PENDING_NAME).unlink(missing_ok=True)
+        reason = (f"cannot redact the capture: {exc}; the unredacted capture was deleted"
+                  " (redact_dtmf fails closed)")
+        try:
+            write_json_atomic(folder / "summary.json", {"error": reason, "files": {}, **(extra or {})})
+        except OSError:
+            pass
+        if isinstance(exc, (TelnyxAudioError, ValueError, OSError)):
+            raise RedactionError(reason, os.fspath(capture_path)) from exc
+        raise
+    (folder / PENDING_NAME).unlink(missing_ok=True)  # the redacted capture is in place
+    entry = stream_entry(capture_ids(s.capture), s.spans, s.muting, keys=s.keys, masked=s.events_masked,
+                         frames_replaced=s.packets_replaced, telephone_event_packets_masked=s.event_packets_masked)
+    summary = write_redacted_call(s.capture, folder, entry, extra)
+    write_manifest(folder, src=capture_path, kind="fork", streams=[entry], input_sha256=input_sha,
+                   input_bytes=input_bytes)
+    return summary
+
+
+def recover_pending(root: Path, capture_name: str) -> list[Path]:
+    """Redact every call folder under ``root`` whose capture a crash left unredacted;
+    returns those folders (each redacted, or its capture deleted when it could not be)."""
+    from telnyx_audio.errors import TelnyxAudioError
+    from telnyx_audio.model.manifest import PENDING_NAME
+
+    done = []
+    for marker in sorted(Path(root).glob(f"*/{PENDING_NAME}")):
+        folder = marker.parent
+        if not (folder / capture_name).exists():
+            marker.unlink(missing_ok=True)
+            continue
+        try:
+            finalize_redacted(folder / capture_name, folder, {"receiver": {"ended_by": "recovered after a crash"}})
+        except TelnyxAudioError:
+            pass  # its summary says why; nothing unredacted is left
+        done.append(folder)
+    return done
 
 
 def _stateful(encoding: str) -> bool:

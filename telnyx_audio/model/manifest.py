@@ -27,12 +27,16 @@ from typing import Any, Iterable, Mapping
 
 from telnyx_audio.model.redact import DETECTOR, DETECTOR_SETTINGS, MASK, Muting, Span
 
-__all__ = ["MANIFEST_NAME", "MANIFEST_FORMAT", "sha256", "capture_ids", "stream_entry", "write_manifest",
+__all__ = ["MANIFEST_NAME", "MANIFEST_FORMAT", "PENDING_NAME", "sha256", "capture_ids", "stream_entry", "write_manifest",
            "write_redacted_call"]
 
 #: The manifest written beside every redacted output.
 MANIFEST_NAME = "redaction.json"
 MANIFEST_FORMAT = "telnyx-audio-redaction/1"
+#: The marker of a capture folder whose capture is not yet redacted (the capture server's
+#: and the fork receiver's ``redact_dtmf``): made with the folder, removed once the redacted
+#: capture is in place; a crash leaves it, and the next start redacts that folder.
+PENDING_NAME = ".redaction-pending"
 
 
 def sha256(path: str | os.PathLike[str]) -> str:

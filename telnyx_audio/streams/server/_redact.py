@@ -54,13 +54,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from telnyx_audio.model.manifest import PENDING_NAME
 from telnyx_audio.streams.server._host import LOG_NAME
 
 __all__ = ["PENDING_NAME", "RedactedLog", "redact_log", "pending_folders", "mark_pending", "is_pending",
            "discard_unredacted"]
-
-#: The marker of a stream folder whose log is not yet redacted.
-PENDING_NAME = ".redaction-pending"
 
 
 @dataclass
