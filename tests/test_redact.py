@@ -261,3 +261,14 @@ def test_the_redact_command_refuses_a_bad_span_before_reading_anything(tmp_path)
     out = cli("redact", tmp_path / "none.jsonl", "--out", tmp_path / "out", "--span", "9-3")
     assert out.returncode == 2 and "ends before it starts" in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_batch_over_redacted_captures_shows_masked_keys_and_no_tone(call, tmp_path):
+    from telnyx_audio import batch
+
+    src = dc.jsonl_capture(call, "PCMU", tmp_path / "call.jsonl")
+    result = redact(src, out=tmp_path / "out")
+    clear = batch(str(src), jobs=1, progress=False, wav=False).calls.iloc[0]
+    masked = batch(str(result.capture), jobs=1, progress=False, wav=False).calls.iloc[0]
+    assert clear["dtmf_events"] == call.digits and clear["dtmf_inband"]  # the control: digits in clear
+    assert masked["dtmf_events"] == "*" * len(call.presses) and masked["dtmf_inband"] == ""
