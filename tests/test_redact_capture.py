@@ -135,6 +135,17 @@ def test_a_log_that_cannot_be_redacted_is_deleted_and_the_summary_says_why(call,
     assert "SPEEX" in summary["error"] and "deleted" in summary["error"] and "log" not in summary["files"]
 
 
+def test_a_stream_whose_finalising_runs_out_of_time_loses_its_unredacted_log(call, tmp_path):
+    with CaptureServer(tmp_path / "out", redact_dtmf=True, finalize_timeout_s=0.05, stats_interval_s=None) as srv:
+        send(srv.url, messages(call, "OPUS", tmp_path))
+        [info] = finished(srv)
+    folder = tmp_path / "out" / "redact-live"
+    assert info.state == "error" and "longer than 0.05 s" in info.error and "unredacted log was deleted" in info.error
+    assert sorted(p.name for p in folder.iterdir()) == ["summary.json"]
+    summary = json.loads((folder / "summary.json").read_text())
+    assert "deleted" in summary["error"] and "log" not in summary["files"]
+
+
 def test_a_log_a_crash_left_unredacted_is_redacted_when_the_server_starts(call, tmp_path):
     folder = tmp_path / "out" / "crashed-call"
     folder.mkdir(parents=True)
