@@ -144,9 +144,10 @@ def _webhooks_serve(args: argparse.Namespace) -> int:
         print("telnyx-audio: error: --public-key or TELNYX_PUBLIC_KEY is required", file=sys.stderr)
         return EXIT_USAGE
     try:
-        rx = WebhookReceiver(args.out, key, host=args.host, port=args.port, rejected=args.rejected,
+        rx = WebhookReceiver(args.out, key, redact_dtmf=args.redact_dtmf, host=args.host, port=args.port,
+                             rejected=args.rejected,
                              max_body=args.max_body, tolerance_s=args.tolerance, read_timeout_s=args.read_timeout,
-                             max_connections=args.max_connections, redact_dtmf=args.redact_dtmf)
+                             max_connections=args.max_connections)
     except ValueError as exc:  # a malformed key included
         print(f"telnyx-audio: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -354,11 +355,11 @@ def _capture(args: argparse.Namespace) -> int:
     try:
         server = CaptureServer(args.out, host=args.host, port=args.port, auth_token=token,
                                max_message_bytes=args.max_message_bytes, reuse_port=args.reuse_port,
+                               redact_dtmf=args.redact_dtmf,
                                max_connections=args.max_connections,
                                max_connections_per_address=args.max_connections_per_address,
                                auth_timeout_s=args.auth_timeout, start_timeout_s=args.start_timeout,
-                               finalize_workers=args.finalize_workers, finalize_timeout_s=args.finalize_timeout,
-                               redact_dtmf=args.redact_dtmf)
+                               finalize_workers=args.finalize_workers, finalize_timeout_s=args.finalize_timeout)
     except (ValueError, OSError) as exc:
         print(f"telnyx-audio: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

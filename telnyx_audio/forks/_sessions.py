@@ -45,6 +45,7 @@ class ForkSession:
     state: str = "receiving"
     summary: dict[str, Any] | None = None
     error: str | None = None
+    redact_dtmf: bool = False  # its capture is redacted when it ends (ForkReceiver(redact_dtmf=True))
     done: threading.Event = field(default_factory=threading.Event, repr=False)
     _writer: Any = field(default=None, repr=False)
 
@@ -71,12 +72,12 @@ class _Sessions:
     out: Path
     host: str
     payload_types: list[str]
+    redact_dtmf: bool
     sessions: list[ForkSession]
     _pairs: list[_Pair]
     _loop: asyncio.AbstractEventLoop | None
     _finisher: Any
     _finishing: set[asyncio.Future]
-    redact_dtmf: bool
 
     def _open(self, pair: _Pair, call_control_id: str | None) -> ForkSession:
         from telnyx_audio.forks.rtpcap import ForkCaptureWriter
@@ -86,7 +87,7 @@ class _Sessions:
         folder = unique_child(self.out, call_control_id or f"fork-{pair.rx_port}-{pair.tx_port}-{stamp}")
         session = ForkSession(
             session_id=str(uuid.uuid4()), folder=folder, rx_port=pair.rx_port, tx_port=pair.tx_port,
-            call_control_id=call_control_id, started_us=started,
+            call_control_id=call_control_id, started_us=started, redact_dtmf=self.redact_dtmf,
         )
         meta = {"session_id": session.session_id, "call_control_id": call_control_id, "host": self.host,
                 "rx_port": pair.rx_port, "tx_port": pair.tx_port, "started_us": started,
@@ -116,7 +117,7 @@ class _Sessions:
                               "dropped_from": dict(pair.dropped)}}
         pair.n_dropped, pair.dropped = 0, {}
         assert self._loop is not None
-        fut = self._loop.run_in_executor(self._finisher, _finalize, session, extra, self.redact_dtmf)
+        fut = self._loop.run_in_executor(self._finisher, _finalize, session, extra)
         self._finishing.add(fut)
         fut.add_done_callback(self._finishing.discard)
         if not pair.persistent:
@@ -141,13 +142,13 @@ class _Sessions:
             raise RuntimeError("the receiver is not running")
         return asyncio.run_coroutine_threadsafe(self.finish_async(session), self._loop).result(timeout)
 
-def _finalize(session: ForkSession, extra: dict[str, Any], redact_dtmf: bool = False) -> None:
+def _finalize(session: ForkSession, extra: dict[str, Any]) -> None:
     """Worker thread: read the session's capture, write WAVs and ``summary.json``."""
     from telnyx_audio.errors import TelnyxAudioError
     from telnyx_audio.forks.read import read_fork_capture
 
     try:
-        if redact_dtmf:
+        if session.redact_dtmf:
             from telnyx_audio.forks.redact import finalize_redacted
 
             session.summary = finalize_redacted(session.capture_path, session.folder, extra)

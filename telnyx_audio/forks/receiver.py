@@ -71,10 +71,6 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
         Default: every sender.
     payload_types : list of str, optional
         ``["96=OPUS/48000"]``: stored in each capture's header for decoding.
-    public_host : str, optional
-        The address Telnyx should send to (in ``udp:IP:PORT`` targets); default ``host``.
-    rcvbuf : int
-        ``SO_RCVBUF`` asked for each socket: room for bursts while the loop is busy.
     redact_dtmf : bool
         Keep no typed digits: when a call ends its capture is rewritten in place (tones muted
         on both tracks, RFC 4733 events masked as ``*`` and muted around) before its WAVs,
@@ -82,6 +78,10 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
         deleted. Until then the datagrams sit on disk as received (the datagram path does not
         parse them); captures a crash left unredacted are redacted at the next start. See
         docs/privacy.md.
+    public_host : str, optional
+        The address Telnyx should send to (in ``udp:IP:PORT`` targets); default ``host``.
+    rcvbuf : int
+        ``SO_RCVBUF`` asked for each socket: room for bursts while the loop is busy.
 
     Examples
     --------
@@ -111,9 +111,9 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
         idle_timeout: float | None = None,
         allow: Iterable[str] | None = None,
         payload_types: Sequence[str] | None = None,
+        redact_dtmf: bool = False,
         public_host: str | None = None,
         rcvbuf: int = DEFAULT_RCVBUF,
-        redact_dtmf: bool = False,
     ) -> None:
         from telnyx_audio.rtp import packet as rtp
 

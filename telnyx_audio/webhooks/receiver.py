@@ -299,17 +299,17 @@ class WebhookReceiver:
         Time for a whole request (line, headers and body) to arrive; slower ones get 408.
     max_connections : int
         Connections served at once; more are answered 503 and closed.
-    max_rejected_bytes, max_rejected_per_s : int
-        The rejected log's size limit (the file as a whole, 64 MiB by default) and rate
-        (records a second, 50 by default): unauthenticated senders cannot fill the disk.
-        Refusals past either are still answered and counted (:attr:`rejected_unlogged`),
-        not written; the first one is logged as a warning.
     redact_dtmf : bool
         Keep no typed digits: each record holds, instead of the body, the delivery as parsed
         with its digits masked (``body_redacted``; ``redacted: true``) and the result of the
         signature check (``verified``). The trade-off: the signature can no longer be checked
         again from the log (the raw body is gone), only trusted as recorded. See
         docs/privacy.md.
+    max_rejected_bytes, max_rejected_per_s : int
+        The rejected log's size limit (the file as a whole, 64 MiB by default) and rate
+        (records a second, 50 by default): unauthenticated senders cannot fill the disk.
+        Refusals past either are still answered and counted (:attr:`rejected_unlogged`),
+        not written; the first one is logged as a warning.
 
     Attributes
     ----------
@@ -341,9 +341,9 @@ class WebhookReceiver:
         tolerance_s: float = DEFAULT_TOLERANCE_S,
         read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        redact_dtmf: bool = False,
         max_rejected_bytes: int = DEFAULT_MAX_REJECTED_BYTES,
         max_rejected_per_s: int = DEFAULT_MAX_REJECTED_PER_S,
-        redact_dtmf: bool = False,
     ) -> None:
         self.public_key = load_public_key(public_key)
         if not isinstance(max_body, int) or max_body <= 0:

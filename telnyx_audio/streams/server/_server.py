@@ -64,6 +64,12 @@ class CaptureServer(_Admission, _Registry):
     public_url : str, optional
         How Telnyx reaches this server (a tunnel's ``wss://`` URL); used by
         :meth:`telnyx_audio.TelnyxClient.stream_call`.
+    redact_dtmf : bool
+        What callers type does not stay on disk: ``dtmf`` messages are logged with the digit
+        masked (``"*"``), and each log is redacted in place when its stream is finalised (tones
+        muted on both tracks) before its WAVs, summary and ``redaction.json`` are written; a
+        log that cannot be redacted is deleted. Logs a crash left unredacted are redacted when
+        the server starts. See docs/privacy.md for how long a tone sits on disk and why.
     reuse_port : bool
         Share the port with other processes (``SO_REUSEPORT``), for ``--workers``.
     max_connections : int
@@ -90,12 +96,6 @@ class CaptureServer(_Admission, _Registry):
         Address-space limit of a finalising worker (a call that needs more fails alone).
     stats_interval_s : float or None
         Seconds between the periodic log lines (``None``: none).
-    redact_dtmf : bool
-        What callers type does not stay on disk: ``dtmf`` messages are logged with the digit
-        masked (``"*"``), and each log is redacted in place when its stream is finalised (tones
-        muted on both tracks) before its WAVs, summary and ``redaction.json`` are written; a
-        log that cannot be redacted is deleted. Logs a crash left unredacted are redacted when
-        the server starts. See docs/privacy.md for how long a tone sits on disk and why.
     """
 
     def __init__(
@@ -109,6 +109,7 @@ class CaptureServer(_Admission, _Registry):
         on_stream: Callable[[MediaStream], Any] | None = None,
         bidirectional_codec: str | None = None,
         public_url: str | None = None,
+        redact_dtmf: bool = False,
         reuse_port: bool = False,
         max_connections: int = 1000,
         max_connections_per_address: int = 200,
@@ -120,7 +121,6 @@ class CaptureServer(_Admission, _Registry):
         finalize_timeout_s: float = 300.0,
         finalize_memory_bytes: int | None = 3 << 30,
         stats_interval_s: float | None = 60.0,
-        redact_dtmf: bool = False,
     ) -> None:
         if auth_token is not None and (not isinstance(auth_token, str) or not auth_token):
             raise ValueError("auth_token must be a non-empty string")
