@@ -272,3 +272,20 @@ def test_a_batch_over_redacted_captures_shows_masked_keys_and_no_tone(call, tmp_
     masked = batch(str(result.capture), jobs=1, progress=False, wav=False).calls.iloc[0]
     assert clear["dtmf_events"] == call.digits and clear["dtmf_inband"]  # the control: digits in clear
     assert masked["dtmf_events"] == "*" * len(call.presses) and masked["dtmf_inband"] == ""
+
+
+def test_an_undecodable_payload_where_a_tone_must_be_muted_fails_closed(call, tmp_path):
+    import base64
+
+    src = dc.jsonl_capture(call, "OPUS", tmp_path / "call.jsonl")
+    lines = src.read_text().splitlines()
+    for i, line in enumerate(lines):  # the caller's frame at 3.0 s, inside the first press's guard band
+        obj = json.loads(line)
+        m = obj["message"]
+        if m["event"] == "media" and m["media"]["chunk"] == "150" and m["media"]["track"] == "inbound":
+            m["media"]["payload"] = base64.b64encode(b"\xff").decode()  # no OPUS packet: its length is unknown
+            lines[i] = json.dumps(obj)
+    src.write_text("\n".join(lines) + "\n")
+    with pytest.raises(RedactionError, match="not an OPUS packet.*nothing was written"):
+        redact(src, out=tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["call.jsonl"]
