@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 import os
 import shutil
 import signal
@@ -121,6 +122,26 @@ def test_a_server_without_redaction_keeps_the_digits_the_oracle_finds(call, tmp_
     x, sr = soundfile.read(folder / "inbound.wav", dtype="int16")
     assert set(dc.multimon(x, sr)) == set(call.digits)
     assert not (folder / "redaction.json").exists()
+
+
+def test_key_messages_in_every_shape_are_masked_before_they_are_written(call, tmp_path):
+    every = messages(call, "PCMU", tmp_path)
+    msgs = every[:40] + every[-1:]  # a short call, then stop
+    odd = ['{"event": "dtmf",\n "stream_id": "redact-live", "dtmf": {"digit": "7"}}',  # kept as text: "raw"
+           '{"event":"dtmf","stream_id":"redact-live","dtmf":{"digit":"8"}',  # cut short: not JSON
+           '{"event":"dtmf","stream_id":"redact-live","dtmf":{"digit":"*","redacted":true}}']
+    seen = {}
+
+    def during_the_call():
+        seen["log"] = (tmp_path / "out" / "redact-live" / "messages.jsonl").read_text()
+
+    with CaptureServer(tmp_path / "out", redact_dtmf=True, stats_interval_s=None) as srv:
+        send(srv.url, [*msgs[:-1], *odd, msgs[-1]], before_stop=during_the_call)
+        finished(srv)
+    for text in (seen["log"], (tmp_path / "out" / "redact-live" / "messages.jsonl").read_text()):
+        assert re.search(r'digit[\\"\s:]+[0-9#A-D]', text) is None  # in any shape or escaping
+        assert '"digit":"8' not in text and text.count('\\"digit\\":\\"*\\"') == 1  # the raw line, masked
+        assert text.count("dtmf") >= 3
 
 
 def test_a_log_that_cannot_be_redacted_is_deleted_and_the_summary_says_why(call, tmp_path):
