@@ -55,9 +55,8 @@ frames for stateful codecs), frames replaced per track; and the SHA-256 of every
 so an auditor can check what was removed and that nothing else changed.
 
 Redaction at capture time is the capture server's and the fork receiver's
-(``redact_dtmf=True``; ``telnyx-audio capture --redact-dtmf``): see
-:mod:`telnyx_audio.streams.server` and :mod:`telnyx_audio.forks.receiver` for the policy
-(what sits on disk unredacted, for how long, and what a crash leaves).
+(``redact_dtmf=True``; ``telnyx-audio capture --redact-dtmf``): see docs/privacy.md for the
+policy (what sits on disk unredacted, for how long, and what a crash leaves).
 """
 
 from __future__ import annotations

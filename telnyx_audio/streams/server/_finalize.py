@@ -299,11 +299,11 @@ class FinalizerPool:
 
         try:
             return await self._run(folder, capture_server, cost)
-        except (FinalizeFailed, asyncio.CancelledError) as exc:
-            if is_pending(folder):  # stopped before its log was redacted: fail closed
-                reason = discard_unredacted(folder, str(exc) or "finalising was cancelled")
-                if isinstance(exc, FinalizeFailed):
-                    raise FinalizeFailed(reason) from exc
+        except FinalizeFailed as exc:
+            # Killed at its time limit, or its worker died, before its log was redacted: fail
+            # closed. (Cancelled instead, the log and its marker stay for the next start.)
+            if is_pending(folder):
+                raise FinalizeFailed(discard_unredacted(folder, str(exc))) from exc
             raise
 
     async def recover(self, root: Path) -> int:
