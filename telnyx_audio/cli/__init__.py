@@ -459,10 +459,10 @@ def build_parser(decode_only: bool = False) -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
     serve.add_argument("--out", required=True, metavar="EVENTS.jsonl", help="verified deliveries, appended")
     serve.add_argument("--public-key", metavar="KEY", help="Telnyx public key (base64, PEM...); default $TELNYX_PUBLIC_KEY")
-    serve.add_argument("--rejected", metavar="FILE", help="rejected deliveries (default: <out>.rejected.jsonl)")
     serve.add_argument("--redact-dtmf", action="store_true",
                        help="store each delivery parsed with typed digits masked, and its verification result,"
                        " instead of the raw body (which then cannot be re-verified; see docs/privacy.md)")
+    serve.add_argument("--rejected", metavar="FILE", help="rejected deliveries (default: <out>.rejected.jsonl)")
     serve.add_argument("--max-body", type=int, default=1 << 20, metavar="BYTES", help="largest body accepted (default 1 MiB)")
     serve.add_argument("--tolerance", type=float, default=300, metavar="S", help="signing-time skew allowed (default 300 s)")
     serve.add_argument("--read-timeout", type=float, default=10.0, metavar="S",
@@ -524,12 +524,13 @@ def build_parser(decode_only: bool = False) -> argparse.ArgumentParser:
                      help="where to present it (default header)")
     sim.add_argument("--seed", type=int, default=0, help="seed for the faults (default 0)")
     sim.set_defaults(func=_simulate)
-    _add_call_control(sub)
-    from telnyx_audio.cli.batch import add_batch_parser
     from telnyx_audio.redaction.cli import add_redact_parser
 
-    add_batch_parser(sub)
     add_redact_parser(sub)
+    _add_call_control(sub)
+    from telnyx_audio.cli.batch import add_batch_parser
+
+    add_batch_parser(sub)
     return parser
 
 

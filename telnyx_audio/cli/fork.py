@@ -27,13 +27,13 @@ def add_fork_commands(actions: "argparse._SubParsersAction") -> None:
     p.add_argument("--tx-port", type=int, metavar="Q", help="port for tx (the call's outbound audio)")
     p.add_argument("--ports", metavar="LOW-HIGH", help="listen on every pair of this range (LOW/LOW+1, ...): one call per pair")
     p.add_argument("--out", required=True, metavar="DIR", help="output root (created)")
-    p.add_argument("--redact-dtmf", action="store_true",
-                   help="keep no typed digits: each call's capture is redacted in place when it ends (tones muted,"
-                   " RFC 4733 events masked), redaction.json beside it (see docs/privacy.md)")
     p.add_argument("--idle-timeout", type=float, metavar="S",
                    help="finish a call after S seconds without packets (with --rx-port/--tx-port: then exit)")
     p.add_argument("--allow", action="append", metavar="CIDR",
                    help="accept datagrams only from here (repeat); others are counted and dropped")
+    p.add_argument("--redact-dtmf", action="store_true",
+                   help="keep no typed digits: each call's capture is redacted in place when it ends (tones muted,"
+                   " RFC 4733 events masked), redaction.json beside it (see docs/privacy.md)")
     p.add_argument("--payload-type", action="append", metavar="PT=ENCODING/CLOCK",
                    help="a dynamic payload type, e.g. 96=OPUS/48000 or 101=telephone-event/8000 (repeat)")
     p.set_defaults(func=_capture)

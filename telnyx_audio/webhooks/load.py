@@ -260,9 +260,10 @@ def load_webhooks(source: Any, *, include_rejected: bool = False, mask_dtmf: boo
     import pandas as pd
 
     rows: list[dict[str, Any]] = []
+    masked = 0  # deliveries whose typed digits were masked (mask_dtmf)
     bad: list[dict[str, Any]] = []
     seen: set[Any] = set()
-    duplicates = rejected = masked = 0
+    duplicates = rejected = 0
     for where, line, item in _records(source, include_rejected):
         if not include_rejected and isinstance(item, Mapping) and item.get("verified") is False:
             rejected += 1
