@@ -182,13 +182,13 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
         import telnyx_audio.rtp.assemble  # noqa: F401 - load what finalising needs before calls arrive
         import telnyx_audio.model.wav  # noqa: F401
 
-        self._loop = asyncio.get_running_loop()
-        self._stopping = asyncio.Event()
-        self._finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fork-finalize")
         if self.redact_dtmf:  # captures a crash left unredacted, before any new call
             from telnyx_audio.forks.redact import recover_pending
 
-            await self._loop.run_in_executor(self._finisher, recover_pending, self.out, CAPTURE_NAME)
+            await asyncio.to_thread(recover_pending, self.out, CAPTURE_NAME)
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        self._finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fork-finalize")
         try:
             if self.fixed is not None:
                 await self._bind_pair(*self.fixed, True)
