@@ -146,7 +146,8 @@ def _webhooks_serve(args: argparse.Namespace) -> int:
     from telnyx_audio.cli.service import service_kwargs, start_logging
 
     try:
-        rx = WebhookReceiver(args.out, key, host=args.host, port=args.port, rejected=args.rejected,
+        rx = WebhookReceiver(args.out, key, redact_dtmf=args.redact_dtmf, host=args.host, port=args.port,
+                             rejected=args.rejected,
                              max_body=args.max_body, tolerance_s=args.tolerance, read_timeout_s=args.read_timeout,
                              max_connections=args.max_connections, **service_kwargs(args))
     except ValueError as exc:  # a malformed key included
@@ -313,7 +314,7 @@ def _capture_limits(args: argparse.Namespace) -> list[str]:
     return ["--max-connections", str(args.max_connections), "--max-connections-per-address",
             str(args.max_connections_per_address), "--auth-timeout", str(args.auth_timeout), "--start-timeout",
             str(args.start_timeout), "--finalize-workers", str(args.finalize_workers), "--finalize-timeout",
-            str(args.finalize_timeout)]
+            str(args.finalize_timeout), *(["--redact-dtmf"] if args.redact_dtmf else [])]
 
 
 def _capture(args: argparse.Namespace) -> int:
@@ -360,6 +361,7 @@ def _capture(args: argparse.Namespace) -> int:
     try:
         server = CaptureServer(args.out, host=args.host, port=args.port, auth_token=token,
                                max_message_bytes=args.max_message_bytes, reuse_port=args.reuse_port,
+                               redact_dtmf=args.redact_dtmf,
                                max_connections=args.max_connections,
                                max_connections_per_address=args.max_connections_per_address,
                                auth_timeout_s=args.auth_timeout, start_timeout_s=args.start_timeout,
@@ -465,6 +467,9 @@ def build_parser(decode_only: bool = False) -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
     serve.add_argument("--out", required=True, metavar="EVENTS.jsonl", help="verified deliveries, appended")
     serve.add_argument("--public-key", metavar="KEY", help="Telnyx public key (base64, PEM...); default $TELNYX_PUBLIC_KEY")
+    serve.add_argument("--redact-dtmf", action="store_true",
+                       help="store each delivery parsed with typed digits masked, and its verification result,"
+                       " instead of the raw body (which then cannot be re-verified; see docs/privacy.md)")
     serve.add_argument("--rejected", metavar="FILE", help="rejected deliveries (default: <out>.rejected.jsonl)")
     serve.add_argument("--max-body", type=int, default=1 << 20, metavar="BYTES", help="largest body accepted (default 1 MiB)")
     serve.add_argument("--tolerance", type=float, default=300, metavar="S", help="signing-time skew allowed (default 300 s)")
@@ -504,6 +509,9 @@ def build_parser(decode_only: bool = False) -> argparse.ArgumentParser:
     cap.add_argument("--log-level", choices=_LOG_LEVELS, default="info",
                      help="console log lines on stderr: stream start, end, refusals, errors, a periodic line"
                      " (default info)")
+    cap.add_argument("--redact-dtmf", action="store_true",
+                     help="keep no typed digits: dtmf messages logged masked ('*'), tones muted in the log when"
+                     " each stream is finalised, redaction.json beside it (see docs/privacy.md)")
     cap.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     from telnyx_audio.cli.service import add_service_options
 
@@ -532,6 +540,9 @@ def build_parser(decode_only: bool = False) -> argparse.ArgumentParser:
     sim.add_argument("--cafile", metavar="PEM", help="for a wss:// URL: trust these certificate authorities"
                      " (a private CA) instead of the system's")
     sim.set_defaults(func=_simulate)
+    from telnyx_audio.redaction.cli import add_redact_parser
+
+    add_redact_parser(sub)
     _add_call_control(sub)
     from telnyx_audio.cli.batch import add_batch_parser
 

@@ -31,6 +31,9 @@ def add_fork_commands(actions: "argparse._SubParsersAction") -> None:
                    help="finish a call after S seconds without packets (with --rx-port/--tx-port: then exit)")
     p.add_argument("--allow", action="append", metavar="CIDR",
                    help="accept datagrams only from here (repeat); others are counted and dropped")
+    p.add_argument("--redact-dtmf", action="store_true",
+                   help="keep no typed digits: each call's capture is redacted in place when it ends (tones muted,"
+                   " RFC 4733 events masked), redaction.json beside it (see docs/privacy.md)")
     p.add_argument("--payload-type", action="append", metavar="PT=ENCODING/CLOCK",
                    help="a dynamic payload type, e.g. 96=OPUS/48000 or 101=telephone-event/8000 (repeat)")
     from telnyx_audio.cli.service import add_service_options
@@ -117,7 +120,8 @@ def _capture(args: argparse.Namespace) -> int:
 
     start_logging(args)
     try:
-        receiver = ForkReceiver(args.out, host=args.host, rx_port=args.rx_port, tx_port=args.tx_port,
+        receiver = ForkReceiver(args.out, redact_dtmf=args.redact_dtmf, host=args.host, rx_port=args.rx_port,
+                                tx_port=args.tx_port,
                                 ports=args.ports, listen_all=bool(args.ports), idle_timeout=args.idle_timeout,
                                 allow=args.allow, payload_types=args.payload_type, certfile=args.certfile,
                                 keyfile=args.keyfile, metrics_host=args.metrics_host, metrics_port=args.metrics_port,

@@ -24,8 +24,16 @@ from typing import Any
 from telnyx_audio.forks._sessions import MEMORY_ENV
 
 
-def finalize(capture: str, folder: str, extra: dict[str, Any] | None) -> dict[str, Any]:
-    """Read a fork capture and write its WAVs and summary (with ``extra``); the summary."""
+def finalize(capture: str, folder: str, extra: dict[str, Any] | None, *, redact_dtmf: bool = False) -> dict[str, Any]:
+    """Read a fork capture and write its WAVs and summary (with ``extra``); the summary.
+
+    With ``redact_dtmf`` the capture is first redacted in place
+    (:func:`telnyx_audio.forks.redact.finalize_redacted`, which fails closed).
+    """
+    if redact_dtmf:
+        from telnyx_audio.forks.redact import finalize_redacted
+
+        return finalize_redacted(Path(capture), Path(folder), extra)
     from telnyx_audio.forks._sessions import write_outputs
     from telnyx_audio.forks.read import read_fork_capture
 
@@ -45,7 +53,8 @@ def main() -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            reply: dict[str, Any] = {"ok": True, "summary": finalize(job["capture"], job["folder"], job.get("extra"))}
+            reply: dict[str, Any] = {"ok": True, "summary": finalize(job["capture"], job["folder"], job.get("extra"),
+                                                               redact_dtmf=bool(job.get("redact_dtmf")))}
         except Exception as exc:  # noqa: BLE001 - the worker's boundary: every failure is the call's, reported
             reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     reply["warnings"] = [str(w.message) for w in caught][:20]

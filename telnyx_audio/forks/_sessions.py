@@ -55,6 +55,7 @@ class ForkSession:
     state: str = "receiving"
     summary: dict[str, Any] | None = None
     error: str | None = None
+    redact_dtmf: bool = False  # its capture is redacted when it ends (ForkReceiver(redact_dtmf=True))
     done: threading.Event = field(default_factory=threading.Event, repr=False)
     _writer: Any = field(default=None, repr=False)
 
@@ -93,6 +94,7 @@ class _Sessions:
     out: Path
     host: str
     payload_types: list[str]
+    redact_dtmf: bool
     sessions: list[ForkSession]
     _pairs: list[_Pair]
     _loop: asyncio.AbstractEventLoop | None
@@ -108,14 +110,21 @@ class _Sessions:
         folder = unique_child(self.out, call_control_id or f"fork-{pair.rx_port}-{pair.tx_port}-{stamp}")
         session = ForkSession(
             session_id=str(uuid.uuid4()), folder=folder, rx_port=pair.rx_port, tx_port=pair.tx_port,
-            call_control_id=call_control_id, started_us=started,
+            call_control_id=call_control_id, started_us=started, redact_dtmf=self.redact_dtmf,
         )
         meta = {"session_id": session.session_id, "call_control_id": call_control_id, "host": self.host,
                 "rx_port": pair.rx_port, "tx_port": pair.tx_port, "started_us": started,
                 "payload_types": dict(s.split("=", 1) for s in self.payload_types)}
         try:
+            if self.redact_dtmf:  # removed once the capture is redacted (a crash leaves it)
+                from telnyx_audio.forks.redact import mark_pending
+
+                mark_pending(folder)
             session._writer = ForkCaptureWriter(session.capture_path, meta)
-        except OSError:  # disk full...: leave no empty folder behind (the caller counts the drop)
+        except OSError:  # disk full...: leave no folder behind (the caller counts the drop)
+            from telnyx_audio.model.manifest import PENDING_NAME
+
+            (folder / PENDING_NAME).unlink(missing_ok=True)
             try:
                 folder.rmdir()
             except OSError:
@@ -221,7 +230,8 @@ def _run_worker(session: ForkSession, extra: dict[str, Any], memory_bytes: int |
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
     env[MEMORY_ENV] = str(memory_bytes or 0)
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
-    job = {"capture": str(session.capture_path), "folder": str(session.folder), "extra": extra}
+    job = {"capture": str(session.capture_path), "folder": str(session.folder), "extra": extra,
+           "redact_dtmf": session.redact_dtmf}
     try:
         done = subprocess.run([sys.executable, "-m", "telnyx_audio.forks._finalizer"], input=json.dumps(job),
                               capture_output=True, text=True, timeout=timeout_s, env=env)
@@ -238,8 +248,21 @@ def _run_worker(session: ForkSession, extra: dict[str, Any], memory_bytes: int |
 
 
 def _failed(session: ForkSession, extra: dict[str, Any], error: str) -> None:
-    """Record a session's failure: its state, the log, and ``summary.json`` (if none was written)."""
+    """Record a session's failure: its state, the log, and ``summary.json`` (if none was written).
+
+    A session to be redacted whose redaction did not finish (its marker is still there) loses
+    its capture: redaction fails closed, the digits never stay on disk.
+    """
+    from telnyx_audio.model.manifest import PENDING_NAME
     from telnyx_audio.model.wav import SUMMARY_NAME, write_json_atomic
+
+    if session.redact_dtmf and (session.folder / PENDING_NAME).exists():
+        try:
+            session.capture_path.unlink(missing_ok=True)
+            (session.folder / PENDING_NAME).unlink(missing_ok=True)
+            error += "; the unredacted capture was deleted (redact_dtmf fails closed)"
+        except OSError as exc:
+            error += f"; the unredacted capture could not be deleted ({exc}): it is left for recovery"
 
     session.error = error
     session.state = "error"

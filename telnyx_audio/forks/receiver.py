@@ -76,6 +76,13 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
         Default: every sender.
     payload_types : list of str, optional
         ``["96=OPUS/48000"]``: stored in each capture's header for decoding.
+    redact_dtmf : bool
+        Keep no typed digits: when a call ends its capture is rewritten in place (tones muted
+        on both tracks, RFC 4733 events masked as ``*`` and muted around) before its WAVs,
+        summary and ``redaction.json`` are written; a capture that cannot be redacted is
+        deleted. Until then the datagrams sit on disk as received (the datagram path does not
+        parse them); captures a crash left unredacted are redacted at the next start. See
+        docs/privacy.md.
     public_host : str, optional
         The address Telnyx should send to (in ``udp:IP:PORT`` targets); default ``host``.
     rcvbuf : int
@@ -123,6 +130,7 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
         idle_timeout: float | None = None,
         allow: Iterable[str] | None = None,
         payload_types: Sequence[str] | None = None,
+        redact_dtmf: bool = False,
         public_host: str | None = None,
         rcvbuf: int = DEFAULT_RCVBUF,
         certfile: str | os.PathLike[str] | None = None,
@@ -161,6 +169,7 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
         self.listen_all = listen_all
         self.idle_timeout = idle_timeout
         self.rcvbuf = rcvbuf
+        self.redact_dtmf = bool(redact_dtmf)
         self.sessions: list[ForkSession] = []
         self.dropped = 0
         self.dropped_from: dict[str, int] = {}
@@ -229,6 +238,10 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
         import telnyx_audio.rtp.assemble  # noqa: F401 - load what finalising needs before calls arrive
         import telnyx_audio.model.wav  # noqa: F401
 
+        if self.redact_dtmf:  # captures a crash left unredacted, before any new call
+            from telnyx_audio.forks.redact import recover_pending
+
+            await asyncio.to_thread(recover_pending, self.out, CAPTURE_NAME)
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         self._finisher = ThreadPoolExecutor(max_workers=max(1, int(self.finalize_workers)),

@@ -165,6 +165,7 @@ def assemble_fork(
     payload_types: Mapping[int, Any] | list[str] | None = None,
     media_format: MediaFormat | None = None,
     max_gap_s: float = 600.0,
+    layout: dict[str, Any] | None = None,
 ) -> tuple[Recording, ForkCaptureReport, tuple[Dtmf, ...]]:
     """Place a fork capture's RTP packets on one timeline and decode them.
 
@@ -180,6 +181,12 @@ def assemble_fork(
     max_gap_s : float
         Longest silence one timestamp jump is allowed to ask for; longer jumps are cut to it
         (a corrupt or restarted timestamp, not silence worth storing).
+    layout : dict, optional
+        Filled with where every packet went, for redaction (:mod:`telnyx_audio.rtp.redact`):
+        ``cols`` (the parsed packets), ``kind`` (per packet: 0 unusable, 1 audio, 2 CN,
+        3 telephone-event), ``placed`` (per track: ``rows``, ``pos``, ``kind``),
+        ``samples_of`` (per track, samples of each placed audio packet), ``main``,
+        ``rate``, ``digits`` (the RFC 4733 events).
 
     Returns
     -------
@@ -356,6 +363,9 @@ def assemble_fork(
     events = tuple(
         Dtmf(d.digit, occurred_at=_iso(t0 + d.start_s * 1e6)) for d in sorted(dtmf, key=lambda d: d.start_s)
     )
+    if layout is not None:
+        layout.update(cols=cols, kind=kind, placed=placed, samples_of=samples_of, main=main, rate=rate,
+                      digits=tuple(dtmf))
     return recording, report, events
 
 
@@ -438,6 +448,7 @@ def capture_from_records(
     path: str | os.PathLike[str],
     media_format: MediaFormat | Mapping[str, Any] | None = None,
     payload_types: Mapping[int, Any] | list[str] | None = None,
+    layout: dict[str, Any] | None = None,
 ) -> Capture:
     """One :class:`~telnyx_audio.model.Capture` from datagrams with their arrival times.
 
@@ -459,6 +470,8 @@ def capture_from_records(
         How to decode dynamic payload types nothing else names.
     payload_types : dict or list of str, optional
         ``{96: "OPUS/48000"}`` or ``["96=OPUS/48000"]``, over the map in ``records.meta``.
+    layout : dict, optional
+        Filled with where every packet went (see :func:`assemble_fork`).
 
     Returns
     -------
@@ -478,7 +491,8 @@ def capture_from_records(
         media_format = MediaFormat(str(media_format.get("encoding")), int(media_format.get("sample_rate") or 8000))
     error = exception = None
     try:
-        recording, report, events = assemble_fork(records, payload_types=payload_types, media_format=media_format)
+        recording, report, events = assemble_fork(records, payload_types=payload_types, media_format=media_format,
+                                                  layout=layout)
     except UnsupportedEncodingError as exc:  # e.g. no decoder for the codec in this FFmpeg
         # As for a WebSocket stream: the capture with its error and an empty recording.
         error, exception = str(exc), exc

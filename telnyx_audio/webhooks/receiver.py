@@ -75,6 +75,7 @@ from telnyx_audio.errors import (
     TimestampToleranceError,
     WebhookVerificationError,
 )
+from telnyx_audio.model.redact import mask_webhook_record
 from telnyx_audio.webhooks import (
     DEFAULT_TOLERANCE_S,
     SIGNATURE_HEADER,
@@ -337,6 +338,12 @@ class WebhookReceiver:
         Time for a whole request (line, headers and body) to arrive; slower ones get 408.
     max_connections : int
         Connections served at once; more are answered 503 and closed.
+    redact_dtmf : bool
+        Keep no typed digits: each record holds, instead of the body, the delivery as parsed
+        with its digits masked (``body_redacted``; ``redacted: true``) and the result of the
+        signature check (``verified``). The trade-off: the signature can no longer be checked
+        again from the log (the raw body is gone), only trusted as recorded. See
+        docs/privacy.md.
     max_rejected_bytes, max_rejected_per_s : int
         The rejected log's size limit (the file as a whole, 64 MiB by default) and rate
         (records a second, 50 by default): unauthenticated senders cannot fill the disk.
@@ -388,6 +395,7 @@ class WebhookReceiver:
         tolerance_s: float = DEFAULT_TOLERANCE_S,
         read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        redact_dtmf: bool = False,
         max_rejected_bytes: int = DEFAULT_MAX_REJECTED_BYTES,
         max_rejected_per_s: int = DEFAULT_MAX_REJECTED_PER_S,
         certfile: str | os.PathLike[str] | None = None,
@@ -423,6 +431,7 @@ class WebhookReceiver:
         self.read_timeout_s = float(read_timeout_s)
         self.max_connections = max_connections
         self.counts = {"verified": 0, "rejected": 0}
+        self.redact_dtmf = bool(redact_dtmf)
         self._throttle = _Throttle()
         # Signatures (decoded bytes) accepted while their timestamps are acceptable, with a
         # heap of when each stops being so.
@@ -645,6 +654,8 @@ class WebhookReceiver:
         if replay:
             return self._reject(req, record, 409, "replay: this signature was already accepted")
         record["verified"], record["error"] = True, None
+        if self.redact_dtmf:
+            mask_webhook_record(record, event)
         try:
             self.verified_log.append(record)  # on disk before the 200
         except OSError as exc:
@@ -683,6 +694,8 @@ class WebhookReceiver:
         if len(record["path"]) > _REJECTED_PATH_PREFIX:
             record.update(path=record["path"][:_REJECTED_PATH_PREFIX], path_truncated=len(record["path"]))
         self._refused(record["remote"], status, reason)
+        if self.redact_dtmf:
+            mask_webhook_record(record)
         try:
             self.rejected_log.append(record)
         except OSError as exc:

@@ -23,6 +23,7 @@ class StreamHost(Protocol):
     out: Path
     max_prestart_bytes: int
     bidirectional_codec: str | None
+    redact_dtmf: bool
     _loop: asyncio.AbstractEventLoop | None
     _metrics: StreamMetrics
 

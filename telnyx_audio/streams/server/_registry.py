@@ -199,9 +199,12 @@ class _Registry:
                    "call_control_id": stream.start.call_control_id if stream.start else None,
                    "call_session_id": stream.start.call_session_id if stream.start else None,
                    "media_format": {"encoding": fmt.encoding, "sample_rate": fmt.sample_rate} if fmt else None,
-                   "error": failure, "files": {**files, "log": LOG_NAME}, "capture_server": extra}
+                   "error": failure, "capture_server": extra}
+        if (stream.folder / LOG_NAME).exists():  # (redact_dtmf deletes a log it could not redact)
+            files["log"] = LOG_NAME
+        summary["files"] = files
         try:
             write_json_atomic(stream.folder / "summary.json", summary)
-            stream.files = {**files, "log": LOG_NAME, "summary": "summary.json"}
+            stream.files = {**files, "summary": "summary.json"}
         except OSError as exc:
             log.error("stream %s: cannot write its summary: %s", stream.label, exc.strerror or exc)

@@ -67,6 +67,12 @@ class CaptureServer(_Admission, _Registry):
     public_url : str, optional
         How Telnyx reaches this server (a tunnel's ``wss://`` URL); used by
         :meth:`telnyx_audio.TelnyxClient.stream_call`.
+    redact_dtmf : bool
+        What callers type does not stay on disk: ``dtmf`` messages are logged with the digit
+        masked (``"*"``), and each log is redacted in place when its stream is finalised (tones
+        muted on both tracks) before its WAVs, summary and ``redaction.json`` are written; a
+        log that cannot be redacted is deleted. Logs a crash left unredacted are redacted when
+        the server starts. See docs/privacy.md for how long a tone sits on disk and why.
     reuse_port : bool
         Share the port with other processes (``SO_REUSEPORT``), for ``--workers``.
     max_connections : int
@@ -124,6 +130,7 @@ class CaptureServer(_Admission, _Registry):
         on_stream: Callable[[MediaStream], Any] | None = None,
         bidirectional_codec: str | None = None,
         public_url: str | None = None,
+        redact_dtmf: bool = False,
         reuse_port: bool = False,
         max_connections: int = 1000,
         max_connections_per_address: int = 200,
@@ -178,7 +185,9 @@ class CaptureServer(_Admission, _Registry):
         self.max_prestart_bytes = max_prestart_bytes
         self.stats_interval_s = stats_interval_s
         self._public_url = public_url
-        self._pool = FinalizerPool(finalize_workers, float(finalize_timeout_s), finalize_memory_bytes)
+        self.redact_dtmf = bool(redact_dtmf)
+        self._pool = FinalizerPool(finalize_workers, float(finalize_timeout_s), finalize_memory_bytes,
+                                   redact_dtmf=self.redact_dtmf)
         self._open: list[_Stream] = []  # connected (past the handshake) or finalising
         self._history: deque[StreamInfo] = deque(maxlen=history)
         self._n_finished = 0
@@ -225,6 +234,8 @@ class CaptureServer(_Admission, _Registry):
             self.max_connections = fit
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
+        if self.redact_dtmf:  # logs a crash left unredacted, before any new call
+            await self._pool.recover(self.out)
         connection_class = _connection_class()
         tls = {"ssl": self._service.tls, "ssl_handshake_timeout": self.auth_timeout_s} if self._service.tls else {}
         self._server = await ws_serve(

@@ -28,7 +28,9 @@ from telnyx_audio.streams.protocol import (
     parse_object,
 )
 
+from telnyx_audio.streams.redact import mask_dtmf_line
 from telnyx_audio.streams.server._host import LOG_NAME, StreamHost
+from telnyx_audio.streams.server._redact import mark_pending
 
 
 #: The longest mark name :meth:`MediaStream.mark` sends (characters). Echoes are kept only for
@@ -307,6 +309,8 @@ class _Stream:
         self.folder = unique_child(self.server.out, name or f"stream-{int(self.connected_at * 1000)}")
         # Unbuffered: each line reaches the kernel in one write(2) as it arrives (a buffered
         # file's write + flush copies it once more for the same system call).
+        if self.server.redact_dtmf:  # removed once the log is redacted (a crash leaves it: see _redact)
+            mark_pending(self.folder)
         self.file = open(self.folder / LOG_NAME, "ab", buffering=0)
         early, self.early, self.early_bytes = self.early, [], 0
         if early:
@@ -365,6 +369,8 @@ class _Stream:
             else:
                 self.bad += 1
             return "media"
+        if self.server.redact_dtmf and b"dtmf" in line:  # the digit never reaches the disk
+            line = mask_dtmf_line(line) or line
         event = parse_object(msg, text) if isinstance(msg, dict) else None
         if isinstance(event, Start) and self.start is None:
             if self.file is None:
