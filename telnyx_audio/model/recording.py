@@ -228,6 +228,9 @@ class Recording:
         The tracks that carried media, in ``TRACKS`` order.
     reports : dict of str to TrackReport
         One per track that had media messages.
+    lost_spans : dict of str to np.ndarray, optional
+        What :attr:`lost` says, for a recording without reports (a :meth:`slice` keeps its
+        part of the whole call's gaps this way).
     """
 
     audio: np.ndarray
@@ -235,6 +238,32 @@ class Recording:
     encoding: str
     tracks: tuple[str, ...]
     reports: dict[str, TrackReport] = field(default_factory=dict)
+    lost_spans: dict[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def lost(self) -> dict[str, np.ndarray]:
+        """Per track, the spans of the timeline the network lost: float64 ``(start_s, end_s)``
+        rows, shape (k, 2), in time order (empty for a track without gaps).
+
+        These are the gaps the track reports list, however they were filled (silence, or a
+        decoder's concealment): audio nobody heard. Analysis treats them as neither speech
+        nor silence, and :func:`~telnyx_audio.plot_call` draws them.
+
+        Examples
+        --------
+        >>> report = TrackReport("inbound", 10, 12, 0, 0, ((0.1, 40.0),), 40.0, 0.0, 0.24, 160, "chunk", "ms")
+        >>> rec = Recording(np.zeros((2, 1920), np.int16), 8000, "PCMU", ("inbound",), {"inbound": report})
+        >>> rec.lost["inbound"].tolist(), rec.lost["outbound"].shape
+        ([[0.1, 0.14]], (0, 2))
+        """
+        if self.lost_spans is not None:
+            return {t: np.asarray(self.lost_spans.get(t, np.zeros((0, 2))), np.float64).reshape(-1, 2) for t in TRACKS}
+        out = {}
+        for t in TRACKS:
+            report = self.reports.get(t)
+            gaps = np.asarray(report.gaps if report is not None else (), np.float64).reshape(-1, 2)
+            out[t] = np.column_stack([gaps[:, 0], gaps[:, 0] + gaps[:, 1] / 1000.0])
+        return out
 
     @property
     def inbound(self) -> Track:
@@ -249,7 +278,8 @@ class Recording:
     def slice(self, start_s: float, end_s: float) -> "Recording":
         """The audio from ``start_s`` to ``end_s`` (seconds on the shared timeline), as a Recording.
 
-        Track reports stay with the whole call, so a slice has none.
+        Track reports stay with the whole call, so a slice has none; it keeps the lost spans
+        that fall inside it (:attr:`lost`, on its own timeline, which starts at 0).
 
         Examples
         --------
@@ -260,7 +290,12 @@ class Recording:
         if not 0 <= start_s <= end_s:
             raise ValueError(f"slice needs 0 <= start_s <= end_s, got start_s={start_s!r}, end_s={end_s!r}")
         lo, hi = (min(int(round(t * self.sample_rate)), self.audio.shape[1]) for t in (start_s, end_s))
-        return Recording(self.audio[:, lo:hi], self.sample_rate, self.encoding, self.tracks)
+        t0, t1 = lo / self.sample_rate, hi / self.sample_rate
+        lost = {}
+        for track, spans in self.lost.items():
+            inside = spans[(spans[:, 1] > t0) & (spans[:, 0] < t1)]
+            lost[track] = np.clip(inside, t0, t1) - t0
+        return Recording(self.audio[:, lo:hi], self.sample_rate, self.encoding, self.tracks, lost_spans=lost)
 
     def turn(self, k: int, analysis: object = None) -> "Recording":
         """The ``k``-th turn of the call (from :func:`telnyx_audio.analyze_call`), as a slice.
@@ -291,10 +326,17 @@ class Recording:
         return self.audio.astype(np.float32) / 32768.0
 
     def __repr__(self) -> str:
-        parts = ", ".join(
-            f"{t}: {r.frames_received} frames, {len(r.gaps)} gaps ({r.gap_ms:.0f} ms)"
-            for t, r in self.reports.items()
-        )
+        if self.reports:
+            parts = ", ".join(
+                f"{t}: {r.frames_received} frames, {len(r.gaps)} gap{'' if len(r.gaps) == 1 else 's'} ({r.gap_ms:.0f} ms)"
+                for t, r in self.reports.items()
+            )
+        else:  # a slice, or a recording made from arrays: the tracks, and what of them was lost
+            lost = self.lost
+            parts = ", ".join(
+                f"{t}: {len(lost[t])} gap{'' if len(lost[t]) == 1 else 's'}"
+                f" ({(lost[t][:, 1] - lost[t][:, 0]).sum() * 1000:.0f} ms)" for t in self.tracks
+            )
         return (
             f"<Recording {self.encoding} {self.sample_rate} Hz {self.duration_s:.2f} s"
             f" tracks=[{parts}]>"
