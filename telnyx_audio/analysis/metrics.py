@@ -18,7 +18,7 @@ Definitions, so every figure means one thing:
   silence or made up by a decoder) is neither speech nor silence: it never feeds the noise
   estimate, never starts or ends speech (a short loss inside speech is bridged as a pause is),
   and a loss of ``min_pause_s`` (0.3 s) or more is no part of a silence. It is reported on
-  its own (``lost``, ``<party>_lost_s``, segments of kind ``"lost"``).
+  its own (``lost``, segments of kind ``"lost"``; the call table's ``<track>_gap_ms``).
 """
 
 from __future__ import annotations
@@ -264,9 +264,6 @@ class CallAnalysis:
         for p in self.parties:
             row[f"{p}_dtmf_inband"] = "".join(self.dtmf.loc[self.dtmf["track"] == p, "digit"])
         row["dtmf_events"] = self.dtmf_events
-        lost = self._lost_table()
-        for p in self.parties:
-            row[f"{p}_lost_s"] = float(lost.loc[lost["track"] == p, "duration_s"].sum())
         return row
 
     def _lost_table(self) -> "pd.DataFrame":
@@ -325,8 +322,10 @@ class CallAnalysis:
                      f" ({d['dead_air_s']:.1f} s dead air; longest silence {d['longest_silence_s']:.1f} s)")
         if d["dtmf_inband"] or d["dtmf_events"]:
             parts.append(f"DTMF in band {d['dtmf_inband'] or 'none'!r}, events {d['dtmf_events'] or 'none'!r}")
-        if d[f"{a}_lost_s"] or d[f"{b}_lost_s"]:
-            parts.append(f"lost audio {a} {d[f'{a}_lost_s']:.2f} s, {b} {d[f'{b}_lost_s']:.2f} s (neither speech nor silence)")
+        lost = self._lost_table()
+        if len(lost):
+            a_lost, b_lost = (float(lost.loc[lost["track"] == p, "duration_s"].sum()) for p in (a, b))
+            parts.append(f"lost audio {a} {a_lost:.2f} s, {b} {b_lost:.2f} s (neither speech nor silence)")
         return "; ".join(parts)
 
     def __repr__(self) -> str:
