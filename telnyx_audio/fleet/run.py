@@ -71,8 +71,11 @@ def expand_inputs(paths_or_globs: str | os.PathLike[str] | Iterable[str | os.Pat
     """The files to process: globs expanded (``**`` included), folders searched for captures
     (:data:`CAPTURE_PATTERNS`).
 
-    A path that names no file is kept (it becomes an error row: unreadable). Each file once,
-    in the order given.
+    A path that names no file is kept (it becomes an error row: unreadable, as ``decode``
+    reports it and goes on); a glob that matches nothing, or a folder (a path ending in ``/``)
+    that does not exist or holds no capture, raises at once. A folder yields every
+    ``*.jsonl``, ``*.jsonl.gz`` and ``*.rtpcap`` under it, at any depth. Each file once, in
+    the order given.
 
     Parameters
     ----------
@@ -87,7 +90,8 @@ def expand_inputs(paths_or_globs: str | os.PathLike[str] | Iterable[str | os.Pat
     Raises
     ------
     ValueError
-        If a glob matches nothing, a folder holds no ``*.jsonl``, or nothing was given.
+        If a glob matches nothing, a folder does not exist or holds no capture, or nothing
+        was given.
 
     Examples
     --------
@@ -105,6 +109,8 @@ def expand_inputs(paths_or_globs: str | os.PathLike[str] | Iterable[str | os.Pat
             if not matches:
                 raise ValueError(f"no files match {text!r}")
             found.extend(m for m in matches if not os.path.isdir(m))
+        elif text.endswith(("/", os.sep)) and not os.path.isdir(text):
+            raise ValueError(f"no folder {text!r}")  # as a glob that matches nothing: a whole input is missing
         elif os.path.isdir(text):
             inside = sorted(os.fspath(p) for pattern in CAPTURE_PATTERNS for p in Path(text).rglob(pattern) if p.is_file())
             if not inside:
@@ -326,7 +332,9 @@ def batch(
     Parameters
     ----------
     paths_or_globs : str, PathLike, or iterable of them
-        Capture files, folders (searched for ``*.jsonl``) and globs (``"caps/**/*.jsonl"``).
+        Capture files, folders (searched at any depth for :data:`CAPTURE_PATTERNS`: ``*.jsonl``,
+        ``*.jsonl.gz``, ``*.rtpcap``) and globs (``"caps/**/*.jsonl"``). A missing file is an
+        error row; a missing folder or a glob that matches nothing raises ``ValueError``.
     out : str or PathLike, optional
         Output root. With it, calls whose outputs are newer than their capture (from an
         earlier run with the same options) are not processed again: their rows are reused.
