@@ -58,3 +58,87 @@ def test_transcripts_and_the_timeline_have_a_column_on_the_audio_clock_of_the_an
     shifted = ta.call_timeline(hooks, t0=started["occurred_at"] - __import__("pandas").Timedelta(seconds=1))
     assert shifted["audio_t_s"].tolist() == [t + 1 for t in timeline["audio_t_s"]]
     assert "t0=" in shifted.attrs["time_zero"]["audio_t_s"]
+
+
+# --- plots (item 5) ---------------------------------------------------------------------------
+
+DTMF_HZ = {"1": (697, 1209), "2": (697, 1336), "3": (697, 1477), "4": (770, 1209), "5": (770, 1336),
+           "6": (770, 1477), "7": (852, 1209), "8": (852, 1336), "9": (852, 1477), "0": (941, 1336)}
+
+
+def _keyed_call(digits: str, at_s: float, duration_s: float, sr: int = 8000) -> "np.ndarray":
+    """(2, n) int16: quiet noise, and ``digits`` keyed on the inbound track from ``at_s``, 100 ms
+    on and 100 ms off each."""
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(0, 20, (2, int(duration_s * sr)))
+    t = np.arange(int(0.1 * sr)) / sr
+    for i, digit in enumerate(digits):
+        low, high = DTMF_HZ[digit]
+        start = int((at_s + 0.2 * i) * sr)
+        x[0, start : start + t.size] += 6000 * (np.sin(2 * np.pi * low * t) + np.sin(2 * np.pi * high * t))
+    return np.clip(x, -32768, 32767).astype(np.int16)
+
+
+def test_dtmf_digits_on_a_long_call_are_never_drawn_over_each_other():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import telnyx_audio as ta
+
+    call = _keyed_call("123450", 100.0, 600.0)
+    result = ta.analyze_call(call, 8000)
+    assert "".join(result.dtmf["digit"]) == "123450"
+    drawn = ta.plot_call(call, 8000, analysis=result)
+    drawn["figure"].canvas.draw()
+    boxes = [t.get_window_extent() for t in drawn["dtmf"]]
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    assert "".join(t.get_text() for t in drawn["dtmf"]) == "123450"  # every digit shown, in order
+    plt.close("all")
+
+
+def test_lost_audio_is_drawn_as_its_own_layer_and_the_call_plot_takes_a_path(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import telnyx_audio as ta
+    from lossy_calls import noisy_call, stream_capture
+
+    audio, _ = noisy_call(15.0, 8000)
+    path = stream_capture(audio[:, : 8000 * 20], tmp_path / "lossy.jsonl", codec="PCMU", rate=8000, drop=0.05, seed=2)
+    rec = ta.read_capture(path).recording
+    drawn = ta.plot_call(path)  # a path: read for you
+    assert len(drawn["lost"]) == len(rec.lost["inbound"]) + len(rec.lost["outbound"]) > 0
+    assert "lost audio (network)" in [t.get_text() for t in drawn["legend"].get_texts()]
+    top = drawn["axes"][0]
+    spans = sorted(round(p.get_x(), 3) for p in drawn["lost"] if p.axes is top)
+    assert spans == sorted(round(s, 3) for s in rec.lost["inbound"][:, 0])
+    plt.close("all")
+
+
+def test_a_waveform_and_a_spectrogram_of_one_track_line_up_and_hiss_is_no_block():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    import telnyx_audio as ta
+
+    call = _keyed_call("5", 4.0, 8.0)
+    rec = ta.Recording(call, 8000, "PCMU", ("inbound", "outbound"))
+    fig, ax = plt.subplots(2, 1)
+    band = ta.plot_waveform(rec.inbound, ax=ax[0], scale="dbfs")
+    ta.plot_spectrogram(rec.inbound, ax=ax[1])
+    assert ax[0].get_xlim() == ax[1].get_xlim() == (0.0, 8.0)
+    # Hiss at -64 dBFS is a thin band at its level, the tone stands 50 dB over it.
+    (outline,) = band.get_paths()
+    low, high = outline.vertices[:, 1].min(), outline.vertices[:, 1].max()
+    assert low > -70 + 3 and high > low + 40
+    assert np.median(band.get_paths()[0].vertices[:, 1]) < low + 10  # most of the fill hugs the floor
+    plt.close("all")
