@@ -142,3 +142,94 @@ def test_a_waveform_and_a_spectrogram_of_one_track_line_up_and_hiss_is_no_block(
     assert low > -70 + 3 and high > low + 40
     assert np.median(band.get_paths()[0].vertices[:, 1]) < low + 10  # most of the fill hugs the floor
     plt.close("all")
+
+
+# --- what the README promised (item 6) ----------------------------------------------------------
+
+def test_check_codec_takes_a_codec_name_in_any_spelling():
+    import numpy as np
+
+    import telnyx_audio as ta
+
+    voice = (8000 * np.sin(np.arange(8000) * 0.05)).astype(np.int16)
+    for name in ("ulaw", "audio/x-mulaw", "pcmu", "PCMU"):
+        assert ta.check_codec(voice, name).encoding == "PCMU"
+    assert ta.check_codec(voice, "alaw").encoding == "PCMA"
+    import pytest
+
+    with pytest.raises(ValueError, match="'L16'"):
+        ta.check_codec(voice, "L16")
+
+
+def test_analysis_of_a_path_says_to_read_it_first():
+    import pytest
+
+    import telnyx_audio as ta
+
+    with pytest.raises(TypeError, match=r"read_capture\("):
+        ta.analyze_call(str(EXAMPLE))
+
+
+def test_a_turn_says_which_tracks_it_holds_and_reports_count_frames_that_arrived_once():
+    import telnyx_audio as ta
+
+    capture = ta.read_capture(EXAMPLE)
+    rec = capture.recording
+    assert "tracks=[]" not in repr(rec.turn(1))
+    assert "inbound: 0 gaps" in repr(rec.turn(0)) or "inbound: 1 gap" in repr(rec.turn(1))
+    for report in rec.reports.values():
+        arrived = report.frames_expected - report.frames_missing
+        assert report.describe().startswith(f"{report.track}: {arrived} of {report.frames_expected} frames arrived")
+        assert arrived <= report.frames_expected
+        assert "1 duplicates" not in report.describe()
+
+
+def test_levels_and_the_call_row_name_clipping_alike():
+    import telnyx_audio as ta
+
+    result = ta.analyze_call(ta.read_capture(EXAMPLE))
+    row = result.to_dict()
+    for party in ("inbound", "outbound"):
+        assert result.levels.loc[party, "clipping_pct"] == row[f"{party}_clipping_pct"]
+
+
+def test_batch_of_a_missing_folder_raises_as_a_glob_that_matches_nothing_does(tmp_path):
+    import pytest
+
+    import telnyx_audio as ta
+
+    for given in (f"{tmp_path}/nonexist/", f"{tmp_path}/nonexist/*.jsonl"):
+        with pytest.raises(ValueError, match="nonexist"):
+            ta.batch(given, progress=False)
+
+
+def test_load_webhooks_on_a_capture_says_it_is_a_capture():
+    import pytest
+
+    import telnyx_audio as ta
+
+    with pytest.raises(ValueError, match="read_capture"):
+        ta.load_webhooks(EXAMPLE)
+
+
+def test_a_notebook_player_holds_what_it_is_asked_to():
+    import numpy as np
+
+    import telnyx_audio as ta
+
+    rec = ta.Recording(np.zeros((2, 8000 * 300), np.int16), 8000, "PCMU", ("inbound", "outbound"))
+    default = rec._repr_html_()
+    assert len(default) < 2_700_000 * 2 + 10_000  # two minutes at most by default, not ten (26 MB)
+    short = rec.player(max_s=10)._repr_html_()
+    assert "the player holds the first 10 s" in short and len(short) < 450_000  # 10 s: 320 kB of WAV as base64
+
+
+def test_the_demo_fork_capture_decodes_strictly(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "telnyx_audio.demo", "--data", str(ROOT / "data"), "--out", str(tmp_path)],
+                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "1 duplicates" not in out.stdout
+    fork = next(tmp_path.glob("forks/*/fork.rtpcap"))
+    strict = subprocess.run([sys.executable, "-m", "telnyx_audio", "decode", "--strict", str(fork), "--out", str(tmp_path / "d")],
+                            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert strict.returncode == 0, strict.stderr

@@ -68,7 +68,8 @@ def levels(pcm: Any, sr: int | None = None, speech: Speech | None = None, *, exc
     -------
     dict
         ``rms_dbfs``, ``peak_dbfs`` (dB re int16 full scale), ``clipping_ratio`` (fraction of
-        samples clipped, 0..1), ``dc_offset`` (fraction of full scale), ``snr_db`` (band energy
+        samples clipped, 0..1), ``clipping_pct`` (the same in percent, as the call table's
+        ``<party>_clipping_pct``), ``dc_offset`` (fraction of full scale), ``snr_db`` (band energy
         of speech frames over that of the other frames, dB; NaN without both).
 
     Notes
@@ -95,7 +96,8 @@ def levels(pcm: Any, sr: int | None = None, speech: Speech | None = None, *, exc
     encoding = None if encoding is None else str(encoding).upper()
     full_scale = _FULL_SCALE.get(encoding, 32767)
     if x.size == 0:
-        return {"rms_dbfs": -np.inf, "peak_dbfs": -np.inf, "clipping_ratio": 0.0, "dc_offset": 0.0, "snr_db": np.nan}
+        return {"rms_dbfs": -np.inf, "peak_dbfs": -np.inf, "clipping_ratio": 0.0, "clipping_pct": 0.0, "dc_offset": 0.0,
+                "snr_db": np.nan}
     # Sums block by block, in float64: no whole-track float copy.
     total = square = peak = 0.0
     clipped = 0
@@ -133,7 +135,8 @@ def levels(pcm: Any, sr: int | None = None, speech: Speech | None = None, *, exc
     if (mask & keep).any() and (~mask & keep).any():
         snr = float(10 * np.log10(energy[mask & keep].mean() / max(energy[~mask & keep].mean(), _EPS)))
     return {"rms_dbfs": float(20 * np.log10(max(rms, _EPS))), "peak_dbfs": float(20 * np.log10(max(peak, _EPS))),
-            "clipping_ratio": clipped / x.size, "dc_offset": total / x.size, "snr_db": snr}
+            "clipping_ratio": clipped / x.size, "clipping_pct": 100.0 * clipped / x.size, "dc_offset": total / x.size,
+            "snr_db": snr}
 
 
 @lru_cache(maxsize=1)
@@ -190,7 +193,8 @@ class CallAnalysis:
     silences : DataFrame
         Dead air, silences longer than ``silence_threshold_s``: ``start_s``, ``end_s``, ``duration_s``.
     levels : DataFrame
-        Per party: ``rms_dbfs``, ``peak_dbfs``, ``clipping_ratio`` (0..1), ``dc_offset``, ``snr_db``.
+        Per party: ``rms_dbfs``, ``peak_dbfs``, ``clipping_ratio`` (0..1), ``clipping_pct``
+        (0..100, as ``to_dict``'s ``<party>_clipping_pct``), ``dc_offset``, ``snr_db``.
     dtmf : DataFrame
         In-band digits on either track: ``track``, ``digit``, ``start_s``, ``end_s``,
         ``duration_s``, ``level_dbfs``.

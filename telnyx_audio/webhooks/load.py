@@ -232,7 +232,15 @@ def load_webhooks(source: Any, *, include_rejected: bool = False) -> "pd.DataFra
         ``occurred_at``. A delivery retried by Telnyx (same ``id``) is one row.
         ``df.attrs["load_report"]`` holds the counts (``rows``, ``duplicates``,
         ``rejected`` left out) and the lines that could not be read, with their reasons
-        (never fatal).
+        (never fatal, unless no line at all is a webhook).
+
+    Raises
+    ------
+    ValueError
+        If nothing in ``source`` is a webhook: a media-stream capture (say so: read it with
+        :func:`telnyx_audio.read_capture`), or any other file that holds none.
+    FileNotFoundError
+        If a folder holds no ``*.jsonl``, or a glob matches nothing.
 
     Examples
     --------
@@ -250,7 +258,7 @@ def load_webhooks(source: Any, *, include_rejected: bool = False) -> "pd.DataFra
     rows: list[dict[str, Any]] = []
     bad: list[dict[str, Any]] = []
     seen: set[Any] = set()
-    duplicates = rejected = 0
+    duplicates = rejected = stream_messages = 0
     for where, line, item in _records(source, include_rejected):
         if not include_rejected and isinstance(item, Mapping) and item.get("verified") is False:
             rejected += 1
@@ -263,6 +271,8 @@ def load_webhooks(source: Any, *, include_rejected: bool = False) -> "pd.DataFra
         if row is None:
             bad.append({"source": where, "line": line,
                         "reason": error or "no event_type (nor data.event_type): not a Telnyx webhook"})
+            if fields is not None and fields.get("event") in _STREAM_EVENTS:
+                stream_messages += 1
             continue
         if row["id"] is not None:
             if row["id"] in seen:
@@ -270,6 +280,14 @@ def load_webhooks(source: Any, *, include_rejected: bool = False) -> "pd.DataFra
                 continue
             seen.add(row["id"])
         rows.append(row)
+    if bad and not rows and not rejected:  # nothing in it is a webhook: not an empty table, a wrong file
+        sources = sorted({b["source"] for b in bad})
+        named = ", ".join(repr(s) for s in sources[:3]) + (" ..." if len(sources) > 3 else "")
+        if stream_messages:
+            raise ValueError(f"{named} holds media-stream messages (connected, start, media...), not webhooks:"
+                             " read it with telnyx_audio.read_capture")
+        raise ValueError(f"no Telnyx webhook in {named}: {len(bad)} lines, none a webhook (line {bad[0]['line']}:"
+                         f" {bad[0]['reason']})")
     df = pd.DataFrame(rows)
     for column in _CORE:
         if column not in df.columns:
@@ -286,6 +304,9 @@ def load_webhooks(source: Any, *, include_rejected: bool = False) -> "pd.DataFra
 _ZERO_T_S = "t_s: seconds since the call's first event in this table (usually call.initiated)"
 _ZERO_AUDIO = ("audio_t_s: seconds since the call's first streaming.started, the stream's first audio: the zero of"
                " Recording, analyze_call and plot_call times (NaN for a call without one)")
+
+
+_STREAM_EVENTS = frozenset({"connected", "start", "media", "stop", "dtmf", "mark", "error"})
 
 
 def _seconds_since_first(df: "pd.DataFrame", key: str) -> "pd.Series":
