@@ -233,3 +233,18 @@ def test_the_demo_fork_capture_decodes_strictly(tmp_path):
     strict = subprocess.run([sys.executable, "-m", "telnyx_audio", "decode", "--strict", str(fork), "--out", str(tmp_path / "d")],
                             capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
     assert strict.returncode == 0, strict.stderr
+
+
+def test_the_live_view_counts_a_frame_sent_twice_once(tmp_path):
+    import time
+
+    import telnyx_audio as ta
+
+    with ta.CaptureServer(tmp_path, port=0) as server:
+        sent = ta.simulate(EXAMPLE, server.url, duplicate=0.1, seed=4)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(i.state not in ("done", "error") for i in server.streams):
+            time.sleep(0.05)
+        (info,) = server.streams
+    assert sent.duplicated > 20
+    assert info.seconds_captured == 8.0

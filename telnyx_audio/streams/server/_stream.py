@@ -7,6 +7,7 @@ import errno
 import json
 import time
 from dataclasses import dataclass, field
+from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable
 
@@ -27,6 +28,8 @@ from telnyx_audio.streams.protocol import (
 )
 
 from telnyx_audio.streams.server._host import LOG_NAME, StreamHost
+
+_RECENT_CHUNKS = 64  # duplicates arrive within a few frames of the first copy
 
 
 class PrestartOverflow(Exception):
@@ -202,7 +205,9 @@ class _Stream:
         self.start: Start | None = None
         self.handle: MediaStream | None = None
         self.frames = {name: 0 for name in TRACKS}
-        self.payload_bytes = {name: 0 for name in TRACKS}  # codec bytes received per track
+        self.payload_bytes = {name: 0 for name in TRACKS}  # codec bytes received per track, each frame once
+        # The last chunks seen per track: a duplicate among them adds no audio to the live figure.
+        self.recent_chunks: dict[str, deque[Any]] = {name: deque(maxlen=_RECENT_CHUNKS) for name in TRACKS}
         self.bad = 0
         self.last_frame_at: float | None = None
         self.ts_lo: int | None = None  # media timestamps seen (ms): the finaliser's cost estimate
@@ -318,7 +323,11 @@ class _Stream:
             if track is not None:
                 self.frames[track] += 1
                 payload = media["payload"]
-                self.payload_bytes[track] += len(payload) // 4 * 3 - payload[-2:].count("=")
+                chunk, recent = media.get("chunk"), self.recent_chunks[track]
+                if chunk is None or chunk not in recent:  # a frame sent twice is 20 ms of audio, not 40
+                    self.payload_bytes[track] += len(payload) // 4 * 3 - payload[-2:].count("=")
+                    if chunk is not None:
+                        recent.append(chunk)
                 self.last_frame_at = now
                 ts = _int(media.get("timestamp"))
                 if ts is not None:
