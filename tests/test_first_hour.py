@@ -248,3 +248,19 @@ def test_the_live_view_counts_a_frame_sent_twice_once(tmp_path):
         (info,) = server.streams
     assert sent.duplicated > 20
     assert info.seconds_captured == 8.0
+
+
+def test_audio_times_hold_for_calls_without_a_stream_and_events_without_a_call():
+    import math
+
+    import telnyx_audio as ta
+    from telnyx_audio.webhooks.load import audio_times
+
+    hooks = ta.load_webhooks([
+        {"data": {"event_type": "call.initiated", "id": "1", "occurred_at": "2026-01-01T00:00:00Z",
+                  "payload": {"call_control_id": "v3:x"}}},
+        {"data": {"event_type": "call.hangup", "id": "2", "occurred_at": "2026-01-01T00:00:03Z", "payload": {}}}])
+    assert all(math.isnan(t) for t in audio_times(hooks))  # no streaming.started: no audio clock
+    assert audio_times(hooks, t0={"v3:x": "2026-01-01T00:00:01Z"}).tolist()[0] == -1.0
+    assert audio_times(hooks, t0="2026-01-01T00:00:01Z").tolist() == [-1.0, 2.0]
+    assert ta.call_timeline(hooks)["t_s"].tolist() == [0.0, 0.0]

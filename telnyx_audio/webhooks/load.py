@@ -351,12 +351,14 @@ def audio_times(df: "pd.DataFrame", *, t0: Any = None) -> "pd.Series":
                          f" call_control_id columns); got columns {list(df.columns)[:8]}")
     if t0 is None:
         started = df.loc[df["event_type"] == "streaming.started"].groupby("call_control_id")["occurred_at"].min()
-        zero = df["call_control_id"].map(started)
     elif isinstance(t0, Mapping):
-        zero = df["call_control_id"].map({k: _utc(v) for k, v in t0.items()})
+        started = pd.Series({k: _utc(v) for k, v in t0.items()}, dtype="datetime64[ns, UTC]")
     else:
-        zero = pd.Series(_utc(t0), index=df.index)
-    return (df["occurred_at"] - pd.to_datetime(zero, utc=True)).dt.total_seconds()
+        return (df["occurred_at"] - _utc(t0)).dt.total_seconds()
+    # By call, NaT for a call without a zero (reindex, not map: map casts an empty lookup to float)
+    zero = pd.to_datetime(started, utc=True).reindex(df["call_control_id"])
+    zero.index = df.index
+    return (df["occurred_at"] - zero).dt.total_seconds()
 
 
 def _utc(value: Any) -> Any:
