@@ -264,3 +264,11 @@ def test_audio_times_hold_for_calls_without_a_stream_and_events_without_a_call()
     assert audio_times(hooks, t0={"v3:x": "2026-01-01T00:00:01Z"}).tolist()[0] == -1.0
     assert audio_times(hooks, t0="2026-01-01T00:00:01Z").tolist() == [-1.0, 2.0]
     assert ta.call_timeline(hooks)["t_s"].tolist() == [0.0, 0.0]
+
+
+def test_every_analysis_table_says_what_its_times_count_from():
+    import telnyx_audio as ta
+
+    result = ta.analyze_call(ta.read_capture(EXAMPLE))
+    for table in (result.turns, result.overlaps, result.silences, result.dtmf, result.lost, result.segments()):
+        assert "streaming.started" in table.attrs["time_zero"]

@@ -37,6 +37,11 @@ from telnyx_audio.analysis.vad import Speech, _band_power, _runs_shorter_than, d
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
+#: What every time of an analysis counts from (each table's ``.attrs["time_zero"]`` says it):
+#: webhook tables give the same clock as ``audio_t_s``.
+TIME_ZERO = ("start_s/end_s: seconds since the recording's first sample, the stream's first audio"
+             " (streaming.started; a webhook table's audio_t_s)")
+
 __all__ = ["levels", "CallAnalysis", "analyze_call"]
 
 _DTMF_MARGIN_S = 0.03  # a tone's onset and decay spill about one frame either side of its detected span
@@ -304,7 +309,9 @@ class CallAnalysis:
             parts.append(lost[cols].assign(kind="lost", track=lost["track"], label=""))
         order = ["kind", "track", "start_s", "end_s", "duration_s", "label"]
         table = pd.concat([p[order].astype({"kind": str, "track": str, "label": str}) for p in parts], ignore_index=True)
-        return table.sort_values(["start_s", "kind"], kind="stable").reset_index(drop=True)
+        table = table.sort_values(["start_s", "kind"], kind="stable").reset_index(drop=True)
+        table.attrs["time_zero"] = TIME_ZERO
+        return table
 
     @property
     def summary(self) -> str:
@@ -486,6 +493,8 @@ def analyze_call(audio: Any, sr: int | None = None, *, silence_s: float = 2.0, d
          "start_s": np.concatenate([s[:, 0] for s in spans]), "end_s": np.concatenate([s[:, 1] for s in spans])})
     lost_table["duration_s"] = lost_table["end_s"] - lost_table["start_s"]
     lost_table = lost_table.sort_values("start_s", kind="stable").reset_index(drop=True)
+    for table in (turns, interruptions, overlaps, silences, dtmf, lost_table):
+        table.attrs["time_zero"] = TIME_ZERO
     return CallAnalysis(talk, turns, interruptions, overlaps, silences, lv, dtmf, events, speech, x.shape[1] / rate,
                         float(silence_s), longest, parties, lost=lost_table)
 
