@@ -13,6 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 EX = str(ROOT / "data" / "example_call.jsonl")
 DEAD = "http://127.0.0.1:9"  # the discard port: nothing answers
+KEY = (ROOT / "data" / "example_webhooks.pub").read_text().strip()
 
 # (arguments, exit code, what the one line must name)
 MISTAKES = [
@@ -56,6 +57,17 @@ MISTAKES = [
     (["transcription", "start", "v3:abc", "--api-key", "k", "--config", "{bad"], 2, ["--config", "'{bad'"]),
     (["transcription", "stop", "v3:abc", "--api-key", "k", "--base-url", DEAD], 4, [DEAD]),
     (["nosuchcommand"], 2, ["'nosuchcommand'"]),
+    (["capture", "--out", "/proc/nope/x", "--port", "0"], 2, ["--out /proc/nope/x"]),
+    (["capture", "--out", "o", "--max-message-bytes", "-1"], 2, ["--max-message-bytes", "'-1'"]),
+    (["capture", "--out", "o", "--auth-timeout", "soon"], 2, ["--auth-timeout", "'soon'"]),
+    (["webhooks", "serve", "--out", "/proc/nope/w.jsonl", "--public-key", KEY, "--port", "0"], 2, ["--out /proc/nope/w.jsonl"]),
+    (["batch", EX, "--out", "/proc/nope", "--no-progress"], 2, ["--out /proc/nope"]),
+    (["fork", "capture", "--out", "/proc/nope", "--rx-port", "0", "--tx-port", "0"], 2, ["--out /proc/nope"]),
+    (["decode", EX, "--out", "o", "--encoding", "L16", "--sample-rate", "-5"], 2, ["--sample-rate", "'-5'"]),
+    (["simulate", EX, "ws://127.0.0.1:9/", "--sample-rate", "8"], 2, ["--sample-rate", "'8'"]),
+    (["fork", "simulate", EX, "--rx", "127.0.0.1:9", "--packet-ms", "0"], 2, ["--packet-ms", "'0'"]),
+    (["fork", "simulate", EX, "--rx", "127.0.0.1:9", "--dtmf", "x"], 2, ["--dtmf", "'x'"]),
+    (["fork", "capture", "--out", "o", "--rx-port", "0", "--tx-port", "0", "--idle-timeout", "-1"], 2, ["--idle-timeout", "'-1'"]),
 ]
 
 

@@ -15,7 +15,8 @@ import typing
 from typing import Sequence
 
 from telnyx_audio._util.paths import capture_stem, claim_name, safe_name, stream_folders
-from telnyx_audio.cli._args import existing_file, port_number, probability
+from telnyx_audio.cli._args import (existing_file, non_negative_float, port_number, positive_float, positive_int,
+                                    probability, sample_rate)
 
 __all__ = ["main"]
 
@@ -173,6 +174,12 @@ def _webhooks_serve(args: argparse.Namespace) -> int:
         print(f"telnyx-audio webhooks serve: error: {flag}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:
+        if exc.filename is not None:  # a log file cannot be opened
+            rejected = bool(args.rejected) and os.fspath(args.rejected).startswith(os.fspath(exc.filename))
+            flag, value = ("--rejected", args.rejected) if rejected else ("--out", args.out)
+            print(f"telnyx-audio webhooks serve: error: {flag} {value}: {exc.strerror or exc} ({exc.filename})",
+                  file=sys.stderr)
+            return EXIT_USAGE
         print(f"telnyx-audio: error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAILED
     _log_to_console(args.log_level)
@@ -404,8 +411,12 @@ def _capture(args: argparse.Namespace) -> int:
                                max_connections_per_address=args.max_connections_per_address,
                                auth_timeout_s=args.auth_timeout, start_timeout_s=args.start_timeout,
                                finalize_workers=args.finalize_workers, finalize_timeout_s=args.finalize_timeout)
-    except (ValueError, OSError) as exc:
+    except ValueError as exc:
         print(f"telnyx-audio: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # the output folder cannot be made
+        print(f"telnyx-audio capture: error: --out {args.out}: {exc.strerror or exc}"
+              f"{f' ({exc.filename})' if exc.filename and os.fspath(exc.filename) != args.out else ''}", file=sys.stderr)
         return EXIT_USAGE
 
     async def run() -> None:
@@ -492,7 +503,7 @@ def build_parser(decode_only: bool = False) -> argparse.ArgumentParser:
     dec.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
     dec.add_argument("--encoding", metavar="ENC", help="media format of logs without start (PCMU, PCMA, L16...);"
                      " overrides start's with a warning")
-    dec.add_argument("--sample-rate", type=int, metavar="HZ", help="with --encoding (default: the codec's usual rate)")
+    dec.add_argument("--sample-rate", type=sample_rate, metavar="HZ", help="with --encoding (default: the codec's usual rate)")
     dec.add_argument("--strict", action="store_true", help="any warning fails the capture (exit code 1)")
     dec.set_defaults(func=_decode)
     if decode_only:
@@ -511,11 +522,11 @@ def build_parser(decode_only: bool = False) -> argparse.ArgumentParser:
     serve.add_argument("--out", required=True, metavar="EVENTS.jsonl", help="verified deliveries, appended")
     serve.add_argument("--public-key", metavar="KEY", help="Telnyx public key (base64, PEM...); default $TELNYX_PUBLIC_KEY")
     serve.add_argument("--rejected", metavar="FILE", help="rejected deliveries (default: <out>.rejected.jsonl)")
-    serve.add_argument("--max-body", type=int, default=1 << 20, metavar="BYTES", help="largest body accepted (default 1 MiB)")
-    serve.add_argument("--tolerance", type=float, default=300, metavar="S", help="signing-time skew allowed (default 300 s)")
-    serve.add_argument("--read-timeout", type=float, default=10.0, metavar="S",
+    serve.add_argument("--max-body", type=positive_int, default=1 << 20, metavar="BYTES", help="largest body accepted (default 1 MiB)")
+    serve.add_argument("--tolerance", type=positive_float, default=300, metavar="S", help="signing-time skew allowed (default 300 s)")
+    serve.add_argument("--read-timeout", type=positive_float, default=10.0, metavar="S",
                        help="time for a whole request to arrive (default 10 s)")
-    serve.add_argument("--max-connections", type=int, default=64, metavar="N",
+    serve.add_argument("--max-connections", type=positive_int, default=64, metavar="N",
                        help="connections served at once; more get 503 (default 64)")
     serve.add_argument("--log-level", choices=_LOG_LEVELS, default="info",
                        help="console log lines on stderr: each delivery and refusal (default info)")
@@ -531,20 +542,20 @@ def build_parser(decode_only: bool = False) -> argparse.ArgumentParser:
                      " a --host other than loopback needs one, or --no-auth")
     cap.add_argument("--no-auth", action="store_true", help="take streams without a token (needed to listen on a"
                      " non-loopback --host without one)")
-    cap.add_argument("--workers", type=int, default=1, metavar="N", help="processes sharing the port (SO_REUSEPORT)")
-    cap.add_argument("--max-message-bytes", type=int, default=1 << 20, metavar="B", help="refuse larger messages (default 1 MiB)")
+    cap.add_argument("--workers", type=positive_int, default=1, metavar="N", help="processes sharing the port (SO_REUSEPORT)")
+    cap.add_argument("--max-message-bytes", type=positive_int, default=1 << 20, metavar="B", help="refuse larger messages (default 1 MiB)")
     cap.add_argument("--stats", metavar="FILE", help="at shutdown, write message counts and receipt-to-disk latency (JSON)")
-    cap.add_argument("--max-connections", type=int, default=1000, metavar="N",
+    cap.add_argument("--max-connections", type=positive_int, default=1000, metavar="N",
                      help="connections held at once; more get HTTP 503 (default 1000)")
-    cap.add_argument("--max-connections-per-address", type=int, default=200, metavar="N",
+    cap.add_argument("--max-connections-per-address", type=positive_int, default=200, metavar="N",
                      help="connections held at once from one address (default 200)")
-    cap.add_argument("--auth-timeout", type=float, default=10.0, metavar="S",
+    cap.add_argument("--auth-timeout", type=positive_float, default=10.0, metavar="S",
                      help="time to complete the upgrade, and then to present the token (default 10 s)")
-    cap.add_argument("--start-timeout", type=float, default=30.0, metavar="S",
+    cap.add_argument("--start-timeout", type=positive_float, default=30.0, metavar="S",
                      help="time from connecting until the start message (default 30 s)")
-    cap.add_argument("--finalize-workers", type=int, default=2, metavar="N",
+    cap.add_argument("--finalize-workers", type=positive_int, default=2, metavar="N",
                      help="processes writing WAVs and summaries (default 2)")
-    cap.add_argument("--finalize-timeout", type=float, default=300.0, metavar="S",
+    cap.add_argument("--finalize-timeout", type=positive_float, default=300.0, metavar="S",
                      help="time limit of one stream's WAVs and summary (default 300 s)")
     cap.add_argument("--log-level", choices=_LOG_LEVELS, default="info",
                      help="console log lines on stderr: stream start, end, refusals, errors, a periodic line"
@@ -559,14 +570,14 @@ def build_parser(decode_only: bool = False) -> argparse.ArgumentParser:
     sim.add_argument("url", metavar="URL", help="ws://HOST:PORT/...")
     sim.add_argument("--codec", default="PCMU", help="PCMU, PCMA, L16, G722 or OPUS, any case or MIME name"
                      " (default PCMU; AMR-WB needs an encoder PyAV's FFmpeg lacks)")
-    sim.add_argument("--sample-rate", type=int, metavar="HZ", help="the rate start.media_format reports (default"
+    sim.add_argument("--sample-rate", type=sample_rate, metavar="HZ", help="the rate start.media_format reports (default"
                      " 8000 for G.711, else 16000; G722 is 16 kHz audio even when 8000 is reported)")
     sim.add_argument("--tracks", default="both", help="inbound, outbound or both (default both)")
     sim.add_argument("--realtime", action="store_true", help="pace frames at 20 ms as a live call")
     sim.add_argument("--shuffle", action="store_true", help="reorder frames locally, as networks do")
     sim.add_argument("--drop", type=probability, default=0.0, metavar="P", help="lose each frame with probability P")
     sim.add_argument("--duplicate", type=probability, default=0.0, metavar="P", help="send each frame twice with probability P")
-    sim.add_argument("--disconnect-after", type=float, metavar="S", help="vanish after S seconds of audio, without stop")
+    sim.add_argument("--disconnect-after", type=non_negative_float, metavar="S", help="vanish after S seconds of audio, without stop")
     sim.add_argument("--auth-token", metavar="T", help="stream auth token to present")
     sim.add_argument("--token-in", default="header", choices=["header", "bearer", "connected", "path"],
                      help="where to present it (default header)")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
-__all__ = ["port_number", "probability", "existing_file"]
+__all__ = ["port_number", "probability", "existing_file", "positive_int", "positive_float", "non_negative_float",
+           "sample_rate"]
 
 
 def port_number(text: str) -> int:
@@ -36,3 +37,47 @@ def existing_file(text: str) -> str:
         what = "a folder" if os.path.isdir(text) else "no such file"
         raise argparse.ArgumentTypeError(f"{text!r} is {what}: expected a WAV or a capture file")
     return text
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number, 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number, 1 or more, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a number over 0 (seconds, a factor)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number over 0, got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """An argparse type: a number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, 0 or more, got {text!r}")
+    return value
+
+
+def sample_rate(text: str) -> int:
+    """An argparse type: a sample rate in Hz, 1000-192000."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1000 <= value <= 192000:
+        raise argparse.ArgumentTypeError(f"must be a sample rate in Hz, 1000 to 192000 (8000, 16000...), got {text!r}")
+    return value
