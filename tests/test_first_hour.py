@@ -272,3 +272,11 @@ def test_every_analysis_table_says_what_its_times_count_from():
     result = ta.analyze_call(ta.read_capture(EXAMPLE))
     for table in (result.turns, result.overlaps, result.silences, result.dtmf, result.lost, result.segments()):
         assert "streaming.started" in table.attrs["time_zero"]
+
+
+def test_batch_in_a_module_run_with_dash_m_outside_the_guard_is_refused_too(tmp_path):
+    (tmp_path / "calls_job.py").write_text(f"import telnyx_audio as ta\nta.batch({str(EXAMPLE)!r}, jobs=1, progress=False)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path)])}
+    out = subprocess.run([sys.executable, "-m", "calls_job"], capture_output=True, text=True, cwd=tmp_path, env=env,
+                         timeout=300)
+    assert out.returncode == 1 and out.stderr.count("Traceback") == 1 and 'if __name__ == "__main__":' in out.stderr

@@ -365,8 +365,9 @@ def batch(
     -----
     Worker processes start from a fork server, as ``multiprocessing`` recommends for a parent
     with threads, and each runs the script that started it again before it works: in a
-    script, call :func:`batch` under ``if __name__ == "__main__":`` (in Jupyter, with
-    ``python -c`` or ``-m``, and from the command line nothing is needed). A script that
+    script (or a module run with ``python -m``), call :func:`batch` under
+    ``if __name__ == "__main__":`` (in Jupyter, with ``python -c``, and from the command
+    line nothing is needed). A script that
     calls it outside that guard gets one ``RuntimeError`` at once saying so, before any
     worker starts. A worker that dies takes only the
     file that killed it: the files in flight are run again, each alone, up to
@@ -472,8 +473,9 @@ def _refuse_unguarded_script() -> None:
     ``multiprocessing`` gives it the script's functions); there an unguarded call starts a
     batch inside the worker, which ``multiprocessing`` refuses, so every worker would die and
     every call become an error row. Whether the call is guarded is read from the script's
-    source: the line of its top level that led here must lie inside such an ``if``. In
-    Jupyter, with ``python -c`` or ``-m`` (the CLI), no script runs again: nothing to check.
+    source: the line of its top level that led here must lie inside such an ``if`` (a module
+    run with ``python -m`` is run again too, and checked alike). In Jupyter, with
+    ``python -c``, or from a package's ``__main__`` (the CLI), nothing runs again.
     """
     import multiprocessing.process
     import sys
@@ -483,8 +485,9 @@ def _refuse_unguarded_script() -> None:
                            f" calls it must do so under {_GUARD}")
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
-    if main is None or path is None or getattr(main, "__spec__", None) is not None:
-        return
+    name = getattr(getattr(main, "__spec__", None), "name", None) or ""
+    if main is None or path is None or name == "__main__" or name.endswith(".__main__"):
+        return  # Jupyter, python -c, a package's __main__ (the CLI): multiprocessing runs none of them again
     frame = sys._getframe(1)
     line = None
     while frame is not None:  # the outermost frame of the script's own top level
