@@ -184,12 +184,15 @@ def _band_power(x: np.ndarray, rate: int, frame: int, chunk: int = 256) -> np.nd
     return out
 
 
-def _blocks(values: np.ndarray, block: int) -> np.ndarray:
-    """(n_blocks, block, ...) view of per-frame values, the last block filled up with the frames
-    before its end, mirrored (not with copies of the last frame: one odd frame repeated would
-    become the whole block's quantile)."""
+def _blocks(values: np.ndarray, block: int, mirror: bool = False) -> np.ndarray:
+    """(n_blocks, block, ...) view of per-frame values, the last block padded with the last frame;
+    with ``mirror``, filled up with the frames before its end, mirrored (frames joined across
+    lost spans can end on one odd frame, which repeated would become the whole block's
+    quantile). The detector's own path (no loss) keeps the padding it was tuned with."""
     extra = -values.shape[0] % block
-    if extra:
+    if extra and not mirror:
+        values = np.concatenate((values, np.repeat(values[-1:], extra, axis=0)))
+    elif extra:
         tail = values[::-1][1 : extra + 1] if values.shape[0] > extra else values[:0]
         values = np.concatenate((values, tail, np.repeat(values[-1:], extra - tail.shape[0], axis=0)))
     return values.reshape((-1, block) + values.shape[1:])
@@ -209,7 +212,8 @@ def _lower_quantile(blocks: np.ndarray, q: float) -> np.ndarray:
     return np.partition(blocks, k, axis=1)[:, k]
 
 
-def _noise(power: np.ndarray, silent: np.ndarray, under_voice: np.ndarray, block: int, blocks: int) -> np.ndarray:
+def _noise(power: np.ndarray, silent: np.ndarray, under_voice: np.ndarray, block: int, blocks: int,
+           mirror: bool = False) -> np.ndarray:
     """Per frame and band, the line's mean noise power.
 
     Mostly a low quantile of each ``block`` of frames, the lowest of the ``blocks`` blocks
@@ -223,11 +227,11 @@ def _noise(power: np.ndarray, silent: np.ndarray, under_voice: np.ndarray, block
     from scipy.ndimage import minimum_filter1d
 
     quiet = np.where(silent[:, None], np.float32(_FLOOR / _BIAS), power)
-    grouped = _blocks(quiet, block)
+    grouped = _blocks(quiet, block, mirror)
     per_block = _lower_quantile(grouped, _QUANTILE)
     floor = minimum_filter1d(per_block, blocks, axis=0, mode="nearest") * np.float32(_BIAS)
     level = np.log10(grouped + np.float32(1e-20))
-    steady = (level.std(axis=1).max(axis=1) * 10 < _STEADY_DB) & ~_blocks(silent, block).any(axis=1) & under_voice
+    steady = (level.std(axis=1).max(axis=1) * 10 < _STEADY_DB) & ~_blocks(silent, block, mirror).any(axis=1) & under_voice
     if steady.any():
         own = grouped.mean(axis=1)
         # The nearest steady block on either side (within the window) bounds the floor from below.
@@ -245,12 +249,12 @@ def _noise(power: np.ndarray, silent: np.ndarray, under_voice: np.ndarray, block
     return np.repeat(np.maximum(floor, np.float32(_FLOOR)), block, axis=0)[: power.shape[0]]
 
 
-def _loud(energy: np.ndarray, block: int, blocks: int) -> np.ndarray:
+def _loud(energy: np.ndarray, block: int, blocks: int, mirror: bool = False) -> np.ndarray:
     """Per frame, the track's loud level nearby (dB): the 90th percentile of each block, the
     highest of the ``blocks`` blocks around it."""
     from scipy.ndimage import maximum_filter1d
 
-    per_block = _lower_quantile(_blocks(energy, block), 0.9)
+    per_block = _lower_quantile(_blocks(energy, block, mirror), 0.9)
     return np.repeat(maximum_filter1d(per_block, blocks, mode="nearest"), block)[: energy.size]
 
 
@@ -315,10 +319,11 @@ def _features(x: np.ndarray, rate: int, frame_s: float, block_s: float = 0.4, wi
         tainted = tainted[: silent.size]
         silent &= ~tainted  # a lost frame's fill is not the line's silence
         heard = np.flatnonzero(~tainted)
-    loud = _loud(energy[heard], block, max(1, int(round(loud_s / block_s))))
+    joined = not isinstance(heard, slice)  # frames joined across lost spans
+    loud = _loud(energy[heard], block, max(1, int(round(loud_s / block_s))), joined)
     below_heard = loud - energy[heard]
-    under_voice = _blocks(below_heard, block).min(axis=1) > _UNDER_VOICE_DB
-    noise = _noise(power[heard], silent[heard], under_voice, block, max(1, int(round(window_s / block_s))))
+    under_voice = _blocks(below_heard, block, joined).min(axis=1) > _UNDER_VOICE_DB
+    noise = _noise(power[heard], silent[heard], under_voice, block, max(1, int(round(window_s / block_s))), joined)
     if not isinstance(heard, slice):  # back onto every frame: a tainted one takes the nearest heard frame's
         nearest = _nearest(heard, silent.size)
         loud, noise = loud[nearest], noise[nearest]
