@@ -258,7 +258,7 @@ def load_webhooks(source: Any, *, include_rejected: bool = False) -> "pd.DataFra
     rows: list[dict[str, Any]] = []
     bad: list[dict[str, Any]] = []
     seen: set[Any] = set()
-    duplicates = rejected = stream_messages = 0
+    duplicates = rejected = stream_messages = logged = 0
     for where, line, item in _records(source, include_rejected):
         if not include_rejected and isinstance(item, Mapping) and item.get("verified") is False:
             rejected += 1
@@ -267,6 +267,7 @@ def load_webhooks(source: Any, *, include_rejected: bool = False) -> "pd.DataFra
         if not include_rejected and extra.get("verified") is False:
             rejected += 1
             continue
+        logged += bool(extra)  # a receiver's log record, even one whose body it kept only in part
         row = _row(fields, extra) if fields is not None else None
         if row is None:
             bad.append({"source": where, "line": line,
@@ -280,7 +281,7 @@ def load_webhooks(source: Any, *, include_rejected: bool = False) -> "pd.DataFra
                 continue
             seen.add(row["id"])
         rows.append(row)
-    if bad and not rows and not rejected:  # nothing in it is a webhook: not an empty table, a wrong file
+    if bad and not rows and not rejected and not logged:  # nothing in it is a webhook: a wrong file, not an empty table
         sources = sorted({b["source"] for b in bad})
         named = ", ".join(repr(s) for s in sources[:3]) + (" ..." if len(sources) > 3 else "")
         if stream_messages:
