@@ -1,0 +1,324 @@
+"""Echo of one track in the other: the outbound audio coming back in the inbound track.
+
+When what a call sends (the outbound track: a bot, an agent) leaks back into what it
+receives (the inbound track), through a far-end handset, speakerphone or a 2-wire hybrid,
+the sender hears, or an AI agent's speech detector takes, its own voice a little later.
+:func:`detect_echo` finds it by cross-correlating the two tracks, and measures:
+
+- ``delay_ms``: how much later the echo comes back (the lag of the echo path's main tap);
+- ``erl_db``: the echo return loss, how far the echo lies below the outbound audio
+  (10 log10 of outbound power over echo power; ITU-T G.168's ERL);
+- ``share``: the fraction of the inbound track's speech that is echo alone.
+
+Method. The cross-spectrum of the tracks is summed over blocks (each inbound block against
+the outbound audio that could have produced it, up to ``max_delay_ms`` earlier), which
+gives the exact cross-correlation over the whole call at every lag. Weighted by the
+smoothed coherence (SCOT: the cross-spectrum over the square root of both power spectra),
+its inverse transform peaks sharply at the echo's delay whatever the colour of the speech;
+the near-end talker (double talk), line noise and the codecs' quantization noise are
+uncorrelated with the outbound audio and average out. The peak counts as echo when it
+stands far enough above the correlation at every other lag (a robust z-score) and clearly
+above the next-highest peak away from it (a periodic sound correlates at many lags, an echo
+at one). The echo path is then fitted by least squares over a few milliseconds around the
+peak, from the same sums (no second pass over the audio), debiased for the noise left in
+the fit: its energy over that of the outbound audio gives the ERL. Subtracting the fitted
+echo from the inbound track leaves the near-end audio, from which the frames of echo alone
+are told apart from those where the near end speaks.
+
+Thresholds were tuned on the ``data/speech/tune/`` recordings only (``bench/diagnose.py``
+scores on ``data/speech/heldout/``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from telnyx_audio.analysis._common import _EPS, _as_float, _rate, _segments
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from telnyx_audio.analysis.vad import Speech
+
+__all__ = ["Echo", "detect_echo"]
+
+# Tuned on data/speech/tune/ (bench/diagnose.py --tune): an echo's peak in a no-echo call
+# never reaches these, and echoes down to 35 dB below the far-end talker in 10 dB SNR do.
+_Z_MIN = 9.0  # robust z-score of the correlation peak over every other lag
+_PEAK_RATIO_MIN = 1.3  # the peak over the highest correlation further than _AWAY_MS from it
+_AWAY_MS = 25.0
+_TAPS_BEFORE_MS = 1.0  # the fitted echo path spans this before the peak ...
+_TAPS_AFTER_MS = 4.0  # ... and this after it
+_BAND_HZ = (150.0, 7000.0)  # correlation weighted over this band (capped at 0.47 of the rate)
+_ECHO_FRAME_DB = 0.0
+_MAX_BLOCKS = 600  # half-second blocks: five minutes of a longer call, spread over it  # a speech frame is echo alone when the fitted echo is at least this loud against the rest
+
+
+@dataclass(frozen=True)
+class Echo:
+    """Echo of the outbound track in the inbound track, as :func:`detect_echo` measured it.
+
+    Attributes
+    ----------
+    found : bool
+        Whether the inbound track holds an echo of the outbound one.
+    delay_ms : float
+        Echo delay (NaN when not found): the lag of the echo path's largest tap.
+    erl_db : float
+        Echo return loss, dB (NaN when not found): outbound power over echo power.
+    share : float
+        Fraction 0..1 of the inbound track's speech frames that are echo alone (0 when not found).
+    score : float
+        The correlation peak's robust z-score (noise alone: under about 6).
+    peak_ratio : float
+        The peak over the highest correlation away from it.
+    echo_only : np.ndarray of bool, shape (n_frames,)
+        Per ``frame_s`` frame: inbound speech that is echo alone.
+    segments : pandas.DataFrame
+        ``start_s``, ``end_s``, ``duration_s`` of the runs of ``echo_only`` frames.
+    path : np.ndarray of float, shape (n_taps,)
+        The fitted echo path, its first tap at ``path_start_ms`` of lag.
+    path_start_ms : float
+    sample_rate : int
+    frame_s : float
+    """
+
+    found: bool
+    delay_ms: float
+    erl_db: float
+    share: float
+    score: float
+    peak_ratio: float
+    echo_only: np.ndarray = field(repr=False)
+    segments: "pd.DataFrame" = field(repr=False)
+    path: np.ndarray = field(repr=False)
+    path_start_ms: float = 0.0
+    sample_rate: int = 8000
+    frame_s: float = 0.01
+
+    def echo_estimate(self, outbound: Any) -> np.ndarray:
+        """The echo the fitted path makes of ``outbound`` (float32, the inbound track's length).
+
+        Subtract it from the inbound track to leave the near-end audio.
+        """
+        x = _as_float(outbound)
+        if not self.found or not self.path.size:
+            return np.zeros(x.size, np.float32)
+        from scipy.signal import oaconvolve
+
+        start = int(round(self.path_start_ms * self.sample_rate / 1000))
+        full = oaconvolve(x, self.path.astype(np.float32))[: x.size]
+        out = np.zeros(x.size, np.float32)
+        if start < x.size:
+            out[start:] = full[: x.size - start]
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe figures: ``found``, ``delay_ms``, ``erl_db``, ``share``, ``score``, ``peak_ratio``."""
+        def num(v: float) -> float | None:
+            return round(float(v), 3) if np.isfinite(v) else None
+
+        return {"found": bool(self.found), "delay_ms": num(self.delay_ms), "erl_db": num(self.erl_db),
+                "share": num(self.share), "score": num(self.score), "peak_ratio": num(self.peak_ratio)}
+
+    def __repr__(self) -> str:
+        if not self.found:
+            return f"<Echo none (score {self.score:.1f})>"
+        return (f"<Echo {self.delay_ms:.1f} ms, ERL {self.erl_db:.1f} dB, {self.share:.0%} of inbound speech "
+                f"(score {self.score:.1f})>")
+
+
+def _blocks_spectra(y: np.ndarray, x: np.ndarray, max_lag: int, rate: int,
+                    max_blocks: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Sums over blocks: the cross-spectrum of each inbound block with the outbound stretch
+    that can echo into it (``max_lag`` earlier through the block's end), the same weighted by
+    the block's own inbound power spectrum (smoothed over ~60 Hz), that weight's sum over the
+    outbound power, and the outbound block's cross-spectrum with its stretch (for the
+    autocorrelation). Lag k of the inverse transforms is ``max_lag - k``.
+
+    Weighting block by block is what makes the detection robust to double talk: a block where
+    the near end speaks loudly, or the line is noisy, counts for less at the frequencies its
+    noise fills. At most ``max_blocks`` blocks are used, spread evenly over the call (an hour
+    needs no more than minutes of it to find a steady echo)."""
+    from scipy import fft
+    from scipy.ndimage import uniform_filter1d
+
+    block = 1 << int(np.ceil(np.log2(max(rate // 2, 256))))  # ~0.5 s
+    n_fft = 1 << int(np.ceil(np.log2(block + max_lag + 1)))
+    n = min(y.size, x.size)
+    n_blocks = max(1, -(-n // block))
+    xp = np.zeros(max_lag + n_blocks * block, np.float32)
+    xp[max_lag : max_lag + n] = x[:n]
+    yp = np.zeros(n_blocks * block, np.float32)
+    yp[:n] = y[:n]
+    chosen = np.arange(n_blocks)
+    if n_blocks > max_blocks:
+        chosen = np.unique(np.linspace(0, n_blocks - 1, max_blocks).round().astype(int))
+    bins = n_fft // 2 + 1
+    smooth = max(3, int(round(60.0 * n_fft / rate)) | 1)
+    s_yx = np.zeros(bins, np.complex128)
+    s_xx = np.zeros(bins, np.complex128)
+    s_w = np.zeros(bins, np.complex128)
+    d_w = np.zeros(bins, np.float64)
+    windows = np.lib.stride_tricks.sliding_window_view(xp, block + max_lag)
+    step = max(1, (1 << 21) // n_fft)  # blocks per pass: a few MB of spectra
+    for lo in range(0, chosen.size, step):
+        idx = chosen[lo : lo + step]
+        yb = yp.reshape(n_blocks, block)[idx]
+        xe = windows[idx * block]
+        Y = fft.rfft(yb, n_fft, axis=1)
+        X = fft.rfft(xe, n_fft, axis=1)
+        XB = fft.rfft(xe[:, max_lag:], n_fft, axis=1)
+        cross = np.conj(Y) * X
+        s_yx += cross.sum(axis=0)
+        s_xx += (np.conj(XB) * X).sum(axis=0)
+        p_y = uniform_filter1d(Y.real**2 + Y.imag**2, smooth, axis=1, mode="nearest")
+        live = p_y.max(axis=1) > 0  # a block of digital silence tells nothing
+        inv = np.zeros_like(p_y)
+        inv[live] = 1.0 / (p_y[live] + 1e-9 * p_y[live].max(axis=1, keepdims=True))
+        s_w += (cross * inv).sum(axis=0)
+        d_w += ((X.real**2 + X.imag**2) * inv).sum(axis=0)
+    return s_yx, s_xx, s_w, d_w, n_fft
+
+
+def detect_echo(inbound: Any, outbound: Any = None, sr: int | None = None, *, max_delay_ms: float = 1000.0,
+                speech: "Speech | None" = None, frame_s: float = 0.01) -> Echo:
+    """Find the outbound track's echo in the inbound track: delay, return loss, share of speech.
+
+    See this module's docstring for the method. Robust to double talk (the near end speaking
+    over the echo), line noise and codecs (G.711, G.722): they are uncorrelated with the
+    outbound audio.
+
+    Parameters
+    ----------
+    inbound : Capture, Recording or np.ndarray, shape (n,) or (2, n)
+        The inbound track (what came back), or a two-track call ``[inbound, outbound]``.
+    outbound : np.ndarray, shape (n,), optional
+        The outbound track (what was sent), when ``inbound`` is one track.
+    sr : int, optional
+        Sample rate of plain arrays.
+    max_delay_ms : float
+        The longest echo delay looked for. Longer costs time and a little sensitivity.
+    speech : Speech, optional
+        The inbound track's voice activity (:func:`detect_speech`), reused when given.
+    frame_s : float
+        Frame length of ``echo_only``.
+
+    Returns
+    -------
+    Echo
+
+    Raises
+    ------
+    ValueError
+        If the tracks are not two, or ``max_delay_ms`` is not positive.
+
+    Examples
+    --------
+    Speech-like noise sent, and its echo 120 ms later and 20 dB down in what came back,
+    under the other party's louder voice:
+
+    >>> rng = np.random.default_rng(0)
+    >>> sr = 8000
+    >>> sent = rng.normal(0, 0.1, 10 * sr) * (np.sin(np.arange(10 * sr) / sr * 2 * np.pi * 2) > 0)
+    >>> came_back = 0.1 * np.roll(sent, 960) + rng.normal(0, 0.05, 10 * sr)
+    >>> echo = detect_echo(np.stack([came_back, sent]), sr=sr)
+    >>> echo.found, round(echo.delay_ms), round(echo.erl_db)
+    (True, 120, 20)
+    """
+    from telnyx_audio.analysis.vad import detect_speech
+
+    rate = _rate(sr, inbound)
+    if outbound is None:
+        both = _as_float(inbound)
+        if both.ndim != 2 or both.shape[0] != 2:
+            raise ValueError(f"detect_echo takes a two-track call, shape (2, n), or two tracks; got {both.shape}")
+        y, x = both[0], both[1]
+    else:
+        y, x = _as_float(inbound), _as_float(outbound)
+        if y.ndim != 1 or x.ndim != 1:
+            raise ValueError(f"inbound and outbound must be one track each, got {y.shape} and {x.shape}")
+    if not max_delay_ms > 0:
+        raise ValueError(f"max_delay_ms must be a positive number of ms, got {max_delay_ms!r}")
+    n = min(y.size, x.size)
+    y, x = y[:n], x[:n]
+    max_lag = max(1, min(int(round(max_delay_ms * rate / 1000)), max(n - 1, 1)))
+    frame = int(round(frame_s * rate))
+    n_frames = n // frame if frame else 0
+    empty = np.zeros(n_frames, bool)
+    import pandas as pd
+
+    none_segments = pd.DataFrame({"start_s": [], "end_s": [], "duration_s": []})
+    if n < 4 * max(frame, 1) or not np.any(x) or not np.any(y):
+        return Echo(False, np.nan, np.nan, 0.0, 0.0, 0.0, empty, none_segments, np.zeros(0), 0.0, rate, frame_s)
+
+    from scipy import fft
+
+    s_yx, s_xx, s_w, d_w, n_fft = _blocks_spectra(y, x, max_lag, rate, _MAX_BLOCKS)
+    freqs = np.fft.rfftfreq(n_fft, 1 / rate)
+    band = (freqs >= _BAND_HZ[0]) & (freqs <= min(_BAND_HZ[1], 0.47 * rate)) & (d_w > 0)
+    # Each bin's weighted cross-spectrum over its standard deviation under no echo: white noise
+    # across lags when there is no echo, the echo path's response (matched to the outbound
+    # spectrum) when there is.
+    spectrum = np.where(band, s_w / np.sqrt(np.where(band, d_w, 1.0)), 0.0)
+    gcc = fft.irfft(spectrum, n_fft)[: max_lag + 1][::-1]  # index = lag in samples, 0..max_lag
+    mag = np.abs(gcc)
+    peak_lag = int(mag.argmax())
+    center = np.median(mag)
+    spread = 1.4826 * np.median(np.abs(mag - center)) + _EPS
+    score = float((mag[peak_lag] - center) / spread)
+    away = int(round(_AWAY_MS * rate / 1000))
+    others = mag.copy()
+    others[max(0, peak_lag - away) : peak_lag + away + 1] = 0.0
+    ratio = float(mag[peak_lag] / max(others.max(), _EPS))
+    found = score >= _Z_MIN and ratio >= _PEAK_RATIO_MIN
+    if not found:
+        return Echo(False, np.nan, np.nan, 0.0, score, ratio, empty, none_segments, np.zeros(0), 0.0, rate, frame_s)
+
+    # Least-squares echo path around the peak, from the same sums.
+    raw_yx = fft.irfft(s_yx, n_fft)[: max_lag + 1][::-1]  # sum_t y(t) x(t - lag)
+    auto = fft.irfft(s_xx, n_fft)  # index max_lag + k: sum_t x(t) x(t - k)... see _blocks_spectra
+    before = int(round(_TAPS_BEFORE_MS * rate / 1000))
+    after = int(round(_TAPS_AFTER_MS * rate / 1000))
+    first = max(0, peak_lag - before)
+    last = min(max_lag, peak_lag + after)
+    lags = np.arange(first, last + 1)
+    k = lags.size
+    r_xx = auto[max_lag - np.arange(k)] if k else np.zeros(0)  # autocorrelation of x at 0..k-1
+    from scipy.linalg import solve_toeplitz
+
+    col = r_xx.copy()
+    col[0] += 1e-4 * r_xx[0] + _EPS  # a little loading: band-limited audio leaves the fit ill-conditioned
+    path = solve_toeplitz(col, raw_yx[lags])
+    energy_x = float(r_xx[0])
+    fitted = float(path @ raw_yx[lags])  # h' R h = h' r for the least-squares h: the fitted echo's energy
+    delay_ms = float(peak_lag * 1000 / rate)
+
+    echo = Echo(True, delay_ms, np.nan, 0.0, score, ratio, empty, none_segments, path, first * 1000 / rate, rate,
+                frame_s)
+    est = echo.echo_estimate(x)
+    near = y - est
+    usable = n_frames * frame
+    e_pow = np.square(est[:usable].reshape(n_frames, frame), dtype=np.float64).mean(axis=1)
+    r_pow = np.square(near[:usable].reshape(n_frames, frame), dtype=np.float64).mean(axis=1)
+    # The noise left in the fit (near-end speech, line noise) adds energy to it: each tap's error
+    # has the residual's variance over the outbound energy, so about k times the residual's power
+    # where the outbound audio that echoes is loud (residual power weighted by the outbound
+    # power at the echo's lag, frame by frame: double talk counts where it overlaps the echo).
+    shifted = np.zeros(usable, np.float32)
+    shifted[peak_lag:] = x[: max(usable - peak_lag, 0)]
+    x_pow = np.square(shifted.reshape(n_frames, frame), dtype=np.float64).mean(axis=1)
+    noise_power = float((r_pow * x_pow).sum() / max(x_pow.sum(), _EPS))
+    echo_energy = max(fitted - k * noise_power, 0.1 * fitted)
+    erl_db = float(10 * np.log10(energy_x / max(echo_energy, _EPS)))
+    if speech is None:
+        speech = detect_speech(y, rate, frame_s=frame_s)
+    mask = np.zeros(n_frames, bool)
+    mask[: min(n_frames, speech.mask.size)] = speech.mask[:n_frames]
+    echo_only = mask & (10 * np.log10((e_pow + _EPS) / (r_pow + _EPS)) >= _ECHO_FRAME_DB)
+    share = float(echo_only.sum() / mask.sum()) if mask.any() else 0.0
+    return Echo(True, delay_ms, erl_db, share, score, ratio, echo_only, _segments(echo_only, frame_s), path,
+                first * 1000 / rate, rate, frame_s)
