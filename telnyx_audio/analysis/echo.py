@@ -51,9 +51,12 @@ _Z_MIN = 9.0  # robust z-score of the correlation peak over every other lag
 _PEAK_RATIO_MIN = 1.3  # the peak over the highest correlation further than _AWAY_MS from it
 _AWAY_MS = 25.0
 _TAPS_BEFORE_MS = 1.0  # the fitted echo path spans this before the peak ...
-_TAPS_AFTER_MS = 4.0  # ... and this after it
+_TAPS_AFTER_MS = 5.0  # ... and this after it
+_TAP_FRACTION = 0.15  # taps of the fitted path: their correlation at least this fraction of the peak's ...
+_TAP_Z = 6.0  # ... and this many robust deviations over the median
 _BAND_HZ = (150.0, 7000.0)  # correlation weighted over this band (capped at 0.47 of the rate)
 _ECHO_FRAME_DB = 0.0
+_FLOOR_POWER = 10 ** (-70 / 10)  # per-sample power of the quietest line the weighting believes in
 _MAX_BLOCKS = 600  # half-second blocks: five minutes of a longer call, spread over it  # a speech frame is echo alone when the fitted echo is at least this loud against the rest
 
 
@@ -177,8 +180,10 @@ def _blocks_spectra(y: np.ndarray, x: np.ndarray, max_lag: int, rate: int,
         s_xx += (np.conj(XB) * X).sum(axis=0)
         p_y = uniform_filter1d(Y.real**2 + Y.imag**2, smooth, axis=1, mode="nearest")
         live = p_y.max(axis=1) > 0  # a block of digital silence tells nothing
+        # No bin counts as quieter than a -70 dBFS line (a block of near-silence, or a band the
+        # audio leaves empty, would otherwise outweigh everything else).
         inv = np.zeros_like(p_y)
-        inv[live] = 1.0 / (p_y[live] + 1e-9 * p_y[live].max(axis=1, keepdims=True))
+        inv[live] = 1.0 / np.maximum(p_y[live], block * _FLOOR_POWER)
         s_w += (cross * inv).sum(axis=0)
         d_w += ((X.real**2 + X.imag**2) * inv).sum(axis=0)
     return s_yx, s_xx, s_w, d_w, n_fft
@@ -278,42 +283,38 @@ def detect_echo(inbound: Any, outbound: Any = None, sr: int | None = None, *, ma
     if not found:
         return Echo(False, np.nan, np.nan, 0.0, score, ratio, empty, none_segments, np.zeros(0), 0.0, rate, frame_s)
 
-    # Least-squares echo path around the peak, from the same sums.
-    raw_yx = fft.irfft(s_yx, n_fft)[: max_lag + 1][::-1]  # sum_t y(t) x(t - lag)
-    auto = fft.irfft(s_xx, n_fft)  # index max_lag + k: sum_t x(t) x(t - k)... see _blocks_spectra
+    # The echo path: least squares on the taps the correlation shows to carry echo (within a
+    # few ms of the peak, a fair fraction of it). Fitting only those keeps small the noise a fit
+    # picks up (near-end speech, line noise: about one tap's worth of the residual each), which
+    # would otherwise count as echo energy.
     before = int(round(_TAPS_BEFORE_MS * rate / 1000))
     after = int(round(_TAPS_AFTER_MS * rate / 1000))
     first = max(0, peak_lag - before)
     last = min(max_lag, peak_lag + after)
-    lags = np.arange(first, last + 1)
-    k = lags.size
-    r_xx = auto[max_lag - np.arange(k)] if k else np.zeros(0)  # autocorrelation of x at 0..k-1
-    from scipy.linalg import solve_toeplitz
-
-    col = r_xx.copy()
-    col[0] += 1e-4 * r_xx[0] + _EPS  # a little loading: band-limited audio leaves the fit ill-conditioned
-    path = solve_toeplitz(col, raw_yx[lags])
+    span = np.arange(first, last + 1)
+    strong = mag[span] >= max(_TAP_FRACTION * mag[peak_lag], center + _TAP_Z * spread)
+    strong |= np.abs(span - peak_lag) <= 1
+    lags = span[strong]
+    raw_yx = fft.irfft(s_yx, n_fft)[: max_lag + 1][::-1][lags]  # sum_t y(t) x(t - lag)
+    r_xx = fft.irfft(s_xx, n_fft)[max_lag - np.arange(span.size)]  # autocorrelation of x at lags 0, 1, ...
+    offsets = lags - first
+    grid = r_xx[np.abs(offsets[:, None] - offsets[None, :])]  # its matrix over the chosen taps
+    grid += np.eye(lags.size) * (1e-4 * r_xx[0] + _EPS)  # a little loading: band-limited audio is ill-conditioned
+    taps = np.linalg.solve(grid, raw_yx)
     energy_x = float(r_xx[0])
-    fitted = float(path @ raw_yx[lags])  # h' R h = h' r for the least-squares h: the fitted echo's energy
+    echo_energy = float(taps @ raw_yx)  # h' R h = h' r for the least-squares h: the fitted echo's energy
+    erl_db = float(10 * np.log10(energy_x / max(echo_energy, _EPS)))
+    path = np.zeros(span.size)
+    path[offsets] = taps
     delay_ms = float(peak_lag * 1000 / rate)
 
-    echo = Echo(True, delay_ms, np.nan, 0.0, score, ratio, empty, none_segments, path, first * 1000 / rate, rate,
+    echo = Echo(True, delay_ms, erl_db, 0.0, score, ratio, empty, none_segments, path, first * 1000 / rate, rate,
                 frame_s)
     est = echo.echo_estimate(x)
     near = y - est
     usable = n_frames * frame
     e_pow = np.square(est[:usable].reshape(n_frames, frame), dtype=np.float64).mean(axis=1)
     r_pow = np.square(near[:usable].reshape(n_frames, frame), dtype=np.float64).mean(axis=1)
-    # The noise left in the fit (near-end speech, line noise) adds energy to it: each tap's error
-    # has the residual's variance over the outbound energy, so about k times the residual's power
-    # where the outbound audio that echoes is loud (residual power weighted by the outbound
-    # power at the echo's lag, frame by frame: double talk counts where it overlaps the echo).
-    shifted = np.zeros(usable, np.float32)
-    shifted[peak_lag:] = x[: max(usable - peak_lag, 0)]
-    x_pow = np.square(shifted.reshape(n_frames, frame), dtype=np.float64).mean(axis=1)
-    noise_power = float((r_pow * x_pow).sum() / max(x_pow.sum(), _EPS))
-    echo_energy = max(fitted - k * noise_power, 0.1 * fitted)
-    erl_db = float(10 * np.log10(energy_x / max(echo_energy, _EPS)))
     if speech is None:
         speech = detect_speech(y, rate, frame_s=frame_s)
     mask = np.zeros(n_frames, bool)
