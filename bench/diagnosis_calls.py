@@ -97,7 +97,7 @@ def to_int16(x: np.ndarray) -> np.ndarray:
 def codec_round_trip(x16k: np.ndarray, codec: str, rate: int = RATE) -> np.ndarray:
     """Float audio at ``rate`` through ``codec`` (PCMU/PCMA at 8 kHz, G722 at 16 kHz): decoded int16 at its rate."""
     from telnyx_audio import codecs
-    from telnyx_audio._dsp import resample
+    from telnyx_audio._util.dsp import resample
 
     pcm = to_int16(x16k)
     if codec in ("PCMU", "PCMA"):
@@ -126,7 +126,7 @@ def codec_delay(codec: str) -> int:
     y = codec_round_trip(x, codec).astype(np.float64)
     ref = codec_round_trip(x, "L16") if codec == "G722" else to_int16(x)
     if codec in ("PCMU", "PCMA"):
-        from telnyx_audio._dsp import resample
+        from telnyx_audio._util.dsp import resample
 
         ref = resample(to_int16(x), RATE, 8000)
     # c[k] = sum_i ref[936 + k + i] y[1000 + i]: y(t) = ref(t - d) peaks at k = 64 - d (longer array first).
@@ -177,7 +177,7 @@ def make_call(split: str, *, codec: str = "PCMU", seconds: float = 30.0, delay_m
     outbound = codec_round_trip(far, codec)
     x = outbound.astype(np.float64) / 32768
     n = x.size
-    from telnyx_audio._dsp import resample
+    from telnyx_audio._util.dsp import resample
 
     near_r = resample(to_int16(near), RATE, rate).astype(np.float64) / 32768 if rate != RATE else near.astype(np.float64)
     mix = np.zeros(n) if one_way else near_r[:n].copy()
