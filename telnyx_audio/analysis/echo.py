@@ -50,6 +50,9 @@ __all__ = ["Echo", "detect_echo"]
 _Z_MIN = 9.0  # robust z-score of the correlation peak over every other lag
 _PEAK_RATIO_MIN = 1.3  # the peak over the highest correlation further than _AWAY_MS from it
 _AWAY_MS = 25.0
+_GROUPS = 3  # the call's blocks in thirds: an echo must show in at least two of them ...
+_GROUP_Z = 5.0  # ... at this robust z-score (calls of 12 s or more; shorter ones are judged whole)
+_EDGE_MS = 2.0  # a peak this close to either end of the lags searched is not an echo
 _TAPS_BEFORE_MS = 1.0  # the fitted echo path spans this before the peak ...
 _TAPS_AFTER_MS = 5.0  # ... and this after it
 _TAP_FRACTION = 0.15  # taps of the fitted path: their correlation at least this fraction of the peak's ...
@@ -135,7 +138,8 @@ class Echo:
 
 
 def _blocks_spectra(y: np.ndarray, x: np.ndarray, max_lag: int, rate: int,
-                    max_blocks: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+                    max_blocks: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, np.ndarray,
+                                              np.ndarray]:
     """Sums over blocks: the cross-spectrum of each inbound block with the outbound stretch
     that can echo into it (``max_lag`` earlier through the block's end), the same weighted by
     the block's own inbound power spectrum (smoothed over ~60 Hz), that weight's sum over the
@@ -145,7 +149,9 @@ def _blocks_spectra(y: np.ndarray, x: np.ndarray, max_lag: int, rate: int,
     Weighting block by block is what makes the detection robust to double talk: a block where
     the near end speaks loudly, or the line is noisy, counts for less at the frequencies its
     noise fills. At most ``max_blocks`` blocks are used, spread evenly over the call (an hour
-    needs no more than minutes of it to find a steady echo)."""
+    needs no more than minutes of it to find a steady echo). The weighted sums are also kept
+    per third of the blocks used (the last two arrays, shape (3, bins)): an echo is there all
+    along, a chance likeness of two stretches of speech is not."""
     from scipy import fft
     from scipy.ndimage import uniform_filter1d
 
@@ -166,6 +172,9 @@ def _blocks_spectra(y: np.ndarray, x: np.ndarray, max_lag: int, rate: int,
     s_xx = np.zeros(bins, np.complex128)
     s_w = np.zeros(bins, np.complex128)
     d_w = np.zeros(bins, np.float64)
+    s_wg = np.zeros((_GROUPS, bins), np.complex128)
+    d_wg = np.zeros((_GROUPS, bins), np.float64)
+    group_of = np.arange(chosen.size) * _GROUPS // max(chosen.size, 1)
     windows = np.lib.stride_tricks.sliding_window_view(xp, block + max_lag)
     step = max(1, (1 << 21) // n_fft)  # blocks per pass: a few MB of spectra
     for lo in range(0, chosen.size, step):
@@ -184,9 +193,15 @@ def _blocks_spectra(y: np.ndarray, x: np.ndarray, max_lag: int, rate: int,
         # audio leaves empty, would otherwise outweigh everything else).
         inv = np.zeros_like(p_y)
         inv[live] = 1.0 / np.maximum(p_y[live], block * _FLOOR_POWER)
-        s_w += (cross * inv).sum(axis=0)
-        d_w += ((X.real**2 + X.imag**2) * inv).sum(axis=0)
-    return s_yx, s_xx, s_w, d_w, n_fft
+        wc = cross * inv
+        wd = (X.real**2 + X.imag**2) * inv
+        s_w += wc.sum(axis=0)
+        d_w += wd.sum(axis=0)
+        g = group_of[lo : lo + step]
+        for k in np.unique(g):  # three groups at most
+            s_wg[k] += wc[g == k].sum(axis=0)
+            d_wg[k] += wd[g == k].sum(axis=0)
+    return s_yx, s_xx, s_w, d_w, n_fft, s_wg, d_wg
 
 
 def detect_echo(inbound: Any, outbound: Any = None, sr: int | None = None, *, max_delay_ms: float = 1000.0,
@@ -262,7 +277,7 @@ def detect_echo(inbound: Any, outbound: Any = None, sr: int | None = None, *, ma
 
     from scipy import fft
 
-    s_yx, s_xx, s_w, d_w, n_fft = _blocks_spectra(y, x, max_lag, rate, _MAX_BLOCKS)
+    s_yx, s_xx, s_w, d_w, n_fft, s_wg, d_wg = _blocks_spectra(y, x, max_lag, rate, _MAX_BLOCKS)
     freqs = np.fft.rfftfreq(n_fft, 1 / rate)
     band = (freqs >= _BAND_HZ[0]) & (freqs <= min(_BAND_HZ[1], 0.47 * rate)) & (d_w > 0)
     # Each bin's weighted cross-spectrum over its standard deviation under no echo: white noise
@@ -279,7 +294,22 @@ def detect_echo(inbound: Any, outbound: Any = None, sr: int | None = None, *, ma
     others = mag.copy()
     others[max(0, peak_lag - away) : peak_lag + away + 1] = 0.0
     ratio = float(mag[peak_lag] / max(others.max(), _EPS))
-    found = score >= _Z_MIN and ratio >= _PEAK_RATIO_MIN
+    # A peak at either end of the lags searched is no echo: what correlates lies beyond them
+    # (an echo needs the audio to leave and come back: more than a couple of ms).
+    edge = int(round(_EDGE_MS * rate / 1000))
+    inside = edge <= peak_lag <= max_lag - edge
+    found = score >= _Z_MIN and ratio >= _PEAK_RATIO_MIN and inside
+    if found and s_wg.shape[0] > 1 and n >= _GROUPS * 4 * rate:
+        # Steady over the call: the same lag stands out in at least two of its thirds.
+        steady = 0
+        for g in range(s_wg.shape[0]):
+            spec_g = np.where(band, s_wg[g] / np.sqrt(np.where(band & (d_wg[g] > 0), d_wg[g], 1.0)), 0.0)
+            mag_g = np.abs(fft.irfft(spec_g, n_fft)[: max_lag + 1][::-1])
+            center_g = np.median(mag_g)
+            spread_g = 1.4826 * np.median(np.abs(mag_g - center_g)) + _EPS
+            near_peak = mag_g[max(0, peak_lag - 1) : peak_lag + 2].max()
+            steady += (near_peak - center_g) / spread_g >= _GROUP_Z
+        found = steady >= 2
     if not found:
         return Echo(False, np.nan, np.nan, 0.0, score, ratio, empty, none_segments, np.zeros(0), 0.0, rate, frame_s)
 

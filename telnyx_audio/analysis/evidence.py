@@ -85,7 +85,8 @@ THRESHOLDS: dict[str, float] = {
     "echo_problem_erl_db": 30.0,  # echo louder than this under the talker (and delayed over echo_audible_ms) ...
     "echo_audible_ms": 30.0,  # ... is a problem; quieter, a warning
     "barge_in_stop_s": 1.0,  # the talker stopping this soon after its echo "interrupted" it: it barged in on itself
-    "dropout_min_s": 0.015,  # a run of digital silence this long inside speech is a dropout
+    "dropout_min_s": 0.015,  # a run of digital silence this long inside speech is a dropout ...
+    "dropout_edge_db": 12.0,  # ... when the audio right before and after it is this close to the speech level
     "choppy_per_min": 2.0,  # dropouts per minute of speech for choppy audio (a warning) ...
     "choppy_problem_per_min": 10.0,  # ... and for a problem
     "clipping_warning": 0.0005,  # clipped fraction of the speech's samples: a warning ...
@@ -220,6 +221,32 @@ def _spans(mask: np.ndarray, frame_s: float, bridge_s: float = 0.0) -> list[tupl
     return [(float(a * frame_s), float(b * frame_s)) for a, b in zip(starts, ends)]
 
 
+def _abrupt(x: np.ndarray, runs: np.ndarray, frame: int, speech_power: float) -> np.ndarray:
+    """Which runs of silent frames are cut into speech: the audio right before the silence
+    starts and right after it ends (2.5 ms each side of the silent samples) is within
+    ``dropout_edge_db`` of the speech's level. A pause fades out and in; a lost packet
+    filled with silence stops and starts at full loudness. One look per run (a few dozen)."""
+    if not runs.size or speech_power <= 0:
+        return np.zeros(len(runs), bool)
+    scale = 1.0 if x.dtype == np.int16 else 32768.0
+    silent_at = THRESHOLDS["silent_peak"] / scale
+    edge = max(4, frame // 4)
+    floor = speech_power * 10 ** (-THRESHOLDS["dropout_edge_db"] / 10)
+    unit = 1 / 32768 if x.dtype == np.int16 else 1.0
+    keep = np.zeros(len(runs), bool)
+    for k, (a, b) in enumerate(runs):
+        before = x[max(0, (a - 1) * frame) : a * frame + frame // 2].astype(np.float64)
+        after = x[b * frame - frame // 2 : (b + 1) * frame].astype(np.float64)
+        loud_b = np.flatnonzero(np.abs(before) > silent_at)
+        loud_a = np.flatnonzero(np.abs(after) > silent_at)
+        if not loud_b.size or not loud_a.size:
+            continue
+        tail = before[max(0, loud_b[-1] - edge + 1) : loud_b[-1] + 1] * unit
+        head = after[loud_a[0] : loud_a[0] + edge] * unit
+        keep[k] = np.mean(tail**2) >= floor and np.mean(head**2) >= floor
+    return keep
+
+
 def _dropouts(silent: np.ndarray, speech: np.ndarray, min_frames: int, near: int) -> np.ndarray:
     """Starts and ends (frames) of the runs of digital silence inside speech: at least
     ``min_frames`` long, with speech within ``near`` frames on both sides."""
@@ -251,6 +278,7 @@ def _track_stats(x: np.ndarray, rate: int, frame: int, speech_mask: np.ndarray, 
     speech_samples = max(int(speech.sum()) * frame, 1)
     drops = _dropouts(silent, speech, max(1, int(round(THRESHOLDS["dropout_min_s"] / frame_s))),
                       int(round(0.05 / frame_s)))
+    drops = drops[_abrupt(x, drops, frame, float(power[speech].mean()) if speech.any() else 0.0)]
     speech_min = speech.sum() * frame_s / 60
     return {"speech_s": float(speech.sum() * frame_s), "silent_fraction": float(silent.mean()) if n else 1.0,
             "speech_level_dbfs": float(speech_level), "noise_floor_dbfs": float(noise_floor),

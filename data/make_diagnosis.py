@@ -1,4 +1,10 @@
-"""Two-track calls built from real human speech, with known impairments, for the diagnosis benchmark.
+"""Two-track calls built from real human speech, with known impairments: the diagnosis examples and benchmark.
+
+Run from the repository root: ``python data/make_diagnosis.py OUT_DIR`` writes the example
+calls of ``notebooks/06_diagnosis.ipynb`` (:data:`EXAMPLES`, from the held-out speech) as
+the captures Telnyx would give: WebSocket JSONL streams and one RTP fork (``.rtpcap``), and
+prints what each holds. Nothing is committed but this script: the calls are deterministic.
+``bench/diagnose.py`` builds its calls with :func:`make_call` too.
 
 The speech is ``data/speech/`` (see its SOURCES.md): ``tune/`` for choosing thresholds,
 ``heldout/`` for scoring; never the other way round. In each set the far-end talker (the
@@ -6,8 +12,9 @@ outbound track: the bot or agent) and the near-end talker (the inbound track: th
 use disjoint recordings, so a call without echo holds no correlation between its tracks:
 
 - tune: far end = the LibriVox reader, near end = the CMU speakers;
-- heldout: far end = half of Allison Smith's prompts, near end = the other half and the
-  CMU ARCTIC speaker awb.
+- heldout: far end = Allison Smith's prompts, near end = the CMU ARCTIC speaker awb (one
+  speaker a side: Allison's prompts share words and intonation, so splitting them between
+  the two sides would correlate the tracks as an echo would).
 
 A call: each talker speaks utterances with pauses, independently (so they also talk over
 each other: double talk), at telephone levels. The echo is the decoded outbound track through
@@ -30,6 +37,7 @@ import soundfile
 from scipy.signal import butter, sosfilt
 
 ROOT = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
 SPEECH = ROOT / "data" / "speech"
 RATE = 16000
 
@@ -42,7 +50,6 @@ def pools(split: str) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
     rows = [r for r in csv.DictReader(open(SPEECH / "index.csv")) if r["set"] == split]
     rows.sort(key=lambda r: r["path"])
     far, near = [], []
-    allison = 0
     for r in rows:
         x, sr = soundfile.read(SPEECH / r["path"], dtype="float32")
         assert sr == RATE, (r["path"], sr)
@@ -50,8 +57,7 @@ def pools(split: str) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
         if split == "tune":
             (far if r["voice"].startswith("librivox") or "librivox" in r["path"] else near).append(x)
         elif "allison" in r["path"]:
-            (far if allison % 2 == 0 else near).append(x)
-            allison += 1
+            far.append(x)
         else:
             near.append(x)
     if not far or not near:
@@ -204,3 +210,149 @@ def make_call(split: str, *, codec: str = "PCMU", seconds: float = 30.0, delay_m
     audio = np.stack([inbound, outbound[:n]])
     return Call(audio, rate, codec, bool(np.isfinite(truth_delay)), float(truth_delay), float(truth_erl),
                 float(snr_db) if snr_db is not None else np.nan, one_way)
+
+
+def turn_call(split: str, *, codec: str = "PCMU", seconds: float = 40.0, response_s: tuple[float, float] = (0.4, 1.0),
+              seed: int = 0, snr_db: float | None = 35.0) -> np.ndarray:
+    """A call taken in turns: the caller (inbound) says something, the bot (outbound) replies
+    after ``response_s`` (a range, seconds), and so on; int16 (2, n) at the codec's rate."""
+    rng = np.random.default_rng(seed)
+    far_pool, near_pool = pools(split)
+    n = int(seconds * RATE)
+    tracks = np.zeros((2, n), np.float32)
+    t = int(rng.uniform(0.3, 1.0) * RATE)
+    who = 0
+    while t < n:
+        pool = near_pool if who == 0 else far_pool
+        u = pool[int(rng.integers(len(pool)))]
+        loud = np.abs(u) > 0.02
+        gain = 10 ** (-22 / 20) / (np.sqrt(np.mean(u[loud] ** 2)) + 1e-9)
+        piece = (u * gain)[: n - t]
+        tracks[who, t : t + piece.size] = piece
+        t += piece.size
+        t += int((rng.uniform(*response_s) if who == 0 else rng.uniform(0.6, 1.2)) * RATE)
+        who = 1 - who
+    rate = codec_rate(codec)
+    out = []
+    for i in range(2):
+        x = tracks[i].astype(np.float64)
+        if snr_db is not None:
+            x = x + telephone_noise(n, RATE, rng) * 10 ** ((-22 - snr_db) / 20)
+        y = codec_round_trip(x.astype(np.float32), codec)
+        out.append(np.pad(y, (0, max(0, int(seconds * rate) - y.size)))[: int(seconds * rate)])
+    return np.stack(out)
+
+
+def _gain(track: np.ndarray, db: float) -> np.ndarray:
+    return np.clip(np.round(track.astype(np.float64) * 10 ** (db / 20)), -32768, 32767).astype(np.int16)
+
+
+#: The notebook's example calls: name -> (what it shows, how it is built).
+EXAMPLES = {
+    "clean": "a clean PCMU call: both sides talk, nothing wrong",
+    "echo_60ms": "the bot's audio comes back in the caller's track 60 ms later, 15 dB down",
+    "echo_250ms": "the same echo 250 ms later (a long, audible echo)",
+    "echo_500ms": "the same echo 500 ms later, 10 dB down: the bot hears itself and stops",
+    "one_way": "the caller's track is digital silence while the bot talks",
+    "lossy_fork": "an RTP fork with 6 % of the caller's packets lost in bursts and jittery arrivals",
+    "clipped": "the caller's leg 20 dB too hot: clipped at full scale",
+    "quiet": "the bot's leg 26 dB too quiet",
+    "slow_bot": "the bot replies 3 to 5 s after the caller stops",
+}
+
+
+def example_audio(name: str) -> tuple[np.ndarray, int, str]:
+    """The example call ``name``'s two tracks (int16, (2, n)), rate and codec, from the held-out speech."""
+    if name == "clean":
+        c = make_call("heldout", codec="PCMU", seconds=30, seed=1, snr_db=35)
+    elif name.startswith("echo_"):
+        delay = float(name.split("_")[1].removesuffix("ms"))
+        c = make_call("heldout", codec="PCMU", seconds=30, seed=2, delay_ms=delay, erl_db=10.0 if delay >= 500 else 15.0,
+                      snr_db=30)
+    elif name == "one_way":
+        c = make_call("heldout", codec="PCMU", seconds=30, seed=3, one_way="silent")
+    elif name == "lossy_fork":
+        c = make_call("heldout", codec="PCMU", seconds=30, seed=4, snr_db=35)
+    elif name == "clipped":
+        c = make_call("heldout", codec="PCMU", seconds=30, seed=5, snr_db=35)
+        return np.stack([_gain(c.audio[0], 20.0), c.audio[1]]), c.rate, c.codec
+    elif name == "quiet":
+        c = make_call("heldout", codec="PCMU", seconds=30, seed=6, snr_db=35)
+        return np.stack([c.audio[0], _gain(c.audio[1], -26.0)]), c.rate, c.codec
+    elif name == "slow_bot":
+        return turn_call("heldout", codec="PCMU", seconds=40, response_s=(3.0, 5.0), seed=7), 8000, "PCMU"
+    else:
+        raise ValueError(f"no example call {name!r}; the examples are {', '.join(EXAMPLES)}")
+    return c.audio, c.rate, c.codec
+
+
+def write_stream(path: Path, audio: np.ndarray, codec: str, *, call_control_id: str) -> Path:
+    """The call as a WebSocket capture (JSONL of Telnyx messages, as the capture server logs them)."""
+    import json
+    import uuid
+
+    from telnyx_audio.simulators.stream import call_messages
+
+    stream_id = str(uuid.uuid5(uuid.NAMESPACE_URL, call_control_id))
+    timed, _ = call_messages(audio, codec=codec, stream_id=stream_id, call_control_id=call_control_id)
+    lines = [text for _, text in timed]
+    lines.append(json.dumps({"event": "stop", "sequence_number": str(len(lines) + 1), "stream_id": stream_id,
+                             "stop": {"call_control_id": call_control_id}}))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_fork(path: Path, audio: np.ndarray, codec: str, *, call_control_id: str, drop: float = 0.0,
+               burst: int = 1, jitter_ms: float = 0.0, seed: int = 0) -> Path:
+    """The call as the fork receiver records it (``.rtpcap``): the inbound (rx) packets lost
+    in bursts of ``burst`` (a share ``drop`` of them) and delayed by up to ``jitter_ms`` (exponential)."""
+    from telnyx_audio.forks.rtpcap import ForkCaptureWriter
+    from telnyx_audio.simulators.fork import fork_packets
+
+    packets, _ = fork_packets(audio, codec=codec, seed=seed)
+    rng = np.random.default_rng(seed)
+    rx = [i for i, p in enumerate(packets) if p.track == 0]
+    lost: set[int] = set()
+    if drop > 0:
+        starts = rng.choice(len(rx), size=max(1, int(round(drop * len(rx) / burst))), replace=False)
+        for s in starts:
+            lost.update(rx[s : s + burst])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, p in enumerate(packets):
+        if i in lost:
+            continue
+        late = rng.exponential(jitter_ms / 3) if jitter_ms > 0 and p.track == 0 else 0.0
+        rows.append((p.due_s + min(late, jitter_ms * 3) / 1000.0, p.track, p.data))
+    rows.sort(key=lambda r: r[0])
+    with ForkCaptureWriter(path, {"call_control_id": call_control_id}) as writer:
+        for due, track, data in rows:
+            writer.write(track, data, int(due * 1e6))
+    return path
+
+
+def write_examples(out: str | Path, names: tuple[str, ...] | None = None) -> dict[str, Path]:
+    """Write the example calls into ``out``: ``<name>.jsonl`` (or ``lossy_fork.rtpcap``); returns their paths."""
+    out = Path(out)
+    paths = {}
+    for name in names or tuple(EXAMPLES):
+        audio, rate, codec = example_audio(name)
+        cid = f"v3:diagnosis-{name}"
+        if name == "lossy_fork":
+            paths[name] = write_fork(out / f"{name}.rtpcap", audio, codec, call_control_id=cid, drop=0.06, burst=3,
+                                     jitter_ms=40.0, seed=4)
+        else:
+            paths[name] = write_stream(out / f"{name}.jsonl", audio, codec, call_control_id=cid)
+    return paths
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("out", help="output folder (created)")
+    parser.add_argument("--only", nargs="+", choices=list(EXAMPLES), help="just these examples")
+    args = parser.parse_args()
+    for name, path in write_examples(args.out, tuple(args.only) if args.only else None).items():
+        print(f"{path}: {EXAMPLES[name]}")
