@@ -60,7 +60,7 @@ _TAP_Z = 6.0  # ... and this many robust deviations over the median
 _BAND_HZ = (150.0, 7000.0)  # correlation weighted over this band (capped at 0.47 of the rate)
 _ECHO_FRAME_DB = 0.0
 _FLOOR_POWER = 10 ** (-70 / 10)  # per-sample power of the quietest line the weighting believes in
-_MAX_BLOCKS = 600  # half-second blocks: five minutes of a longer call, spread over it  # a speech frame is echo alone when the fitted echo is at least this loud against the rest
+_MAX_BLOCKS = 240  # half-second blocks: two minutes of a longer call, spread over it
 
 
 @dataclass(frozen=True)

@@ -58,11 +58,12 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
-from telnyx_audio.analysis._common import _EPS, _as_array, _edges, _rate, _source
+from telnyx_audio.analysis._common import _EPS, _as_array, _edges, _rate, _segments, _source
 from telnyx_audio.analysis.codec import check_codec
 from telnyx_audio.analysis.dtmf import cross_check_dtmf
 from telnyx_audio.analysis.echo import Echo, detect_echo
-from telnyx_audio.analysis.metrics import _FULL_SCALE, CallAnalysis, _dtmf_digits, analyze_call
+from telnyx_audio.analysis.metrics import _FULL_SCALE, CallAnalysis, _dtmf_digits, _turns, analyze_call
+from telnyx_audio.analysis.vad import Speech
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -362,8 +363,7 @@ def collect_evidence(audio: Any, sr: int | None = None, *, encoding: str | None 
                 m = min(mask.size, e.echo_only.size)
                 mask[:m] &= ~e.echo_only[:m]
             speech[p] = mask
-        analysis = analyze_call(x, rate, parties=parties, encoding=encoding, dtmf_events=dtmf_events,
-                                speech=speech)
+        analysis = _reanalyze(raw, speech)
 
     findings: list[dict[str, Any]] = []
     findings += _presence_findings(stats, parties, duration, frame_s)
@@ -386,6 +386,43 @@ def collect_evidence(audio: Any, sr: int | None = None, *, encoding: str | None 
     findings.sort(key=lambda f: (order.get(f["code"], len(order)), f["start_s"], f["track"]))
     table = _tracks_table(stats, parties)
     return Evidence(findings, analysis, raw, echoes, table, duration, rate)
+
+
+def _reanalyze(raw: CallAnalysis, masks: Mapping[str, np.ndarray]) -> CallAnalysis:
+    """``raw`` measured again with these speech masks: talk, turns, interruptions, overlaps and
+    dead air change; DTMF and levels (as heard) are kept, so nothing is computed twice."""
+    import dataclasses
+
+    import pandas as pd
+
+    parties = raw.parties
+    frame_s = raw.speech[parties[0]].frame_s
+    speech = {p: Speech(masks[p], _segments(masks[p], frame_s), frame_s, raw.speech[p].band_energy_db)
+              for p in parties}
+    a, b = masks[parties[0]], masks[parties[1]]
+    m = min(a.size, b.size)
+    a, b = a[:m], b[:m]
+    frames = np.array([a.sum(), b.sum()])
+    total = frames.sum()
+    talk = pd.DataFrame({"talk_s": frames * frame_s, "share": frames / total if total else np.zeros(2),
+                         "segments": [len(speech[p].segments) for p in parties]}, index=list(parties))
+    talk.index.name = "party"
+    segs = pd.concat([speech[p].segments.assign(party=p) for p in parties]).sort_values(["start_s", "end_s"],
+                                                                                        kind="stable")
+    turns, interruptions = _turns(segs, parties)
+    # Dead air: the raw silences, plus the stretches where only echo was heard, joined.
+    was_heard = a | b
+    for start, end in raw.silences[["start_s", "end_s"]].itertuples(index=False):
+        was_heard[int(round(start / frame_s)) : int(round(end / frame_s))] = False
+    starts, ends = _edges(~was_heard)
+    inside = (starts > 0) & (ends < m)
+    quiet = (ends - starts)[inside] * frame_s
+    over = quiet > raw.silence_threshold_s
+    silences = pd.DataFrame({"start_s": starts[inside][over] * frame_s, "end_s": ends[inside][over] * frame_s,
+                             "duration_s": quiet[over]})
+    return dataclasses.replace(raw, talk=talk, turns=turns, interruptions=interruptions,
+                               overlaps=_segments(a & b, frame_s), silences=silences, speech=speech,
+                               longest_silence_s=max(raw.longest_silence_s, float(quiet.max()) if quiet.size else 0.0))
 
 
 def audio_findings(audio: Any, sr: int | None = None, **kwargs: Any) -> list[dict[str, Any]]:

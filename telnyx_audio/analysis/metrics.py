@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -340,22 +340,12 @@ def _turns(segs: "pd.DataFrame", parties: Sequence[str]) -> tuple["pd.DataFrame"
     return table, interruptions.astype({"start_s": float, "end_s": float, "duration_s": float})
 
 
-def _given_speech(given: Any, tone: np.ndarray, frame_s: float) -> Speech:
-    """A caller's voice activity (a Speech or a frame mask) with DTMF frames taken out."""
-    mask = np.asarray(getattr(given, "mask", given), bool).copy()
-    m = min(mask.size, tone.size)
-    mask[:m] &= ~tone[:m]
-    energy = getattr(given, "band_energy_db", None)
-    return Speech(mask, _segments(mask, frame_s), frame_s, energy)
-
-
 def _dtmf_digits(events: Any) -> str:
     return "".join(d for d in (getattr(e, "digit", e) for e in events) if isinstance(d, str))
 
 
 def analyze_call(audio: Any, sr: int | None = None, *, silence_s: float = 2.0, dtmf_events: Any = None,
-                 parties: Sequence[str] = ("inbound", "outbound"), encoding: str | None = None,
-                 speech: Mapping[str, Any] | None = None, **vad: Any) -> CallAnalysis:
+                 parties: Sequence[str] = ("inbound", "outbound"), encoding: str | None = None, **vad: Any) -> CallAnalysis:
     """Measure a two-party call: talk time, turns, latency, interruptions, overlaps, dead air, levels, DTMF.
 
     In-band DTMF is found on both tracks (:func:`~telnyx_audio.analysis.detect_dtmf`) and
@@ -378,10 +368,6 @@ def analyze_call(audio: Any, sr: int | None = None, *, silence_s: float = 2.0, d
     encoding : str, optional
         The codec of a plain array (a Recording or Capture carries its own): clipping is
         judged against its full scale (see :func:`levels`).
-    speech : mapping of party to bool array or Speech, optional
-        Voice activity to use instead of :func:`detect_speech`'s (one bool per 10 ms frame),
-        e.g. with the frames that are another track's echo taken out
-        (:mod:`~telnyx_audio.analysis.evidence`). DTMF frames are still removed from it.
     **vad
         Passed to :func:`detect_speech` for both tracks.
 
@@ -423,9 +409,7 @@ def analyze_call(audio: Any, sr: int | None = None, *, silence_s: float = 2.0, d
     # track as echo, and neither is talk.
     n = x.shape[1] // int(round(frame_s * rate))
     tone = _spans_to_mask(dtmf["start_s"].to_numpy() - _DTMF_MARGIN_S, dtmf["end_s"].to_numpy() + _DTMF_MARGIN_S, n, frame_s)
-    given = dict(speech or {})
-    speech = {name: _given_speech(given[name], tone, frame_s) if name in given else
-              detect_speech(x[i], rate, exclude=tone, **vad) for i, name in enumerate(parties)}
+    speech = {name: detect_speech(x[i], rate, exclude=tone, **vad) for i, name in enumerate(parties)}
     a, b = speech[parties[0]].mask, speech[parties[1]].mask
 
     talk_frames = np.array([a.sum(), b.sum()])
