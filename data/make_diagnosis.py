@@ -47,7 +47,8 @@ def pools(split: str) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
     """(far-end utterances, near-end utterances) of ``split`` ("tune" or "heldout"), 16 kHz float32."""
     if split not in ("tune", "heldout"):
         raise ValueError(f"split must be 'tune' or 'heldout', got {split!r}")
-    rows = [r for r in csv.DictReader(open(SPEECH / "index.csv")) if r["set"] == split]
+    with open(SPEECH / "index.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["set"] == split]
     rows.sort(key=lambda r: r["path"])
     far, near = [], []
     for r in rows:
