@@ -265,3 +265,21 @@ def test_the_cli_refuses_bad_arguments_with_status_2(tmp_path):
     assert out.returncode == 2 and "no such file" in out.stderr and "Traceback" not in out.stderr
     out = cli(ROOT / "data" / "example_call.jsonl", "--delay-ms", "-5")
     assert out.returncode == 2 and "--delay-ms" in out.stderr
+
+
+def test_batch_gains_the_emodel_columns_and_a_row_per_finding(calls, tmp_path):
+    names = ["clean", "one_way", "echo_250ms"]
+    result = ta.batch([calls[n] for n in names], tmp_path / "out", jobs=1, wav=False, progress=False)
+    assert result.errors.empty
+    rows = result.calls.set_index(result.calls["path"].map(lambda p: Path(p).stem))
+    for name in names:
+        d = diagnose(calls[name])
+        row = rows.loc[name]
+        assert row["findings"] == ",".join(d.codes) and row["severity"] == d.severity
+        assert row["emodel_inbound_mos"] == pytest.approx(d.quality["inbound"]["emodel"].mos, abs=1e-3)
+        found = result.segments[(result.segments["path"] == str(calls[name])) & (result.segments["kind"] == "finding")]
+        assert sorted(found["label"]) == sorted(f"{f.code} ({f.severity})" for f in d.findings.itertuples())
+    # Echo is left out of the batch's talk time too.
+    echo = diagnose(calls["echo_250ms"]).evidence
+    assert rows.loc["echo_250ms", "inbound_talk_s"] == pytest.approx(echo.analysis.talk.loc["inbound", "talk_s"])
+    assert rows.loc["clean", "n_problem_findings"] == 0 and rows.loc["one_way", "n_problem_findings"] >= 1

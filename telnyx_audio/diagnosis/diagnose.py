@@ -97,7 +97,7 @@ class Diagnosis:
 
         Keys: ``emodel_inbound_r``, ``emodel_inbound_mos``, ``emodel_outbound_r``,
         ``emodel_outbound_mos``, ``emodel_scale``, ``findings`` (codes, comma-separated),
-        ``severity``, ``n_problems``, ``n_warnings``.
+        ``severity``, ``n_problem_findings``, ``n_warning_findings``.
         """
         row: dict[str, Any] = {}
         scale = None
@@ -109,8 +109,8 @@ class Diagnosis:
         row["emodel_scale"] = scale
         row["findings"] = ",".join(self.codes)
         row["severity"] = self.severity
-        row["n_problems"] = int((self.findings["severity"] == "problem").sum())
-        row["n_warnings"] = int((self.findings["severity"] == "warning").sum())
+        row["n_problem_findings"] = int((self.findings["severity"] == "problem").sum())
+        row["n_warning_findings"] = int((self.findings["severity"] == "warning").sum())
         return row
 
     def report(self) -> str:
