@@ -127,6 +127,7 @@ def test_a_lossy_fork_gives_measured_loss_and_burstiness_from_the_rtp_sequence(d
     assert net.burst_ratio > 2.0  # bursts of three, not random loss
     # A fixed 50 ms buffer discards more of the jittery packets than a 200 ms one.
     assert net.buffers["fixed_50ms"]["late"] > net.buffers["fixed_200ms"]["late"]
+    assert ("jitter", "inbound") in codes(d)
     q = d.quality["inbound"]["emodel"]
     assert q.inputs["packet_loss_pct"].provenance == "measured"
     assert q.inputs["packet_loss_pct"].value == pytest.approx(net.effective_loss_pct)
@@ -283,3 +284,35 @@ def test_batch_gains_the_emodel_columns_and_a_row_per_finding(calls, tmp_path):
     echo = diagnose(calls["echo_250ms"]).evidence
     assert rows.loc["echo_250ms", "inbound_talk_s"] == pytest.approx(echo.analysis.talk.loc["inbound", "talk_s"])
     assert rows.loc["clean", "n_problem_findings"] == 0 and rows.loc["one_way", "n_problem_findings"] >= 1
+
+
+def test_dtmf_events_without_tones_in_the_audio_are_a_mismatch(tmp_path):
+    from telnyx_audio.simulators.stream import call_messages
+
+    audio, rate, codec = make_diagnosis.example_audio("clean")
+    timed, _ = call_messages(audio, codec=codec, stream_id="s", call_control_id="v3:dtmf", dtmf=[(5.0, "7"), (9.0, "1")])
+    path = tmp_path / "dtmf.jsonl"
+    path.write_text("\n".join(text for _, text in timed) + "\n")
+    d = diagnose(path)
+    row = d.findings[d.findings["code"] == "dtmf_mismatch"]
+    assert len(row) == 1 and row.iloc[0]["evidence"]["events"] == "71" and row.iloc[0]["evidence"]["in_band"] == ""
+    assert "dtmf_mismatch" not in diagnose(ROOT / "data" / "example_call.jsonl").codes  # its events match its tones
+
+
+def test_a_law_audio_labelled_mu_law_is_a_codec_mismatch(tmp_path):
+    from telnyx_audio import codecs
+
+    audio, rate, codec = make_diagnosis.example_audio("clean")
+    pcma = np.stack([codecs.decode(codecs.encode(track, "PCMA"), "PCMU") for track in audio])  # read with the wrong law
+    d = diagnose(Recording(pcma, 8000, "PCMU", ("inbound", "outbound")))
+    found = d.findings[d.findings["code"] == "codec_mismatch"]
+    assert set(found["track"]) == {"inbound", "outbound"}
+    assert set(found["evidence"].map(lambda e: e["likely_encoding"])) == {"PCMA"}
+    assert "codec_mismatch" not in diagnose(Recording(audio, 8000, "PCMU", ("inbound", "outbound"))).codes
+
+
+def test_a_noisy_line_is_found_on_its_side():
+    c = make_diagnosis.make_call("heldout", codec="PCMU", seconds=30, seed=11, snr_db=6.0, near_level_dbfs=-24.0)
+    d = diagnose(Recording(c.audio, c.rate, c.codec, ("inbound", "outbound")))
+    assert ("noise", "inbound") in codes(d)
+    assert ("noise", "outbound") not in codes(d)
