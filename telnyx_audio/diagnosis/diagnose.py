@@ -98,6 +98,14 @@ class Diagnosis:
         Keys: ``emodel_inbound_r``, ``emodel_inbound_mos``, ``emodel_outbound_r``,
         ``emodel_outbound_mos``, ``emodel_scale``, ``findings`` (codes, comma-separated),
         ``severity``, ``n_problem_findings``, ``n_warning_findings``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from telnyx_audio.model.recording import Recording
+        >>> row = diagnose(Recording(np.zeros((2, 8000), np.int16), 8000, "PCMU", ("inbound", "outbound"))).to_row()
+        >>> row["findings"], row["severity"], row["emodel_scale"]
+        ('no_audio', 'problem', 'narrowband')
         """
         row: dict[str, Any] = {}
         scale = None
@@ -114,7 +122,13 @@ class Diagnosis:
         return row
 
     def report(self) -> str:
-        """A readable report: the verdict, quality per track, then each finding with its span."""
+        """A readable report: the verdict, quality per track, then each finding with its span.
+
+        Examples
+        --------
+        >>> print(diagnose("data/example_call.jsonl").report().splitlines()[1])
+          quality inbound: MOS 4.35, R 90.4 (narrowband, PCMU; loss 0.75 % measured, delay 0 ms assumed)
+        """
         lines = [f"{self.source or '<call>'}: {self.severity.upper()}"
                  + (f" ({', '.join(self.codes)})" if self.codes else " (nothing found)")]
         for track, q in self.quality.items():

@@ -203,6 +203,14 @@ def network_of(capture: Any, recording: Any) -> dict[str, TrackNetwork]:
     Returns
     -------
     dict of str to TrackNetwork
+
+    Examples
+    --------
+    >>> from telnyx_audio.read import read_capture
+    >>> cap = read_capture("data/example_call.jsonl")
+    >>> net = network_of(cap, cap.recording)["inbound"]
+    >>> net.source, net.n_lost, net.n_expected, net.loss_pct
+    ('frames', 3, 400, 0.75)
     """
     reports = dict(getattr(getattr(capture, "report", None), "tracks", None) or getattr(recording, "reports", {}) or {})
     rtp_stats = getattr(getattr(capture, "report", None), "rtp", None)
