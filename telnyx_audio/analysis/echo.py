@@ -341,10 +341,15 @@ def detect_echo(inbound: Any, outbound: Any = None, sr: int | None = None, *, ma
     echo = Echo(True, delay_ms, erl_db, 0.0, score, ratio, empty, none_segments, path, first * 1000 / rate, rate,
                 frame_s)
     est = echo.echo_estimate(x)
-    near = y - est
-    usable = n_frames * frame
-    e_pow = np.square(est[:usable].reshape(n_frames, frame), dtype=np.float64).mean(axis=1)
-    r_pow = np.square(near[:usable].reshape(n_frames, frame), dtype=np.float64).mean(axis=1)
+    e_pow = np.empty(n_frames, np.float64)
+    r_pow = np.empty(n_frames, np.float64)
+    step = max(1, (1 << 18) // max(frame, 1))  # frames per block: the powers without a call-long temporary
+    for lo in range(0, n_frames, step):
+        hi = min(n_frames, lo + step)
+        e = est[lo * frame : hi * frame].reshape(hi - lo, frame)
+        r = y[lo * frame : hi * frame].reshape(hi - lo, frame) - e
+        e_pow[lo:hi] = np.einsum("ij,ij->i", e, e, dtype=np.float64) / frame
+        r_pow[lo:hi] = np.einsum("ij,ij->i", r, r, dtype=np.float64) / frame
     if speech is None:
         speech = detect_speech(y, rate, frame_s=frame_s)
     mask = np.zeros(n_frames, bool)

@@ -157,57 +157,51 @@ def _finding(code: str, severity: str, track: str, start_s: float, end_s: float,
                                              for k, v in evidence.items()}}
 
 
-def _frame_peaks(x: np.ndarray, frame: int) -> np.ndarray:
-    """Per frame, the largest magnitude (int16 units), block by block."""
-    n = x.size // frame
-    out = np.empty(n, np.float32)
-    step = max(1, (1 << 20) // frame)
-    scale = 1.0 if x.dtype == np.int16 else 32768.0
-    for lo in range(0, n, step):
-        hi = min(n, lo + step)
-        block = x[lo * frame : hi * frame].reshape(hi - lo, frame)
-        out[lo:hi] = np.abs(block.astype(np.float32)).max(axis=1) * scale
-    return out
+_LAW_CHECK_S = 120.0  # the G.711 law check looks at this much of a longer call, spread over it
 
 
-def _frame_power(x: np.ndarray, frame: int) -> np.ndarray:
-    """Per frame, the mean square (full scale 1.0), block by block."""
-    n = x.size // frame
-    out = np.empty(n, np.float64)
-    step = max(1, (1 << 20) // frame)
-    scale = 1 / 32768 if x.dtype == np.int16 else 1.0
-    for lo in range(0, n, step):
-        hi = min(n, lo + step)
-        block = x[lo * frame : hi * frame].reshape(hi - lo, frame).astype(np.float32) * np.float32(scale)
-        out[lo:hi] = np.einsum("ij,ij->i", block, block, dtype=np.float64) / frame
-    return out
+def _spread(x: np.ndarray, rate: int, seconds: float, pieces: int = 12) -> np.ndarray:
+    """``seconds`` of ``x`` in ``pieces`` stretches spread evenly over it (all of it when shorter)."""
+    n = int(seconds * rate)
+    if x.size <= n:
+        return x
+    size = n // pieces
+    starts = np.linspace(0, x.size - size, pieces).astype(np.int64)
+    return np.concatenate([x[s : s + size] for s in starts])
 
 
-def _frame_clipped(x: np.ndarray, frame: int, encoding: str | None) -> np.ndarray:
-    """Per frame, samples at the codec's full scale, or in flat runs of three at a loud peak (linear audio)."""
+def _frame_figures(x: np.ndarray, frame: int, encoding: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per frame, in one pass of blocks: the largest magnitude (int16 units), the mean square
+    (full scale 1.0), and the samples at the codec's full scale (or, for linear audio clipped
+    before a gain stage, in flat runs of three or more at exactly its peak)."""
     full = _FULL_SCALE.get(encoding or "", 32767)
     n = x.size // frame
-    out = np.zeros(n, np.int64)
+    peaks = np.empty(n, np.float32)
+    power = np.empty(n, np.float64)
+    clipped = np.zeros(n, np.int64)
     step = max(1, (1 << 20) // frame)
-    unit = 1 if x.dtype == np.int16 else 32768
-    peak = 0.0
+    unit = np.float32(1 if x.dtype == np.int16 else 32768)
     for lo in range(0, n, step):
-        block = np.abs(x[lo * frame : min(n, lo + step) * frame].astype(np.float32)) * unit
-        peak = max(peak, float(block.max(initial=0.0)))
-        out[lo : lo + block.size // frame] = (block >= full - 0.5).reshape(-1, frame).sum(axis=1)
+        hi = min(n, lo + step)
+        block = x[lo * frame : hi * frame].reshape(hi - lo, frame).astype(np.float32) * unit
+        power[lo:hi] = np.einsum("ij,ij->i", block, block, dtype=np.float64) / (frame * 32768.0**2)
+        np.abs(block, out=block)
+        peaks[lo:hi] = block.max(axis=1)
+        clipped[lo:hi] = (block >= full - 0.5).sum(axis=1)
+    peak = float(peaks.max(initial=0.0))
     if encoding not in _FULL_SCALE and 0.25 * 32768 <= peak < full - 0.5:
-        # Linear audio clipped before a gain stage: runs of three or more at exactly its peak.
         for lo in range(0, n, step):
             hi = min(n, lo + step)
-            block = np.abs(x[lo * frame : hi * frame].astype(np.float32)) * unit
-            flat = block == peak
+            if peaks[lo:hi].max(initial=0.0) < peak:
+                continue
+            flat = np.abs(x[lo * frame : hi * frame].astype(np.float32)) * unit == peak
             run = np.zeros_like(flat)
             three = flat[:-2] & flat[1:-1] & flat[2:]
             run[:-2] |= three
             run[1:-1] |= three
             run[2:] |= three
-            out[lo:hi] += run.reshape(-1, frame).sum(axis=1)
-    return out
+            clipped[lo:hi] += run.reshape(-1, frame).sum(axis=1)
+    return peaks, power, clipped
 
 
 def _spans(mask: np.ndarray, frame_s: float, bridge_s: float = 0.0) -> list[tuple[float, float]]:
@@ -267,15 +261,15 @@ def _track_stats(x: np.ndarray, rate: int, frame: int, speech_mask: np.ndarray, 
                  encoding: str | None) -> dict[str, Any]:
     """Per-track figures for the findings, in one pass over the track's frames."""
     frame_s = frame / rate
-    peaks = _frame_peaks(x, frame)
+    peaks, power, clipped = _frame_figures(x, frame, encoding)
     n = min(peaks.size, speech_mask.size)
     peaks, speech = peaks[:n], speech_mask[:n]
     silent = peaks <= THRESHOLDS["silent_peak"]
-    power = _frame_power(x, frame)[:n]
+    power = power[:n]
     speech_level = 10 * np.log10(power[speech].mean() + _EPS) if speech.any() else -np.inf
     noisy = ~speech & ~silent
     noise_floor = 10 * np.log10(np.median(power[noisy]) + _EPS) if noisy.any() else -np.inf
-    clipped = _frame_clipped(x, frame, encoding)[:n]
+    clipped = clipped[:n]
     speech_samples = max(int(speech.sum()) * frame, 1)
     drops = _dropouts(silent, speech, max(1, int(round(THRESHOLDS["dropout_min_s"] / frame_s))),
                       int(round(0.05 / frame_s)))
@@ -373,7 +367,7 @@ def collect_evidence(audio: Any, sr: int | None = None, *, encoding: str | None 
     if encoding in ("PCMU", "PCMA"):
         for i, p in enumerate(parties):
             if stats[p]["speech_s"] > 0:
-                check = check_codec(x[i], encoding)
+                check = check_codec(_spread(x[i], rate, _LAW_CHECK_S), encoding)
                 if check.suspect:
                     findings.append(_finding(
                         "codec_mismatch", "problem", p, 0.0, duration,
