@@ -316,3 +316,13 @@ def test_a_noisy_line_is_found_on_its_side():
     d = diagnose(Recording(c.audio, c.rate, c.codec, ("inbound", "outbound")))
     assert ("noise", "inbound") in codes(d)
     assert ("noise", "outbound") not in codes(d)
+
+
+@pytest.mark.parametrize("codec", ["G722", "PCMA"])
+def test_echo_through_a_codec_with_double_talk_and_noise_is_measured(codec):
+    # The truth's delay includes the codec's own (G.722: 22 samples at 16 kHz, measured by the builder).
+    c = make_diagnosis.make_call("heldout", codec=codec, seconds=30, seed=77, delay_ms=333.0, erl_db=22.0, snr_db=15.0)
+    e = ta.detect_echo(c.audio[0], c.audio[1], c.rate)
+    assert e.found
+    assert e.delay_ms == pytest.approx(c.delay_ms, abs=2.0)
+    assert e.erl_db == pytest.approx(c.erl_db, abs=3.0)
