@@ -326,3 +326,15 @@ def test_echo_through_a_codec_with_double_talk_and_noise_is_measured(codec):
     assert e.found
     assert e.delay_ms == pytest.approx(c.delay_ms, abs=2.0)
     assert e.erl_db == pytest.approx(c.erl_db, abs=3.0)
+
+
+def test_one_way_audio_from_mid_call_says_since_when():
+    c = make_diagnosis.make_call("heldout", codec="PCMU", seconds=40, seed=21, snr_db=30)
+    audio = c.audio.copy()
+    audio[0, 15 * 8000 :] = 0  # the caller's audio stops reaching us at 15 s
+    d = diagnose(Recording(audio, 8000, "PCMU", ("inbound", "outbound")))
+    found = d.findings[(d.findings["code"] == "one_way_audio") & (d.findings["track"] == "inbound")]
+    assert len(found) == 1, d.report()
+    row = found.iloc[0]
+    assert 13.0 <= row["start_s"] <= 15.5 and row["end_s"] == pytest.approx(40.0, abs=0.1)
+    assert row["evidence"]["digital_silence"] is True
