@@ -284,6 +284,10 @@ def test_batch_gains_the_emodel_columns_and_a_row_per_finding(calls, tmp_path):
     echo = diagnose(calls["echo_250ms"]).evidence
     assert rows.loc["echo_250ms", "inbound_talk_s"] == pytest.approx(echo.analysis.talk.loc["inbound", "talk_s"])
     assert rows.loc["clean", "n_problem_findings"] == 0 and rows.loc["one_way", "n_problem_findings"] >= 1
+    table = result.findings
+    assert list(table.columns) == ["path", "stream_id", "code", "severity", "track", "start_s", "end_s", "duration_s"]
+    mine = table[table["path"] == str(calls["one_way"])]
+    assert ("one_way_audio", "problem", "inbound") in set(zip(mine["code"], mine["severity"], mine["track"]))
 
 
 def test_dtmf_events_without_tones_in_the_audio_are_a_mismatch(tmp_path):
