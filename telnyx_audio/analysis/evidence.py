@@ -114,7 +114,8 @@ class Evidence:
     findings : list of dict
         One per finding (see this module's docstring for the keys).
     analysis : CallAnalysis
-        The call measured with echo-only frames left out of the echoing track's speech.
+        The call measured with echo-only frames left out of the echoing track's speech (talk,
+        turns, interruptions, overlaps, dead air; DTMF and levels as heard).
     analysis_raw : CallAnalysis
         The call measured as heard (echo counted as speech); the same object when there is no echo.
     echo : dict of str to Echo
