@@ -167,15 +167,17 @@ class Call:
 
 def make_call(split: str, *, codec: str = "PCMU", seconds: float = 30.0, delay_ms: float | None = None,
               erl_db: float | None = None, snr_db: float | None = 30.0, seed: int = 0, one_way: str | None = None,
-              far_level_dbfs: float | None = None, near_level_dbfs: float | None = None) -> Call:
+              far_level_dbfs: float | None = None, near_level_dbfs: float | None = None,
+              pools_override: tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]] | None = None) -> Call:
     """A two-party call from ``split``'s speech through ``codec``.
 
     ``delay_ms`` and ``erl_db`` set an echo of the outbound track in the inbound one (None: no
     echo). ``one_way``: None (both talk), ``"silent"`` (the inbound track is digital silence)
-    or ``"noise"`` (the inbound track holds only line noise).
+    or ``"noise"`` (the inbound track holds only line noise). ``pools_override``: (far-end,
+    near-end) utterances to use instead of ``split``'s.
     """
     rng = np.random.default_rng(seed)
-    far_pool, near_pool = pools(split)
+    far_pool, near_pool = pools(split) if pools_override is None else pools_override
     far_level = rng.uniform(-26, -18) if far_level_dbfs is None else far_level_dbfs
     near_level = rng.uniform(-30, -18) if near_level_dbfs is None else near_level_dbfs
     far, _ = talk(far_pool, seconds, rng, level_dbfs=far_level, start_s=rng.uniform(0.2, 1.0))
