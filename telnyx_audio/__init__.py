@@ -79,6 +79,12 @@ _EXPORTS = {
     "speech_score": "analysis",
     "CallAnalysis": "analysis",
     "Track": "model.track",
+    # call quality and diagnosis
+    "emodel": "analysis.emodel",
+    "EModel": "analysis.emodel",
+    "detect_echo": "analysis.echo",
+    "diagnose": "diagnosis",
+    "Diagnosis": "diagnosis",
     # capture server and simulator
     "CaptureServer": "streams.server",
     "serve": "streams.server",
@@ -194,6 +200,9 @@ if TYPE_CHECKING:  # pragma: no cover
         Unchecked,
         encode_client_state,
     )
+    from telnyx_audio.analysis.echo import detect_echo
+    from telnyx_audio.analysis.emodel import EModel, emodel
+    from telnyx_audio.diagnosis import Diagnosis, diagnose
     from telnyx_audio.model import Capture
     from telnyx_audio.read import read_capture, read_captures
     from telnyx_audio.codecs import decode, decode_payloads, encode, encode_mp3, encode_payloads, normalize_encoding

@@ -622,6 +622,9 @@ def build_parser(decode_only: bool = False) -> argparse.ArgumentParser:
     from telnyx_audio.cli.batch import add_batch_parser
 
     add_batch_parser(sub)
+    from telnyx_audio.cli.diagnose import add_diagnose_parser
+
+    add_diagnose_parser(sub)
     return parser
 
 

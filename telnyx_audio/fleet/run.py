@@ -66,6 +66,15 @@ class BatchResult:
     out: Path | None = None
     elapsed_s: float = field(default=0.0, repr=False)
 
+    @property
+    def findings(self) -> "pd.DataFrame":
+        """The diagnosis's findings of every call (the segments of kind ``finding``): ``path``,
+        ``stream_id``, ``code``, ``severity``, ``track``, ``start_s``, ``end_s``, ``duration_s``."""
+        rows = self.segments[self.segments["kind"] == "finding"]
+        parts = rows["label"].str.extract(r"^(?P<code>\w+) \((?P<severity>\w+)\)$")
+        table = rows[["path", "stream_id"]].join(parts).join(rows[["track", "start_s", "end_s", "duration_s"]])
+        return table.reset_index(drop=True)
+
     def __repr__(self) -> str:
         return (f"<BatchResult {len(self.calls)} calls, {len(self.errors)} errors, {self.skipped} skipped,"
                 f" {len(self.segments)} segments>")

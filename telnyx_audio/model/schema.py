@@ -81,6 +81,15 @@ outbound_snr_db                 float
 dtmf_inband                     string    digits heard in the audio, both tracks, in time order
 inbound_dtmf_inband             string    digits heard on the inbound track
 outbound_dtmf_inband            string
+emodel_inbound_r                float     E-model R of the inbound audio (ITU-T G.107 / G.107.1; docs/diagnosis.md)
+emodel_inbound_mos              float     its MOS (G.107 Annex B)
+emodel_outbound_r               float
+emodel_outbound_mos             float
+emodel_scale                    string    ``narrowband`` (R up to 100) or ``wideband`` (R up to 129)
+findings                        string    the diagnosis's finding codes, comma-separated (:func:`~telnyx_audio.diagnose`)
+severity                        string    the worst finding: ``info``, ``warning`` or ``problem``
+n_problem_findings              int       findings of severity ``problem``
+n_warning_findings              int       findings of severity ``warning``
 process_s                       float     seconds the worker spent on this file (read, WAVs, analysis)
 hangup_cause                    string    ``call.hangup`` webhook (with ``webhooks=``)
 hangup_source                   string
@@ -102,7 +111,8 @@ n_webhooks                      int       webhook events of the call (0: none; n
 
 The segments table has one row per speech segment, turn, overlap, interruption, silence and
 DTMF digit: ``path``, ``stream_id``, then :meth:`CallAnalysis.segments`' columns ``kind``,
-``track``, ``start_s``, ``end_s``, ``duration_s``, ``label``.
+``track``, ``start_s``, ``end_s``, ``duration_s``, ``label``; and one row per diagnosis
+finding, of kind ``finding``, labelled ``code (severity)``.
 """
 
 from __future__ import annotations
