@@ -460,3 +460,36 @@ def _tcp(buf: np.ndarray, fr: Frames, c: dict[str, np.ndarray], problems: Proble
         start=l4 + doff, length=ip_end - l4 - doff, truncated=snap,
         seq=_gather(buf, l4 + 4, 4, ">u4"), flags=_b(buf, l4 + 13),
     )
+
+
+def flow_groups(t: Transport) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Group rows by flow (source, destination, ports): the flows, and each flow's rows.
+
+    Returns
+    -------
+    keys : np.ndarray of uint64, shape (f, 5)
+        Per flow: ``src_hi, src_lo, dst_hi, dst_lo, sport << 16 | dport``.
+    order : np.ndarray of int64
+        Row indices grouped by flow, each group in row (arrival) order.
+    bounds : np.ndarray of int64, shape (f + 1,)
+        Flow ``j``'s rows are ``order[bounds[j]:bounds[j + 1]]``.
+
+    Examples
+    --------
+    >>> u = np.array([5, 6, 5], np.uint64)
+    >>> z = np.zeros(3, np.uint64)
+    >>> t = Transport(np.zeros(0, np.uint8), z, z, z, u, z, u, np.array([1, 2, 1]), np.array([9, 9, 9]),
+    ...               z, z, np.zeros(3, bool))
+    >>> keys, order, bounds = flow_groups(t)
+    >>> keys[:, 4].tolist(), order.tolist(), bounds.tolist()
+    ([65545, 131081], [0, 2, 1], [0, 2, 3])
+    """
+    ports = (t.sport.astype(np.uint64) << np.uint64(16)) | t.dport.astype(np.uint64)
+    keys = np.ascontiguousarray(np.stack([t.src_hi, t.src_lo, t.dst_hi, t.dst_lo, ports], axis=1).astype(np.uint64))
+    if keys.shape[0] == 0:
+        return keys.reshape(0, 5), np.empty(0, np.int64), np.zeros(1, np.int64)
+    void = keys.view(np.dtype((np.void, 40))).reshape(-1)
+    _, first, inverse, counts = np.unique(void, return_index=True, return_inverse=True, return_counts=True)
+    order = np.argsort(inverse.reshape(-1), kind="stable")
+    bounds = np.concatenate(([0], np.cumsum(counts)))
+    return keys[first], order, bounds
