@@ -1,0 +1,282 @@
+"""RTP stream statistics exactly as Wireshark's RTP Stream Analysis computes them, in numpy.
+
+Wireshark (``ui/tap-rtp-analysis.c``, ``rtppacket_analyse``; ``ui/rtp_stream.c``,
+``rtpstream_info_calculate``) walks a stream's packets in capture order with a running
+state. The same arithmetic is done here on whole columns:
+
+- a packet is *in time sequence* when its extended timestamp is not below every earlier
+  one's; delta, jitter and skew are measured from the last such packet (its arrival time
+  and timestamp);
+- ``delta`` is the arrival time since that packet; the difference ``D`` is
+  ``|arrival - (its arrival + timestamp step / (clock // 1000))|`` (Wireshark divides by
+  the clock in kHz, an integer); jitter is the RFC 3550 filter ``J += (D - J) / 16``
+  (a first-order IIR filter, :func:`scipy.signal.lfilter`), only over packets whose clock
+  is known (telephone-event and unknown dynamic types have none);
+- min/max/mean delta and jitter are over *regular* packets: not the first, no marker bit,
+  not comfort noise nor just after it, in time sequence. Wireshark's "mean" divides the
+  running sum by the packet's index, not the count of regular packets; this is kept
+  (it is the same when every packet is regular);
+- skew is nominal time (timestamps) minus arrival time, both summed from the first packet;
+  the maximum is the one largest in magnitude, sign kept; clock drift is the least-squares
+  slope of nominal on arrival time, times the duration, minus the duration;
+- ``sequence_errors`` counts packets whose sequence number was not the one expected
+  (lost before it, late, duplicated), and ``expected``/``lost`` come from the first and
+  last sequence numbers and the wraps between (so duplicates offset losses).
+
+The one part that is a true sequential state machine (which sequence number is expected
+next) runs in Python only over the packets that break the simple rule "one more than the
+packet before": a clean stream of 180,000 packets costs one vectorised pass.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+__all__ = ["WIRESHARK_CLOCKS", "wireshark_clock", "stream_stats", "combine_stats", "STAT_KEYS"]
+
+#: Wireshark's clock rates of static payload types (``clock_map`` in tap-rtp-analysis.c).
+WIRESHARK_CLOCKS = {0: 8000, 1: 8000, 2: 8000, 3: 8000, 4: 8000, 5: 8000, 6: 16000, 7: 8000, 8: 8000, 9: 8000,
+                    10: 44100, 11: 44100, 12: 8000, 13: 8000, 14: 90000, 15: 8000, 16: 11025, 17: 22050,
+                    18: 8000, 19: 8000, 25: 90000, 26: 90000, 28: 90000, 31: 90000, 32: 90000, 33: 90000,
+                    34: 90000}
+#: The statistics one stream or track gets (besides ``ssrcs`` and ``payload_types``).
+STAT_KEYS = ("packets", "expected", "lost", "sequence_errors", "min_delta_ms", "mean_delta_ms", "max_delta_ms",
+             "min_jitter_ms", "mean_jitter_ms", "max_jitter_ms", "max_skew_ms", "clock_drift_ms", "duration_s")
+_CN = (13, 19)
+
+
+def wireshark_clock(pt: int, names: Mapping[int, str] | None = None) -> int:
+    """The RTP clock Wireshark uses for payload type ``pt`` (0: none, so no jitter).
+
+    Static types use Wireshark's table; a dynamic type uses the rate of its ``a=rtpmap``
+    (``names``: ``{96: "AMR-WB/16000"}``), and telephone-event or an unnamed type has none.
+
+    Examples
+    --------
+    >>> wireshark_clock(8), wireshark_clock(101), wireshark_clock(96, {96: "opus/48000/2"})
+    (8000, 0, 48000)
+    >>> wireshark_clock(101, {101: "telephone-event/8000"})
+    0
+    """
+    if pt < 96:
+        return WIRESHARK_CLOCKS.get(pt, 0)
+    name = (names or {}).get(pt)
+    if not name:
+        return 0
+    parts = name.split("/")
+    if parts[0].strip().lower().startswith("telephone-event"):
+        return 0
+    try:
+        return int(parts[1])
+    except (IndexError, ValueError):
+        return 0
+
+
+def _running_mean(index: np.ndarray, x: np.ndarray) -> float:
+    """Wireshark's ``m = (m * (i - 1) + x) / i`` over (index ``i``, value ``x``) pairs, m from 0."""
+    if index.size == 0:
+        return 0.0
+    i = index.astype(np.float64)
+    a = (i - 1.0) / i
+    b = x / i
+    zero = np.flatnonzero(a == 0.0)
+    if zero.size:  # the mean restarts from its value there
+        a, b = a[zero[-1]:], b[zero[-1]:]
+        a = a.copy()
+        a[0] = 0.0
+    # m_K = sum_k b_k * prod_{k<j<=K} a_j, via suffix products (no division by tiny numbers)
+    suffix = np.cumprod(a[::-1])[::-1]  # suffix[k] = prod_{j>=k} a_j
+    weights = np.empty_like(suffix)
+    weights[:-1] = suffix[1:]
+    weights[-1] = 1.0
+    return float(np.dot(b, weights))
+
+
+def _sequence(seq: np.ndarray, in_seq: np.ndarray) -> int:
+    """Wireshark's count of sequence errors (lost before, late, duplicated)."""
+    n = seq.size
+    if n < 2:
+        return 0
+    s = seq.astype(np.int64)
+    simple = np.zeros(n, bool)
+    simple[1:] = in_seq[1:] & (s[1:] == (s[:-1] + 1) % 65536)
+    hard = np.flatnonzero(~simple)
+    hard = hard[hard > 0]
+    errors = 0
+    k = 0
+    i = int(hard[0]) if hard.size else n
+    seq_num = int(s[i - 1]) if i < n else 0  # every packet before the first hard one was in step
+    while i < n:
+        cur = int(s[i])
+        if in_seq[i] and (cur > seq_num or seq_num - cur > 0xFF00):
+            if not (cur == seq_num + 1 or (seq_num == 65535 and cur == 0)):
+                errors += 1
+            seq_num = cur
+        elif seq_num + 1 > cur:
+            errors += 1
+        if seq_num == cur:  # in step again: the next packets follow the simple rule
+            while k < hard.size and hard[k] <= i:
+                k += 1
+            i = int(hard[k]) if k < hard.size else n
+        else:
+            i += 1
+    return errors
+
+
+def _cycles(seq: np.ndarray, in_seq: np.ndarray) -> int:
+    """Wireshark's count of sequence-number wraps (its ``under`` flip-flop)."""
+    s = seq.astype(np.int64)
+    start = s[0]
+    prev = np.empty_like(s)
+    prev[0] = s[0]
+    prev[1:] = s[:-1]
+    low = (s < start) | ((s == 0) & (prev == 65535))
+    high = s > start
+    ev = np.zeros(s.size, np.int8)  # 1 set, -1 reset, 0 nothing
+    ev[in_seq & low] = 1
+    ev[in_seq & high & ~low] = -1
+    ev[0] = 0
+    e = ev[ev != 0]
+    if e.size == 0:
+        return 0
+    sets = e == 1
+    before = np.concatenate(([False], sets[:-1]))
+    return int((sets & ~before).sum())
+
+
+def stream_stats(arrival_ns: np.ndarray, seq: np.ndarray, timestamp: np.ndarray, payload_type: np.ndarray,
+                 marker: np.ndarray, clock: np.ndarray) -> dict[str, Any]:
+    """Wireshark's RTP Stream Analysis of one stream (one 5-tuple and SSRC), in capture order.
+
+    Parameters
+    ----------
+    arrival_ns : np.ndarray of int64
+        Capture times.
+    seq : np.ndarray of int
+        16-bit sequence numbers as on the wire.
+    timestamp : np.ndarray of int
+        RTP timestamps, extended past their wrap (:func:`telnyx_audio.rtp.extend_timestamp`).
+    payload_type : np.ndarray of int
+    marker : np.ndarray of bool
+    clock : np.ndarray of int
+        Each packet's RTP clock as Wireshark knows it (:func:`wireshark_clock`; 0: none).
+
+    Returns
+    -------
+    dict
+        The keys of :data:`STAT_KEYS` (times in ms; ``min_delta_ms``/``min_jitter_ms`` are
+        -1 when no packet qualified, as Wireshark shows them).
+
+    Examples
+    --------
+    >>> n = 50
+    >>> t = np.arange(n) * 20_000_000 + (np.arange(n) % 2) * 1_000_000   # 1 ms of jitter on odd packets
+    >>> s = stream_stats(t, np.arange(n) + 65530, np.arange(n) * 160, np.zeros(n, int), np.zeros(n, bool),
+    ...                  np.full(n, 8000))
+    >>> s["packets"], s["expected"], s["lost"], s["sequence_errors"], s["max_delta_ms"], s["min_delta_ms"]
+    (50, 50, 0, 0, 21.0, 19.0)
+    """
+    n = int(arrival_ns.size)
+    out: dict[str, Any] = dict.fromkeys(STAT_KEYS, 0)
+    out.update(packets=n, min_delta_ms=-1.0, min_jitter_ms=-1.0)
+    if n == 0:
+        return out
+    t = (arrival_ns - arrival_ns[0]).astype(np.float64) / 1e6
+    ts = np.asarray(timestamp, np.int64)
+    seq = np.asarray(seq, np.int64)
+    pt = np.asarray(payload_type, np.int64)
+    clock = np.asarray(clock, np.int64)
+    mark = np.asarray(marker, bool)
+    prev_max = np.maximum.accumulate(ts)
+    ref_ts = np.empty(n, np.int64)
+    ref_ts[0] = ts[0]
+    ref_ts[1:] = prev_max[:-1]
+    in_seq = ts >= ref_ts
+    in_seq[0] = True
+    last = np.maximum.accumulate(np.where(in_seq, np.arange(n), 0))
+    ref_i = np.empty(n, np.int64)
+    ref_i[0] = 0
+    ref_i[1:] = last[:-1]
+    delta = t - t[ref_i]
+    delta[0] = 0.0
+    has_clock = clock >= 1000
+    has_clock[0] = False
+    khz = np.where(has_clock, clock // 1000, 1).astype(np.float64)
+    nominal_diff = (ts - ref_ts) / khz
+    diff = np.abs(t - (t[ref_i] + nominal_diff))
+    jit_rows = np.flatnonzero(has_clock)
+    jitter = np.zeros(n)
+    if jit_rows.size:
+        from scipy.signal import lfilter
+
+        j = lfilter([1 / 16], [1, -15 / 16], diff[jit_rows])
+        jitter[jit_rows] = j
+    prev_pt = np.empty(n, np.int64)
+    prev_pt[0] = pt[0]
+    prev_pt[1:] = pt[:-1]
+    regular = ~mark & ~np.isin(pt, _CN) & ~np.isin(prev_pt, _CN) & in_seq
+    regular[0] = False
+    idx = np.arange(n)
+    r = np.flatnonzero(regular)
+    if r.size:
+        out["max_delta_ms"] = max(0.0, float(delta[r].max()))
+        out["min_delta_ms"] = float(delta[r].min())
+        out["mean_delta_ms"] = _running_mean(idx[r], delta[r])
+    rj = np.flatnonzero(regular & has_clock)
+    if rj.size:
+        out["max_jitter_ms"] = max(0.0, float(jitter[rj].max()))
+        out["min_jitter_ms"] = float(jitter[rj].min())
+        out["mean_jitter_ms"] = _running_mean(idx[rj], jitter[rj])
+    if jit_rows.size:
+        nominal = np.cumsum(nominal_diff[jit_rows])
+        arrival = np.cumsum(delta[jit_rows])
+        skew = nominal - arrival
+        k = int(np.argmax(np.abs(skew)))
+        out["max_skew_ms"] = float(skew[k]) if abs(skew[k]) > 0 else 0.0
+        sumt, sumts = float(arrival.sum()), float(nominal.sum())
+        sumt2, sumtts = float(np.dot(arrival, arrival)), float(np.dot(arrival, nominal))
+        duration = float(t[last[-1]])
+        if sumt2 > 0:
+            x = (n * sumtts - sumt * sumts) / (n * sumt2 - sumt * sumt)
+            out["clock_drift_ms"] = duration * (x - 1.0)
+    cycles = _cycles(seq, in_seq)
+    expected = int(seq[-1] + cycles * 65536 - seq[0] + 1)
+    out["expected"] = expected
+    out["lost"] = expected - n
+    out["sequence_errors"] = _sequence(seq, in_seq)
+    out["duration_s"] = float(t[-1] / 1000.0)
+    return out
+
+
+def combine_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One track's statistics from its streams' (several SSRCs or 5-tuples): counts summed,
+    minima and maxima over all, means weighted by packets, skew the largest in magnitude,
+    drift that of the stream with the most packets.
+
+    Examples
+    --------
+    >>> a = dict(dict.fromkeys(STAT_KEYS, 0), packets=10, mean_delta_ms=20.0, min_delta_ms=19.0, max_delta_ms=21.0)
+    >>> b = dict(dict.fromkeys(STAT_KEYS, 0), packets=30, mean_delta_ms=40.0, min_delta_ms=-1.0, max_delta_ms=50.0)
+    >>> c = combine_stats([a, b])
+    >>> c["packets"], round(c["mean_delta_ms"], 2), c["min_delta_ms"], c["max_delta_ms"]
+    (40, 35.26, 19.0, 50.0)
+    """
+    if len(parts) == 1:
+        return dict(parts[0])
+    out: dict[str, Any] = {}
+    for k in ("packets", "expected", "lost", "sequence_errors"):
+        out[k] = int(sum(p[k] for p in parts))
+    for k in ("min_delta_ms", "min_jitter_ms"):
+        vals = [p[k] for p in parts if p[k] >= 0]
+        out[k] = min(vals) if vals else -1.0
+    for k in ("max_delta_ms", "max_jitter_ms", "duration_s"):
+        out[k] = max(p[k] for p in parts)
+    weight = [max(p["packets"] - 1, 0) for p in parts]
+    total = sum(weight)
+    for k in ("mean_delta_ms", "mean_jitter_ms"):
+        out[k] = sum(w * p[k] for w, p in zip(weight, parts)) / total if total else 0.0
+    out["max_skew_ms"] = max((p["max_skew_ms"] for p in parts), key=abs)
+    out["clock_drift_ms"] = max(parts, key=lambda p: p["packets"])["clock_drift_ms"]
+    return out
