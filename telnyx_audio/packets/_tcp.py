@@ -30,6 +30,8 @@ SIP_PREFIX_CODES = np.array(sorted(int.from_bytes(p, "big") for p in SIP_PREFIXE
 
 def prefix_codes(t: Transport) -> np.ndarray:
     """The first four payload bytes of each row as a big-endian code (-1 when shorter)."""
+    if t.lead is not None:
+        return t.lead
     if len(t) == 0 or t.buf.size < 4:
         return np.full(len(t), -1, np.int64)
     at = np.clip(t.start, 0, t.buf.size - 4)

@@ -128,13 +128,49 @@ class PacketCall:
                 f" rtcp={len(self.rtcp)}{' sip' if self.dialog else ''}>")
 
 
+class _Growing:
+    """A byte buffer grown in place (``ndarray.resize`` reallocates: on Linux a large block
+    is remapped, not copied), written through views of its free end."""
+
+    def __init__(self) -> None:
+        self.a = np.empty(0, np.uint8)
+        self.n = 0
+
+    def reserve(self, k: int) -> np.ndarray:
+        """The next ``k`` bytes, to be filled by the caller."""
+        need = self.n + k
+        if need > self.a.size:
+            self.a.resize(max(need, self.a.size + self.a.size // 2, 1 << 16), refcheck=False)
+        view = self.a[self.n : need]
+        self.n = need
+        return view
+
+    def take(self) -> np.ndarray:
+        """The bytes written (the buffer cut to them)."""
+        self.a.resize(self.n, refcheck=False)
+        return self.a
+
+
+def _copy_rows(buf: np.ndarray, starts: np.ndarray, n: int, out: np.ndarray) -> None:
+    """``out[i] = buf[starts[i] : starts[i] + n]``: a strided view when the starts are
+    equally spaced (one pass, no index array), else one gather."""
+    m = starts.size
+    if m > 1:
+        step = int(starts[1] - starts[0])
+        if step > 0 and int(starts[-1] - starts[0]) == step * (m - 1) and (np.diff(starts) == step).all():
+            out[...] = np.lib.stride_tricks.as_strided(buf[int(starts[0]):], shape=(m, n), strides=(step, 1),
+                                                       writeable=False)
+            return
+    out[...] = np.lib.stride_tricks.sliding_window_view(buf, n)[starts]
+
+
 class _Store:
     """A call's datagrams while the capture is read: one growing buffer and column pieces."""
 
     def __init__(self, key: str, dialog: Dialog | None = None) -> None:
         self.key = key
         self.dialog = dialog
-        self.buf = bytearray()
+        self.buf = _Growing()
         self.cols: dict[str, list[np.ndarray]] = {k: [] for k in ("offset", "length", "arrival_ns", "track",
                                                                    "stream", "frame", "truncated")}
         self.streams: dict[tuple[_FlowKey, int], int] = {}
@@ -159,32 +195,34 @@ class _Store:
 
     def add(self, t: Transport, rows: np.ndarray, key: _FlowKey, track: int) -> None:
         """Copy datagrams ``rows`` of ``t`` (one flow) in: grouped by length, each group one
-        gather of equal-sized rows."""
+        copy of equal-sized rows (a strided view when they lie at equal spacing, as the
+        packets of a call usually do; else one gather)."""
         if rows.size == 0:
             return
         s = self.stream_index(key, track)
         lengths = t.length[rows]
         starts = t.start[rows]
         offset = np.empty(rows.size, np.int64)
-        values, inverse = np.unique(lengths, return_inverse=True)
-        base = len(self.buf)
+        if lengths[0] == lengths.min() == lengths.max():
+            values, inverse = lengths[:1], None
+        else:
+            values, inverse = np.unique(lengths, return_inverse=True)
         if values.size <= 32:
             for j, n in enumerate(values.tolist()):
-                sel = np.flatnonzero(inverse == j) if values.size > 1 else np.arange(rows.size)
+                sel = np.flatnonzero(inverse == j) if inverse is not None else np.arange(rows.size)
+                base = self.buf.n
                 if n:
-                    block = np.lib.stride_tricks.sliding_window_view(t.buf, n)[starts[sel]]
-                    self.buf += memoryview(np.ascontiguousarray(block)).cast("B")
+                    _copy_rows(t.buf, starts[sel], n, self.buf.reserve(n * sel.size).reshape(sel.size, n))
                 offset[sel] = base + n * np.arange(sel.size, dtype=np.int64)
-                base += n * sel.size
         else:  # many sizes (Opus, AMR-WB...): one ragged gather, in pieces of bounded size
             ends = np.cumsum(lengths)
-            offset[:] = base + ends - lengths
+            offset[:] = self.buf.n + ends - lengths
             for lo in range(0, rows.size, 4096):
                 hi = min(rows.size, lo + 4096)
                 ln = lengths[lo:hi]
                 idx = np.repeat(starts[lo:hi] - (ends[lo:hi] - ln - (ends[lo - 1] if lo else 0)), ln)
                 idx += np.arange(idx.size, dtype=np.int64)
-                self.buf += memoryview(np.ascontiguousarray(t.buf[idx])).cast("B")
+                self.buf.reserve(idx.size)[:] = t.buf[idx]
         m = rows.size
         self.cols["offset"].append(offset)
         self.cols["length"].append(lengths.astype(np.int64))
@@ -202,9 +240,8 @@ class _Store:
             return
         s = self.stream_index(key, track)
         lengths = np.array([len(h[0]) for h in held], np.int64)
-        offset = len(self.buf) + np.cumsum(lengths) - lengths
-        for h in held:
-            self.buf += h[0]
+        offset = self.buf.n + np.cumsum(lengths) - lengths
+        self.buf.reserve(int(lengths.sum()))[:] = np.frombuffer(b"".join(h[0] for h in held), np.uint8)
         m = len(held)
         self.cols["offset"].append(offset)
         self.cols["length"].append(lengths)
@@ -223,7 +260,7 @@ class _Store:
         if len(self.cols["frame"]) > 1 and (np.diff(cols["frame"]) < 0).any():  # back in capture order
             order = np.argsort(cols["frame"], kind="stable")
             cols = {k: v[order] for k, v in cols.items()}
-        buf = np.frombuffer(self.buf, np.uint8) if self.buf else np.zeros(0, np.uint8)
+        buf = self.buf.take()
         self.cols = {}
         return PacketCall(self.key, self.dialog, buf, streams=tuple(self.stream_info), rtcp=tuple(self.rtcp),
                           warnings=warnings, **cols)
@@ -359,16 +396,17 @@ class CallReader:
     def _media(self, udp: Transport) -> None:
         if not len(udp):
             return
-        b = udp.buf
-        at = np.clip(udp.start, 0, max(b.size - 2, 0))
-        b0 = b[at].astype(np.int64)
-        b1 = b[at + 1].astype(np.int64)
-        v2 = (udp.length >= 8) & (b0 >> 6 == 2) & ~np.isin(self._udp_codes, SIP_PREFIX_CODES)
+        lead = self._udp_codes
+        b0 = lead >> 24
+        b1 = (lead >> 16) & 0xFF
+        v2 = (udp.length >= 8) & (b0 >> 6 == 2)
         is_rtcp = v2 & (b1 >= 200) & (b1 <= 207)
         is_rtp = v2 & ~is_rtcp & (udp.length >= 12)
         if is_rtcp.any():
             self._rtcp(udp.take(np.flatnonzero(is_rtcp)))
-        if is_rtp.any():
+        if is_rtp.all():
+            self._rtp(udp)
+        elif is_rtp.any():
             self._rtp(udp.take(np.flatnonzero(is_rtp)))
 
     def _bound(self, ep: Endpoint, frames: np.ndarray) -> list[tuple[np.ndarray, str, str]]:

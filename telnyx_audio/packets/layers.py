@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from telnyx_audio.packets._problems import Problems
-from telnyx_audio.packets.pcapfile import LINKTYPE_NAMES, Frames
+from telnyx_audio.packets.pcapfile import LINKTYPE_NAMES, SLACK, Frames
 
 __all__ = ["Transport", "Reassembler", "split_frames", "address_text", "address_key"]
 
@@ -77,7 +77,8 @@ class Transport:
     ``start``/``length`` locate each payload in ``buf`` (the UDP payload, or the TCP
     segment's data); ``truncated`` marks payloads cut short by the snap length (the bytes
     present are kept: RTP statistics need only the header). For TCP, ``seq`` and ``flags``
-    hold the sequence number and flag bits.
+    hold the sequence number and flag bits. ``lead`` holds the payload's first four bytes as
+    a big-endian number (-1 when shorter): what tells SIP, RTP and RTCP apart.
     """
 
     buf: np.ndarray
@@ -92,6 +93,7 @@ class Transport:
     start: np.ndarray
     length: np.ndarray
     truncated: np.ndarray
+    lead: np.ndarray | None = None
     seq: np.ndarray | None = None
     flags: np.ndarray | None = None
 
@@ -102,26 +104,13 @@ class Transport:
         """The rows ``rows`` (an index or mask), over the same buffer."""
         pick = {k: (getattr(self, k)[rows] if getattr(self, k) is not None else None)
                 for k in ("number", "ts_ns", "src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport",
-                          "start", "length", "truncated", "seq", "flags")}
+                          "start", "length", "truncated", "lead", "seq", "flags")}
         return Transport(self.buf, **pick)  # type: ignore[arg-type]
 
     def payload(self, i: int) -> bytes:
         """Row ``i``'s payload as bytes."""
         s = int(self.start[i])
         return self.buf[s : s + int(self.length[i])].tobytes()
-
-
-def _gather(buf: np.ndarray, at: np.ndarray, n: int, dt: str) -> np.ndarray:
-    """Big-endian ``n``-byte unsigned integers at each offset (clamped in range), as int64 or uint64."""
-    if buf.size < n:
-        return np.zeros(at.size, np.int64)
-    at = np.clip(at, 0, buf.size - n)
-    out = np.lib.stride_tricks.sliding_window_view(buf, n)[at].view(dt).reshape(-1)
-    return out if n == 8 else out.astype(np.int64)
-
-
-def _b(buf: np.ndarray, at: np.ndarray) -> np.ndarray:
-    return buf[np.clip(at, 0, max(buf.size - 1, 0))].astype(np.int64)
 
 
 @dataclass
@@ -191,116 +180,150 @@ class Reassembler:
                 self.problems.add("IP fragments that never made a whole datagram: dropped")
 
 
-def split_frames(fr: Frames, problems: Problems, reassembler: Reassembler) -> tuple[Transport, Transport]:
-    """The UDP datagrams and TCP segments of a batch of frames (in frame order each).
+def _win(buf: np.ndarray, at: np.ndarray, width: int) -> np.ndarray:
+    """``width`` bytes at each offset, one row each (offsets leave ``width`` bytes in ``buf``:
+    chunks end with :data:`~telnyx_audio.packets.pcapfile.SLACK` zero bytes)."""
+    return np.lib.stride_tricks.sliding_window_view(buf, width)[at]
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from telnyx_audio.packets.pcapfile import Frames
-    >>> ip = bytes.fromhex("45000020 00000000 4011 0000 7f000001 7f000002")
-    >>> udp = bytes.fromhex("1388 1770 000c 0000") + b"abcd"
-    >>> raw = np.frombuffer(ip + udp, np.uint8)
-    >>> one = np.zeros(1, np.int64)
-    >>> fr = Frames(raw, one, one + raw.size, one + raw.size, one, np.array([101], np.int32), one + 1)
-    >>> udp_rows, tcp_rows = split_frames(fr, Problems(), Reassembler(Problems()))
-    >>> udp_rows.sport.tolist(), udp_rows.dport.tolist(), udp_rows.payload(0), len(tcp_rows)
-    ([5000], [6000], b'abcd', 0)
-    """
+
+def _be16(w: np.ndarray, col: int) -> np.ndarray:
+    return (w[:, col].astype(np.int64) << 8) | w[:, col + 1]
+
+
+def _be32(w: np.ndarray, col: int) -> np.ndarray:
+    return np.ascontiguousarray(w[:, col : col + 4]).view(">u4").reshape(-1).astype(np.int64)
+
+
+def _be64(w: np.ndarray, col: int) -> np.ndarray:
+    return np.ascontiguousarray(w[:, col : col + 8]).view(">u8").reshape(-1).astype(np.uint64)
+
+
+def _link(fr: Frames, problems: Problems) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame: where its IP header starts and its IP version (0: not IP, or not read)."""
     buf = fr.buf
     m = len(fr)
     off = fr.offset
     end = off + fr.caplen
-    snapped = fr.caplen < fr.origlen
     l3 = np.full(m, -1, np.int64)
-    lt = fr.linktype
-    ver = np.zeros(m, np.int64)  # 4, 6 or 0 (not IP)
-    for code in np.unique(lt).tolist():
-        sel = np.flatnonzero(lt == code)
-        o = off[sel]
-        e = end[sel]
-        if code == 1:
-            et = _gather(buf, o + 12, 2, ">u2")
-            at = o + 14
-            for _ in range(3):
-                tagged = np.isin(et, _VLAN) & (at + 4 <= e)
-                if not tagged.any():
-                    break
-                et = np.where(tagged, _gather(buf, at + 2, 2, ">u2"), et)
-                at = np.where(tagged, at + 4, at)
-            v = np.where(et == 0x0800, 4, np.where(et == 0x86DD, 6, 0))
-            v[o + 14 > e] = 0
-        elif code in (113, 276):
-            hl = 16 if code == 113 else 20
-            et = _gather(buf, o + (14 if code == 113 else 0), 2, ">u2")
-            at = o + hl
-            v = np.where(et == 0x0800, 4, np.where(et == 0x86DD, 6, 0))
-            v[o + hl > e] = 0
-        elif code in (101, 12, 14, 228, 229):
-            at = o
-            v = _b(buf, o) >> 4
-        elif code in (0, 108):
-            le = _gather(buf, o, 4, "<u4")
-            be = _gather(buf, o, 4, ">u4")
-            af = be if code == 108 else np.where(le > 0xFFFF, be, le)
-            at = o + 4
-            v = np.where(af == 2, 4, np.where(np.isin(af, (10, 23, 24, 26, 28, 30)), 6, 0))
-            v[o + 4 > e] = 0
-        else:
+    ver = np.zeros(m, np.int64)
+    codes = np.unique(fr.linktype) if m and fr.linktype[0] != fr.linktype[-1] else fr.linktype[:1]
+    for code in codes.tolist():
+        sel = np.flatnonzero(fr.linktype == code) if codes.size > 1 else np.arange(m)
+        o, e = off[sel], end[sel]
+        if code not in LINKTYPE_NAMES:
             problems.add("frames of a link type this reader does not know: skipped", n=sel.size,
                          frame=int(fr.number[sel[0]]), detail=f"link type {code}")
             continue
-        # The version nibble must agree with what the link layer said.
-        nib = _b(buf, at) >> 4
-        v = np.where((nib == v) & (at < e), v, 0)
-        if code not in LINKTYPE_NAMES:  # pragma: no cover - every branch above is named
-            continue
+        if code == 1:
+            lh = _win(buf, o, 22)
+            et = _be16(lh, 12)
+            at = o + 14
+            tagged = (et == 0x8100) | (et == 0x88A8) | (et == 0x9100)
+            if tagged.any():
+                et = np.where(tagged, _be16(lh, 16), et)
+                again = tagged & ((et == 0x8100) | (et == 0x88A8) | (et == 0x9100))
+                et = np.where(again, _be16(lh, 20), et)
+                at = at + 4 * tagged + 4 * again
+            v = np.where(et == 0x0800, 4, np.where(et == 0x86DD, 6, 0))
+        elif code in (113, 276):
+            lh = _win(buf, o, 20)
+            et = _be16(lh, 14 if code == 113 else 0)
+            at = o + (16 if code == 113 else 20)
+            v = np.where(et == 0x0800, 4, np.where(et == 0x86DD, 6, 0))
+        elif code in (0, 108):
+            lh = _win(buf, o, 4)
+            le = np.ascontiguousarray(lh).view("<u4").reshape(-1).astype(np.int64)
+            be = np.ascontiguousarray(lh).view(">u4").reshape(-1).astype(np.int64)
+            af = be if code == 108 else np.where(le > 0xFFFF, be, le)
+            at = o + 4
+            v = np.where(af == 2, 4, np.where(np.isin(af, (10, 23, 24, 26, 28, 30)), 6, 0))
+        else:  # raw IP
+            at = o
+            v = buf[o].astype(np.int64) >> 4
+            v = np.where((v == 4) | (v == 6), v, 0)
+        v = np.where(at < e, v, 0)
         l3[sel] = at
         ver[sel] = v
     not_ip = (ver == 0) & (l3 >= 0)
     if not_ip.any():
         problems.add("frames that are not IP (ARP, LLDP, ...): skipped", n=int(not_ip.sum()),
                      frame=int(fr.number[np.argmax(not_ip)]))
+    return l3, ver
 
-    rows: list[dict[str, np.ndarray]] = []  # pieces of transport rows (each with "proto")
+
+def split_frames(fr: Frames, problems: Problems, reassembler: Reassembler) -> tuple[Transport, Transport]:
+    """The UDP datagrams and TCP segments of a batch of frames (in frame order each).
+
+    Each frame's link header, then its IP header (64 bytes at once: IPv4 or IPv6 and the
+    start of what follows), then its transport header are read as fixed-size windows, one
+    gather per batch, and every field is a column of those windows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from telnyx_audio.packets.pcapfile import Frames, SLACK
+    >>> ip = bytes.fromhex("45000020 00000000 4011 0000 7f000001 7f000002")
+    >>> udp = bytes.fromhex("1388 1770 000c 0000") + b"abcd"
+    >>> raw = np.frombuffer(ip + udp + bytes(SLACK), np.uint8)
+    >>> one = np.zeros(1, np.int64)
+    >>> n = np.array([len(ip + udp)])
+    >>> fr = Frames(raw, one, n, n, one, np.array([101], np.int32), one + 1)
+    >>> udp_rows, tcp_rows = split_frames(fr, Problems(), Reassembler(Problems()))
+    >>> udp_rows.sport.tolist(), udp_rows.dport.tolist(), udp_rows.payload(0), len(tcp_rows)
+    ([5000], [6000], b'abcd', 0)
+    """
+    buf = fr.buf
+    m = len(fr)
+    end = fr.offset + fr.caplen
+    snapped = fr.caplen < fr.origlen
+    l3, ver = _link(fr, problems)
+    rows: list[dict[str, np.ndarray]] = []  # pieces of transport rows
     extra: list[bytes] = []  # reassembled payloads, placed after buf
     extra_at = [buf.size]
+    ip_rows = np.flatnonzero(ver > 0)
+    w_all = _win(buf, l3[ip_rows], 64) if ip_rows.size else np.zeros((0, 64), np.uint8)
+    # The version nibble must agree with what the link layer said.
+    agree = (w_all[:, 0] >> 4) == ver[ip_rows]
+    if not agree.all():
+        problems.add("frames that are not IP (ARP, LLDP, ...): skipped", n=int((~agree).sum()),
+                     frame=int(fr.number[ip_rows[np.argmin(agree)]]), detail="IP version disagrees with the link layer")
+        ip_rows, w_all = ip_rows[agree], w_all[agree]
+    is4 = ver[ip_rows] == 4
 
     # -- IPv4 --------------------------------------------------------------------------
-    s4 = np.flatnonzero(ver == 4)
-    if s4.size:
-        a = l3[s4]
-        e = end[s4]
+    if is4.any():
+        s4 = ip_rows[is4] if not is4.all() else ip_rows
+        w = w_all[is4] if not is4.all() else w_all
+        a, e = l3[s4], end[s4]
         short = a + 20 > e
         if short.any():
             _snap_or_lie(problems, snapped[s4][short], fr.number[s4][short], "IPv4 header")
-        s4, a, e = s4[~short], a[~short], e[~short]
-        ihl = (_b(buf, a) & 0x0F) * 4
-        tot = _gather(buf, a + 2, 2, ">u2")
-        lies = (ihl < 20) | (tot < ihl)
-        over = ~lies & (a + tot > e)
+        ihl = (w[:, 0] & 0x0F).astype(np.int64) * 4
+        tot = _be16(w, 2)
+        lies = ~short & ((ihl < 20) | (tot < ihl))
+        over = ~short & ~lies & (a + tot > e)
         snap = over & snapped[s4]
         lies |= over & ~snap
         if lies.any():
             problems.add("IP header lies about its length: skipped", n=int(lies.sum()),
                          frame=int(fr.number[s4][np.argmax(lies)]))
         ip_end = np.where(snap, e, a + tot)
-        ff = _gather(buf, a + 6, 2, ">u2")
-        proto = _b(buf, a + 9)
-        src = _gather(buf, a + 12, 4, ">u4").astype(np.uint64) | _V4_MAPPED
-        dst = _gather(buf, a + 16, 4, ">u4").astype(np.uint64) | _V4_MAPPED
-        frag = ((ff & 0x2000) != 0) | ((ff & 0x1FFF) != 0)
-        plain = ~lies & ~frag
-        zero = np.zeros(s4.size, np.uint64)
-        rows.append(dict(idx=s4[plain], proto=proto[plain], src_hi=zero[plain], src_lo=src[plain], dst_hi=zero[plain],
+        ff = _be16(w, 6)
+        proto = w[:, 9].astype(np.int64)
+        src = _be32(w, 12).astype(np.uint64) | _V4_MAPPED
+        dst = _be32(w, 16).astype(np.uint64) | _V4_MAPPED
+        frag = (ff & 0x3FFF) != 0
+        plain = ~short & ~lies & ~frag
+        zero = np.zeros(int(plain.sum()), np.uint64)
+        rows.append(dict(idx=s4[plain], proto=proto[plain], src_hi=zero, src_lo=src[plain], dst_hi=zero,
                          dst_lo=dst[plain], l4=(a + ihl)[plain], ip_end=ip_end[plain], snap=snap[plain]))
-        for i in np.flatnonzero(~lies & frag).tolist():
+        for i in np.flatnonzero(~short & ~lies & frag).tolist():
             k = int(s4[i])
             if snap[i]:
                 problems.add("IP fragments cut short by the snap length: dropped", frame=int(fr.number[k]))
                 continue
             data = buf[int(a[i] + ihl[i]) : int(ip_end[i])].tobytes()
-            key = (4, int(src[i]), int(dst[i]), int(_gather(buf, a[i : i + 1] + 4, 2, ">u2")[0]), int(proto[i]))
+            key = (4, int(src[i]), int(dst[i]), int(_be16(w[i : i + 1], 4)[0]), int(proto[i]))
             whole = reassembler.add(key, int(ff[i] & 0x1FFF) * 8, bool(ff[i] & 0x2000), data, int(proto[i]),
                                     int(fr.ts_ns[k]), int(fr.number[k]))
             if whole is not None:
@@ -309,40 +332,37 @@ def split_frames(fr: Frames, problems: Problems, reassembler: Reassembler) -> tu
                 extra_at.append(extra_at[-1] + len(whole))
 
     # -- IPv6 --------------------------------------------------------------------------
-    s6 = np.flatnonzero(ver == 6)
-    if s6.size:
-        a = l3[s6]
-        e = end[s6]
+    if (~is4).any():
+        s6 = ip_rows[~is4]
+        w = w_all[~is4]
+        a, e = l3[s6], end[s6]
         short = a + 40 > e
         if short.any():
             _snap_or_lie(problems, snapped[s6][short], fr.number[s6][short], "IPv6 header")
-        s6, a, e = s6[~short], a[~short], e[~short]
-        plen = _gather(buf, a + 4, 2, ">u2")
-        nh = _b(buf, a + 6)
-        over = a + 40 + plen > e
+        plen = _be16(w, 4)
+        nh = w[:, 6].astype(np.int64)
+        over = ~short & (a + 40 + plen > e)
         snap = over & snapped[s6]
-        lies = (over & ~snap) | (plen == 0)
+        lies = ~short & ((over & ~snap) | (plen == 0))
         if lies.any():
             problems.add("IP header lies about its length: skipped", n=int(lies.sum()),
                          frame=int(fr.number[s6][np.argmax(lies)]))
         ip_end = np.where(snap, e, a + 40 + plen)
-        shi = _gather(buf, a + 8, 8, ">u8")
-        slo = _gather(buf, a + 16, 8, ">u8")
-        dhi = _gather(buf, a + 24, 8, ">u8")
-        dlo = _gather(buf, a + 32, 8, ">u8")
-        direct = ~lies & ((nh == _UDP) | (nh == _TCP))
+        shi, slo, dhi, dlo = _be64(w, 8), _be64(w, 16), _be64(w, 24), _be64(w, 32)
+        ok = ~short & ~lies
+        direct = ok & ((nh == _UDP) | (nh == _TCP))
         rows.append(dict(idx=s6[direct], proto=nh[direct], src_hi=shi[direct], src_lo=slo[direct], dst_hi=dhi[direct],
                          dst_lo=dlo[direct], l4=(a + 40)[direct], ip_end=ip_end[direct], snap=snap[direct]))
-        for i in np.flatnonzero(~lies & ~direct & np.isin(nh, list(_V6_EXT))).tolist():
+        for i in np.flatnonzero(ok & ~direct & np.isin(nh, list(_V6_EXT))).tolist():
             k = int(s6[i])
             got = _v6_extensions(buf, int(a[i]), int(nh[i]), int(ip_end[i]))
             if got is None:
                 problems.add("IPv6 extension headers run past the packet: skipped", frame=int(fr.number[k]))
                 continue
-            proto, l4, fragment = got
+            proto6, l4, fragment = got
             if fragment is None:
-                if proto in (_UDP, _TCP):
-                    rows.append(dict(idx=np.array([k]), proto=np.array([proto]), src_hi=shi[i : i + 1],
+                if proto6 in (_UDP, _TCP):
+                    rows.append(dict(idx=np.array([k]), proto=np.array([proto6]), src_hi=shi[i : i + 1],
                                      src_lo=slo[i : i + 1], dst_hi=dhi[i : i + 1], dst_lo=dlo[i : i + 1],
                                      l4=np.array([l4]), ip_end=ip_end[i : i + 1], snap=snap[i : i + 1]))
                 continue
@@ -351,16 +371,19 @@ def split_frames(fr: Frames, problems: Problems, reassembler: Reassembler) -> tu
                 continue
             f_off, more, ident = fragment
             key = (6, int(shi[i]), int(slo[i]), int(dhi[i]), int(dlo[i]), ident)
-            whole = reassembler.add(key, f_off, more, buf[l4 : int(ip_end[i])].tobytes(), proto if f_off == 0 else -1,
+            whole = reassembler.add(key, f_off, more, buf[l4 : int(ip_end[i])].tobytes(), proto6,
                                     int(fr.ts_ns[k]), int(fr.number[k]))
             if whole is not None:
-                rows.append(_one(k, proto, int(shi[i]), int(slo[i]), int(dhi[i]), int(dlo[i]), extra_at[-1], len(whole)))
+                rows.append(_one(k, proto6, int(shi[i]), int(slo[i]), int(dhi[i]), int(dlo[i]), extra_at[-1],
+                                 len(whole)))
                 extra.append(whole)
                 extra_at.append(extra_at[-1] + len(whole))
 
     if extra:
-        buf = np.concatenate((buf, np.frombuffer(b"".join(extra), np.uint8)))
-    if rows:
+        buf = np.concatenate((buf, np.frombuffer(b"".join(extra), np.uint8), np.zeros(SLACK, np.uint8)))
+    if len(rows) == 1:
+        cols = rows[0]
+    elif rows:
         cols = {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
         order = np.argsort(cols["idx"], kind="stable")
         cols = {k: v[order] for k, v in cols.items()}
@@ -412,53 +435,59 @@ def _snap_or_lie(problems: Problems, snapped: np.ndarray, numbers: np.ndarray, w
 
 
 def _udp(buf: np.ndarray, fr: Frames, c: dict[str, np.ndarray], problems: Problems) -> Transport:
-    sel = np.flatnonzero(c["proto"] == _UDP)
+    sel = np.flatnonzero(c["proto"] == _UDP) if (c["proto"] != _UDP).any() else slice(None)
     l4, ip_end, snap = c["l4"][sel], c["ip_end"][sel], c["snap"][sel].astype(bool)
+    idx = c["idx"][sel]
+    tw = _win(buf, l4, 12)
+    ulen = _be16(tw, 4)
     short = l4 + 8 > ip_end
+    over = ~short & (l4 + ulen > ip_end)
+    lies = ~short & ((ulen < 8) | (over & ~snap))
     if short.any():
         problems.add("UDP datagrams shorter than their header: skipped", n=int(short.sum()),
-                     frame=int(fr.number[c["idx"][sel][np.argmax(short)]]))
-    sel, l4, ip_end, snap = sel[~short], l4[~short], ip_end[~short], snap[~short]
-    ulen = _gather(buf, l4 + 4, 2, ">u2")
-    over = l4 + ulen > ip_end
-    lies = (ulen < 8) | (over & ~snap)
+                     frame=int(fr.number[idx[np.argmax(short)]]))
     if lies.any():
         problems.add("UDP length field lies about the datagram: skipped", n=int(lies.sum()),
-                     frame=int(fr.number[c["idx"][sel][np.argmax(lies)]]))
+                     frame=int(fr.number[idx[np.argmax(lies)]]))
     cut = over & snap
     if cut.any():
         problems.add("packets cut short by the snap length: header kept, payload incomplete", n=int(cut.sum()),
-                     frame=int(fr.number[c["idx"][sel][np.argmax(cut)]]))
-    ok = ~lies
-    sel, l4, ip_end, ulen, cut = sel[ok], l4[ok], ip_end[ok], ulen[ok], cut[ok]
-    idx = c["idx"][sel]
+                     frame=int(fr.number[idx[np.argmax(cut)]]))
+    bad = short | lies
+    if bad.any():
+        ok = ~bad
+        tw, l4, ip_end, ulen, cut, idx = tw[ok], l4[ok], ip_end[ok], ulen[ok], cut[ok], idx[ok]
+        sel = np.flatnonzero(c["proto"] == _UDP)[ok]
+    length = np.where(cut, ip_end - l4 - 8, ulen - 8)
+    lead = np.where(length >= 4, _be32(tw, 8), -1)
     return Transport(
         buf=buf, number=fr.number[idx], ts_ns=fr.ts_ns[idx],
         src_hi=c["src_hi"][sel].astype(np.uint64), src_lo=c["src_lo"][sel].astype(np.uint64),
         dst_hi=c["dst_hi"][sel].astype(np.uint64), dst_lo=c["dst_lo"][sel].astype(np.uint64),
-        sport=_gather(buf, l4, 2, ">u2"), dport=_gather(buf, l4 + 2, 2, ">u2"),
-        start=l4 + 8, length=np.where(cut, ip_end - l4 - 8, ulen - 8), truncated=cut,
+        sport=_be16(tw, 0), dport=_be16(tw, 2), start=l4 + 8, length=length, truncated=cut, lead=lead,
     )
 
 
 def _tcp(buf: np.ndarray, fr: Frames, c: dict[str, np.ndarray], problems: Problems) -> Transport:
     sel = np.flatnonzero(c["proto"] == _TCP)
     l4, ip_end, snap = c["l4"][sel], c["ip_end"][sel], c["snap"][sel].astype(bool)
-    doff = (_b(buf, l4 + 12) >> 4) * 4
+    tw = _win(buf, l4, 20)
+    doff = (tw[:, 12].astype(np.int64) >> 4) * 4
     bad = (l4 + 20 > ip_end) | (doff < 20) | (l4 + doff > ip_end)
     if bad.any():
         problems.add("TCP segments shorter than their header: skipped", n=int(bad.sum()),
                      frame=int(fr.number[c["idx"][sel][np.argmax(bad)]]))
     ok = ~bad
-    sel, l4, ip_end, doff, snap = sel[ok], l4[ok], ip_end[ok], doff[ok], snap[ok]
+    sel, l4, ip_end, doff, snap, tw = sel[ok], l4[ok], ip_end[ok], doff[ok], snap[ok], tw[ok]
     idx = c["idx"][sel]
+    length = ip_end - l4 - doff
+    lead = np.where(length >= 4, _be32(_win(buf, l4 + doff, 4), 0), -1) if sel.size else np.empty(0, np.int64)
     return Transport(
         buf=buf, number=fr.number[idx], ts_ns=fr.ts_ns[idx],
         src_hi=c["src_hi"][sel].astype(np.uint64), src_lo=c["src_lo"][sel].astype(np.uint64),
         dst_hi=c["dst_hi"][sel].astype(np.uint64), dst_lo=c["dst_lo"][sel].astype(np.uint64),
-        sport=_gather(buf, l4, 2, ">u2"), dport=_gather(buf, l4 + 2, 2, ">u2"),
-        start=l4 + doff, length=ip_end - l4 - doff, truncated=snap,
-        seq=_gather(buf, l4 + 4, 4, ">u4"), flags=_b(buf, l4 + 13),
+        sport=_be16(tw, 0), dport=_be16(tw, 2), start=l4 + doff, length=length, truncated=snap,
+        lead=lead, seq=_be32(tw, 4), flags=tw[:, 13].astype(np.int64),
     )
 
 
@@ -485,9 +514,24 @@ def flow_groups(t: Transport) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ([65545, 131081], [0, 2, 1], [0, 2, 3])
     """
     ports = (t.sport.astype(np.uint64) << np.uint64(16)) | t.dport.astype(np.uint64)
-    keys = np.ascontiguousarray(np.stack([t.src_hi, t.src_lo, t.dst_hi, t.dst_lo, ports], axis=1).astype(np.uint64))
-    if keys.shape[0] == 0:
-        return keys.reshape(0, 5), np.empty(0, np.int64), np.zeros(1, np.int64)
+    if len(t) == 0:
+        return np.zeros((0, 5), np.uint64), np.empty(0, np.int64), np.zeros(1, np.int64)
+    cols = (t.src_hi, t.src_lo, t.dst_hi, t.dst_lo, ports)
+    # One 64-bit hash per row (multiply-xor mixing), grouped with a sort of plain integers;
+    # a collision (two flows, one hash) is checked for and falls back to exact grouping.
+    h = np.zeros(len(t), np.uint64)
+    with np.errstate(over="ignore"):
+        for c in cols:
+            h = (h ^ c.astype(np.uint64)) * np.uint64(0x9E3779B97F4A7C15)
+            h ^= h >> np.uint64(29)
+    _, first, inverse, counts = np.unique(h, return_index=True, return_inverse=True, return_counts=True)
+    inverse = inverse.reshape(-1)
+    if all((c.astype(np.uint64) == c.astype(np.uint64)[first][inverse]).all() for c in cols):
+        order = np.argsort(inverse, kind="stable")
+        bounds = np.concatenate(([0], np.cumsum(counts)))
+        keys = np.stack([c.astype(np.uint64)[first] for c in cols], axis=1)
+        return keys, order, bounds
+    keys = np.ascontiguousarray(np.stack(cols, axis=1).astype(np.uint64))
     void = keys.view(np.dtype((np.void, 40))).reshape(-1)
     _, first, inverse, counts = np.unique(void, return_index=True, return_inverse=True, return_counts=True)
     order = np.argsort(inverse.reshape(-1), kind="stable")

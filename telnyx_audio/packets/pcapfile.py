@@ -40,7 +40,7 @@ import numpy as np
 
 from telnyx_audio.packets._problems import Problems
 
-__all__ = ["Frames", "PacketFile", "sniff_format", "LINKTYPE_NAMES"]
+__all__ = ["Frames", "PacketFile", "sniff_format", "LINKTYPE_NAMES", "SLACK"]
 
 _PCAP_MAGIC = {  # first 4 bytes -> (byte order, nanoseconds per fraction unit)
     b"\xd4\xc3\xb2\xa1": ("<", 1000),
@@ -54,6 +54,8 @@ _IDB, _OPB, _SPB, _EPB = 1, 2, 3, 6
 _GZIP = b"\x1f\x8b"
 _MAX_RECORD = 1 << 20  # Wireshark's limit is 256 KiB for most link types; more is garbage
 _MAX_BLOCK = 1 << 24
+#: Zero bytes after each chunk's data, so that fixed-size windows read at any frame fit.
+SLACK = 128
 
 #: Link types this package reads (LINKTYPE_* numbers of tcpdump.org).
 LINKTYPE_NAMES = {
@@ -77,7 +79,7 @@ class Frames:
     Attributes
     ----------
     buf : np.ndarray of uint8
-        The bytes holding every frame of the batch.
+        The bytes holding every frame of the batch, followed by :data:`SLACK` zero bytes.
     offset, caplen, origlen : np.ndarray of int64, shape (m,)
         Where each frame's captured bytes start, how many were captured, how long the frame
         was on the wire (``caplen < origlen``: cut short by the snap length).
@@ -267,7 +269,7 @@ class PacketFile:
     ([1, 2, 3], 1000500000, [4, 4, 4], 60)
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, chunk_bytes: int = 1 << 23) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, chunk_bytes: int = 1 << 24) -> None:
         self.path = os.fspath(path)
         self.chunk_bytes = int(chunk_bytes)
         self.problems = Problems()
@@ -297,13 +299,24 @@ class PacketFile:
         return open(self.path, "rb")
 
     def _read(self, f: BinaryIO, n: int) -> bytes:
+        into = bytearray(n)
+        got = self._readinto(f, memoryview(into))
+        return bytes(into[:got])
+
+    def _readinto(self, f: BinaryIO, view: memoryview) -> int:
+        """Fill ``view`` as far as the file goes; the bytes read (fewer only at the end)."""
+        got = 0
         try:
-            return f.read(n)
+            while got < len(view):
+                k = f.readinto(view[got:])  # type: ignore[attr-defined]
+                if not k:
+                    break
+                got += k
         except EOFError:
             self.problems.add("the gzip stream is cut short: the frames after the cut are missing")
         except (gzip.BadGzipFile, zlib.error, OSError) as exc:
             self.problems.add("the gzip stream is corrupt: reading stopped there", detail=str(exc))
-        return b""
+        return got
 
     def __iter__(self) -> Iterator[Frames]:
         with self._open() as f:
@@ -312,20 +325,30 @@ class PacketFile:
             else:
                 yield from self._pcapng(f)
 
-    def _chunks(self, f: BinaryIO, data: bytes) -> Iterator[tuple[bytes, bool]]:
-        """Yield (data, at_eof); the consumer sets ``self._keep`` to the bytes to carry over."""
+    def _chunks(self, f: BinaryIO) -> Iterator[tuple[np.ndarray, memoryview, bool]]:
+        """Yield (buffer, data, at_eof): each chunk in a fresh buffer with :data:`SLACK` zero
+        bytes after the data (so fixed-size windows never run off its end); the consumer sets
+        ``self._keep`` to the offset of the bytes to carry into the next chunk."""
+        carry: memoryview | None = None
         want = self.chunk_bytes
         while True:
-            new = self._read(f, want)
-            eof = len(new) < want
-            data = data + new if data else new
-            self._keep = b""
-            yield data, eof
+            have = len(carry) if carry is not None else 0
+            buf = np.empty(have + want + SLACK, np.uint8)
+            if have:
+                buf[:have] = np.frombuffer(carry, np.uint8)
+            view = memoryview(buf)
+            got = self._readinto(f, view[have : have + want])
+            eof = got < want
+            size = have + got
+            buf[size : size + SLACK] = 0
+            data = view[:size]
+            self._keep = size
+            yield buf, data, eof
             if eof:
                 return
-            data = self._keep
+            carry = data[self._keep :]
             # A record larger than a chunk: read more at once.
-            want = self.chunk_bytes if len(data) < self.chunk_bytes // 2 else 2 * len(data)
+            want = self.chunk_bytes if len(carry) < self.chunk_bytes // 2 else 2 * len(carry)
 
     def _torn(self, leftover: int) -> None:
         if leftover:
@@ -344,10 +367,9 @@ class PacketFile:
         if network >> 28 & 1:  # FCS present: its length in bits 29-31
             self.problems.add("frames carry an Ethernet FCS: ignored", detail=f"{(network >> 29) * 2} bytes")
         dt = order
-        for data, eof in self._chunks(f, b""):
-            buf = np.frombuffer(data, np.uint8)
+        for buf, data, eof in self._chunks(f):
             starts, stop, problem = _walk(data, buf, 0, order, 8, 16, 16, _MAX_RECORD + 16, 1, None)
-            self._keep = data[stop:]
+            self._keep = stop
             if starts.size:
                 heads = np.lib.stride_tricks.sliding_window_view(buf, 16)[starts].view(dt + "u4").reshape(-1, 4)
                 heads = heads.astype(np.int64)
@@ -366,15 +388,14 @@ class PacketFile:
                 self.problems.add("a pcap record header is corrupt: reading stopped there", detail=problem)
                 return
             if eof:
-                self._torn(len(self._keep))
+                self._torn(len(data) - stop)
                 return
 
     # -- pcapng -------------------------------------------------------------------------
     def _pcapng(self, f: BinaryIO) -> Iterator[Frames]:
         order = "<"
         ifaces: list[_Interface] = []
-        for data, eof in self._chunks(f, b""):
-            buf = np.frombuffer(data, np.uint8)
+        for buf, data, eof in self._chunks(f):
             at = 0
             frames: list[Frames] = []
             stop_all = False
@@ -425,7 +446,7 @@ class PacketFile:
                     break
                 if at + 12 > len(data) or struct.unpack_from("<I", data, at)[0] != _SHB:
                     break
-            self._keep = b"" if stop_all else data[at:]
+            self._keep = len(data) if stop_all else at
             if frames:
                 out = frames[0] if len(frames) == 1 else Frames(
                     buf, *(np.concatenate([getattr(fr, k) for fr in frames])
@@ -434,7 +455,7 @@ class PacketFile:
             if stop_all:
                 return
             if eof:
-                self._torn(len(self._keep))
+                self._torn(len(data) - at)
                 return
 
     def _bad_block(self, at: int, length: int, *, trailer: bool = False) -> None:
