@@ -1,27 +1,26 @@
 """RTP stream statistics exactly as Wireshark's RTP Stream Analysis computes them, in numpy.
 
-Wireshark (``ui/tap-rtp-analysis.c``, ``rtppacket_analyse``; ``ui/rtp_stream.c``,
-``rtpstream_info_calculate``) walks a stream's packets in capture order with a running
-state. The same arithmetic is done here on whole columns:
+Wireshark (``ui/tap-rtp-analysis.c``, ``rtppacket_analyse``; ``rtpstream_info_calculate``)
+walks a stream's packets in capture order with a running state; what tshark 4.0 computes
+(the version the tests compare with, ``tshark -q -z rtp,streams``) is done here on whole
+columns:
 
-- a packet is *in time sequence* when its extended timestamp is not below every earlier
-  one's; delta, jitter and skew are measured from the last such packet (its arrival time
-  and timestamp);
-- ``delta`` is the arrival time since that packet; the difference ``D`` is
-  ``|arrival - (its arrival + timestamp step / (clock // 1000))|`` (Wireshark divides by
-  the clock in kHz, an integer); jitter is the RFC 3550 filter ``J += (D - J) / 16``
-  (a first-order IIR filter, :func:`scipy.signal.lfilter`), only over packets whose clock
-  is known (telephone-event and unknown dynamic types have none);
+- ``delta`` is each packet's arrival time since the packet before; the difference ``D`` is
+  ``|delta - nominal step|``, the nominal step being the timestamp's advance since the last
+  packet with a known clock, divided by the clock in kHz (an integer division, as
+  Wireshark's ``clock_rate / 1000``); jitter is the RFC 3550 filter ``J += (D - J) / 16``
+  (a first-order IIR filter, :func:`scipy.signal.lfilter`) over packets with a known clock
+  (telephone-event and unnamed dynamic types have none);
 - min/max/mean delta and jitter are over *regular* packets: not the first, no marker bit,
-  not comfort noise nor just after it, in time sequence. Wireshark's "mean" divides the
-  running sum by the packet's index, not the count of regular packets; this is kept
-  (it is the same when every packet is regular);
-- skew is nominal time (timestamps) minus arrival time, both summed from the first packet;
-  the maximum is the one largest in magnitude, sign kept; clock drift is the least-squares
-  slope of nominal on arrival time, times the duration, minus the duration;
-- ``sequence_errors`` counts packets whose sequence number was not the one expected
-  (lost before it, late, duplicated), and ``expected``/``lost`` come from the first and
-  last sequence numbers and the wraps between (so duplicates offset losses).
+  not comfort noise nor just after it. Wireshark's "mean" divides its running sum by the
+  packet's index, not by the count of regular packets; this is kept (the same when every
+  packet is regular);
+- skew is nominal time (timestamps) minus arrival time, both from the first packet; the
+  maximum is the one largest in magnitude, sign kept; clock drift is the least-squares
+  slope of nominal on arrival time, less one, times the duration (Wireshark's dialog);
+- ``sequence_errors`` counts packets whose sequence number was not the one expected (lost
+  before it, late, duplicated), and ``expected``/``lost`` come from the first and last
+  sequence numbers and the wraps between (so duplicates offset losses).
 
 The one part that is a true sequential state machine (which sequence number is expected
 next) runs in Python only over the packets that break the simple rule "one more than the
@@ -94,14 +93,14 @@ def _running_mean(index: np.ndarray, x: np.ndarray) -> float:
     return float(np.dot(b, weights))
 
 
-def _sequence(seq: np.ndarray, in_seq: np.ndarray) -> int:
+def _sequence(seq: np.ndarray) -> int:
     """Wireshark's count of sequence errors (lost before, late, duplicated)."""
     n = seq.size
     if n < 2:
         return 0
     s = seq.astype(np.int64)
     simple = np.zeros(n, bool)
-    simple[1:] = in_seq[1:] & (s[1:] == (s[:-1] + 1) % 65536)
+    simple[1:] = s[1:] == (s[:-1] + 1) % 65536
     hard = np.flatnonzero(~simple)
     hard = hard[hard > 0]
     errors = 0
@@ -110,7 +109,7 @@ def _sequence(seq: np.ndarray, in_seq: np.ndarray) -> int:
     seq_num = int(s[i - 1]) if i < n else 0  # every packet before the first hard one was in step
     while i < n:
         cur = int(s[i])
-        if in_seq[i] and (cur > seq_num or seq_num - cur > 0xFF00):
+        if cur > seq_num or seq_num - cur > 0xFF00:
             if not (cur == seq_num + 1 or (seq_num == 65535 and cur == 0)):
                 errors += 1
             seq_num = cur
@@ -125,7 +124,7 @@ def _sequence(seq: np.ndarray, in_seq: np.ndarray) -> int:
     return errors
 
 
-def _cycles(seq: np.ndarray, in_seq: np.ndarray) -> int:
+def _cycles(seq: np.ndarray) -> int:
     """Wireshark's count of sequence-number wraps (its ``under`` flip-flop)."""
     s = seq.astype(np.int64)
     start = s[0]
@@ -135,8 +134,8 @@ def _cycles(seq: np.ndarray, in_seq: np.ndarray) -> int:
     low = (s < start) | ((s == 0) & (prev == 65535))
     high = s > start
     ev = np.zeros(s.size, np.int8)  # 1 set, -1 reset, 0 nothing
-    ev[in_seq & low] = 1
-    ev[in_seq & high & ~low] = -1
+    ev[low] = 1
+    ev[high & ~low] = -1
     ev[0] = 0
     e = ev[ev != 0]
     if e.size == 0:
@@ -189,34 +188,35 @@ def stream_stats(arrival_ns: np.ndarray, seq: np.ndarray, timestamp: np.ndarray,
     pt = np.asarray(payload_type, np.int64)
     clock = np.asarray(clock, np.int64)
     mark = np.asarray(marker, bool)
-    prev_max = np.maximum.accumulate(ts)
-    ref_ts = np.empty(n, np.int64)
-    ref_ts[0] = ts[0]
-    ref_ts[1:] = prev_max[:-1]
-    in_seq = ts >= ref_ts
-    in_seq[0] = True
-    last = np.maximum.accumulate(np.where(in_seq, np.arange(n), 0))
-    ref_i = np.empty(n, np.int64)
-    ref_i[0] = 0
-    ref_i[1:] = last[:-1]
-    delta = t - t[ref_i]
-    delta[0] = 0.0
+    delta = np.zeros(n)
+    delta[1:] = np.diff(t)
     has_clock = clock >= 1000
     has_clock[0] = False
-    khz = np.where(has_clock, clock // 1000, 1).astype(np.float64)
-    nominal_diff = (ts - ref_ts) / khz
-    diff = np.abs(t - (t[ref_i] + nominal_diff))
     jit_rows = np.flatnonzero(has_clock)
     jitter = np.zeros(n)
     if jit_rows.size:
         from scipy.signal import lfilter
 
-        j = lfilter([1 / 16], [1, -15 / 16], diff[jit_rows])
-        jitter[jit_rows] = j
+        # Nominal time of each packet with a clock (its timestamp from the first packet's, in
+        # ms at its own clock), and of the packet with a clock before it (the first packet's
+        # is 0): the expected arrival is the previous packet's plus the nominal step.
+        nominal = (ts[jit_rows] - ts[0]) / (clock[jit_rows] // 1000).astype(np.float64)
+        last_nominal = np.concatenate(([0.0], nominal[:-1]))
+        diff = np.abs(delta[jit_rows] - (nominal - last_nominal))
+        jitter[jit_rows] = lfilter([1 / 16], [1, -15 / 16], diff)
+        skew = nominal - t[jit_rows]
+        k = int(np.argmax(np.abs(skew)))
+        out["max_skew_ms"] = float(skew[k])
+        arrival = t[jit_rows]
+        sumt, sumts = float(arrival.sum()), float(nominal.sum())
+        sumt2, sumtts = float(np.dot(arrival, arrival)), float(np.dot(arrival, nominal))
+        if sumt2 > 0:
+            x = (n * sumtts - sumt * sumts) / (n * sumt2 - sumt * sumt)
+            out["clock_drift_ms"] = float(t[-1]) * (x - 1.0)
     prev_pt = np.empty(n, np.int64)
     prev_pt[0] = pt[0]
     prev_pt[1:] = pt[:-1]
-    regular = ~mark & ~np.isin(pt, _CN) & ~np.isin(prev_pt, _CN) & in_seq
+    regular = ~mark & ~np.isin(pt, _CN) & ~np.isin(prev_pt, _CN)
     regular[0] = False
     idx = np.arange(n)
     r = np.flatnonzero(regular)
@@ -229,23 +229,11 @@ def stream_stats(arrival_ns: np.ndarray, seq: np.ndarray, timestamp: np.ndarray,
         out["max_jitter_ms"] = max(0.0, float(jitter[rj].max()))
         out["min_jitter_ms"] = float(jitter[rj].min())
         out["mean_jitter_ms"] = _running_mean(idx[rj], jitter[rj])
-    if jit_rows.size:
-        nominal = np.cumsum(nominal_diff[jit_rows])
-        arrival = np.cumsum(delta[jit_rows])
-        skew = nominal - arrival
-        k = int(np.argmax(np.abs(skew)))
-        out["max_skew_ms"] = float(skew[k]) if abs(skew[k]) > 0 else 0.0
-        sumt, sumts = float(arrival.sum()), float(nominal.sum())
-        sumt2, sumtts = float(np.dot(arrival, arrival)), float(np.dot(arrival, nominal))
-        duration = float(t[last[-1]])
-        if sumt2 > 0:
-            x = (n * sumtts - sumt * sumts) / (n * sumt2 - sumt * sumt)
-            out["clock_drift_ms"] = duration * (x - 1.0)
-    cycles = _cycles(seq, in_seq)
+    cycles = _cycles(seq)
     expected = int(seq[-1] + cycles * 65536 - seq[0] + 1)
     out["expected"] = expected
     out["lost"] = expected - n
-    out["sequence_errors"] = _sequence(seq, in_seq)
+    out["sequence_errors"] = _sequence(seq)
     out["duration_s"] = float(t[-1] / 1000.0)
     return out
 

@@ -402,12 +402,12 @@ class CallReader:
         v2 = (udp.length >= 8) & (b0 >> 6 == 2)
         is_rtcp = v2 & (b1 >= 200) & (b1 <= 207)
         is_rtp = v2 & ~is_rtcp & (udp.length >= 12)
-        if is_rtcp.any():
-            self._rtcp(udp.take(np.flatnonzero(is_rtcp)))
         if is_rtp.all():
             self._rtp(udp)
         elif is_rtp.any():
             self._rtp(udp.take(np.flatnonzero(is_rtp)))
+        if is_rtcp.any():
+            self._rtcp(udp.take(np.flatnonzero(is_rtcp)))
 
     def _bound(self, ep: Endpoint, frames: np.ndarray) -> list[tuple[np.ndarray, str, str]]:
         """Where ``ep`` was bound by an SDP at each of ``frames``: (mask, call_id, party) pieces."""
@@ -508,7 +508,6 @@ class CallReader:
         return f"rtp-{self._n_heuristic}", 0
 
     def _rtcp(self, t: Transport) -> None:
-        self.counts["rtcp"] += len(t)
         for i in range(len(t)):
             key: _FlowKey = (int(t.src_hi[i]), int(t.src_lo[i]), int(t.dst_hi[i]), int(t.dst_lo[i]),
                              int(t.sport[i]), int(t.dport[i]))
@@ -517,7 +516,9 @@ class CallReader:
                 continue
             src = _ep_text((key[0], key[1], key[4]))
             dst = _ep_text((key[2], key[3], key[5]))
-            for report in parse_rtcp(t.payload(i), time_ns=int(t.ts_ns[i]), frame=int(t.number[i]), src=src, dst=dst):
+            reports = parse_rtcp(t.payload(i), time_ns=int(t.ts_ns[i]), frame=int(t.number[i]), src=src, dst=dst)
+            self.counts["rtcp"] += bool(reports)
+            for report in reports:
                 store.rtcp.append(store.rtt.add(report))
             store.last_ns = max(store.last_ns, int(t.ts_ns[i]))
 
@@ -570,7 +571,7 @@ class CallReader:
             for p in d.sdp_problems:
                 self.problems.add("SDP problems", detail=p)
             named = {(ep[0], ep[1], ep[2]) for ep in d.bound}
-            got = {(k[2], k[3], k[5]) for k in store.flows} | {(k[0], k[1], k[4]) for k in store.flows}
+            got = {(k[2], k[3], k[5]) for k in store.flows}  # endpoints that received RTP
             quiet = sorted(_ep_text(ep) for ep in named - got if not _is_rtcp_port(ep, d))
             if quiet and d.final_status is not None and d.final_status < 300:
                 warnings.append(f"the SDP named {', '.join(quiet)} but no RTP came there")

@@ -219,7 +219,8 @@ class Dialogs:
                         d.answerer = src_text
                 elif d.ended_by is None:
                     d.ended_by, d.ended_ns = f"{msg.status} {msg.reason}".strip(), time_ns
-                    d.hung_up_by = ORIGINATOR if msg.status == 487 else None
+                    # 487 answers the caller's CANCEL; any other failure is the callee's refusal.
+                    d.hung_up_by = ORIGINATOR if msg.status == 487 else ANSWERER
                 elif d.ended_ns is None:
                     d.ended_ns = time_ns
         return d

@@ -206,7 +206,7 @@ def _link(fr: Frames, problems: Problems) -> tuple[np.ndarray, np.ndarray]:
     end = off + fr.caplen
     l3 = np.full(m, -1, np.int64)
     ver = np.zeros(m, np.int64)
-    codes = np.unique(fr.linktype) if m and fr.linktype[0] != fr.linktype[-1] else fr.linktype[:1]
+    codes = fr.linktype[:1] if m and (fr.linktype == fr.linktype[0]).all() else np.unique(fr.linktype)
     for code in codes.tolist():
         sel = np.flatnonzero(fr.linktype == code) if codes.size > 1 else np.arange(m)
         o, e = off[sel], end[sel]
