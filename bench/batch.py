@@ -203,7 +203,7 @@ def main() -> None:
                                      dashboard_address="127.0.0.1:0", worker_dashboard_address="127.0.0.1:0") as cluster, \
                         Client(cluster) as client:
                     # The same imports the pool's fork server made before (a) and (b), not counted.
-                    for module in ("telnyx_audio.fleet.work", "telnyx_audio.capture", "telnyx_audio.analysis",
+                    for module in ("telnyx_audio.fleet.work", "telnyx_audio.read", "telnyx_audio.streams.read", "telnyx_audio.analysis",
                                    "pandas", "threadpoolctl"):
                         client.run(importlib.import_module, module)
                     start = time.perf_counter() - t0

@@ -168,7 +168,7 @@ def finalisers(pids: list[int]) -> set[int]:
     found = set()
     for p in pids:
         try:
-            if b"telnyx_audio.server._worker" in Path(f"/proc/{p}/cmdline").read_bytes():
+            if b"telnyx_audio.streams.server._worker" in Path(f"/proc/{p}/cmdline").read_bytes():
                 found.add(p)
         except OSError:
             pass

@@ -56,7 +56,7 @@ print(time.perf_counter() - t0, audio.shape[1], zlib.crc32(audio[:, ::7].tobytes
 OURS = r"""
 import resource, sys, time, zlib
 import numpy as np
-from telnyx_audio.capture import read_capture
+from telnyx_audio.read import read_capture
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter()
 audio = read_capture(sys.argv[1]).recording.audio

@@ -131,8 +131,8 @@ async def naive_load(out: Path, base: int, forks: int, seconds: float) -> dict:
 
 async def our_load(out: Path, base: int, forks: int, seconds: float) -> dict:
     """Our receiver: listen on every pair of the range, one capture file per call."""
-    from telnyx_audio.fork.capturefile import read_records
-    from telnyx_audio.fork.receiver import ForkReceiver
+    from telnyx_audio.forks.rtpcap import read_records
+    from telnyx_audio.forks.receiver import ForkReceiver
 
     receiver = ForkReceiver(out, ports=(base, base + 2 * forks - 1), listen_all=True)
     task = asyncio.ensure_future(receiver.serve_async())
@@ -154,9 +154,9 @@ async def our_load(out: Path, base: int, forks: int, seconds: float) -> dict:
 
 def decode_comparison(tmp: Path, hours: float, repeats: int) -> None:
     from telnyx_audio import codecs
-    from telnyx_audio.capture import read_capture
-    from telnyx_audio.fork.capturefile import MAGIC, RECORD
-    from telnyx_audio.simulator import call_messages
+    from telnyx_audio.read import read_capture
+    from telnyx_audio.forks.rtpcap import MAGIC, RECORD
+    from telnyx_audio.simulators.stream import call_messages
 
     rate = 8000
     n = int(hours * 3600 * rate) // 160 * 160

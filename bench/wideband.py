@@ -48,7 +48,7 @@ sys.path.insert(0, str(HERE.parent))
 OURS = r"""
 import resource, sys, time, zlib
 import numpy as np
-from telnyx_audio.capture import read_capture
+from telnyx_audio.read import read_capture
 import av  # imported before the baseline RSS: the decoders' library is not the capture's cost
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0, c0 = time.perf_counter(), time.process_time()

@@ -3,20 +3,25 @@ data/example_webhooks.jsonl (the same call's webhook deliveries, as the receiver
 
 Run from the repository root: ``python data/make_example.py``. The output is deterministic.
 
-What is in it, so the demo and notebooks have something real to find:
+The two parties are real people: the agent (outbound) is Allison Smith's recorded telephone
+prompts and the caller (inbound) is CMU ARCTIC speaker awb, both from the held-out set in
+data/speech/heldout/ (sources and licences in data/speech/SOURCES.md; the call is under CC BY-SA
+3.0 as the prompts are). What is in it, so the demo and notebooks have something real to find:
 
 - ``connected``, ``start`` (PCMU, 8 kHz, custom_parameters), then 50 media frames a second per
   track, each 20 ms of G.711 mu-law, with Telnyx's field names and string counters;
-- the caller (inbound) and the agent (outbound) take turns, with one overlap where the
-  caller cuts in, and silence between turns;
-- the caller presses 1 and 5: in-band DTMF tones and Telnyx ``dtmf`` events;
+- the caller and the agent take turns, with silence between turns (a low noise floor):
+  agent "thank you for your patience" (0.3-1.7 s), caller "and you always want to see it"
+  (2.4-3.9 s), agent "one moment please" (3.5-4.8 s, starting before the caller ends), and the
+  caller cuts in with "in the superlative degree" (4.4-5.9 s): two overlaps;
+- the caller presses 1 and 5 (6.3 s and 6.9 s): in-band DTMF tones and Telnyx ``dtmf`` events;
 - the network's habits: a few frames arrive late (reordered), two arrive twice, and three
-  inbound frames never arrive (a 60 ms gap);
+  inbound frames never arrive (a 60 ms gap at 3.00 s, inside the caller's first turn);
 - ``stop``.
 
-The webhooks (call.initiated ... call.hangup, transcriptions, DTMF, one retried delivery) are
-signed with a demo key whose public half is in data/example_webhooks.pub, so they can be
-re-verified offline with ``verify_webhook(..., tolerance_s=None)``.
+The webhooks (call.initiated ... call.hangup, transcriptions of what each party says, DTMF, one
+retried delivery) are signed with a demo key whose public half is in data/example_webhooks.pub,
+so they can be re-verified offline with ``verify_webhook(..., tolerance_s=None)``.
 """
 
 from __future__ import annotations
@@ -28,50 +33,79 @@ from pathlib import Path
 
 import numpy as np
 
-from telnyx_audio import codecs
+import telnyx_audio as ta
 
+HERE = Path(__file__).resolve().parent
+SPEECH = HERE / "speech" / "heldout"
 SR = 8000
 FRAME = 160  # 20 ms
 SECONDS = 8
 STREAM_ID = "7f2b7c0e-9a41-4f3e-b1c5-2f0c9e5d8a61"
 CALL_CONTROL_ID = "v3:u5OAKGEPT3Dx8SZSSDRWEMdNH2OripQhO"
 DTMF = {"1": (697, 1209), "5": (770, 1336)}
+DIGITS = [(6.3, "1"), (6.9, "5")]  # (start s, digit): 120 ms tones on the caller's track
+
+# The script: (track, where the cut starts in the call (s), file under heldout/, (from, to) s in
+# the file or None for all of it, what is said, when that speech ends in the call (s)).
+# The ARCTIC sentence is cut at its one pause, between "see it" and "in" (1.91 s in the file).
+TURNS = [
+    ("outbound", 0.25, "allison/queue-thankyou.flac", None, "thank you for your patience", 1.7),
+    ("inbound", 2.0, "awb/arctic_a0007.flac", (0.0, 1.91), "and you always want to see it", 3.9),
+    ("outbound", 3.45, "allison/one-moment-please.flac", None, "one moment please", 4.8),
+    ("inbound", 4.4, "awb/arctic_a0007.flac", (1.91, 3.7), "in the superlative degree", 6.0),
+]
+LEVEL_DBFS = {"outbound": -20.0, "inbound": -22.0}  # active speech level (RMS over loud frames)
+NOISE_DBFS = -60.0
 
 
-def voice(t0: float, t1: float, f0: float, seed: int) -> np.ndarray:
-    """Speech-like sound: a gliding voiced tone with harmonics under a syllable envelope."""
-    rng = np.random.default_rng(seed)
-    n = int((t1 - t0) * SR)
-    t = np.arange(n) / SR
-    pitch = f0 * (1 + 0.08 * np.sin(2 * np.pi * 0.7 * t))
-    phase = 2 * np.pi * np.cumsum(pitch) / SR
-    sound = sum(np.sin(k * phase) / k for k in range(1, 9))
-    syllables = 0.55 + 0.45 * np.sin(2 * np.pi * 4 * t) ** 2
-    fade = np.minimum(1, np.minimum(t, t[::-1]) / 0.03)
-    return 0.3 * sound * syllables * fade + rng.normal(0, 0.004, n)
+def utterance(name: str, span: tuple[float, float] | None, rate: int, level_dbfs: float) -> np.ndarray:
+    """One recording (or a cut of it) at ``rate``, scaled to ``level_dbfs`` of active speech; float."""
+    import soundfile
+    from scipy.signal import resample_poly
+
+    x, sr = soundfile.read(SPEECH / name, dtype="float64")
+    if span is not None:
+        x = x[int(span[0] * sr) : int(span[1] * sr)]
+    fade = np.minimum(1.0, np.minimum(np.arange(x.size), np.arange(x.size)[::-1]) / (0.01 * sr))
+    x = x * fade
+    if rate != sr:
+        x = resample_poly(x, rate, sr)
+    frame = rate // 100
+    power = np.mean(x[: x.size // frame * frame].reshape(-1, frame) ** 2, axis=1)
+    active = power[power > power.max() * 1e-3]  # frames within 30 dB of the loudest
+    return x * 10 ** (level_dbfs / 20) / np.sqrt(active.mean())
+
+
+def dtmf_tone(digit: str, rate: int) -> np.ndarray:
+    t = np.arange(int(0.12 * rate)) / rate
+    low, high = DTMF[digit]
+    return 0.25 * (np.sin(2 * np.pi * low * t) + np.sin(2 * np.pi * high * t))
+
+
+def parties(rate: int = SR) -> np.ndarray:
+    """The call's two clean tracks, ``[inbound, outbound]`` on axis 0, int16 at ``rate``, shape (2, SECONDS * rate)."""
+    rng = np.random.default_rng(0)
+    tracks = {name: rng.normal(0, 10 ** (NOISE_DBFS / 20), SECONDS * rate) for name in ("inbound", "outbound")}
+
+    def put(track: str, t0: float, sound: np.ndarray) -> None:
+        i = int(round(t0 * rate))
+        tracks[track][i : i + sound.size] += sound[: tracks[track].size - i]
+
+    for track, t0, name, span, _, _ in TURNS:
+        put(track, t0, utterance(name, span, rate, LEVEL_DBFS[track]))
+    for start, digit in DIGITS:
+        put("inbound", start, dtmf_tone(digit, rate))
+    return np.stack([np.clip(np.round(tracks[k] * 32767), -32768, 32767).astype(np.int16) for k in ("inbound", "outbound")])
 
 
 def build() -> dict[str, np.ndarray]:
-    tracks = {name: np.random.default_rng(i).normal(0, 0.002, SR * SECONDS) for i, name in enumerate(("inbound", "outbound"))}
-
-    def put(track: str, t0: float, sound: np.ndarray) -> None:
-        i = int(t0 * SR)
-        tracks[track][i : i + sound.size] += sound
-
-    put("outbound", 0.3, voice(0.3, 2.1, 180, 1))  # agent greets
-    put("inbound", 2.6, voice(2.6, 4.4, 120, 2))  # caller answers
-    put("outbound", 4.1, voice(4.1, 5.4, 175, 3))  # agent starts before the caller ends
-    put("inbound", 5.0, voice(5.0, 5.8, 125, 4))  # caller cuts in: overlap 5.0-5.4
-    for digit, start in (("1", 6.3), ("5", 6.9)):
-        t = np.arange(int(0.12 * SR)) / SR
-        low, high = DTMF[digit]
-        put("inbound", start, 0.25 * (np.sin(2 * np.pi * low * t) + np.sin(2 * np.pi * high * t)))
-    return {k: np.clip(v * 32767, -32768, 32767).astype(np.int16) for k, v in tracks.items()}
+    audio = parties(SR)
+    return {"inbound": audio[0], "outbound": audio[1]}
 
 
 def messages() -> list[dict]:
     audio = build()
-    payload = {name: codecs.encode(pcm, "PCMU") for name, pcm in audio.items()}
+    payload = {name: ta.encode(pcm, "PCMU") for name, pcm in audio.items()}
     frames = []
     for chunk in range(1, SECONDS * SR // FRAME + 1):
         for name in ("inbound", "outbound"):
@@ -95,10 +129,11 @@ def messages() -> list[dict]:
         "tags": ["example"], "client_state": "ZXhhbXBsZQ==",
         "custom_parameters": {"customer_id": "customer_123", "campaign": "demo"},
         "media_format": {"encoding": "PCMU", "sample_rate": SR, "channels": 1}}})
+    pressed = {int(start * 50) + 4: digit for start, digit in DIGITS}  # Telnyx reports a digit ~80 ms in
     for f in frames:
         msgs.append({"event": "media", "media": f})
-        if f["track"] == "inbound" and f["chunk"] in (int(6.3 * 50) + 4, int(6.9 * 50) + 4):
-            digit = "1" if f["chunk"] < 6.6 * 50 else "5"
+        if f["track"] == "inbound" and f["chunk"] in pressed:
+            digit = pressed[f["chunk"]]
             msgs.append({"event": "dtmf", "occurred_at": f"2026-11-24T10:00:0{int(f['chunk'] / 50)}.000000Z",
                          "dtmf": {"digit": digit}})
     msgs.append({"event": "stop", "stop": {"user_id": "3E6F995F-85F7-4705-9741-53B116D28237",
@@ -125,8 +160,6 @@ T_START = 1795514400  # 2026-11-24T10:00:00Z: the stream's first frame
 
 
 def webhooks() -> list[dict]:
-    from telnyx_audio.webhooks import sign_webhook
-
     base = {"call_control_id": CALL_CONTROL_ID, "call_leg_id": "428c31b6-7af4-4bcb-b7f5-5013ef9657c1",
             "call_session_id": "428c31b6-7af4-4bcb-b7f5-5013ef9657c1", "client_state": "ZXhhbXBsZQ==",
             "connection_id": "1684641123236054244"}
@@ -139,10 +172,9 @@ def webhooks() -> list[dict]:
         (-2.0, "call.initiated", {"direction": "incoming", "from": "+13122010094", "to": "+13122123456", "state": "parked"}),
         (-0.5, "call.answered", {"from": "+13122010094", "to": "+13122123456"}),
         (0.0, "streaming.started", {"stream_url": "wss://example.com/stream"}),
-        (2.1, "call.transcription", tr("thank you for calling how can I help", True, 0.94, "outbound")),
-        (3.5, "call.transcription", tr("I would like to", False, None, "inbound")),
-        (4.4, "call.transcription", tr("I would like to check my order", True, 0.89, "inbound")),
-        (5.4, "call.transcription", tr("sure can you enter your code", True, 0.91, "outbound")),
+        (3.2, "call.transcription", tr("and you always", False, None, "inbound")),  # a partial, then the final
+        *[(end, "call.transcription", tr(text, True, conf, track))
+          for (track, _, _, _, text, end), conf in zip(TURNS, (0.94, 0.89, 0.91, 0.87))],
         (6.42, "call.dtmf.received", {"digit": "1"}),
         (7.02, "call.dtmf.received", {"digit": "5"}),
         (8.0, "streaming.stopped", {"stream_url": "wss://example.com/stream"}),
@@ -152,7 +184,7 @@ def webhooks() -> list[dict]:
                                                      "outbound": {"packet_count": "400", "skip_packet_count": "0"}}}),
     ]
     records = []
-    for n, (dt, kind, payload) in enumerate(events):
+    for n, (dt, kind, payload) in enumerate(sorted(events, key=lambda e: e[0])):
         when = T_START + dt
         stamp = datetime.fromtimestamp(when, timezone.utc)
         envelope = {"data": {"event_type": kind, "id": f"5e1b2c7a-0000-4000-8000-{n:012d}",
@@ -165,7 +197,7 @@ def webhooks() -> list[dict]:
         for k, env in enumerate(deliveries):
             body = json.dumps(env, separators=(",", ":"))
             signed_at = int(when) + 1 + 30 * k
-            headers = {"content-type": "application/json", **sign_webhook(body.encode(), DEMO_SEED, signed_at)}
+            headers = {"content-type": "application/json", **ta.sign_webhook(body.encode(), DEMO_SEED, signed_at)}
             records.append({"received_at": datetime.fromtimestamp(signed_at + 0.05, timezone.utc).isoformat(),
                             "remote": "192.0.2.10", "path": "/webhooks", "headers": headers, "body": body,
                             "verified": True, "error": None, "event_type": kind, "id": env["data"]["id"]})

@@ -5,8 +5,9 @@ The fleet is generated at run time (it is a few megabytes; nothing is committed)
 deterministic for a given seed. The notebook ``notebooks/05_batch.ipynb`` and
 ``bench/batch.py`` use it.
 
-Every call is the example call's two parties (``data/example_call.jsonl``), rearranged so the
-fleet has something to find:
+Every call is the example call's two real people (the agent Allison Smith, the caller CMU
+ARCTIC speaker awb: data/speech/heldout/, licences in data/speech/SOURCES.md), built clean at
+16 kHz as ``make_example.parties`` builds them, and rearranged so the fleet has something to find:
 
 - codecs: PCMU, PCMA, L16 at 8 and 16 kHz, G722, OPUS; and two calls forked as RTP
   (``fork<N>/fork.rtpcap``, as the fork receiver records them);
@@ -29,27 +30,29 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
 
-import telnyx_audio as ta
-from telnyx_audio.simulator import call_messages
+from telnyx_audio.simulators.stream import call_messages
 
 HERE = Path(__file__).resolve().parent
-EXAMPLE = HERE / "example_call.jsonl"
+if str(HERE) not in sys.path:  # make_example sits beside this file
+    sys.path.insert(0, str(HERE))
+import make_example  # noqa: E402
+
+BASE_RATE = 16000  # the parties are built at 16 kHz, so wideband calls carry wideband speech
 # (encoding, the rate start.media_format reports); G722 reports its RTP clock, 8000.
 CODECS = (("PCMU", 8000), ("PCMA", 8000), ("L16", 8000), ("L16", 16000), ("G722", 8000), ("OPUS", 16000))
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc)
 
 
 def _parties() -> tuple[np.ndarray, list[tuple[float, str]]]:
-    """The example call's audio (2, n) int16 at 8 kHz, and its DTMF events (time, digit)."""
-    capture = ta.read_capture(EXAMPLE)
-    digits = [e.digit for e in capture.events if isinstance(e, ta.Dtmf)]
-    return capture.recording.audio.copy(), list(zip((6.3, 6.9), digits))
+    """The example call's two clean tracks (2, n) int16 at BASE_RATE, and its DTMF (time, digit)."""
+    return make_example.parties(BASE_RATE), list(make_example.DIGITS)
 
 
 def _shift(track: np.ndarray, seconds: float, rate: int) -> np.ndarray:
@@ -69,20 +72,20 @@ def _to_int16(x: np.ndarray) -> np.ndarray:
 
 def call_audio(base: np.ndarray, rng: np.random.Generator, *, seconds: float, rate: int,
                delay_s: float, agent_gain: float, caller_gain: float, noise_dbfs: float | None) -> np.ndarray:
-    """One call's two tracks at ``rate``: the example repeated or cut to ``seconds``."""
-    from telnyx_audio._dsp import resample
+    """One call's two tracks at ``rate``: the example (at BASE_RATE) repeated or cut to ``seconds``."""
+    from scipy.signal import resample_poly
 
     x = base.astype(np.float64)
-    x[1] = _shift(base[1], delay_s, 8000)
+    x[1] = _shift(base[1], delay_s, BASE_RATE)
     x[0] *= caller_gain
     x[1] *= agent_gain
-    n = int(seconds * 8000)
+    n = int(seconds * BASE_RATE)
     x = np.tile(x, (1, -(-n // x.shape[1])))[:, :n]
     if noise_dbfs is not None:
         x += rng.normal(0, 32768 * 10 ** (noise_dbfs / 20), x.shape)
     pcm = _to_int16(x)
-    if rate != 8000:
-        pcm = np.stack([resample(t, 8000, rate) for t in pcm])
+    if rate != BASE_RATE:
+        pcm = _to_int16(resample_poly(pcm.astype(np.float64), rate, BASE_RATE, axis=1))
     return pcm
 
 
@@ -132,8 +135,8 @@ def make_call(path: Path, index: int, base: np.ndarray, digits: list[tuple[float
 def make_fork_call(path: Path, index: int, base: np.ndarray, digits: list[tuple[float, str]],
                    rng: np.random.Generator, *, seconds: float, codec: str = "PCMU", **faults) -> dict:
     """Write one call as the fork receiver records it (RTP datagrams, ``fork.rtpcap``)."""
-    from telnyx_audio.fork.capturefile import ForkCaptureWriter
-    from telnyx_audio.fork.simulator import fork_packets
+    from telnyx_audio.forks.rtpcap import ForkCaptureWriter
+    from telnyx_audio.simulators.fork import fork_packets
 
     audio = call_audio(base, rng, seconds=seconds, rate=8000, delay_s=float(rng.uniform(-0.4, 1.2)),
                        caller_gain=1.0, agent_gain=1.0, noise_dbfs=None)

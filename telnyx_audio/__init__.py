@@ -11,6 +11,10 @@ telnyx_audio`` stays fast (numpy, soundfile and the rest are imported where used
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.util
+import sys
+import warnings
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -18,20 +22,20 @@ __version__ = "0.1.0"
 # name -> module that defines it
 _EXPORTS = {
     # protocol (sans-I/O)
-    "parse_message": "protocol",
-    "media_message": "protocol",
-    "mark_message": "protocol",
-    "clear_message": "protocol",
-    "Connected": "protocol",
-    "Start": "protocol",
-    "Media": "protocol",
-    "Dtmf": "protocol",
-    "Mark": "protocol",
-    "StreamError": "protocol",
-    "Stop": "protocol",
-    "Malformed": "protocol",
-    "MediaFormat": "protocol",
-    "TRACKS": "protocol",
+    "parse_message": "streams.protocol",
+    "media_message": "streams.protocol",
+    "mark_message": "streams.protocol",
+    "clear_message": "streams.protocol",
+    "Connected": "streams.protocol",
+    "Start": "streams.protocol",
+    "Media": "streams.protocol",
+    "Dtmf": "streams.protocol",
+    "Mark": "streams.protocol",
+    "StreamError": "streams.protocol",
+    "Stop": "streams.protocol",
+    "Malformed": "streams.protocol",
+    "MediaFormat": "streams.protocol",
+    "TRACKS": "streams.protocol",
     # codecs
     "decode": "codecs",
     "encode": "codecs",
@@ -40,25 +44,25 @@ _EXPORTS = {
     "encode_payloads": "codecs",
     "encode_mp3": "codecs",
     # recording
-    "FrameTable": "recording",
-    "Recording": "recording",
-    "TrackReport": "recording",
-    "assemble": "recording",
-    "assemble_events": "recording",
+    "FrameTable": "model",
+    "Recording": "model",
+    "TrackReport": "model",
+    "assemble": "model",
+    "assemble_events": "model",
     # capture files and WAV
-    "Capture": "capture",
-    "read_capture": "capture",
-    "read_captures": "capture",
-    "write_wav": "wav",
-    "write_wavs": "wav",
-    "write_call": "wav",
+    "Capture": "model",
+    "read_capture": "read",
+    "read_captures": "read",
+    "write_wav": "model.wav",
+    "write_wavs": "model.wav",
+    "write_call": "model.wav",
     # webhooks
     "verify_webhook": "webhooks",
     "sign_webhook": "webhooks",
     "load_webhooks": "webhooks",
     "transcripts": "webhooks",
     "call_timeline": "webhooks",
-    "WebhookReceiver": "receiver",
+    "WebhookReceiver": "webhooks.receiver",
     "decode_client_state": "webhooks",
     # analysis and plots
     "spectrogram": "analysis",
@@ -74,16 +78,16 @@ _EXPORTS = {
     "plot_spectrograms": "plots",
     "speech_score": "analysis",
     "CallAnalysis": "analysis",
-    "Track": "track",
+    "Track": "model.track",
     # capture server and simulator
-    "CaptureServer": "server",
-    "serve": "server",
-    "simulate": "simulator",
-    "simulate_async": "simulator",
+    "CaptureServer": "streams.server",
+    "serve": "streams.server",
+    "simulate": "simulators.stream",
+    "simulate_async": "simulators.stream",
     # forks: RTP from fork_start
-    "ForkReceiver": "fork",
-    "read_fork_captures": "fork",
-    "simulate_fork": "fork",
+    "ForkReceiver": "forks.receiver",
+    "read_fork_captures": "forks.read",
+    "simulate_fork": "simulators.fork",
     # batch at scale
     "batch": "fleet",
     "BatchResult": "fleet",
@@ -102,6 +106,8 @@ _EXPORTS = {
     "CodecUnavailableError": "errors",
     "CorruptPacketError": "errors",
     "CaptureError": "errors",
+    "NotACaptureError": "errors",
+    "MultipleStreamsError": "errors",
     "WebhookVerificationError": "errors",
     "MissingHeaderError": "errors",
     "MalformedTimestampError": "errors",
@@ -113,6 +119,41 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
+
+# Public module paths of 0.1, before the layered layout: still importable, with a
+# DeprecationWarning that names the new path. (Importing the new path directly is silent.)
+_MOVED = {
+    "telnyx_audio.server": "telnyx_audio.streams.server",
+    "telnyx_audio.protocol": "telnyx_audio.streams.protocol",
+    "telnyx_audio.simulator": "telnyx_audio.simulators.stream",
+    "telnyx_audio.receiver": "telnyx_audio.webhooks.receiver",
+    "telnyx_audio.capture": "telnyx_audio.read",
+    "telnyx_audio.recording": "telnyx_audio.model",
+    "telnyx_audio.wav": "telnyx_audio.model.wav",
+    "telnyx_audio.track": "telnyx_audio.model.track",
+    "telnyx_audio.fork": "telnyx_audio.forks",
+}
+
+
+class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Import an old module path as the module that now holds its names."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        return importlib.util.spec_from_loader(name, self) if name in _MOVED else None
+
+    def create_module(self, spec: Any) -> Any:
+        new = _MOVED[spec.name]
+        warnings.warn(f"{spec.name} is now {new}: import it from there", DeprecationWarning, stacklevel=2)
+        return importlib.import_module(new)
+
+    def exec_module(self, module: Any) -> None:
+        """Nothing to run: the module was imported under its new name."""
+
+
+if not any(isinstance(f, _MovedModules) for f in sys.meta_path):
+    sys.meta_path.append(_MovedModules())
+
+
 
 
 def __getattr__(name: str) -> Any:
@@ -149,7 +190,8 @@ if TYPE_CHECKING:  # pragma: no cover
         Unchecked,
         encode_client_state,
     )
-    from telnyx_audio.capture import Capture, read_capture, read_captures
+    from telnyx_audio.model import Capture
+    from telnyx_audio.read import read_capture, read_captures
     from telnyx_audio.codecs import decode, decode_payloads, encode, encode_mp3, encode_payloads, normalize_encoding
     from telnyx_audio.errors import (
         CaptureError,
@@ -161,13 +203,15 @@ if TYPE_CHECKING:  # pragma: no cover
         MalformedSignatureError,
         MalformedTimestampError,
         MissingHeaderError,
+        MultipleStreamsError,
+        NotACaptureError,
         TelnyxAudioError,
         TimestampToleranceError,
         UnknownValueWarning,
         UnsupportedEncodingError,
         WebhookVerificationError,
     )
-    from telnyx_audio.protocol import (
+    from telnyx_audio.streams.protocol import (
         TRACKS,
         Connected,
         Dtmf,
@@ -183,15 +227,17 @@ if TYPE_CHECKING:  # pragma: no cover
         media_message,
         parse_message,
     )
-    from telnyx_audio.recording import FrameTable, Recording, TrackReport, assemble, assemble_events
+    from telnyx_audio.model import FrameTable, Recording, TrackReport, assemble, assemble_events
     from telnyx_audio.plots import plot_call, plot_spectrogram, plot_spectrograms, plot_waveform
-    from telnyx_audio.track import Track
-    from telnyx_audio.receiver import WebhookReceiver
-    from telnyx_audio.server import CaptureServer, serve
-    from telnyx_audio.simulator import simulate, simulate_async
-    from telnyx_audio.fork import ForkReceiver, read_fork_captures, simulate_fork
+    from telnyx_audio.model.track import Track
+    from telnyx_audio.webhooks.receiver import WebhookReceiver
+    from telnyx_audio.streams.server import CaptureServer, serve
+    from telnyx_audio.simulators.stream import simulate, simulate_async
+    from telnyx_audio.forks.read import read_fork_captures
+    from telnyx_audio.forks.receiver import ForkReceiver
+    from telnyx_audio.simulators.fork import simulate_fork
     from telnyx_audio.fleet import BatchResult, batch
-    from telnyx_audio.wav import write_call, write_wav, write_wavs
+    from telnyx_audio.model.wav import write_call, write_wav, write_wavs
     from telnyx_audio.webhooks import (
         call_timeline,
         decode_client_state,

@@ -25,10 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     data, out = Path(args.data), Path(args.out)
 
-    from telnyx_audio.capture import read_capture
-    from telnyx_audio.server import CaptureServer
-    from telnyx_audio.simulator import simulate
-    from telnyx_audio.wav import write_wavs
+    from telnyx_audio.read import read_capture
+    from telnyx_audio.streams.server import CaptureServer
+    from telnyx_audio.simulators.stream import simulate
+    from telnyx_audio.model.wav import write_wavs
     from telnyx_audio.webhooks import call_timeline, load_webhooks
 
     print("1. decode the example capture")
@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
 def _fork(data: Path, out: Path) -> None:
     """The example call as RTP to two UDP ports, with loss, reordering, an SSRC change and its
     key presses; the receiver writes the capture, then WAVs and summary.json."""
-    from telnyx_audio.fork import ForkReceiver, simulate_fork
+    from telnyx_audio.forks import ForkReceiver
+    from telnyx_audio.simulators.fork import simulate_fork
 
     with ForkReceiver(out / "forks") as receiver:
         session = receiver.allocate("demo-fork")

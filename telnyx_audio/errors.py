@@ -26,7 +26,7 @@ One root, and leaves that say whose fault it is::
 
 Caller mistakes (a wrong type, an impossible argument) raise plain ``TypeError`` or
 ``ValueError``. Peer data never raises: a malformed Telnyx message becomes a
-:class:`telnyx_audio.protocol.Malformed` event, and a bad line in a capture file is counted
+:class:`telnyx_audio.streams.protocol.Malformed` event, and a bad line in a capture file is counted
 in the report.
 """
 

@@ -12,8 +12,8 @@ import json
 
 import numpy as np
 
-from telnyx_audio.protocol import Connected, Malformed, Media, Start, parse_object
-from telnyx_audio.recording import FrameTable, plan, render
+from telnyx_audio.streams.protocol import Connected, Malformed, Media, Start, parse_object
+from telnyx_audio.model import FrameTable, plan, render
 
 LIMIT = 2**53 - 1
 

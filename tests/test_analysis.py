@@ -223,7 +223,7 @@ def test_levels_have_known_answers():
 
 @pytest.mark.parametrize("law, top", [("PCMU", 32124), ("PCMA", 32256)])
 def test_clipping_is_found_on_g711_whose_full_scale_is_under_int16s(law, top):
-    from telnyx_audio.recording import Recording
+    from telnyx_audio.model import Recording
 
     sr = 8000
     t = np.arange(2 * sr) / sr
@@ -316,7 +316,7 @@ def test_dtmf_twist_is_judged_apart_for_normal_and_reverse():
 
 @pytest.mark.parametrize("name", ["librivox", "arctic", "espeak"])
 def test_real_speech_loud_or_not_through_g711_holds_no_dtmf(name):
-    from telnyx_audio._dsp import resample
+    from telnyx_audio._util.dsp import resample
 
     audio, sr, _ = snippet(name)
     for gain in (1, 4):  # as recorded, and driven into clipping
@@ -372,7 +372,7 @@ def test_dtmf_and_the_codec_check_work_in_bounded_memory_and_a_calls_analysis_un
     assert traced_peak(lambda: analyze_call(call, sr)) < 3 * call.nbytes  # was 34 MB = 9x
 
 def scripted_recording(sr=8000):
-    from telnyx_audio.recording import Recording
+    from telnyx_audio.model import Recording
 
     return Recording((scripted_call(sr) * 32767).astype(np.int16), sr, "PCMU", ("inbound", "outbound"))
 
@@ -434,7 +434,7 @@ def f1(mask, label):
 @pytest.mark.parametrize("rate", [16000, 8000])
 @pytest.mark.parametrize("snr_db", [None, 10])
 def test_speech_masks_match_the_labels_of_committed_real_and_synthetic_snippets(name, rate, snr_db):
-    from telnyx_audio._dsp import resample
+    from telnyx_audio._util.dsp import resample
 
     audio, sr, label = snippet(name)
     x = audio.astype(np.float64)
@@ -457,7 +457,7 @@ def test_a_near_and_a_far_talker_under_line_noise_at_3_db_snr_are_found(rate, le
     # telephone-band noise. Weak all through, so the low-SNR rule applies (without it: F1 0.74, 0.87).
     from scipy.signal import butter, sosfilt
 
-    from telnyx_audio._dsp import resample
+    from telnyx_audio._util.dsp import resample
 
     parts = [snippet(name) for name in ("librivox", "arctic", "librivox", "arctic")]
     x = np.concatenate([a[: a.size // 160 * 160] * 10 ** (g / 20) for (a, _, _), g in zip(parts, (0, -14, 0, -8))])

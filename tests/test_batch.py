@@ -15,7 +15,7 @@ import soundfile
 import telnyx_audio as ta
 from conftest import SID, capture_lines, start_obj, tone_frames, write_capture
 from telnyx_audio.fleet import CALL_COLUMNS, SEGMENT_COLUMNS
-from telnyx_audio.fleet.schema import __doc__ as SCHEMA_DOC
+from telnyx_audio.model.schema import __doc__ as SCHEMA_DOC
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "data" / "example_call.jsonl"
@@ -102,7 +102,7 @@ def _same_wavs(a: Path, b: Path) -> None:
 
 
 def test_batch_wavs_and_rows_equal_decode_and_analyze_call_on_each_file_alone(tmp_path):
-    from telnyx_audio.capture import read_captures
+    from telnyx_audio.read import read_captures
 
     src = tmp_path / "src"
     src.mkdir()
@@ -175,9 +175,9 @@ def test_webhooks_join_the_example_call_and_a_call_without_webhooks_keeps_its_ro
     assert call["inbound_packet_count"] == 400 and call["inbound_packet_loss_pct"] == 0.75
     assert call["outbound_packet_loss_pct"] == 0.0 and pd.isna(call["outbound_mos"])
     assert call["n_stream_failures"] == 0 and call["stream_failure_reasons"] == ""
-    assert call["inbound_transcript"] == "I would like to check my order"
-    assert call["outbound_transcript"] == "thank you for calling how can I help sure can you enter your code"
-    assert call["n_webhooks"] == 11
+    assert call["inbound_transcript"] == "and you always want to see it in the superlative degree"
+    assert call["outbound_transcript"] == "thank you for your patience one moment please"
+    assert call["n_webhooks"] == 12
     alone = rows.loc["other.jsonl"]
     assert alone["error"] == "" and alone["n_webhooks"] == 0 and pd.isna(alone["hangup_cause"])
 
@@ -246,8 +246,8 @@ def test_caller_mistakes_are_value_and_type_errors_naming_the_value(tmp_path):
 
 
 def test_a_fork_capture_is_a_row_like_a_websocket_one_with_its_rtp_figures(tmp_path):
-    from telnyx_audio.fork.capturefile import ForkCaptureWriter
-    from telnyx_audio.fork.simulator import fork_packets
+    from telnyx_audio.forks.rtpcap import ForkCaptureWriter
+    from telnyx_audio.simulators.fork import fork_packets
 
     audio = ta.read_capture(EXAMPLE).recording.audio
     packets = fork_packets(audio, dtmf=[(6.3, "1")], reorder=0.05, drop=0.01, seed=3)[0]

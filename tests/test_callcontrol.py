@@ -432,7 +432,7 @@ def test_cli_help_lists_every_option_and_its_allowed_values():
 
 
 def test_stream_call_takes_a_running_capture_server_and_fills_in_its_url_and_token(client, telnyx, tmp_path):
-    from telnyx_audio.server import CaptureServer
+    from telnyx_audio.streams.server import CaptureServer
 
     with CaptureServer(tmp_path, auth_token="tok-123", public_url="wss://tunnel.example.com/calls") as server:
         handle = client.stream_call(CALL, server, tracks="inbound")

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from conftest import LAYOUTS, SID, capture_lines, expected_tracks, tone_frames, write_capture
 from reference_reader import read_reference
-from telnyx_audio.capture import read_capture, read_captures
+from telnyx_audio.read import read_capture, read_captures
 from telnyx_audio.errors import CaptureError, NotACaptureError, UnsupportedEncodingError
-from telnyx_audio.protocol import MediaFormat
+from telnyx_audio.streams.protocol import MediaFormat
 
 audioop = pytest.importorskip("audioop")
 

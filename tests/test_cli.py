@@ -138,7 +138,8 @@ def test_decode_names_every_capture_kind_as_batch_does_and_a_fork_capture_by_its
     import numpy as np
 
     from telnyx_audio.fleet.run import folder_names
-    from telnyx_audio.fork import ForkCaptureWriter, fork_packets
+    from telnyx_audio.forks import ForkCaptureWriter
+    from telnyx_audio.simulators.fork import fork_packets
 
     def fork_capture(path):
         path.parent.mkdir(parents=True, exist_ok=True)

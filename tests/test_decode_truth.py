@@ -10,9 +10,9 @@ import pytest
 
 from conftest import SID, capture_lines, expected_tracks, media_obj, start_obj, tone_frames, write_capture
 from telnyx_audio import codecs
-from telnyx_audio.capture import read_capture, read_captures
+from telnyx_audio.read import read_capture, read_captures
 from telnyx_audio.errors import MultipleStreamsError, NotACaptureError
-from telnyx_audio.wav import write_call
+from telnyx_audio.model.wav import write_call
 
 PCMU = {"encoding": "PCMU", "sample_rate": 8000}
 
@@ -289,7 +289,7 @@ def test_without_start_silence_cannot_tell_the_law_and_says_so(tmp_path):
 
 
 def test_iter_lines_reads_a_bom_and_gzip_like_the_reader(tmp_path):
-    from telnyx_audio.capture import iter_lines
+    from telnyx_audio.streams.lines import iter_lines
 
     path = tmp_path / "c.jsonl.gz"
     path.write_bytes(gzip.compress(b"\xef\xbb\xbf" + "\n".join(lines_of(tone_frames(2))).encode() + b"\n\n"))
@@ -385,8 +385,8 @@ def test_a_frame_length_assumed_without_timestamps_is_said(tmp_path):
 
 
 def test_assemble_gives_g711_at_8_khz_whatever_rate_it_is_told():
-    from telnyx_audio.protocol import Media
-    from telnyx_audio.recording import FrameTable, assemble
+    from telnyx_audio.streams.protocol import Media
+    from telnyx_audio.model import FrameTable, assemble
 
     frames, raw = FrameTable.from_media([Media("inbound", b"\x80" * 160, chunk=i) for i in range(1, 51)])
     rec = assemble(frames, raw, "PCMA", 16000)

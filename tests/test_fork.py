@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 import telnyx_audio
 from telnyx_audio import codecs, rtp
-from telnyx_audio.fork import ForkCaptureWriter, Records, assemble_fork, fork_packets, read_fork_capture, read_records
+from telnyx_audio.forks import ForkCaptureWriter, Records, assemble_fork, read_fork_capture, read_records
+from telnyx_audio.simulators.fork import fork_packets
 
 RATE = 8000
 
@@ -454,7 +455,8 @@ def test_a_write_that_does_not_fit_leaves_the_capture_readable_up_to_the_last_wh
     # part (a short write) and must be cut back, and the next ones refused whole.
     script = f"""
 import resource, signal, numpy as np
-from telnyx_audio.fork import ForkCaptureWriter, fork_packets
+from telnyx_audio.forks import ForkCaptureWriter
+from telnyx_audio.simulators.fork import fork_packets
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 packets = fork_packets(np.zeros((2, 8000), np.int16))[0]
 w = ForkCaptureWriter({str(tmp_path / "f.rtpcap")!r}, {{}})
@@ -505,7 +507,7 @@ def test_an_undecodable_codec_gives_the_capture_with_its_error_not_an_exception(
 @pytest.mark.parametrize(("codec", "types"), [("G722", None), ("OPUS", ["111=OPUS/48000"])])
 def test_the_simulator_sends_wideband_forks_that_decode_as_their_payloads_do(codec, types):
     from telnyx_audio.codecs import REGISTRY
-    from telnyx_audio.fork.simulator import default_rate
+    from telnyx_audio.simulators.fork import default_rate
 
     rate = default_rate(codec)
     t = np.arange(rate) / rate

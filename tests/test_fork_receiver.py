@@ -21,7 +21,8 @@ import soundfile
 from fake_telnyx import FakeTelnyx
 from telnyx_audio import codecs
 from telnyx_audio.callcontrol import TelnyxClient
-from telnyx_audio.fork import ForkReceiver, fork_packets, read_fork_capture, read_records, simulate_fork
+from telnyx_audio.forks import ForkReceiver, read_fork_capture, read_records
+from telnyx_audio.simulators.fork import fork_packets, simulate_fork
 
 RATE = 8000
 

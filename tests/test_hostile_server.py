@@ -18,8 +18,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from conftest import media_obj, start_obj, tone_frames
-from telnyx_audio.server import CaptureServer
-from telnyx_audio.simulator import simulate, simulate_async
+from telnyx_audio.streams.server import CaptureServer
+from telnyx_audio.simulators.stream import simulate, simulate_async
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "data" / "example_call.jsonl"
@@ -215,7 +215,7 @@ def stuck_log(folder):
 
 
 def test_a_finalising_that_never_ends_is_stopped_at_its_limit_and_smaller_calls_go_first(tmp_path):
-    from telnyx_audio.server._finalize import FinalizeFailed, FinalizerPool
+    from telnyx_audio.streams.server._finalize import FinalizeFailed, FinalizerPool
 
     async def main():
         pool = FinalizerPool(1, timeout_s=1.5, memory_bytes=1 << 30)

@@ -11,7 +11,7 @@ import pytest  # noqa: E402
 import telnyx_audio as ta  # noqa: E402
 from telnyx_audio.analysis import analyze_call, spectrogram  # noqa: E402
 from telnyx_audio.plots import plot_call, plot_spectrogram, plot_spectrograms, plot_waveform  # noqa: E402
-from telnyx_audio.recording import Recording  # noqa: E402
+from telnyx_audio.model import Recording  # noqa: E402
 from test_analysis import scripted_recording  # noqa: E402
 
 DATA = __import__("pathlib").Path(__file__).resolve().parents[1] / "data"

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from telnyx_audio.protocol import (
+from telnyx_audio.streams.protocol import (
     Connected,
     Dtmf,
     Malformed,

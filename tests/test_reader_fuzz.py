@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 from conftest import SID, tone_frames
 from reference_reader import read_reference
-from telnyx_audio.capture import read_captures
-from telnyx_audio.protocol import MediaFormat
+from telnyx_audio.read import read_captures
+from telnyx_audio.streams.protocol import MediaFormat
 
 FMT = MediaFormat("PCMU", 8000)
 SPACES = [" ", "", "\t", "\r", "  ", "\n"]  # "\n" inside a line splits it: also a real mutation

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from telnyx_audio.receiver import WebhookReceiver
+from telnyx_audio.webhooks.receiver import WebhookReceiver
 from telnyx_audio.webhooks import load_webhooks, sign_webhook
 from webhook_fixtures import body, call_deliveries
 

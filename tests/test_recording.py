@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from conftest import expected_tracks, tone_frames
 from telnyx_audio import codecs
-from telnyx_audio.protocol import Media
-from telnyx_audio.recording import FrameTable, assemble_events, plan
+from telnyx_audio.streams.protocol import Media
+from telnyx_audio.model import FrameTable, assemble_events, plan
 
 
 def events(frames):

@@ -17,9 +17,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from conftest import media_obj, start_obj, tone_frames
-from telnyx_audio.capture import read_capture
-from telnyx_audio.server import CaptureServer, serve
-from telnyx_audio.simulator import call_messages, simulate, simulate_async
+from telnyx_audio.read import read_capture
+from telnyx_audio.streams.server import CaptureServer, serve
+from telnyx_audio.simulators.stream import call_messages, simulate, simulate_async
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "data" / "example_call.jsonl"

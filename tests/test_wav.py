@@ -5,9 +5,9 @@ import pytest
 import soundfile
 
 from conftest import tone_frames
-from telnyx_audio.recording import assemble_events
-from telnyx_audio.protocol import Media
-from telnyx_audio.wav import write_wav, write_wavs
+from telnyx_audio.model import assemble_events
+from telnyx_audio.streams.protocol import Media
+from telnyx_audio.model.wav import write_wav, write_wavs
 
 
 def recording(tracks=("inbound", "outbound"), **kw):

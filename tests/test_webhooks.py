@@ -302,7 +302,7 @@ def test_a_folder_loads_the_verified_log_and_the_rejected_one_only_when_asked(tm
 
     import requests
 
-    from telnyx_audio.receiver import WebhookReceiver
+    from telnyx_audio.webhooks.receiver import WebhookReceiver
 
     good, forged = call_deliveries()[0], call_deliveries()[1]
     with WebhookReceiver(tmp_path / "hooks.jsonl", KEY) as rx:
@@ -336,7 +336,7 @@ def test_the_receiver_logs_the_type_and_id_of_a_flat_delivery(tmp_path):
 
     import requests
 
-    from telnyx_audio.receiver import WebhookReceiver
+    from telnyx_audio.webhooks.receiver import WebhookReceiver
 
     raw = body(flat("call.answered", "w-1", "2026-11-24T10:00:00.000000Z", {}))
     with WebhookReceiver(tmp_path / "hooks.jsonl", KEY) as rx:

@@ -14,15 +14,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from telnyx_audio import codecs
-from telnyx_audio._dsp import resample
+from telnyx_audio._util.dsp import resample
 from telnyx_audio.codecs import amrwb, stream, wideband
-from telnyx_audio.capture import read_capture, read_captures
+from telnyx_audio.read import read_capture, read_captures
 from telnyx_audio.codecs.outbound import encode_mp3, encode_payloads, encoding_rate
 from telnyx_audio.errors import UnsupportedEncodingError
-from telnyx_audio.protocol import Media
-from telnyx_audio.recording import FrameTable, assemble
-from telnyx_audio.simulator import call_messages
-from telnyx_audio.wav import write_call
+from telnyx_audio.streams.protocol import Media
+from telnyx_audio.model import FrameTable, assemble
+from telnyx_audio.simulators.stream import call_messages
+from telnyx_audio.model.wav import write_call
 
 VECTORS = Path(__file__).parent / "vectors" / "wideband"
 
@@ -411,7 +411,7 @@ def test_a_capture_file_decodes_as_assemble_does_with_frames_out_of_order_across
         tmp_path, monkeypatch, codec, compress):
     import gzip
 
-    from telnyx_audio.capture import _read
+    from telnyx_audio.streams import read as _read
 
     # Small pieces, so this short call crosses many: payloads are read from the file a piece
     # at a time (lengths first, then each track in stream order), and frames arrive out of order.
@@ -508,8 +508,8 @@ def test_the_capture_server_finalises_a_g722_call_into_16_khz_wavs_and_its_summa
 
     import soundfile
 
-    from telnyx_audio.server import CaptureServer
-    from telnyx_audio.simulator import simulate
+    from telnyx_audio.streams.server import CaptureServer
+    from telnyx_audio.simulators.stream import simulate
 
     wav = tmp_path / "voice.wav"
     soundfile.write(wav, np.stack([speech_like(16000), speech_like(16000)[::-1]], axis=1), 16000)
@@ -535,8 +535,8 @@ def test_the_capture_servers_live_view_gives_the_seconds_received_in_every_codec
 
     import soundfile
 
-    from telnyx_audio.server import CaptureServer
-    from telnyx_audio.simulator import simulate
+    from telnyx_audio.streams.server import CaptureServer
+    from telnyx_audio.simulators.stream import simulate
 
     wav = tmp_path / "voice.wav"
     soundfile.write(wav, np.stack([speech_like(16000, 2.0)] * 2, axis=1), 16000)
@@ -580,8 +580,8 @@ def talk_back(tmp_path, **send):
     """A real capture server whose on_stream sends a 440 Hz second back; what the simulator got."""
     import soundfile
 
-    from telnyx_audio.server import CaptureServer
-    from telnyx_audio.simulator import simulate
+    from telnyx_audio.streams.server import CaptureServer
+    from telnyx_audio.simulators.stream import simulate
 
     tone = (0.5 * np.sin(2 * np.pi * 440 * np.arange(16000 * send.pop("seconds", 1)) / 16000)).astype(np.float32)
 
@@ -626,7 +626,7 @@ def test_send_audio_in_mp3_mode_sends_whole_mp3_files_at_most_one_a_second(tmp_p
 
 
 def test_a_server_told_to_talk_back_in_amrwb_says_at_once_that_ffmpeg_cannot_encode_it(tmp_path):
-    from telnyx_audio.server import CaptureServer
+    from telnyx_audio.streams.server import CaptureServer
 
     with pytest.raises(wideband.CodecUnavailableError, match="no AMR-WB encoder"):
         CaptureServer(tmp_path, bidirectional_codec="amr-wb")

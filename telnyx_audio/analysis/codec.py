@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from telnyx_audio._dsp import to_int16
-from telnyx_audio._g711law import law_score
+from telnyx_audio._util.dsp import to_int16
+from telnyx_audio.codecs.g711law import law_score
 
 __all__ = ["CodecCheck", "check_codec"]
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from telnyx_audio._dsp import to_int16
+from telnyx_audio._util.dsp import to_int16
 from telnyx_audio.analysis._common import _as_float, _edges, _fill, _rate, _segments
 
 if TYPE_CHECKING:  # pragma: no cover

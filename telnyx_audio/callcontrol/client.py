@@ -442,12 +442,12 @@ class TelnyxClient:
     ) -> Any:
         """Fork a call's RTP to a running fork receiver; returns a handle whose ``stop()`` ends it.
 
-        The handle (:class:`telnyx_audio.fork.ForkHandle`) allocates a port pair on
-        ``receiver`` (a started :class:`telnyx_audio.fork.ForkReceiver`), sends
+        The handle (:class:`telnyx_audio.forks.ForkHandle`) allocates a port pair on
+        ``receiver`` (a started :class:`telnyx_audio.forks.ForkReceiver`), sends
         ``fork_start`` with its ``rx``/``tx`` targets (``udp:public_host:port``), and on
         ``stop()`` sends ``fork_stop`` and writes the call's WAVs and ``summary.json``.
         """
-        from telnyx_audio.fork.receiver import ForkHandle
+        from telnyx_audio.forks.receiver import ForkHandle
 
         return ForkHandle.start(self, call_control_id, receiver, client_state=client_state)
 

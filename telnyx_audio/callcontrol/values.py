@@ -83,7 +83,7 @@ GOOGLE_MODELS = ("latest_long", "latest_short", "command_and_search", "phone_cal
 
 # A value Telnyx could plausibly add: a name of letters and digits with . _ / : + - inside.
 _WELL_FORMED = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._/:+-]{0,62}[A-Za-z0-9])?")
-_MAX_RATE = 192_000  # as telnyx_audio.protocol.MAX_SAMPLE_RATE
+_MAX_RATE = 192_000  # as telnyx_audio.streams.protocol.MAX_SAMPLE_RATE
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,11 @@ from typing import Iterable
 
 import numpy as np
 
-from telnyx_audio import _base64
-from telnyx_audio.codecs.registry import KNOWN_ENCODINGS
+from telnyx_audio._util import b64 as _base64
 from telnyx_audio.errors import UnsupportedEncodingError
 
 __all__ = [
     "SUPPORTED_ENCODINGS",
-    "KNOWN_ENCODINGS",
     "bytes_per_sample",
     "decode",
     "decode_payloads",
@@ -242,7 +240,7 @@ def decode(data: bytes | np.ndarray, encoding: str) -> np.ndarray:
     UnsupportedEncodingError
         For an unknown name, and for ``G722``, ``OPUS``, ``AMR-WB``: their frames carry
         state and go through one decoder in stream order
-        (:func:`telnyx_audio.recording.assemble`, :func:`telnyx_audio.capture.read_capture`,
+        (:func:`telnyx_audio.model.assemble`, :func:`telnyx_audio.read_capture`,
         or :func:`telnyx_audio.codecs.wideband.make_decoder` for single payloads).
     ValueError
         For L16 data of odd length.

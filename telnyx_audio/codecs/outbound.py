@@ -9,7 +9,7 @@ Which rate the audio is encoded at: G.711 is 8 kHz audio and G.722 16 kHz audio 
 ``stream_bidirectional_sampling_rate`` says (Telnyx writes 8000 for G722: its RTP clock);
 L16 takes the requested rate as is; OPUS encodes at the requested rate where libopus can
 (8/12/16/24/48 kHz) and else at the next one up (22050 -> 24000: an Opus packet plays at
-any rate). Resampling is libsoxr's (:func:`telnyx_audio._dsp.resample`); encoders are
+any rate). Resampling is libsoxr's (:func:`telnyx_audio._util.dsp.resample`); encoders are
 FFmpeg's (PyAV): ``g722``, ``libopus``, ``libmp3lame``.
 """
 
@@ -43,7 +43,7 @@ def encoding_rate(encoding: str, target_rate: int) -> int:
 
 
 def _as_mono_int16(pcm: np.ndarray) -> np.ndarray:
-    from telnyx_audio._dsp import to_int16
+    from telnyx_audio._util.dsp import to_int16
 
     audio = np.asarray(pcm)
     if audio.ndim != 1:
@@ -121,7 +121,7 @@ def encode_payloads(pcm: np.ndarray, sample_rate: int, encoding: str, *, target_
     rate = encoding_rate(enc, 8000 if target_rate is None else target_rate)
     if not 0.0025 <= payload_s <= 30.0:
         raise ValueError(f"payload_s must be within 2.5 ms and 30 s, got {payload_s!r}")
-    from telnyx_audio._dsp import resample
+    from telnyx_audio._util.dsp import resample
 
     audio = resample(_as_mono_int16(pcm), int(sample_rate), rate)
     if enc == "OPUS":
@@ -216,7 +216,7 @@ def encode_mp3(pcm: np.ndarray, sample_rate: int, *, file_s: float = 1.0, bit_ra
     audio = _as_mono_int16(pcm)
     rate = int(sample_rate)
     if rate not in _MP3_RATES:
-        from telnyx_audio._dsp import resample
+        from telnyx_audio._util.dsp import resample
 
         audio, rate = resample(audio, rate, 24000), 24000
     step = int(rate * file_s)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
+from telnyx_audio.codecs._rates import opus_rate
 from telnyx_audio.errors import UnsupportedEncodingError
 
 if TYPE_CHECKING:
@@ -87,11 +88,10 @@ class CodecInfo:
         if reported is None:
             return 16000 if self.name == "L16" else 48000
         if self.name == "OPUS":  # libopus decodes at 8, 12, 16, 24 or 48 kHz: the next one up
-            return next((r for r in _OPUS_RATES if r >= reported), 48000)
+            return opus_rate(reported)
         return int(reported)
 
 
-_OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 
 
 def _g711(name: str) -> Callable[[Any], Any]:

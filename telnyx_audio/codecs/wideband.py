@@ -25,8 +25,8 @@ from typing import Sequence
 import numpy as np
 
 from telnyx_audio.codecs import amrwb as _amrwb
-from telnyx_audio.codecs.registry import _OPUS_RATES, REGISTRY
-from telnyx_audio.codecs.stream import OPUS_QUARTERS, amrwb_single, gather
+from telnyx_audio.codecs._rates import OPUS_RATES, stateful_rate
+from telnyx_audio.codecs.frames import OPUS_QUARTERS, amrwb_single, frame_samples, gather
 from telnyx_audio.errors import CodecUnavailableError, CorruptPacketError, UnsupportedEncodingError
 
 __all__ = [
@@ -39,8 +39,6 @@ __all__ = [
     "OPUS_RATES",
 ]
 
-#: Sample rates libopus decodes at (RFC 6716 section 2).
-OPUS_RATES: tuple[int, ...] = _OPUS_RATES
 
 
 class _StreamDecoder:
@@ -59,8 +57,6 @@ class _StreamDecoder:
 
         Raises :class:`CorruptPacketError` if its bytes do not say how long it is.
         """
-        from telnyx_audio.codecs.stream import frame_samples
-
         raw = np.frombuffer(bytes(payload), np.uint8)
         at, size = np.zeros(1, np.int64), np.array([raw.size], np.int64)
         n = frame_samples(self.encoding, self.rate, raw, at, size)
@@ -378,4 +374,4 @@ def make_decoder(encoding: str, sample_rate: int):  # noqa: ANN201 - one of the 
     cls = _DECODERS.get(encoding)
     if cls is None:
         raise UnsupportedEncodingError(encoding, tuple(_DECODERS))
-    return cls(REGISTRY[encoding].rate(sample_rate))
+    return cls(stateful_rate(encoding, sample_rate))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .work import FileResult, Task, error_result, init_worker, run_task
+from telnyx_audio.fleet.work import FileResult, Task, error_result, init_worker, run_task
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -145,7 +145,7 @@ def folder_names(paths: list[str]) -> list[str]:
     """
     from collections import Counter
 
-    from telnyx_audio._paths import capture_stem, claim_name, safe_name
+    from telnyx_audio._util.paths import capture_stem, claim_name, safe_name
 
     stems = [safe_name(capture_stem(p), "capture") for p in paths]
     counts = Counter(stems)
@@ -260,7 +260,7 @@ def _pool(jobs: int):
     from concurrent.futures import ProcessPoolExecutor
 
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["telnyx_audio.fleet.work", "telnyx_audio.capture", "telnyx_audio.analysis", "pandas",
+    ctx.set_forkserver_preload(["telnyx_audio.fleet.work", "telnyx_audio.read", "telnyx_audio.streams.read", "telnyx_audio.analysis", "pandas",
                                 "threadpoolctl"])
     return ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, max_tasks_per_child=MAX_TASKS_PER_CHILD,
                                initializer=init_worker)
@@ -374,8 +374,8 @@ def batch(
     """
     import pandas as pd
 
-    from .join import join_webhooks
-    from .schema import SEGMENT_COLUMNS, calls_frame, segments_frame
+    from telnyx_audio.fleet.join import join_webhooks
+    from telnyx_audio.model.schema import SEGMENT_COLUMNS, calls_frame, segments_frame
 
     t0 = time.perf_counter()
     if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):

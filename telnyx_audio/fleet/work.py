@@ -165,12 +165,12 @@ def process_file(task: Task) -> FileResult:
     FileResult
         A call row per stream and the segment rows.
     """
-    from telnyx_audio._paths import stream_folders
+    from telnyx_audio._util.paths import stream_folders
     from telnyx_audio.analysis import analyze_call
-    from telnyx_audio.capture import read_captures
-    from telnyx_audio.wav import write_call
+    from telnyx_audio.read import read_captures
+    from telnyx_audio.model.wav import write_call
 
-    from . import schema
+    from telnyx_audio.model import schema
 
     t0 = time.perf_counter()
     captures = read_captures(task.path)

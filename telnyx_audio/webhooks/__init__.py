@@ -13,7 +13,7 @@ way and verified on the raw form body.
 
 :func:`verify_webhook` checks one delivery; :func:`sign_webhook` makes one (tests, the
 simulator); :func:`load_webhooks` turns many into a DataFrame, and :func:`transcripts` and
-:func:`call_timeline` are views of it. The receiver (:mod:`telnyx_audio.receiver`) is a real
+:func:`call_timeline` are views of it. The receiver (:mod:`telnyx_audio.webhooks.receiver`) is a real
 HTTP server built on these. The package holds two modules: :mod:`~telnyx_audio.webhooks.verify`
 (keys, signatures, bodies) and :mod:`~telnyx_audio.webhooks.load` (DataFrames and views).
 """

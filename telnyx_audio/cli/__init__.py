@@ -1,0 +1,534 @@
+"""The ``telnyx-audio`` command line.
+
+Exit codes: 0 success; 1 when some input failed (the others are still processed);
+2 for bad arguments; 3 when Telnyx answered with an error; 4 when Telnyx did not answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from telnyx_audio._util.paths import capture_stem, claim_name, safe_name, stream_folders
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_API, EXIT_NO_ANSWER = 0, 1, 2, 3, 4
+
+
+def _describe(capture) -> str:
+    rec = capture.recording
+    parts = [r.describe() for r in rec.reports.values()]
+    fmt = capture.media_format
+    rate = f"{rec.sample_rate} Hz" + (f" (reported {fmt.sample_rate})" if fmt.sample_rate != rec.sample_rate else "")
+    return (
+        f"{rec.duration_s:.2f} s {fmt.encoding} {rate}; "
+        + ("; ".join(parts) or "no media")
+        + f"; bad lines {capture.report.bad_lines}"
+    )
+
+
+# telnyx_audio.streams.server.LOG_NAME, not imported: the server's dependencies would slow decode's start.
+_SERVER_LOG = "messages.jsonl"
+
+
+def _decode_names(path: Path, captures: list, used: set[str]) -> list[str]:
+    """Output folder (relative to --out) of each stream of one capture file: the file's name
+    without its suffixes, as ``telnyx-audio batch`` names it (a fork receiver's
+    ``<call>/fork.rtpcap`` is named by its folder, a capture server log,
+    ``<stream id>/messages.jsonl``, by its stream id), then ``<name>/<stream id>`` when the
+    file holds several streams."""
+    stem = capture_stem(path)
+    if path.name in (_SERVER_LOG, _SERVER_LOG + ".gz") and len(captures) == 1 and captures[0].stream_id:
+        stem = captures[0].stream_id
+    name = claim_name(safe_name(stem, "capture"), used)
+    return [f"{name}/{sub}" if sub else name for sub in stream_folders([c.stream_id for c in captures])]
+
+
+def _decode(args: argparse.Namespace) -> int:
+    from telnyx_audio.model.format import as_media_format
+    from telnyx_audio.read import read_captures
+    from telnyx_audio.errors import TelnyxAudioError
+    from telnyx_audio.model.wav import write_call
+
+    try:
+        given = _given_format(args.encoding, args.sample_rate)
+        given = as_media_format(given)
+    except ValueError as exc:
+        print(f"telnyx-audio: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    out_root = Path(args.out)
+    used: set[str] = set()
+    status = EXIT_OK
+    for path in args.captures:
+        try:
+            captures = read_captures(path, media_format=given)
+            names = _decode_names(Path(path), captures, used)
+        except (TelnyxAudioError, OSError, ValueError, RuntimeError, MemoryError) as exc:
+            print(f"{path}: error: {exc}", file=sys.stderr)
+            status = EXIT_FAILED
+            continue
+        for capture, name in zip(captures, names):
+            label = path if len(captures) == 1 else f"{path} [{capture.stream_id}]"
+            for warning in capture.report.warnings:
+                print(f"{label}: warning: {warning}", file=sys.stderr)
+            dest = out_root / name
+            if args.strict and capture.report.warnings:
+                print(f"{label}: error: --strict and {len(capture.report.warnings)} warnings: nothing written",
+                      file=sys.stderr)
+                status = EXIT_FAILED
+                continue
+            try:
+                summary = write_call(capture, dest)
+            except (TelnyxAudioError, OSError, RuntimeError) as exc:
+                print(f"{label}: error: {exc}", file=sys.stderr)
+                status = EXIT_FAILED
+                continue
+            if summary.get("error"):
+                print(f"{label}: error: {summary['error']} (summary written to {dest}/)", file=sys.stderr)
+                status = EXIT_FAILED
+                continue
+            print(f"{label} -> {dest}/: {_describe(capture)}")
+    return status
+
+
+def _given_format(encoding: str | None, sample_rate: int | None) -> dict | None:
+    """--encoding/--sample-rate as a media_format dict (None when neither is given)."""
+    if encoding is None and sample_rate is None:
+        return None
+    if encoding is None:
+        raise ValueError("--sample-rate needs --encoding")
+    if sample_rate is None:
+        from telnyx_audio.codecs import REGISTRY, normalize_encoding
+
+        sample_rate = REGISTRY[normalize_encoding(encoding)].audio_rate
+        for param in encoding.split(";")[1:]:  # a MIME parameter: audio/L16;rate=16000
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "rate" and value.strip().isdigit():
+                sample_rate = int(value.strip())
+        if sample_rate is None:
+            raise ValueError(f"--encoding {encoding} needs --sample-rate")
+    return {"encoding": encoding, "sample_rate": sample_rate}
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM ends a server the way Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _log_to_console(level: str) -> None:
+    """Route the servers' ``telnyx_audio.*`` log lines to stderr at ``level`` (--log-level)."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("telnyx_audio")
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+
+
+def _webhooks_serve(args: argparse.Namespace) -> int:
+    import signal
+
+    from telnyx_audio.webhooks.receiver import WebhookReceiver
+
+    key = args.public_key or os.environ.get("TELNYX_PUBLIC_KEY")
+    if not key:
+        print("telnyx-audio: error: --public-key or TELNYX_PUBLIC_KEY is required", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        rx = WebhookReceiver(args.out, key, host=args.host, port=args.port, rejected=args.rejected,
+                             max_body=args.max_body, tolerance_s=args.tolerance, read_timeout_s=args.read_timeout,
+                             max_connections=args.max_connections)
+    except ValueError as exc:  # a malformed key included
+        print(f"telnyx-audio: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"telnyx-audio: error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILED
+    _log_to_console(args.log_level)
+    signal.signal(signal.SIGTERM, _interrupt)
+    print(f"listening on {rx.url}: verified -> {rx.verified_log.path}, rejected -> {rx.rejected_log.path}", flush=True)
+    try:
+        rx.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    print(f"stopped: {rx.counts['verified']} verified, {rx.counts['rejected']} rejected", flush=True)
+    return EXIT_OK
+
+
+def _call(args: argparse.Namespace) -> int:
+    """stream / fork / transcription start|stop: one Call Control command; warnings on stderr."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code = _send(args)
+    for warning in caught:  # e.g. an enum value newer than this version, sent as is
+        print(f"telnyx-audio: warning: {warning.message}", file=sys.stderr)
+    return code
+
+
+def _send(args: argparse.Namespace) -> int:
+    """Build the client and send the command ``args`` describe."""
+    from telnyx_audio import callcontrol as cc
+
+    def maybe(value):
+        return cc.Unchecked(value) if (args.unchecked and value is not None) else value
+
+    try:
+        client = cc.TelnyxClient(api_key=args.api_key, base_url=args.base_url)
+        common = {"client_state": args.client_state, "command_id": args.command_id or True}
+        if args.command == "stream" and args.action == "start":
+            params = dict(_pair(p) for p in args.param or [])
+            result = client.start_streaming(
+                args.call_control_id, stream_url=args.url, stream_track=maybe(args.track),
+                stream_codec=maybe(args.codec), stream_auth_token=args.auth_token,
+                custom_parameters=params or None,
+                stream_bidirectional_mode=maybe(args.bidirectional_mode),
+                stream_bidirectional_codec=maybe(args.bidirectional_codec),
+                stream_bidirectional_sampling_rate=maybe(args.bidirectional_sampling_rate),
+                stream_bidirectional_target_legs=maybe(args.bidirectional_target_legs),
+                enable_dialogflow=True if args.enable_dialogflow else None, **common)
+        elif args.command == "stream":
+            result = client.stop_streaming(args.call_control_id, stream_id=args.stream_id, **common)
+        elif args.command == "fork" and args.action == "start":
+            result = client.start_forking(args.call_control_id, rx=args.rx, tx=args.tx,
+                                          stream_type=maybe(args.stream_type) or "decrypted", **common)
+        elif args.command == "fork":
+            result = client.stop_forking(args.call_control_id, stream_type=maybe(args.stream_type), **common)
+        elif args.action == "start":
+            config = json.loads(args.config) if args.config else {}
+            if not isinstance(config, dict):
+                raise ValueError("--config must be a JSON object")
+            for key in ("language", "transcription_model"):
+                if getattr(args, key, None):
+                    config[key] = getattr(args, key)
+            if args.interim_results:
+                config["interim_results"] = True
+            result = client.start_transcription(
+                args.call_control_id, transcription_engine=maybe(args.engine),
+                transcription_tracks=maybe(args.tracks), transcription_engine_config=config or None, **common)
+        else:
+            result = client.stop_transcription(args.call_control_id, **common)
+    except (ValueError, TypeError) as exc:
+        print(f"telnyx-audio: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except cc.TelnyxAPIError as exc:
+        print(f"telnyx-audio: Telnyx error: {exc}", file=sys.stderr)
+        return EXIT_API
+    except cc.TelnyxConnectionError as exc:
+        print(f"telnyx-audio: {exc}", file=sys.stderr)
+        return EXIT_NO_ANSWER
+    print(json.dumps({"result": result.result, "action": result.action, "call_control_id": result.call_control_id,
+                      "command_id": result.command_id, "request_id": result.request_id}))
+    return EXIT_OK
+
+
+def _pair(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise ValueError(f"--param takes NAME=VALUE, got {text!r}")
+    return name, value
+
+
+def _api_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("call_control_id", metavar="CALL_CONTROL_ID")
+    p.add_argument("--api-key", help="Telnyx API key (default $TELNYX_API_KEY; prefer the variable: arguments show in ps)")
+    p.add_argument("--base-url", help="API base URL (default $TELNYX_BASE_URL, else https://api.telnyx.com/v2)")
+    p.add_argument("--client-state", metavar="TEXT", help="text echoed (base64-encoded for you) in later webhooks")
+    p.add_argument("--command-id", metavar="ID", help="idempotency key (default: a new UUID)")
+    p.add_argument("--unchecked", action="store_true", help="send enum values as given, unchecked and without a warning (values unknown to this version are otherwise sent with a warning, or refused with \"did you mean\" when close to a known one)")
+    p.set_defaults(func=_call)
+
+
+def _add_call_control(sub) -> None:
+    from telnyx_audio import callcontrol as cc
+
+    def one_of(values) -> str:
+        return "one of: " + ", ".join(str(v) for v in values)
+
+    stream = sub.add_parser("stream", help="start or stop streaming a call's audio to a WebSocket")
+    actions = stream.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = actions.add_parser("start", help="streaming_start", description="Start streaming a call's media (streaming_start).")
+    _api_options(p)
+    p.add_argument("--url", metavar="WSS_URL", help="stream_url: wss:// URL Telnyx connects to")
+    p.add_argument("--track", metavar="TRACK", help="stream_track, " + one_of(cc.STREAM_TRACKS) + " (Telnyx default inbound_track)")
+    p.add_argument("--codec", metavar="CODEC", help="stream_codec, " + one_of(cc.STREAM_CODECS))
+    p.add_argument("--auth-token", metavar="TOKEN", help="stream_auth_token (at most 4000 characters)")
+    p.add_argument("--param", action="append", metavar="NAME=VALUE", help="custom parameter (repeat); arrives in start.custom_parameters")
+    p.add_argument("--bidirectional-mode", metavar="MODE", help="stream_bidirectional_mode, " + one_of(cc.BIDIRECTIONAL_MODES))
+    p.add_argument("--bidirectional-codec", metavar="CODEC", help="stream_bidirectional_codec (rtp mode only), " + one_of(cc.BIDIRECTIONAL_CODECS))
+    p.add_argument("--bidirectional-sampling-rate", type=int, metavar="HZ",
+                   help="stream_bidirectional_sampling_rate, " + one_of(cc.BIDIRECTIONAL_SAMPLING_RATES))
+    p.add_argument("--bidirectional-target-legs", metavar="LEGS", help="stream_bidirectional_target_legs, " + one_of(cc.BIDIRECTIONAL_TARGET_LEGS))
+    p.add_argument("--enable-dialogflow", action="store_true", help="enable_dialogflow")
+    p = actions.add_parser("stop", help="streaming_stop", description="Stop streaming (streaming_stop).")
+    _api_options(p)
+    p.add_argument("--stream-id", metavar="UUID", help="the stream to stop (default: every stream of the call)")
+
+    fork = sub.add_parser("fork", help="fork a call's RTP to UDP targets; receive or simulate a fork")
+    actions = fork.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = actions.add_parser("start", help="fork_start", description="Fork a call's RTP to UDP (fork_start). Replaces a WebSocket stream.")
+    _api_options(p)
+    p.add_argument("--rx", metavar="udp:IP:PORT", help="target for what the call's party sends")
+    p.add_argument("--tx", metavar="udp:IP:PORT", help="target for what Telnyx sends to the party")
+    p.add_argument("--stream-type", metavar="TYPE", help="stream_type, " + one_of(cc.FORK_START_STREAM_TYPES))
+    p = actions.add_parser("stop", help="fork_stop", description="Stop forking (fork_stop).")
+    _api_options(p)
+    p.add_argument("--stream-type", metavar="TYPE", help="stream_type, " + one_of(cc.FORK_STOP_STREAM_TYPES)
+                   + " (default decrypted, what forks start with; Telnyx's own default is raw)")
+    from telnyx_audio.cli.fork import add_fork_commands
+
+    add_fork_commands(actions)  # fork capture, fork simulate
+
+    tr = sub.add_parser("transcription", help="start or stop transcribing a call")
+    actions = tr.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = actions.add_parser("start", help="transcription_start", description="Start transcription (transcription_start); results arrive as call.transcription webhooks.")
+    _api_options(p)
+    p.add_argument("--engine", metavar="ENGINE", help="transcription_engine, " + one_of(cc.TRANSCRIPTION_ENGINES))
+    p.add_argument("--tracks", metavar="TRACKS", help="transcription_tracks, " + one_of(cc.TRANSCRIPTION_TRACKS))
+    p.add_argument("--language", help="transcription_engine_config.language (e.g. en)")
+    p.add_argument("--transcription-model", metavar="MODEL", help="transcription_engine_config.transcription_model (Deepgram: "
+                   + ", ".join(cc.DEEPGRAM_MODELS) + ")")
+    p.add_argument("--interim-results", action="store_true", help="transcription_engine_config.interim_results")
+    p.add_argument("--config", metavar="JSON", help="transcription_engine_config as a JSON object")
+    p = actions.add_parser("stop", help="transcription_stop", description="Stop transcription (transcription_stop).")
+    _api_options(p)
+
+
+def _capture_limits(args: argparse.Namespace) -> list[str]:
+    """The capture server's limits as options, for the --workers children."""
+    return ["--max-connections", str(args.max_connections), "--max-connections-per-address",
+            str(args.max_connections_per_address), "--auth-timeout", str(args.auth_timeout), "--start-timeout",
+            str(args.start_timeout), "--finalize-workers", str(args.finalize_workers), "--finalize-timeout",
+            str(args.finalize_timeout)]
+
+
+def _capture(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+    import subprocess
+
+    if args.workers < 1:
+        print("telnyx-audio: error: --workers must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    if args.workers > 1:
+        if args.port == 0:
+            print("telnyx-audio: error: --workers needs a fixed --port (the workers share it)", file=sys.stderr)
+            return EXIT_USAGE
+        cmd = [sys.executable, "-m", "telnyx_audio", "capture", "--host", args.host, "--port", str(args.port),
+               "--out", args.out, "--workers", "1", "--reuse-port", "--max-message-bytes", str(args.max_message_bytes),
+               "--log-level", args.log_level, *_capture_limits(args)]
+        if args.stats:  # one file per worker: FILE.<n>
+            cmd_for = [cmd + ["--stats", f"{args.stats}.{n}"] for n in range(args.workers)]
+        else:
+            cmd_for = [cmd] * args.workers
+        env = dict(os.environ)
+        if args.auth_token:
+            env["TELNYX_STREAM_AUTH_TOKEN"] = args.auth_token  # not on the command line, where ps shows it
+        children = [subprocess.Popen(c, env=env) for c in cmd_for]
+        print(f"capture: {args.workers} workers on ws://{args.host}:{args.port}/ -> {args.out}", flush=True)
+
+        def forward(signum: int, frame: object) -> None:
+            for child in children:
+                if child.poll() is None:
+                    child.send_signal(signum)
+
+        signal.signal(signal.SIGINT, forward)
+        signal.signal(signal.SIGTERM, forward)
+        codes = [child.wait() for child in children]
+        return EXIT_OK if all(c == 0 for c in codes) else EXIT_FAILED
+
+    from telnyx_audio.streams.server import CaptureServer
+
+    _log_to_console(args.log_level)
+    token = args.auth_token or os.environ.get("TELNYX_STREAM_AUTH_TOKEN")
+    try:
+        server = CaptureServer(args.out, host=args.host, port=args.port, auth_token=token,
+                               max_message_bytes=args.max_message_bytes, reuse_port=args.reuse_port,
+                               max_connections=args.max_connections,
+                               max_connections_per_address=args.max_connections_per_address,
+                               auth_timeout_s=args.auth_timeout, start_timeout_s=args.start_timeout,
+                               finalize_workers=args.finalize_workers, finalize_timeout_s=args.finalize_timeout)
+    except (ValueError, OSError) as exc:
+        print(f"telnyx-audio: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, server.request_stop)
+        task = asyncio.ensure_future(server.serve_async())
+        while not server.listening and not task.done():
+            await asyncio.sleep(0.01)
+        if not task.done():
+            auth = " (auth token required)" if token else ""
+            print(f"capture: listening on ws://{args.host}:{server.port}/{auth} -> {server.out}", flush=True)
+        await task
+
+    try:
+        asyncio.run(run())
+    except OSError as exc:
+        print(f"telnyx-audio: error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILED
+    done = server.streams
+    if args.stats:
+        Path(args.stats).write_text(json.dumps(server.stats(), indent=2) + "\n")
+    failed = [i for i in done if i.state == "error"]
+    print(f"capture: stopped; {len(done)} streams, {len(failed)} with errors", flush=True)
+    for info in done:
+        print(f"  {info.folder}: {info.state} ({info.ended_by}), {sum(info.frames.values())} frames,"
+              f" {info.seconds_captured:.1f} s{'; ' + info.error if info.error else ''}", flush=True)
+    return EXIT_OK
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from websockets.exceptions import WebSocketException
+
+    from telnyx_audio.simulators.stream import simulate
+
+    try:
+        report = simulate(args.source, args.url, codec=args.codec, sample_rate=args.sample_rate,
+                          tracks=args.tracks, realtime=args.realtime,
+                          shuffle=args.shuffle, drop=args.drop, duplicate=args.duplicate,
+                          disconnect_after=args.disconnect_after, auth_token=args.auth_token,
+                          token_in=args.token_in, seed=args.seed)
+    except (ValueError, TypeError) as exc:
+        print(f"telnyx-audio: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"telnyx-audio: cannot stream to {args.url}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except WebSocketException as exc:  # refused at the upgrade (401), closed (1008)...
+        print(f"telnyx-audio: stream refused: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    out = {k: v for k, v in vars(report).items() if k != "audio_received"}
+    out["audio_received_bytes"] = len(report.audio_received)
+    print(json.dumps(out))
+    return EXIT_OK
+
+
+def build_parser(decode_only: bool = False) -> argparse.ArgumentParser:
+    """The argument parser of ``telnyx-audio`` (subcommands included; only ``decode`` when
+    ``decode_only``, which spares decode the other commands' imports)."""
+    parser = argparse.ArgumentParser(
+        prog="telnyx-audio", description="Capture, decode and analyse Telnyx call audio."
+    )
+    from telnyx_audio import __version__
+
+    parser.add_argument("--version", action="version", version=f"telnyx-audio {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    dec = sub.add_parser(
+        "decode",
+        help="decode capture files (JSONL of Telnyx messages) to WAV and summary.json",
+        description="For each stream of each capture, write inbound.wav and/or outbound.wav (the "
+        "tracks that carried media), stereo.wav (left inbound, right outbound; a missing track is "
+        "silent) and summary.json into OUT/<capture name>/ (OUT/<capture name>/<stream id>/ when a "
+        "file holds several streams). Warnings (guesses, surprises) go to stderr and the summary. "
+        "A bad file is reported and the others are still decoded (exit code 1).",
+    )
+    dec.add_argument("captures", nargs="+", metavar="CAPTURE.jsonl", help="capture files (.gz too)")
+    dec.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
+    dec.add_argument("--encoding", metavar="ENC", help="media format of logs without start (PCMU, PCMA, L16...);"
+                     " overrides start's with a warning")
+    dec.add_argument("--sample-rate", type=int, metavar="HZ", help="with --encoding (default: the codec's usual rate)")
+    dec.add_argument("--strict", action="store_true", help="any warning fails the capture (exit code 1)")
+    dec.set_defaults(func=_decode)
+    if decode_only:
+        return parser
+
+    hooks = sub.add_parser("webhooks", help="receive and verify Telnyx webhooks")
+    hooks_sub = hooks.add_subparsers(dest="webhooks_command", required=True, metavar="ACTION")
+    serve = hooks_sub.add_parser(
+        "serve",
+        help="run an HTTP server that verifies deliveries (Ed25519) and appends them to JSONL",
+        description="Valid deliveries are answered 200 after they are on disk in --out; the "
+        "rest are answered 4xx and logged to --rejected. Stop with Ctrl-C or SIGTERM.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
+    serve.add_argument("--out", required=True, metavar="EVENTS.jsonl", help="verified deliveries, appended")
+    serve.add_argument("--public-key", metavar="KEY", help="Telnyx public key (base64, PEM...); default $TELNYX_PUBLIC_KEY")
+    serve.add_argument("--rejected", metavar="FILE", help="rejected deliveries (default: <out>.rejected.jsonl)")
+    serve.add_argument("--max-body", type=int, default=1 << 20, metavar="BYTES", help="largest body accepted (default 1 MiB)")
+    serve.add_argument("--tolerance", type=float, default=300, metavar="S", help="signing-time skew allowed (default 300 s)")
+    serve.add_argument("--read-timeout", type=float, default=10.0, metavar="S",
+                       help="time for a whole request to arrive (default 10 s)")
+    serve.add_argument("--max-connections", type=int, default=64, metavar="N",
+                       help="connections served at once; more get 503 (default 64)")
+    serve.add_argument("--log-level", choices=_LOG_LEVELS, default="info",
+                       help="console log lines on stderr: each delivery and refusal (default info)")
+    serve.set_defaults(func=_webhooks_serve)
+    cap = sub.add_parser(
+        "capture", help="run the capture server: record live Telnyx media streams to disk",
+        description="One folder per stream under --out: messages.jsonl as it arrives, then WAVs and "
+        "summary.json on stop or disconnect. SIGINT/SIGTERM finalise every open stream.")
+    cap.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    cap.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    cap.add_argument("--out", required=True, metavar="DIR", help="output root (created)")
+    cap.add_argument("--auth-token", metavar="T", help="require this stream_auth_token (default $TELNYX_STREAM_AUTH_TOKEN)")
+    cap.add_argument("--workers", type=int, default=1, metavar="N", help="processes sharing the port (SO_REUSEPORT)")
+    cap.add_argument("--max-message-bytes", type=int, default=1 << 20, metavar="B", help="refuse larger messages (default 1 MiB)")
+    cap.add_argument("--stats", metavar="FILE", help="at shutdown, write message counts and receipt-to-disk latency (JSON)")
+    cap.add_argument("--max-connections", type=int, default=1000, metavar="N",
+                     help="connections held at once; more get HTTP 503 (default 1000)")
+    cap.add_argument("--max-connections-per-address", type=int, default=200, metavar="N",
+                     help="connections held at once from one address (default 200)")
+    cap.add_argument("--auth-timeout", type=float, default=10.0, metavar="S",
+                     help="time to complete the upgrade, and then to present the token (default 10 s)")
+    cap.add_argument("--start-timeout", type=float, default=30.0, metavar="S",
+                     help="time from connecting until the start message (default 30 s)")
+    cap.add_argument("--finalize-workers", type=int, default=2, metavar="N",
+                     help="processes writing WAVs and summaries (default 2)")
+    cap.add_argument("--finalize-timeout", type=float, default=300.0, metavar="S",
+                     help="time limit of one stream's WAVs and summary (default 300 s)")
+    cap.add_argument("--log-level", choices=_LOG_LEVELS, default="info",
+                     help="console log lines on stderr: stream start, end, refusals, errors, a periodic line"
+                     " (default info)")
+    cap.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    cap.set_defaults(func=_capture)
+
+    sim = sub.add_parser(
+        "simulate", help="play a WAV or capture into a stream URL exactly as Telnyx would",
+        description="Our fake Telnyx: connected, start, media per track (20 ms), dtmf, stop.")
+    sim.add_argument("source", metavar="AUDIO_OR_CAPTURE", help="a WAV (mono: inbound; stereo: L inbound, R outbound) or a capture .jsonl")
+    sim.add_argument("url", metavar="URL", help="ws://HOST:PORT/...")
+    sim.add_argument("--codec", default="PCMU", help="PCMU, PCMA, L16, G722 or OPUS, any case or MIME name"
+                     " (default PCMU; AMR-WB needs an encoder PyAV's FFmpeg lacks)")
+    sim.add_argument("--sample-rate", type=int, metavar="HZ", help="the rate start.media_format reports (default"
+                     " 8000 for G.711, else 16000; G722 is 16 kHz audio even when 8000 is reported)")
+    sim.add_argument("--tracks", default="both", help="inbound, outbound or both (default both)")
+    sim.add_argument("--realtime", action="store_true", help="pace frames at 20 ms as a live call")
+    sim.add_argument("--shuffle", action="store_true", help="reorder frames locally, as networks do")
+    sim.add_argument("--drop", type=float, default=0.0, metavar="P", help="lose each frame with probability P")
+    sim.add_argument("--duplicate", type=float, default=0.0, metavar="P", help="send each frame twice with probability P")
+    sim.add_argument("--disconnect-after", type=float, metavar="S", help="vanish after S seconds of audio, without stop")
+    sim.add_argument("--auth-token", metavar="T", help="stream auth token to present")
+    sim.add_argument("--token-in", default="header", choices=["header", "bearer", "connected", "path"],
+                     help="where to present it (default header)")
+    sim.add_argument("--seed", type=int, default=0, help="seed for the faults (default 0)")
+    sim.set_defaults(func=_simulate)
+    _add_call_control(sub)
+    from telnyx_audio.cli.batch import add_batch_parser
+
+    add_batch_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(decode_only=argv[:1] == ["decode"]).parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

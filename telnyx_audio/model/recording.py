@@ -1,0 +1,301 @@
+"""The data of assembly: :class:`FrameTable` (frames as columns), :class:`Plan` and its
+:class:`TrackReport` s, and the :class:`Recording` they make."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from telnyx_audio.model.events import TRACKS, Media
+from telnyx_audio.model.track import Track, audio_html
+
+_MISSING = -1
+
+
+@dataclass(frozen=True)
+class FrameTable:
+    """Media frames as columns, one row per ``media`` message, in arrival order.
+
+    Attributes
+    ----------
+    track : np.ndarray of int8, shape (m,)
+        0 for inbound, 1 for outbound.
+    chunk, timestamp, sequence_number : np.ndarray of int64, shape (m,)
+        The counters; -1 where the message had none.
+    nbytes : np.ndarray of int64, shape (m,)
+        Payload size in codec bytes (after base64); -1 for a frame that arrived with an
+        unusable payload (it keeps its place as silence, see :func:`plan`).
+    """
+
+    track: np.ndarray
+    chunk: np.ndarray
+    timestamp: np.ndarray
+    sequence_number: np.ndarray
+    nbytes: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.track.size)
+
+    @classmethod
+    def empty(cls) -> "FrameTable":
+        """A table with no frames."""
+        z = np.empty(0, np.int64)
+        return cls(np.empty(0, np.int8), z, z, z, z)
+
+    @classmethod
+    def from_media(cls, events: Iterable[Media]) -> tuple["FrameTable", np.ndarray]:
+        """Build a table and its joined payload bytes from parsed media events.
+
+        Returns
+        -------
+        (FrameTable, np.ndarray of uint8)
+            The payloads joined in order; frame i's bytes start at the sum of the ``nbytes``
+            before it.
+
+        Examples
+        --------
+        >>> t, raw = FrameTable.from_media([Media("outbound", b"\\xff\\xff", chunk=1)])
+        >>> t.track.tolist(), t.chunk.tolist(), t.timestamp.tolist(), raw.tolist()
+        ([1], [1], [-1], [255, 255])
+        """
+        media = list(events)
+        m = len(media)
+
+        def col(values: Iterable[int | None]) -> np.ndarray:
+            return np.fromiter((_MISSING if v is None else v for v in values), np.int64, m)
+
+        table = cls(
+            track=np.fromiter((TRACKS.index(e.track) for e in media), np.int8, m),
+            chunk=col(e.chunk for e in media),
+            timestamp=col(e.timestamp for e in media),
+            sequence_number=col(e.sequence_number for e in media),
+            nbytes=np.fromiter((len(e.payload) for e in media), np.int64, m),
+        )
+        return table, np.frombuffer(b"".join(e.payload for e in media), np.uint8)
+
+    @classmethod
+    def concat(cls, tables: Sequence["FrameTable"]) -> "FrameTable":
+        """Join tables in order (arrival order is the order given)."""
+        tables = [t for t in tables if len(t)]
+        if not tables:
+            return cls.empty()
+        if len(tables) == 1:
+            return tables[0]
+        return cls(*(np.concatenate(cols) for cols in zip(*(t.columns() for t in tables))))
+
+    def columns(self) -> tuple[np.ndarray, ...]:
+        """The five columns, in field order."""
+        return (self.track, self.chunk, self.timestamp, self.sequence_number, self.nbytes)
+
+    def take(self, rows: np.ndarray) -> "FrameTable":
+        """The table of the given rows, in the given order."""
+        return FrameTable(*(c[rows] for c in self.columns()))
+
+
+@dataclass(frozen=True)
+class TrackReport:
+    """What assembling one track took.
+
+    ``frames_received`` counts every media message of the track (duplicates and unusable
+    ones included); ``frames_expected`` is how many distinct frames the ordering key says
+    were sent. ``bad_frames`` arrived but their payload could not be used (not base64):
+    they keep their place as silence and are not gaps; ``unplaced`` of them had no usable
+    counters either. ``gaps`` lists ``(start_s, duration_ms)`` of each filled gap on the
+    shared timeline; ``gaps_capped`` counts gaps cut short by ``max_gap_s`` or by the
+    silence budget, and ``capped_ms`` the silence left out (a jump in the counters that long
+    is a corrupt or restarted counter, not silence worth filling). ``stray_bytes`` counts
+    bytes past the last whole sample of a frame (an odd-length L16 payload), dropped.
+    Stateful codecs (G722, OPUS, AMR-WB) fill gaps by concealment: ``concealed_frames``
+    frames were made up by the decoder (``concealment`` says how), ``corrupt_frames`` of
+    them in place of payloads it rejected, ``fec_frames`` recovered from in-band FEC.
+    """
+
+    track: str
+    frames_received: int
+    frames_expected: int
+    duplicates: int
+    reordered: int
+    gaps: tuple[tuple[float, float], ...]
+    gap_ms: float
+    start_s: float
+    duration_s: float
+    samples_per_frame: int
+    order_key: str
+    timestamp_unit: str | None
+    bad_frames: int = 0
+    gaps_capped: int = 0
+    unplaced: int = 0
+    stray_bytes: int = 0
+    capped_ms: float = 0.0
+    concealed_frames: int = 0
+    corrupt_frames: int = 0
+    fec_frames: int = 0
+    concealment: str = ""
+
+    @property
+    def frames_missing(self) -> int:
+        """Frames the ordering key says were sent but never arrived."""
+        return self.frames_expected - (self.frames_received - self.duplicates - self.unplaced)
+
+    def describe(self) -> str:
+        """One line: ``received N of M expected (K duplicates)``, and what else happened.
+
+        Examples
+        --------
+        >>> TrackReport("inbound", 10, 12, 1, 0, ((0.1, 40.0),), 40.0, 0.0, 0.24, 160, "chunk", "ms").describe()
+        'inbound: received 10 of 12 expected (1 duplicates), 1 gaps (40 ms)'
+        """
+        text = (f"{self.track}: received {self.frames_received} of {self.frames_expected} expected"
+                f" ({self.duplicates} duplicates), {len(self.gaps)} gaps ({self.gap_ms:.0f} ms)")
+        extra = [f"{self.reordered} reordered" if self.reordered else "",
+                 f"{self.bad_frames} bad frames" if self.bad_frames else "",
+                 f"{self.stray_bytes} stray bytes" if self.stray_bytes else "",
+                 f"{self.gaps_capped} gaps capped ({self.capped_ms / 1000:.1f} s left out)" if self.gaps_capped else "",
+                 f"{self.concealed_frames} frames concealed ({self.concealment})" if self.concealed_frames else ""]
+        return ", ".join([text, *(e for e in extra if e)])
+
+    def as_dict(self) -> dict:
+        """A JSON-able dict (for ``summary.json``)."""
+        return {
+            "track": self.track,
+            "frames_received": self.frames_received,
+            "frames_expected": self.frames_expected,
+            "frames_missing": self.frames_missing,
+            "duplicates": self.duplicates,
+            "reordered": self.reordered,
+            "bad_frames": self.bad_frames,
+            "gaps": [{"start_s": s, "duration_ms": d} for s, d in self.gaps],
+            "n_gaps": len(self.gaps),
+            "gap_ms": self.gap_ms,
+            "start_s": self.start_s,
+            "duration_s": self.duration_s,
+            "samples_per_frame": self.samples_per_frame,
+            "order_key": self.order_key,
+            "timestamp_unit": self.timestamp_unit,
+            "gaps_capped": self.gaps_capped,
+            "capped_ms": self.capped_ms,
+            "unplaced": self.unplaced,
+            "stray_bytes": self.stray_bytes,
+            "concealed_frames": self.concealed_frames,
+            "corrupt_frames": self.corrupt_frames,
+            "fec_frames": self.fec_frames,
+            "concealment": self.concealment,
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where every frame goes on the shared timeline (from :func:`plan`).
+
+    Attributes
+    ----------
+    n_samples : int
+        Length of the timeline.
+    dest : np.ndarray of int64, shape (m,)
+        Per frame (arrival order), its first sample on its track's row; -1 if not used.
+    samples : np.ndarray of int64, shape (m,)
+        Samples in each frame.
+    reports : dict of str to TrackReport
+    tracks : tuple of str
+        Tracks that carried usable media.
+    """
+
+    n_samples: int
+    dest: np.ndarray
+    samples: np.ndarray
+    reports: dict[str, TrackReport]
+    tracks: tuple[str, ...]
+    encoding: str
+    sample_rate: int
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One stream's audio on one timeline.
+
+    Attributes
+    ----------
+    audio : np.ndarray of int16, shape (2, n)
+        ``[inbound, outbound]``; a track that sent nothing is all zeros.
+    sample_rate : int
+        The audio's rate: ``start.media_format``'s, except G.722 and AMR-WB (16 kHz).
+    encoding : str
+        The codec the payloads were decoded from.
+    tracks : tuple of str
+        The tracks that carried media, in ``TRACKS`` order.
+    reports : dict of str to TrackReport
+        One per track that had media messages.
+    """
+
+    audio: np.ndarray
+    sample_rate: int
+    encoding: str
+    tracks: tuple[str, ...]
+    reports: dict[str, TrackReport] = field(default_factory=dict)
+
+    @property
+    def inbound(self) -> Track:
+        """The inbound track, int16 of shape (n,), carrying ``sample_rate``."""
+        return Track(self.audio[0], self.sample_rate)
+
+    @property
+    def outbound(self) -> Track:
+        """The outbound track, int16 of shape (n,), carrying ``sample_rate``."""
+        return Track(self.audio[1], self.sample_rate)
+
+    def slice(self, start_s: float, end_s: float) -> "Recording":
+        """The audio from ``start_s`` to ``end_s`` (seconds on the shared timeline), as a Recording.
+
+        Track reports stay with the whole call, so a slice has none.
+
+        Examples
+        --------
+        >>> rec = Recording(np.zeros((2, 8000), np.int16), 8000, "PCMU", ("inbound",))
+        >>> rec.slice(0.25, 0.5).duration_s
+        0.25
+        """
+        if not 0 <= start_s <= end_s:
+            raise ValueError(f"slice needs 0 <= start_s <= end_s, got start_s={start_s!r}, end_s={end_s!r}")
+        lo, hi = (min(int(round(t * self.sample_rate)), self.audio.shape[1]) for t in (start_s, end_s))
+        return Recording(self.audio[:, lo:hi], self.sample_rate, self.encoding, self.tracks)
+
+    def turn(self, k: int, analysis: object = None) -> "Recording":
+        """The ``k``-th turn of the call (from :func:`telnyx_audio.analyze_call`), as a slice.
+
+        Pass ``analysis`` (a :class:`~telnyx_audio.analysis.CallAnalysis` of this recording)
+        to avoid measuring the call again.
+        """
+        from telnyx_audio.analysis import analyze_call
+
+        turns = (analysis if analysis is not None else analyze_call(self)).turns
+        if not -len(turns) <= k < len(turns):
+            raise IndexError(f"turn {k} out of range: the call has {len(turns)} turns")
+        row = turns.iloc[k]
+        return self.slice(float(row["start_s"]), float(row["end_s"]))
+
+    def _repr_html_(self) -> str:
+        """An audio player (inbound left, outbound right) and a one-line summary, for Jupyter."""
+        summary = f"{self.encoding} {self.sample_rate} Hz, {self.duration_s:.2f} s, tracks: {', '.join(self.tracks) or 'none'}"
+        return audio_html(self.audio, self.sample_rate, summary)
+
+    @property
+    def duration_s(self) -> float:
+        """Length of the shared timeline in seconds."""
+        return self.audio.shape[1] / self.sample_rate
+
+    def to_float(self) -> np.ndarray:
+        """``audio`` as float32 in [-1, 1), shape (2, n), for analysis."""
+        return self.audio.astype(np.float32) / 32768.0
+
+    def __repr__(self) -> str:
+        parts = ", ".join(
+            f"{t}: {r.frames_received} frames, {len(r.gaps)} gaps ({r.gap_ms:.0f} ms)"
+            for t, r in self.reports.items()
+        )
+        return (
+            f"<Recording {self.encoding} {self.sample_rate} Hz {self.duration_s:.2f} s"
+            f" tracks=[{parts}]>"
+        )

@@ -1,0 +1,64 @@
+"""Datagrams with their arrival times: what every RTP source hands to :mod:`telnyx_audio.rtp`.
+
+Forks read them from ``.rtpcap`` files (:mod:`telnyx_audio.forks.rtpcap`), packet captures from
+pcap and pcapng; :func:`telnyx_audio.rtp.assemble.assemble_fork` turns them into a recording.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Records"]
+
+
+@dataclass
+class Records:
+    """The datagrams of a fork capture as columns over one buffer.
+
+    Attributes
+    ----------
+    buf : np.ndarray of uint8
+        The whole file.
+    offset, length : np.ndarray of int64, shape (m,)
+        Where each datagram lies in ``buf``.
+    track : np.ndarray of int8
+        0 inbound (rx), 1 outbound (tx).
+    received_us : np.ndarray of int64
+    meta : dict
+        The header's metadata.
+    truncated_bytes : int
+        Bytes of a torn last record that were ignored.
+    problems : list of str
+        What else was wrong (a corrupt record and where reading stopped).
+    """
+
+    buf: np.ndarray
+    offset: np.ndarray
+    length: np.ndarray
+    track: np.ndarray
+    received_us: np.ndarray
+    meta: dict[str, Any]
+    truncated_bytes: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return int(self.offset.size)
+
+    @classmethod
+    def from_datagrams(cls, track: list[int] | np.ndarray, received_us: list[int] | np.ndarray,
+                       datagrams: list[bytes], meta: dict[str, Any] | None = None) -> "Records":
+        """Records held in memory (as if read from a file), for tests and the simulator.
+
+        Examples
+        --------
+        >>> r = Records.from_datagrams([0, 1], [0, 20000], [b"ab", b"c"])
+        >>> r.offset.tolist(), r.length.tolist()
+        ([0, 2], [2, 1])
+        """
+        length = np.fromiter((len(d) for d in datagrams), np.int64, len(datagrams))
+        offset = np.cumsum(length) - length
+        buf = np.frombuffer(b"".join(datagrams), np.uint8)
+        return cls(buf, offset, length, np.asarray(track, np.int8), np.asarray(received_us, np.int64), dict(meta or {}))

@@ -1,6 +1,0 @@
-"""Entry point of a finalising worker process (see :mod:`telnyx_audio.server._finalize`)."""
-
-if __name__ == "__main__":
-    from telnyx_audio.server._finalize import _worker_main
-
-    _worker_main()
