@@ -33,7 +33,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-__all__ = ["WIRESHARK_CLOCKS", "wireshark_clock", "stream_stats", "combine_stats", "STAT_KEYS"]
+__all__ = ["WIRESHARK_CLOCKS", "wireshark_clock", "stream_stats", "combine_stats", "track_stats", "STAT_KEYS"]
 
 #: Wireshark's clock rates of static payload types (``clock_map`` in tap-rtp-analysis.c).
 WIRESHARK_CLOCKS = {0: 8000, 1: 8000, 2: 8000, 3: 8000, 4: 8000, 5: 8000, 6: 16000, 7: 8000, 8: 8000, 9: 8000,
@@ -268,3 +268,63 @@ def combine_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:
     out["max_skew_ms"] = max((p["max_skew_ms"] for p in parts), key=abs)
     out["clock_drift_ms"] = max(parts, key=lambda p: p["packets"])["clock_drift_ms"]
     return out
+
+
+def track_stats(rows: np.ndarray, *, arrival_ns: np.ndarray, seq: np.ndarray, timestamp: np.ndarray,
+                payload_type: np.ndarray, marker: np.ndarray, ssrc: np.ndarray, clock_of: np.ndarray,
+                stream: np.ndarray | None = None, labels: list[dict[str, Any]] | None = None
+                ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Wireshark's statistics of one track: per stream (5-tuple and SSRC, as Wireshark keys
+    a stream), then combined (:func:`combine_stats`).
+
+    Parameters
+    ----------
+    rows : np.ndarray of int
+        The track's RTP packets (indices into the columns), in capture order.
+    arrival_ns, seq, timestamp, payload_type, marker, ssrc : np.ndarray
+        Columns over all packets (timestamps as on the wire: extended here per stream).
+    clock_of : np.ndarray of int, shape (128,)
+        The RTP clock Wireshark would use per payload type (0: none).
+    stream : np.ndarray of int, optional
+        Each packet's flow (5-tuple) index; None when the source has one flow per track.
+    labels : list of dict, optional
+        Per flow index, what to put in its streams' entries (addresses and ports).
+
+    Returns
+    -------
+    (dict, list of dict)
+        The track's figures (:data:`STAT_KEYS`), and one dict per stream with its ``ssrc``
+        (hex), payload types, figures and its label's keys.
+
+    Examples
+    --------
+    >>> n = 10
+    >>> z = np.zeros(n, np.int64)
+    >>> clocks = np.zeros(128, np.int64); clocks[0] = 8000
+    >>> total, per = track_stats(np.arange(n), arrival_ns=np.arange(n) * 20_000_000, seq=np.arange(n),
+    ...                          timestamp=np.arange(n) * 160, payload_type=z, marker=z.astype(bool), ssrc=z + 7,
+    ...                          clock_of=clocks)
+    >>> total["packets"], total["lost"], per[0]["ssrc"], round(per[0]["mean_delta_ms"], 6)
+    (10, 0, '00000007', 20.0)
+    """
+    from telnyx_audio.rtp.packet import extend_timestamp
+
+    if rows.size == 0:
+        return combine_stats([stream_stats(*(np.empty(0, np.int64),) * 6)]), []
+    key_stream = stream[rows] if stream is not None else np.zeros(rows.size, np.int64)
+    key = (key_stream.astype(np.int64) << 32) | ssrc[rows].astype(np.int64)
+    values, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    parts: list[dict[str, Any]] = []
+    for j in np.argsort(first).tolist():
+        r = rows[inverse == j]
+        pts = payload_type[r]
+        s = stream_stats(arrival_ns[r], seq[r], extend_timestamp(timestamp[r]), pts, marker[r], clock_of[pts])
+        kinds, counts = np.unique(pts, return_counts=True)
+        entry = {"ssrc": f"{int(values[j]) & 0xFFFFFFFF:08x}",
+                 "payload_types": {str(p): int(c) for p, c in zip(kinds.tolist(), counts.tolist())}}
+        if labels is not None and stream is not None:
+            entry.update(labels[int(values[j]) >> 32])
+        entry.update(s)
+        parts.append(entry)
+    return combine_stats([{k: p[k] for k in STAT_KEYS} for p in parts]), parts
