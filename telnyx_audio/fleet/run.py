@@ -24,7 +24,7 @@ __all__ = ["BatchResult", "batch", "expand_inputs", "folder_names", "CAPTURE_PAT
 MAX_TASKS_PER_CHILD = 100
 #: What a folder given to :func:`batch` is searched for: WebSocket captures (plain or gzip)
 #: and fork captures.
-CAPTURE_PATTERNS = ("*.jsonl", "*.jsonl.gz", "*.rtpcap")
+CAPTURE_PATTERNS = ("*.jsonl", "*.jsonl.gz", "*.rtpcap", "*.pcap", "*.pcap.gz", "*.pcapng", "*.pcapng.gz")
 _STATE = ".batch"  # DIR/.batch/<name>.json: the rows of each finished call (for resume)
 #: Times a file that was in flight when a worker died is run again alone before it is
 #: declared the one that kills workers (a worker can also die of something passing).
