@@ -88,6 +88,11 @@ _EXPORTS = {
     "ForkReceiver": "forks.receiver",
     "read_fork_captures": "forks.read",
     "simulate_fork": "simulators.fork",
+    # packets: pcap / pcapng files
+    "read_pcap_captures": "packets.read",
+    "iter_pcap_captures": "packets.read",
+    "sip_ladder": "packets.ladder",
+    "plot_ladder": "packets.ladder",
     # batch at scale
     "batch": "fleet",
     "BatchResult": "fleet",

@@ -74,23 +74,26 @@ def wireshark_clock(pt: int, names: Mapping[int, str] | None = None) -> int:
 
 
 def _running_mean(index: np.ndarray, x: np.ndarray) -> float:
-    """Wireshark's ``m = (m * (i - 1) + x) / i`` over (index ``i``, value ``x``) pairs, m from 0."""
+    """Wireshark's ``m = (m * (i - 1) + x) / i`` over (index ``i``, value ``x``) pairs, m from 0.
+
+    With ``S = i * m`` the step is ``S = S_prev * (i - 1) / i_prev + x``: the factor is 1
+    between consecutive indices, so ``S`` is a plain sum within each run of consecutive
+    indices, and the runs' sums are scaled by the factors where runs meet.
+    """
     if index.size == 0:
         return 0.0
     i = index.astype(np.float64)
-    a = (i - 1.0) / i
-    b = x / i
-    zero = np.flatnonzero(a == 0.0)
-    if zero.size:  # the mean restarts from its value there
-        a, b = a[zero[-1]:], b[zero[-1]:]
-        a = a.copy()
-        a[0] = 0.0
-    # m_K = sum_k b_k * prod_{k<j<=K} a_j, via suffix products (no division by tiny numbers)
-    suffix = np.cumprod(a[::-1])[::-1]  # suffix[k] = prod_{j>=k} a_j
-    weights = np.empty_like(suffix)
-    weights[:-1] = suffix[1:]
-    weights[-1] = 1.0
-    return float(np.dot(b, weights))
+    x = np.asarray(x, np.float64)
+    factor = (i[1:] - 1.0) / i[:-1]
+    breaks = np.flatnonzero(factor != 1.0) + 1
+    if breaks.size == 0:
+        return float(x.sum() / i[-1])
+    starts = np.concatenate(([0], breaks))
+    sums = np.add.reduceat(x, starts)
+    f = factor[breaks - 1]
+    weight = np.ones(sums.size)
+    weight[:-1] = np.cumprod(f[::-1])[::-1]  # segment s is scaled by every factor after it
+    return float(np.dot(sums, weight) / i[-1])
 
 
 def _sequence(seq: np.ndarray) -> int:
