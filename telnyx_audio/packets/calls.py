@@ -483,7 +483,12 @@ class CallReader:
         held = flow.held
         heads = np.frombuffer(b"".join(h[0][:12].ljust(12, b"\0") for h in held), np.uint8).reshape(-1, 12)
         lengths = np.array([len(h[0]) for h in held])
-        if not heuristic.looks_like_rtp_flow(heads, lengths, key[4], key[5]):
+        named = self.pair is not None and key[5] in self.pair  # the user said this port carries RTP
+        if named:
+            ok = bool(((heads[:, 0] >> 6 == 2) & (lengths >= 12)).mean() >= 0.5)
+        else:
+            ok = heuristic.looks_like_rtp_flow(heads, lengths, key[4], key[5])
+        if not ok:
             flow.state, flow.held = "not_rtp", []
             self.counts["not_rtp_flows"] += 1
             return

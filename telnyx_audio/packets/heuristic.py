@@ -4,7 +4,8 @@ Wireshark's ``rtp_udp`` heuristic takes any datagram with version 2 on an even p
 own that makes RTP of DNS answers and game traffic. Here a flow is RTP when its first packets
 (at least 3, :data:`DECIDE_AFTER` when there are that many) look like one RTP source: version
 2 and no RTCP packet type in every one, at most two payload types, one SSRC carrying most of
-them, sequence numbers stepping forward by small steps and timestamps that do not run back.
+them, sequence numbers moving by small steps (most of them forward: a late or repeated packet
+steps back or stays) and timestamps that move by less than 2^24 ticks.
 Well-known non-media ports (DNS, NTP, DHCP, SNMP, syslog, mDNS, SSDP, IKE...) never are.
 """
 
@@ -67,9 +68,9 @@ def looks_like_rtp_flow(heads: np.ndarray, lengths: np.ndarray, sport: int = 0, 
         return False
     seq = (h[one, 2] << 8 | h[one, 3])
     ts = h[one, 4] << 24 | h[one, 5] << 16 | h[one, 6] << 8 | h[one, 7]
-    step = (np.diff(seq) + 0x10000) % 0x10000
-    forward = (step >= 1) & (step <= 100)
-    if forward.sum() < 0.8 * step.size:
+    step = (np.diff(seq) + 0x8000) % 0x10000 - 0x8000  # signed: late and repeated packets step back or stay
+    near = np.abs(step) <= 100
+    if near.sum() < 0.8 * step.size or (step > 0).sum() < 0.5 * step.size:
         return False
-    tstep = (np.diff(ts) + (1 << 32)) % (1 << 32)
-    return bool((tstep < (1 << 31)).sum() >= 0.8 * tstep.size)
+    tstep = (np.diff(ts) + (1 << 31)) % (1 << 32) - (1 << 31)
+    return bool((np.abs(tstep) < (1 << 24)).sum() >= 0.8 * tstep.size)
