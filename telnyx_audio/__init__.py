@@ -91,6 +91,7 @@ _EXPORTS = {
     # packets: pcap / pcapng files
     "read_pcap_captures": "packets.read",
     "iter_pcap_captures": "packets.read",
+    "rtp_streams": "packets.read",
     "sip_ladder": "packets.ladder",
     "plot_ladder": "packets.ladder",
     # batch at scale
@@ -239,6 +240,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from telnyx_audio.streams.server import CaptureServer, serve
     from telnyx_audio.simulators.stream import simulate, simulate_async
     from telnyx_audio.forks.read import read_fork_captures
+    from telnyx_audio.packets.ladder import plot_ladder, sip_ladder
+    from telnyx_audio.packets.read import iter_pcap_captures, read_pcap_captures, rtp_streams
     from telnyx_audio.forks.receiver import ForkReceiver
     from telnyx_audio.simulators.fork import simulate_fork
     from telnyx_audio.fleet import BatchResult, batch

@@ -33,7 +33,7 @@ from telnyx_audio.rtp.assemble import ForkCaptureReport, assemble_fork
 from telnyx_audio.rtp.datagrams import Records
 
 __all__ = ["PacketCaptureReport", "is_packet_capture", "iter_pcap_captures", "read_pcap_captures",
-           "capture_from_call"]
+           "capture_from_call", "rtp_streams"]
 
 
 @dataclass(frozen=True)
@@ -308,3 +308,59 @@ def _with_file_problems(capture: Capture, problems: Problems) -> Capture:
 
     report = dataclasses.replace(capture.report, file_problems=problems.as_dict())
     return dataclasses.replace(capture, report=report)
+
+
+def rtp_streams(path: str | os.PathLike[str], *, pair: tuple[int, int] | None = None,
+                chunk_bytes: int = 1 << 24):
+    """Wireshark's RTP Streams table of a packet capture, without decoding any audio.
+
+    One row per stream (5-tuple and SSRC) with the call it belongs to, its track and
+    Wireshark's RTP Stream Analysis figures (``tshark -q -z rtp,streams``, and more:
+    sequence errors, skew, clock drift). Only the RTP headers of the datagrams are kept.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        A pcap or pcapng file, plain or gzip-compressed.
+    pair : (int, int), optional
+        As for :func:`iter_pcap_captures`.
+    chunk_bytes : int
+        How much of the file is read at once.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``call``, ``track``, ``src``, ``sport``, ``dst``, ``dport``, ``ssrc``,
+        ``payload_types``, then :data:`telnyx_audio.rtp.stats.STAT_KEYS`.
+
+    Examples
+    --------
+    >>> import glob
+    >>> for path in glob.glob("/usr/share/sip-tester/g711a.pcap"):
+    ...     print(rtp_streams(path)[["ssrc", "packets", "lost", "max_delta_ms"]].round(3).to_dict("records"))
+    [{'ssrc': 'dee0ee8f', 'packets': 236, 'lost': 0, 'max_delta_ms': 34.829}]
+    """
+    import pandas as pd
+
+    from telnyx_audio.rtp.packet import parse_packets
+    from telnyx_audio.rtp.stats import STAT_KEYS, WIRESHARK_CLOCKS, track_stats, wireshark_clock
+
+    reader = CallReader(path, pair=pair, chunk_bytes=chunk_bytes, header_bytes=12)
+    rows: list[dict[str, Any]] = []
+    for call in reader:
+        cols = parse_packets(call.buf, call.offset, call.length)
+        ok = cols.reason == 0
+        labels = [{k: getattr(s, k) for k in ("src", "sport", "dst", "dport")} for s in call.streams]
+        for t, track in enumerate(("inbound", "outbound")):
+            names = call.payload_types(track)
+            clock_of = np.array([WIRESHARK_CLOCKS.get(pt, 0) if pt < 96 else wireshark_clock(pt, names)
+                                 for pt in range(128)], np.int64)
+            sel = np.flatnonzero(ok & (call.track == t))
+            if not sel.size:
+                continue
+            _, per = track_stats(sel, arrival_ns=call.arrival_ns, seq=cols.sequence_number, timestamp=cols.timestamp,
+                                 payload_type=cols.payload_type, marker=cols.marker, ssrc=cols.ssrc,
+                                 clock_of=clock_of, stream=call.stream, labels=labels)
+            rows += [{"call": call.key, "track": track, **p} for p in per]
+    columns = ["call", "track", "src", "sport", "dst", "dport", "ssrc", "payload_types", *STAT_KEYS]
+    return pd.DataFrame(rows, columns=columns)
