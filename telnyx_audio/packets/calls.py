@@ -361,6 +361,7 @@ class CallReader:
             if len(frames):
                 now = int(frames.ts_ns[-1])
                 self._frame = int(frames.number[-1])
+            del frames, udp, tcp  # the chunk is not held while a call is handed out
             yield from self._done(now)
             self._tcp.expire(now)
         self._tcp.close()
