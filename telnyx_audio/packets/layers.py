@@ -524,11 +524,14 @@ def flow_groups(t: Transport) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         for c in cols:
             h = (h ^ c.astype(np.uint64)) * np.uint64(0x9E3779B97F4A7C15)
             h ^= h >> np.uint64(29)
-    _, first, inverse, counts = np.unique(h, return_index=True, return_inverse=True, return_counts=True)
-    inverse = inverse.reshape(-1)
-    if all((c.astype(np.uint64) == c.astype(np.uint64)[first][inverse]).all() for c in cols):
-        order = np.argsort(inverse, kind="stable")
-        bounds = np.concatenate(([0], np.cumsum(counts)))
+    # One stable sort: each group's rows stay in arrival order, its first row first.
+    order = np.argsort(h, kind="stable")
+    hs = h[order]
+    starts = np.flatnonzero(np.concatenate(([True], hs[1:] != hs[:-1])))
+    first = order[starts]
+    bounds = np.concatenate((starts, [len(t)]))
+    if all((c.astype(np.uint64)[order] == np.repeat(c.astype(np.uint64)[first], np.diff(bounds))).all()
+           for c in cols):
         keys = np.stack([c.astype(np.uint64)[first] for c in cols], axis=1)
         return keys, order, bounds
     keys = np.ascontiguousarray(np.stack(cols, axis=1).astype(np.uint64))

@@ -316,14 +316,19 @@ def track_stats(rows: np.ndarray, *, arrival_ns: np.ndarray, seq: np.ndarray, ti
         return combine_stats([stream_stats(*(np.empty(0, np.int64),) * 6)]), []
     key_stream = stream[rows] if stream is not None else np.zeros(rows.size, np.int64)
     key = (key_stream.astype(np.int64) << 32) | ssrc[rows].astype(np.int64)
-    values, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-    inverse = inverse.reshape(-1)
+    if (key == key[0]).all():  # one stream (the usual case): no grouping
+        values, first, inverse = key[:1], np.zeros(1, np.int64), None
+    else:
+        values, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        inverse = inverse.reshape(-1)
     parts: list[dict[str, Any]] = []
     for j in np.argsort(first).tolist():
-        r = rows[inverse == j]
+        r = rows[inverse == j] if inverse is not None else rows
         pts = payload_type[r]
         s = stream_stats(arrival_ns[r], seq[r], extend_timestamp(timestamp[r]), pts, marker[r], clock_of[pts])
-        kinds, counts = np.unique(pts, return_counts=True)
+        counts = np.bincount(pts, minlength=128)
+        kinds = np.flatnonzero(counts)
+        counts = counts[kinds]
         entry = {"ssrc": f"{int(values[j]) & 0xFFFFFFFF:08x}",
                  "payload_types": {str(p): int(c) for p, c in zip(kinds.tolist(), counts.tolist())}}
         if labels is not None and stream is not None:
