@@ -175,3 +175,19 @@ def test_batch_reads_a_folder_of_packet_captures_one_row_per_call(tmp_path):
     assert len(calls) == expected
     assert (calls["error"].fillna("") == "").all() and set(calls["source_kind"]) == {"pcap"}
     assert calls["path"].str.endswith("sipp.pcap.gz").sum() == 1
+
+
+def test_analysis_and_plots_take_a_packet_capture_like_any_other():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from telnyx_audio import analyze_call, plot_call
+
+    (cap,) = read_pcap_captures(VEC / "sipp_udp_call.pcap.gz")
+    analysis = analyze_call(cap)
+    assert analysis.talk.loc["inbound", "talk_s"] > 5.0  # SIPp's PCMA recording: 7 s of speech-like audio
+    drawn = plot_call(cap)
+    assert len(drawn["axes"]) == 2
+    plt.close(drawn["figure"])
