@@ -191,3 +191,34 @@ def test_analysis_and_plots_take_a_packet_capture_like_any_other():
     drawn = plot_call(cap)
     assert len(drawn["axes"]) == 2
     plt.close(drawn["figure"])
+
+
+def test_snapped_packets_and_frames_that_are_not_ip_are_counted_and_the_call_is_read(tmp_path):
+    from telnyx_audio.packets.calls import CallReader
+    from telnyx_audio.packets.writer import ethernet
+
+    packets = mk.basic_call(n=20)
+    rtp_rows = [i for i, (_, ip) in enumerate(packets) if len(ip) == 20 + 8 + 12 + 160]
+    cut_payload, cut_header = rtp_rows[3], rtp_rows[5]
+    path = tmp_path / "snapped.pcap"
+    with PcapWriter(path) as w:
+        arp = bytes(6) + bytes.fromhex("020000000001") + b"\x08\x06" + bytes(28)
+        w.frame(mk.T0 - 1, arp)
+        for i, (ts, ip) in enumerate(packets):
+            frame = ethernet(ip)
+            if i == cut_payload:  # a snap length of 68: headers whole, the payload cut
+                w.frame(ts, frame[:68], origlen=len(frame))
+            elif i == cut_header:  # cut inside the IP header
+                w.frame(ts, frame[:24], origlen=len(frame))
+            else:
+                w.frame(ts, frame)
+    reader = CallReader(path)
+    (call,) = list(reader)
+    p = reader.problems.counts
+    assert p["frames that are not IP (ARP, LLDP, ...): skipped"] == 1
+    assert p["packets cut short by the snap length: header kept, payload incomplete"] == 1
+    assert p["packets cut short by the snap length: skipped"] == 1
+    assert call.key == "call-1@test" and len(call) == 2 * 20 - 1 and int(call.truncated.sum()) == 1
+    (cap,) = read_pcap_captures(path)
+    assert sum(s.packets for s in cap.report.rtp.values()) == 2 * 20 - 1
+    assert set(cap.report.file_problems) == set(p)
