@@ -336,6 +336,7 @@ class PacketFile:
             buf = np.empty(have + want + SLACK, np.uint8)
             if have:
                 buf[:have] = np.frombuffer(carry, np.uint8)
+            carry = None  # a view of the chunk before: let it go
             view = memoryview(buf)
             got = self._readinto(f, view[have : have + want])
             eof = got < want
@@ -346,7 +347,10 @@ class PacketFile:
             yield buf, data, eof
             if eof:
                 return
-            carry = data[self._keep :]
+            # The bytes after the last whole record, copied out so that the chunk is let go
+            # before the next one is made (memory: one chunk at a time).
+            carry = memoryview(bytes(data[self._keep :]))
+            del buf, view, data
             # A record larger than a chunk: read more at once.
             want = self.chunk_bytes if len(carry) < self.chunk_bytes // 2 else 2 * len(carry)
 
@@ -390,6 +394,7 @@ class PacketFile:
             if eof:
                 self._torn(len(data) - stop)
                 return
+            del buf, data, starts  # the chunk goes when the next is read
 
     # -- pcapng -------------------------------------------------------------------------
     def _pcapng(self, f: BinaryIO) -> Iterator[Frames]:
@@ -452,11 +457,13 @@ class PacketFile:
                     buf, *(np.concatenate([getattr(fr, k) for fr in frames])
                            for k in ("offset", "caplen", "origlen", "ts_ns", "linktype", "number")))
                 yield out
+                del out
             if stop_all:
                 return
             if eof:
                 self._torn(len(data) - at)
                 return
+            del buf, data, frames  # the chunk goes when the next is read
 
     def _bad_block(self, at: int, length: int, *, trailer: bool = False) -> None:
         what = "its trailing length does not match" if trailer else "its length is impossible"
