@@ -14,7 +14,7 @@
 2. 500 short calls in one file (and 250 for comparison): peak memory of reading them call by
    call (``iter_pcap_captures``). Target: flat in the number of calls.
 
-dpkt is a baseline here, not a dependency: ``.venv/bin/pip install dpkt`` to run it (it is
+dpkt is a baseline here, not a dependency: ``pip install -e .[bench]`` (or ``pip install dpkt``) to run it (it is
 skipped with a note otherwise). Each timing is the best of ``--repeat`` runs (the machine
 may be shared).
 
