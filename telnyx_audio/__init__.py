@@ -94,6 +94,12 @@ _EXPORTS = {
     "ForkReceiver": "forks.receiver",
     "read_fork_captures": "forks.read",
     "simulate_fork": "simulators.fork",
+    # packets: pcap / pcapng files
+    "read_pcap_captures": "packets.read",
+    "iter_pcap_captures": "packets.read",
+    "rtp_streams": "packets.read",
+    "sip_ladder": "packets.ladder",
+    "plot_ladder": "packets.ladder",
     # batch at scale
     "batch": "fleet",
     "BatchResult": "fleet",
@@ -247,6 +253,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from telnyx_audio.streams.server import CaptureServer, serve
     from telnyx_audio.simulators.stream import simulate, simulate_async
     from telnyx_audio.forks.read import read_fork_captures
+    from telnyx_audio.packets.ladder import plot_ladder, sip_ladder
+    from telnyx_audio.packets.read import iter_pcap_captures, read_pcap_captures, rtp_streams
     from telnyx_audio.forks.receiver import ForkReceiver
     from telnyx_audio.simulators.fork import simulate_fork
     from telnyx_audio.fleet import BatchResult, batch

@@ -242,7 +242,8 @@ def test_caller_mistakes_are_value_and_type_errors_naming_the_value(tmp_path):
         ta.batch(str(tmp_path / "*.jsonl"))
     with pytest.raises(ValueError, match="no capture files"):
         ta.batch([])
-    with pytest.raises(ValueError, match=r"no capture files \(\*\.jsonl, \*\.jsonl\.gz, \*\.rtpcap\) in the folder"):
+    with pytest.raises(ValueError, match=r"no capture files \(\*\.jsonl, \*\.jsonl\.gz, \*\.rtpcap, \*\.pcap, \*\.pcap\.gz,"
+                       r" \*\.pcapng, \*\.pcapng\.gz\) in the folder"):
         ta.batch(tmp_path)
 
 

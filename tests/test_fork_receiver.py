@@ -65,7 +65,7 @@ def test_the_receiver_writes_a_simulated_call_with_its_faults_to_exact_wavs_and_
     summary = json.loads((session.folder / "summary.json").read_text())
     assert summary["dtmf"] == "8" and summary["bad_lines"] == len(junk)
     assert summary["rtp"]["inbound"]["ssrcs"] == sent.ssrcs["inbound"]
-    assert summary["rtp"]["outbound"]["lost"] == 0 and summary["rtp"]["outbound"]["duplicated"] > 0
+    assert summary["rtp"]["outbound"]["missing"] == 0 and summary["rtp"]["outbound"]["duplicated"] > 0
     assert summary["receiver"]["datagrams_written"] == sent.packets_sent
     stereo, sr = soundfile.read(session.folder / "stereo.wav", dtype="int16")
     assert sr == RATE

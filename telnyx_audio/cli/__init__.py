@@ -88,12 +88,16 @@ def _decode(args: argparse.Namespace) -> int:
     status = EXIT_OK
     for path in args.captures:
         try:
-            captures = read_captures(path, media_format=given)
+            captures = read_captures(path, media_format=given, pair=args.pair, swap_tracks=args.swap_tracks)
             names = _decode_names(Path(path), captures, used)
         except (TelnyxAudioError, OSError, ValueError, RuntimeError, MemoryError) as exc:
             print(f"{path}: error: {exc}", file=sys.stderr)
             status = EXIT_FAILED
             continue
+        problems = next((c.report.file_problems for c in captures if getattr(c.report, "file_problems", None)), {})
+        for reason, found in problems.items():  # a packet capture with unreadable parts: its calls are still written
+            print(f"{path}: problem: {reason}: {found['count']}", file=sys.stderr)
+            status = EXIT_FAILED
         for capture, name in zip(captures, names):
             label = path if len(captures) == 1 else f"{path} [{capture.stream_id}]"
             for warning in capture.report.warnings:
@@ -510,19 +514,23 @@ def build_parser(decode_only: bool = False) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     dec = sub.add_parser(
         "decode",
-        help="decode capture files (JSONL of Telnyx messages) to WAV and summary.json",
+        help="decode capture files (JSONL of Telnyx messages, fork .rtpcap, pcap/pcapng) to WAV and summary.json",
         description="For each stream of each capture, write inbound.wav and/or outbound.wav (the "
         "tracks that carried media), stereo.wav (left inbound, right outbound; a missing track is "
         "silent) and summary.json into OUT/<capture name>/ (OUT/<capture name>/<stream id>/ when a "
         "file holds several streams). Warnings (guesses, surprises) go to stderr and the summary. "
         "A bad file is reported and the others are still decoded (exit code 1).",
     )
-    dec.add_argument("captures", nargs="+", metavar="CAPTURE.jsonl", help="capture files (.gz too)")
+    dec.add_argument("captures", nargs="+", metavar="CAPTURE", help="capture files: JSONL (.gz too), fork .rtpcap,"
+                     " pcap or pcapng (.gz too; one output folder per call)")
     dec.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
     dec.add_argument("--encoding", metavar="ENC", help="media format of logs without start (PCMU, PCMA, L16...);"
                      " overrides start's with a warning")
     dec.add_argument("--sample-rate", type=sample_rate, metavar="HZ", help="with --encoding (default: the codec's usual rate)")
     dec.add_argument("--strict", action="store_true", help="any warning fails the capture (exit code 1)")
+    from telnyx_audio.packets.cli import add_decode_options
+
+    add_decode_options(dec)
     dec.set_defaults(func=_decode)
     if decode_only:
         return parser
@@ -620,12 +628,21 @@ def build_parser(decode_only: bool = False) -> argparse.ArgumentParser:
     add_redact_parser(sub)
     _add_call_control(sub)
     from telnyx_audio.cli.batch import add_batch_parser
+    from telnyx_audio.packets.cli import add_parser as add_packets_parser
 
     add_batch_parser(sub)
     from telnyx_audio.cli.diagnose import add_diagnose_parser
 
     add_diagnose_parser(sub)
+    add_packets_parser(sub, read_fork_records=_fork_records)
     return parser
+
+
+def _fork_records(path: str):
+    """A fork capture's datagrams (for ``export-pcap``, which lives with the packet source)."""
+    from telnyx_audio.forks.rtpcap import read_records
+
+    return read_records(path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,7 +14,7 @@ call_control_id                 string    ``start.call_control_id``
 call_session_id                 string    ``start.call_session_id``
 error                           string    why this call failed; empty when it worked
 folder                          string    where its WAVs and summary.json are; empty when not written
-source_kind                     string    ``websocket`` (a media-stream capture) or ``fork`` (RTP from a fork)
+source_kind                     string    ``websocket`` (a media-stream capture), ``fork`` (RTP from a fork) or ``pcap`` (a packet capture)
 encoding                        string    ``start.media_format.encoding`` (Telnyx name)
 sample_rate_hz                  int       ``start.media_format.sample_rate``
 duration_s                      float     length of the call's shared timeline
@@ -35,9 +35,9 @@ inbound_frames_concealed        int       frames made up by the decoder's loss c
 inbound_frames_corrupt          int       of those, frames in place of payloads the decoder rejected
 inbound_n_gaps                  int       gaps filled (silence, or concealment)
 inbound_gap_ms                  float     total length of those gaps
-inbound_rtp_packets_lost        int       fork captures: RTP packets lost (RFC 3550 A.3)
-inbound_rtp_jitter_ms           float     fork captures: interarrival jitter at the end (RFC 3550 6.4.1)
-inbound_rtp_max_jitter_ms       float     fork captures: its largest value
+inbound_rtp_packets_lost        int       fork and packet captures: RTP packets lost as Wireshark counts them
+inbound_rtp_jitter_ms           float     fork and packet captures: interarrival jitter at the end (RFC 3550 6.4.1)
+inbound_rtp_max_jitter_ms       float     fork and packet captures: its largest value (Wireshark's)
 outbound_frames_received        int       as inbound_frames_received, for the outbound track
 outbound_frames_expected        int
 outbound_frames_missing         int
@@ -206,7 +206,7 @@ def capture_row(capture: Any) -> dict[str, Any]:
         "dtmf_events": "".join(e.digit or "" for e in capture.events if isinstance(e, Dtmf)),
     }
     rtp = getattr(report, "rtp", None)  # only a fork capture's report has RTP statistics
-    row["source_kind"] = "websocket" if rtp is None else "fork"
+    row["source_kind"] = "websocket" if rtp is None else getattr(report, "source_kind", "fork")
     for track in _TRACKS:
         tr = report.tracks.get(track)
         got = tr.as_dict() if tr is not None else {}
