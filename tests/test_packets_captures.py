@@ -223,6 +223,9 @@ def test_memory_is_flat_in_the_number_of_calls(tmp_path):
         assert n == n_calls
         return top
 
+    # A first run fills the interpreter's free lists of small objects (tuples...), which
+    # tracemalloc counts as allocated until a full collection: measure after it.
+    peak(120)
     assert peak(120) < 1.5 * peak(20)
 
 

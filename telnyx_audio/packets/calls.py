@@ -27,6 +27,7 @@ after a minute without packets, and every call still open at the end of the file
 
 from __future__ import annotations
 
+import mmap
 import os
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -165,15 +166,19 @@ def _copy_rows(buf: np.ndarray, starts: np.ndarray, n: int, out: np.ndarray) -> 
 
 
 class _Store:
-    """A call's datagrams while the capture is read: one growing buffer and column pieces."""
+    """A call's datagrams while the capture is read: column pieces, and either the datagrams'
+    places in the file (``mapped``: nothing copied, read again through a map of the file when
+    the call is decoded) or a growing buffer of their bytes."""
 
-    def __init__(self, key: str, dialog: Dialog | None = None, header_bytes: int | None = None) -> None:
+    def __init__(self, key: str, dialog: Dialog | None = None, header_bytes: int | None = None,
+                 mapped: bool = False) -> None:
         self.key = key
         self.header_bytes = header_bytes
+        self.mapped = mapped and header_bytes is None
         self.dialog = dialog
         self.buf = _Growing()
         self.cols: dict[str, list[np.ndarray]] = {k: [] for k in ("offset", "length", "arrival_ns", "track",
-                                                                   "stream", "frame", "truncated")}
+                                                                   "stream", "frame", "truncated", "in_file")}
         self.streams: dict[tuple[_FlowKey, int], int] = {}
         self.stream_info: list[StreamInfo] = []
         self.rtcp: list[RtcpReport] = []
@@ -205,6 +210,12 @@ class _Store:
         if self.header_bytes is not None:
             lengths = np.minimum(lengths, self.header_bytes)
         starts = t.start[rows]
+        m = rows.size
+        if self.mapped and t.base >= 0 and int(starts.max()) < t.in_file:  # in the file: nothing copied
+            self._columns(t.base + starts, lengths.astype(np.int64), t.ts_ns[rows], track, s, t.number[rows],
+                          t.truncated[rows], True)
+            self.last_ns = max(self.last_ns, int(t.ts_ns[rows[-1]]))
+            return
         offset = np.empty(rows.size, np.int64)
         if lengths[0] == lengths.min() == lengths.max():
             values, inverse = lengths[:1], None
@@ -226,22 +237,34 @@ class _Store:
                 idx = np.repeat(starts[lo:hi] - (ends[lo:hi] - ln - (ends[lo - 1] if lo else 0)), ln)
                 idx += np.arange(idx.size, dtype=np.int64)
                 self.buf.reserve(idx.size)[:] = t.buf[idx]
-        m = rows.size
-        self.cols["offset"].append(offset)
-        self.cols["length"].append(lengths.astype(np.int64))
-        self.cols["arrival_ns"].append(t.ts_ns[rows])
-        self.cols["track"].append(np.full(m, track, np.int8))
-        self.cols["stream"].append(np.full(m, s, np.int16))
-        self.cols["frame"].append(t.number[rows])
-        self.cols["truncated"].append(t.truncated[rows])
-        self.n += m
+        self._columns(offset, lengths.astype(np.int64), t.ts_ns[rows], track, s, t.number[rows], t.truncated[rows],
+                      False)
         self.last_ns = max(self.last_ns, int(t.ts_ns[rows[-1]]))
 
-    def add_held(self, held: list[tuple[bytes, int, int, bool]], key: _FlowKey, track: int) -> None:
-        """Copy datagrams held while their flow was being judged."""
+    def _columns(self, offset: np.ndarray, length: np.ndarray, arrival_ns: np.ndarray, track: int, s: int,
+                 frame: np.ndarray, truncated: np.ndarray, in_file: bool) -> None:
+        m = offset.size
+        self.cols["offset"].append(offset)
+        self.cols["length"].append(length)
+        self.cols["arrival_ns"].append(arrival_ns)
+        self.cols["track"].append(np.full(m, track, np.int8))
+        self.cols["stream"].append(np.full(m, s, np.int16))
+        self.cols["frame"].append(frame)
+        self.cols["truncated"].append(truncated)
+        self.cols["in_file"].append(np.full(m, in_file, bool))
+        self.n += m
+
+    def add_held(self, held: list[tuple[bytes, int, int, bool, int]], key: _FlowKey, track: int) -> None:
+        """Copy datagrams held while their flow was being judged (or, mapped, their places)."""
         if not held:
             return
         s = self.stream_index(key, track)
+        if self.mapped and all(h[4] >= 0 for h in held):
+            self._columns(np.array([h[4] for h in held], np.int64), np.array([len(h[0]) for h in held], np.int64),
+                          np.array([h[1] for h in held], np.int64), track, s,
+                          np.array([h[2] for h in held], np.int64), np.array([h[3] for h in held], bool), True)
+            self.last_ns = max(self.last_ns, max(h[1] for h in held))
+            return
         if self.header_bytes is not None:
             held = [(h[0][: self.header_bytes], *h[1:]) for h in held]
         lengths = np.array([len(h[0]) for h in held], np.int64)
@@ -255,18 +278,37 @@ class _Store:
         self.cols["stream"].append(np.full(m, s, np.int16))
         self.cols["frame"].append(np.array([h[2] for h in held], np.int64))
         self.cols["truncated"].append(np.array([h[3] for h in held], bool))
+        self.cols["in_file"].append(np.zeros(m, bool))
         self.n += m
         self.last_ns = max(self.last_ns, max(h[1] for h in held))
 
-    def finish(self, warnings: list[str]) -> PacketCall:
+    def finish(self, warnings: list[str], file_map: Any = None) -> PacketCall:
+        """The call; ``file_map()`` gives the file's bytes (an array over a map of the file)
+        when datagrams were kept as places in the file."""
         cols = {k: (np.concatenate(v) if v else np.empty(0, {"track": np.int8, "stream": np.int16,
-                                                              "truncated": bool}.get(k, np.int64)))
+                                                              "truncated": bool, "in_file": bool}.get(k, np.int64)))
                 for k, v in self.cols.items()}
         if len(self.cols["frame"]) > 1 and (np.diff(cols["frame"]) < 0).any():  # back in capture order
             order = np.argsort(cols["frame"], kind="stable")
             cols = {k: v[order] for k, v in cols.items()}
-        buf = self.buf.take()
+        in_file = cols.pop("in_file")
         self.cols = {}
+        if in_file.size and in_file.all():
+            buf = file_map()
+        else:
+            if in_file.any():  # some datagrams were copied (reassembled fragments): copy the rest too
+                src = file_map()
+                rows = np.flatnonzero(in_file)
+                offs, lens = cols["offset"][rows], cols["length"][rows]
+                ends = np.cumsum(lens)
+                cols["offset"][rows] = self.buf.n + ends - lens
+                for lo in range(0, rows.size, 4096):
+                    hi = min(rows.size, lo + 4096)
+                    ln = lens[lo:hi]
+                    idx = np.repeat(offs[lo:hi] - (ends[lo:hi] - ln - (ends[lo - 1] if lo else 0)), ln)
+                    idx += np.arange(idx.size, dtype=np.int64)
+                    self.buf.reserve(idx.size)[:] = src[idx]
+            buf = self.buf.take()
         return PacketCall(self.key, self.dialog, buf, streams=tuple(self.stream_info), rtcp=tuple(self.rtcp),
                           warnings=warnings, **cols)
 
@@ -276,7 +318,7 @@ class _Flow:
     """What the reader knows of one UDP flow (5-tuple)."""
 
     state: str = "new"  # new -> judging -> rtp (heuristic call) | not_rtp; or sip (bound by SDP)
-    held: list[tuple[bytes, int, int, bool]] = field(default_factory=list)
+    held: list[tuple[bytes, int, int, bool, int]] = field(default_factory=list)  # payload, ns, frame, cut, place
     store: str | None = None
     track: int = 0
     last_ns: int = 0
@@ -335,6 +377,10 @@ class CallReader:
         self.file = PacketFile(self.path, chunk_bytes=chunk_bytes)
         self.problems = self.file.problems
         self.header_bytes = header_bytes
+        # A plain file's datagrams are not copied: their places are kept, and the decode reads
+        # them through a map of the file (memory: the columns, never the payloads).
+        self._mapped = header_bytes is None and not self.file.compressed and os.path.isfile(self.path)
+        self._map: np.ndarray | None = None
         self.grace_ns = int(grace_s * _NS)
         self.idle_ns = int(idle_s * _NS)
         self.counts = {"frames": 0, "udp": 0, "tcp": 0, "sip_messages": 0, "rtp": 0, "rtcp": 0, "calls": 0,
@@ -348,6 +394,18 @@ class CallReader:
         self._sip_seen = False
         self._unbound_sip_rtp = 0
         self._frame = 0
+
+    def _file_map(self) -> np.ndarray:
+        """The file's bytes, read-only, through one map of the file (shared by its calls)."""
+        if self._map is None:
+            with open(self.path, "rb") as f:
+                if hasattr(mmap, "MAP_SHARED"):  # POSIX: the pages read in at once (Linux)
+                    mm = mmap.mmap(f.fileno(), 0, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0),
+                                   prot=mmap.PROT_READ)
+                else:
+                    mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            self._map = np.frombuffer(mm, np.uint8)
+        return self._map
 
     def __iter__(self) -> Iterator[PacketCall]:
         now = 0
@@ -396,7 +454,7 @@ class CallReader:
                                       src_text=_ep_text(src), dst_text=_ep_text(dst), transport=transport)
             if d is not None and not known:
                 self._sip_seen = True
-                self._stores[d.call_id] = _Store(d.call_id, d, self.header_bytes)
+                self._stores[d.call_id] = _Store(d.call_id, d, self.header_bytes, self._mapped)
             if msg.truncated:
                 self.problems.add("SIP body shorter than its Content-Length (cut short)", frame=frame)
         for frame, why in self._dialogs.problems:
@@ -482,7 +540,9 @@ class CallReader:
         need = heuristic.DECIDE_AFTER - len(flow.held)
         take, rest = rows[:need], rows[need:]
         for i in take.tolist():
-            flow.held.append((t.payload(i), int(t.ts_ns[i]), int(t.number[i]), bool(t.truncated[i])))
+            at = int(t.start[i])
+            flow.held.append((t.payload(i), int(t.ts_ns[i]), int(t.number[i]), bool(t.truncated[i]),
+                              t.base + at if t.base >= 0 and at < t.in_file else -1))
         flow.state = "judging"
         if len(flow.held) >= heuristic.DECIDE_AFTER:
             self._judge(key, flow)
@@ -506,7 +566,7 @@ class CallReader:
         store_key, track = self._heuristic_call(key)
         store = self._stores.get(store_key)
         if store is None:
-            store = self._stores[store_key] = _Store(store_key, header_bytes=self.header_bytes)
+            store = self._stores[store_key] = _Store(store_key, header_bytes=self.header_bytes, mapped=self._mapped)
         store.add_held(held, key, track)
         flow.state, flow.held, flow.store, flow.track = "rtp", [], store_key, track
 
@@ -604,12 +664,12 @@ class CallReader:
             if flow is not None and flow.store == store.key:
                 del self._flows[fkey]
         self.counts["calls"] += 1
-        return store.finish(warnings)
+        return store.finish(warnings, self._file_map)
 
     def _forget_flows(self, now: int) -> None:
         """Flows idle for ``idle_s`` (not RTP, or judged and done) are forgotten: memory stays
         bounded by the flows in progress."""
-        if len(self._flows) < 256:
+        if len(self._flows) < 64:
             return
         for fkey in [k for k, f in self._flows.items()
                      if now - f.last_ns > self.idle_ns and f.state in ("not_rtp", "sip", "judging")]:

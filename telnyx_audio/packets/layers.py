@@ -96,6 +96,10 @@ class Transport:
     lead: np.ndarray | None = None
     seq: np.ndarray | None = None
     flags: np.ndarray | None = None
+    #: ``buf[:in_file]`` is a copy of the file's bytes from byte ``base`` (``base`` -1: no
+    #: copy, as for gzip); rows starting there can be read from the file again.
+    base: int = -1
+    in_file: int = 0
 
     def __len__(self) -> int:
         return int(self.start.size)
@@ -105,7 +109,7 @@ class Transport:
         pick = {k: (getattr(self, k)[rows] if getattr(self, k) is not None else None)
                 for k in ("number", "ts_ns", "src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport",
                           "start", "length", "truncated", "lead", "seq", "flags")}
-        return Transport(self.buf, **pick)  # type: ignore[arg-type]
+        return Transport(self.buf, **pick, base=self.base, in_file=self.in_file)  # type: ignore[arg-type]
 
     def payload(self, i: int) -> bytes:
         """Row ``i``'s payload as bytes."""
@@ -391,7 +395,10 @@ def split_frames(fr: Frames, problems: Problems, reassembler: Reassembler) -> tu
         cols = {k: np.empty(0, np.int64) for k in ("idx", "proto", "src_hi", "src_lo", "dst_hi", "dst_lo", "l4",
                                                    "ip_end", "snap")}
     reassembler.expire(int(fr.ts_ns[-1]) if m else 0)
-    return _udp(buf, fr, cols, problems), _tcp(buf, fr, cols, problems)
+    udp, tcp = _udp(buf, fr, cols, problems), _tcp(buf, fr, cols, problems)
+    udp.base = tcp.base = fr.base
+    udp.in_file = tcp.in_file = fr.buf.size if fr.base >= 0 else 0
+    return udp, tcp
 
 
 def _one(k: int, proto: int, shi: int, slo: int, dhi: int, dlo: int, at: int, n: int) -> dict[str, np.ndarray]:

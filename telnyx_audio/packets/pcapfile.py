@@ -97,6 +97,9 @@ class Frames:
     ts_ns: np.ndarray
     linktype: np.ndarray
     number: np.ndarray
+    #: Where ``buf[0]`` lies in the (uncompressed) file, so that ``base + offset`` is a
+    #: frame's place in the file; -1 when the buffer is no copy of the file's bytes (gzip).
+    base: int = -1
 
     def __len__(self) -> int:
         return int(self.offset.size)
@@ -333,6 +336,7 @@ class PacketFile:
         want = self.chunk_bytes
         while True:
             have = len(carry) if carry is not None else 0
+            self._base = -1 if self.compressed or not f.seekable() else f.tell() - have
             buf = np.empty(have + want + SLACK, np.uint8)
             if have:
                 buf[:have] = np.frombuffer(carry, np.uint8)
@@ -386,6 +390,7 @@ class PacketFile:
                     ts_ns=heads[:, 0] * 1_000_000_000 + heads[:, 1] * frac_ns,
                     linktype=np.full(m, linktype, np.int32),
                     number=self.frames + 1 + np.arange(m, dtype=np.int64),
+                    base=self._base,
                 )
                 self.frames += m
             if problem:
@@ -456,6 +461,7 @@ class PacketFile:
                 out = frames[0] if len(frames) == 1 else Frames(
                     buf, *(np.concatenate([getattr(fr, k) for fr in frames])
                            for k in ("offset", "caplen", "origlen", "ts_ns", "linktype", "number")))
+                out.base = self._base
                 yield out
                 del out
             if stop_all:
