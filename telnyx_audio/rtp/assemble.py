@@ -274,6 +274,7 @@ def assemble_fork(
 
             smp = cols.payload_length[audio_rows] // bytes_per_sample(main.encoding)
         ticks[audio_rows] = np.rint(np.maximum(smp, 0) / ratio).astype(np.int64)
+        del smp
 
     t0 = int(records.received_us.min()) if len(records) else 0
     wireshark = _wireshark(records, cols, good, kinds)
@@ -339,6 +340,10 @@ def assemble_fork(
                         f" max({_SILENCE_FLOOR_S} s, 10x its audio), whatever its timestamps and receive times ask")
 
     encodings = {pt: audio_pts[pt].encoding for pt in usable}
+    # Memory: what placing needed goes before the (2, n) output is made.
+    del raw, lengths, ticks
+    if stats:  # the last track's loop variables
+        del segs, groups, rows_t, by_ssrc, in_track
     audio, samples_of, concealment = render_audio(records, cols, placed, main, encodings, warnings)
     cn_spans = comfort_noise(audio, records, cols, placed, samples_of)
     dtmf, dtmf_spans = _dtmf(records, cols, placed, main, ratio, rate, t0, stats)
