@@ -481,15 +481,17 @@ class CallReader:
     def _bound(self, ep: Endpoint, frames: np.ndarray) -> list[tuple[np.ndarray, str, str]]:
         """Where ``ep`` was bound by an SDP at each of ``frames``: (mask, call_id, party) pieces."""
         hist = self._dialogs.bindings.get(ep)
-        if not hist:
+        if not hist or not frames.size:
             return []
         starts = np.array([h.frame for h in hist], np.int64)
         pos = np.searchsorted(starts, frames, side="right") - 1
         out = []
-        for j in np.unique(pos).tolist():
+        lo, hi = int(pos.min()), int(pos.max())
+        one = lo == hi  # the usual case: one binding for the whole batch, no per-row masks
+        for j in ([lo] if one else np.unique(pos).tolist()):
             if j < 0 or hist[j].call_id is None or hist[j].call_id not in self._stores:
                 continue
-            out.append((pos == j, str(hist[j].call_id), hist[j].party))
+            out.append((np.ones(pos.size, bool) if one else pos == j, str(hist[j].call_id), hist[j].party))
         return out
 
     def _rtp(self, t: Transport) -> None:

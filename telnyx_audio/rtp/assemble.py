@@ -341,9 +341,11 @@ def assemble_fork(
 
     encodings = {pt: audio_pts[pt].encoding for pt in usable}
     # Memory: what placing needed goes before the (2, n) output is made.
-    del raw, lengths, ticks
+    del raw, lengths, ticks, audio_rows
     if stats:  # the last track's loop variables
         del segs, groups, rows_t, by_ssrc, in_track
+        if "src" in locals():
+            del src, group
     audio, samples_of, concealment = render_audio(records, cols, placed, main, encodings, warnings)
     cn_spans = comfort_noise(audio, records, cols, placed, samples_of)
     dtmf, dtmf_spans = _dtmf(records, cols, placed, main, ratio, rate, t0, stats)
