@@ -186,7 +186,14 @@ class Reassembler:
 
 def _win(buf: np.ndarray, at: np.ndarray, width: int) -> np.ndarray:
     """``width`` bytes at each offset, one row each (offsets leave ``width`` bytes in ``buf``:
-    chunks end with :data:`~telnyx_audio.packets.pcapfile.SLACK` zero bytes)."""
+    chunks end with :data:`~telnyx_audio.packets.pcapfile.SLACK` zero bytes). Offsets at equal
+    spacing (the frames of a call are usually all one size) give a strided view, no copy."""
+    m = at.size
+    if m > 1:
+        step = int(at[1] - at[0])
+        if step > 0 and int(at[-1] - at[0]) == step * (m - 1) and (np.diff(at) == step).all():
+            return np.lib.stride_tricks.as_strided(buf[int(at[0]) :], shape=(m, width), strides=(step, 1),
+                                                   writeable=False)
     return np.lib.stride_tricks.sliding_window_view(buf, width)[at]
 
 
