@@ -364,6 +364,9 @@ def assemble_fork(
                                   "comfort_noise_packets", "dtmf_packets", "unusable_packets", "outliers",
                                   "sources_left_out")}
         figures, per_stream = wireshark[t]
+        if st["sources_left_out"]:  # a flood of SSRCs: list the streams of the sources kept (the figures count all)
+            kept = set(st["ssrcs"])
+            per_stream = [s for s in per_stream if s["ssrc"] in kept]
         rtp_stats[name] = RtpStats(track=name, missing=st["lost"], streams=tuple(per_stream),
                                    **{k: figures[k] for k in _WIRESHARK_KEYS}, **own)
         is_audio = p["kind"] == 1

@@ -322,8 +322,11 @@ def track_stats(rows: np.ndarray, *, arrival_ns: np.ndarray, seq: np.ndarray, ti
         values, first, inverse = np.unique(key, return_index=True, return_inverse=True)
         inverse = inverse.reshape(-1)
     parts: list[dict[str, Any]] = []
+    if inverse is not None:  # each stream's rows in capture order, in one stable sort (not a mask per stream)
+        by_stream = rows[np.argsort(inverse, kind="stable")]
+        bounds = np.concatenate(([0], np.cumsum(np.bincount(inverse, minlength=values.size))))
     for j in np.argsort(first).tolist():
-        r = rows[inverse == j] if inverse is not None else rows
+        r = by_stream[bounds[j] : bounds[j + 1]] if inverse is not None else rows
         pts = payload_type[r]
         s = stream_stats(arrival_ns[r], seq[r], extend_timestamp(timestamp[r]), pts, marker[r], clock_of[pts])
         counts = np.bincount(pts, minlength=128)
