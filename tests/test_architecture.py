@@ -97,3 +97,20 @@ def test_a_new_circle_fails_the_contract_with_the_modules_named(tmp_path):
 
 if __name__ == "__main__":  # the circles of whatever telnyx_audio is on the path, as JSON
     print(json.dumps(_circles(grimp.build_graph("telnyx_audio", cache_dir=None))))
+
+
+def test_module_paths_of_0_1_still_import_with_a_warning_naming_the_new_path():
+    import importlib
+
+    import pytest
+
+    import telnyx_audio
+
+    for old, new in telnyx_audio._MOVED.items():
+        sys.modules.pop(old, None)
+        with pytest.warns(DeprecationWarning, match=f"{old} is now {new}"):
+            module = importlib.import_module(old)
+        assert module is importlib.import_module(new)
+    from telnyx_audio.server import CaptureServer  # the README of 0.1's example still works
+
+    assert CaptureServer is telnyx_audio.CaptureServer
