@@ -10,6 +10,7 @@ executed here (``_ext/notebooks.py``), and the API reference is generated from t
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -34,6 +35,7 @@ extensions = [
     "matplotlib.sphinxext.plot_directive",
     "apigen",
     "notebooks",
+    "pages",
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
@@ -105,9 +107,25 @@ numpydoc_validation_exclude = {
     r"\.__\w+__$",  # dunder methods: Python documents them
 }
 
+
+def _docstring_debt() -> set[str]:
+    """The public names whose docstrings failed these checks when validation was switched
+    on (``docstring_debt.txt``): exempt until fixed, each line removed when its docstring is
+    (``tests/test_docs.py`` checks that every line still names a public object that fails).
+    A name not on the list, such as every name added since, must pass."""
+    names = set()
+    for line in (HERE / "docstring_debt.txt").read_text().splitlines():
+        name = line.split("#", 1)[0].split()
+        if name:
+            names.add(name[0])
+    return names
+
+
+numpydoc_validation_exclude |= {"^" + re.escape(name) + "$" for name in _docstring_debt()}
+
 # --- notebooks (executed by _ext/notebooks.py before the build, rendered with their outputs) ---
 nb_execution_mode = "off"
-nb_output_stderr = "remove-warn"
+nb_output_stderr = "remove"  # server log lines: the notebooks show what matters
 nb_merge_streams = True
 myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import shutil
 from pathlib import Path
 
 import telnyx_audio
@@ -60,6 +61,32 @@ def public_modules() -> list[str]:
             names.add(info.name)
     names |= {f"telnyx_audio.{m}" for m in set(telnyx_audio._EXPORTS.values())}
     return sorted(names)
+
+
+def shared_names(modules: list[str]) -> dict[str, dict[str, str]]:
+    """Per module page, the names of its ``__all__`` whose object another page documents.
+
+    An object exported by several modules (``forks.ForkSession`` is ``forks.receiver.ForkSession``)
+    gets one page, under the shortest module path that exports it; the other modules' pages
+    link there. Names of the facade are left to the template (they link to the facade).
+    """
+    facade = set(telnyx_audio.__all__)
+    owner: dict[int, str] = {}
+    shared: dict[str, dict[str, str]] = {}
+    for module in sorted(modules, key=lambda m: (m.count("."), m)):
+        mod = importlib.import_module(module)
+        for name in getattr(mod, "__all__", ()):
+            if name in facade or not hasattr(mod, name):
+                continue
+            obj = getattr(mod, name)
+            if isinstance(obj, (int, float, str, bytes, tuple, frozenset, dict)) or obj is None:
+                continue  # constants: equal values are not the same thing
+            key = id(obj)
+            if key in owner:
+                shared.setdefault(module, {})[name] = f"{owner[key]}.{name}"
+            else:
+                owner[key] = module
+    return shared
 
 
 def write_index(srcdir: Path) -> None:
@@ -118,7 +145,34 @@ def _public_bases(app, name, obj, options, bases) -> None:
 
 
 def _config_inited(app, config) -> None:
+    # every page under api/generated is made anew, so none is left from a name since removed
+    shutil.rmtree(Path(app.srcdir) / "api" / "generated", ignore_errors=True)
     write_index(Path(app.srcdir))
+    config.autosummary_context["shared_names"] = shared_names(public_modules())
+
+
+def _no_borrowed_docstring(app, what, name, obj, options, lines) -> None:
+    """A constant without a docstring of its own shows none, not its type's (a tuple's, an
+    array's)."""
+    if what not in ("data", "attribute") or callable(obj) or not lines:
+        return
+    doc, type_doc = getattr(obj, "__doc__", None), type(obj).__doc__ or ""
+    if doc and doc != type_doc and type_doc.strip()[:60] not in doc:
+        return  # a docstring of its own (an instance of a class of ours that sets one)
+    import sys
+
+    from sphinx.pycode import ModuleAnalyzer
+    from sphinx.errors import PycodeError
+
+    attr = name.rpartition(".")[2]
+    for modname, module in list(sys.modules.items()):
+        if modname.startswith("telnyx_audio") and getattr(module, attr, None) is obj:
+            try:
+                if ("", attr) in ModuleAnalyzer.for_module(modname).find_attr_docs():
+                    return  # documented by a ``#:`` comment where it is defined
+            except PycodeError:
+                continue
+    lines[:] = []
 
 
 def _resolve_alias(app, env, node, contnode):
@@ -156,7 +210,7 @@ def _resolve_alias(app, env, node, contnode):
             found_path = path
             break
     if found_path is None:
-        return None
+        return _unique_suffix(app, env, node, contnode, target)
     domain = env.get_domain("py")
     leaf = "." + target
     for name, entry in domain.objects.items():
@@ -175,6 +229,44 @@ def _resolve_alias(app, env, node, contnode):
             return make_refnode(app.builder, node["refdoc"], mod.docname, mod.node_id, contnode, ancestor)
         if entry is not None:
             return _refnode(app, node, entry, contnode, ancestor)
+    return None
+
+
+def _unique_suffix(app, env, node, contnode, target):
+    """A bare name (``call_messages``) in a summary line shown away from its own page (the
+    API index's tables): the one documented object of ours whose name ends with it, if there
+    is exactly one."""
+    if "." in target:
+        return None
+    leaf = "." + target
+    found = [(n, e) for n, e in env.get_domain("py").objects.items() if n.startswith("telnyx_audio.") and n.endswith(leaf)]
+    objs = {id(_lookup(n)) for n, _ in found}
+    if found and len(objs) == 1:
+        name, entry = found[0]
+        return _refnode(app, node, entry, contnode, name)
+    if found:
+        return None
+    # not documented anywhere: the one module of ours that defines it, then its nearest
+    # documented ancestor (a constant of a private module links to its public package)
+    import sys
+
+    homes = {m for m, mod in list(sys.modules.items()) if m.startswith("telnyx_audio") and target in vars(mod or object) and not isinstance(vars(mod)[target], type(sys))}
+    defining = {m for m in homes if getattr(vars(sys.modules[m])[target], "__module__", m) == m}
+    homes = defining or homes
+    owners = {id(vars(sys.modules[m])[target]) for m in homes}
+    if len(owners) != 1:
+        return None
+    domain = env.get_domain("py")
+    for home in sorted(homes, key=len):
+        parts = home.split(".")
+        while parts:
+            ancestor = ".".join(parts)
+            if ancestor in domain.modules:
+                from sphinx.util.nodes import make_refnode
+
+                mod = domain.modules[ancestor]
+                return make_refnode(app.builder, node["refdoc"], mod.docname, mod.node_id, contnode, ancestor)
+            parts.pop()
     return None
 
 
@@ -205,4 +297,5 @@ def setup(app):
     app.connect("config-inited", _config_inited)
     app.connect("missing-reference", _resolve_alias)
     app.connect("autodoc-process-bases", _public_bases)
+    app.connect("autodoc-process-docstring", _no_borrowed_docstring)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -67,7 +67,7 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
         from the call's last packet, so a call that has not started yet never times out.
     allow : iterable of str, optional
         CIDRs (``"10.0.0.0/8"``, ``"192.0.2.7"``) whose datagrams are kept; others are
-        counted (in :attr:`dropped`, and per call in its summary) and never written.
+        counted (in ``dropped``, and per call in its summary) and never written.
         Default: every sender.
     payload_types : list of str, optional
         ``["96=OPUS/48000"]``: stored in each capture's header for decoding.

@@ -176,7 +176,7 @@ def recording_from(plan_: Plan, audio: np.ndarray) -> Recording:
     ----------
     plan_ : Plan
         The plan ``audio`` was rendered from (rate, encoding, tracks and reports).
-    audio : np.ndarray of int16, shape (2, plan_.n_samples)
+    audio : np.ndarray of int16, shape (2, n) with n the plan's ``n_samples``
         Inbound and outbound rows, as :func:`render_batch` fills them.
 
     Returns
