@@ -154,6 +154,8 @@ html_theme_options = {
     "footer_end": ["sphinx-version"],
 }
 html_show_sourcelink = False
+html_favicon = "_static/favicon.svg"
+html_context = {"default_mode": "light"}  # an explicit mode: the theme logs a console error without one
 html_last_updated_fmt = None
 
 os.environ.setdefault("MPLBACKEND", "Agg")
