@@ -17,6 +17,7 @@ import base64
 import hashlib
 import html
 import json
+import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,7 +31,11 @@ TIMEOUT_S = 600
 
 
 def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    """The notebook's bytes and the package's code: a copy made by other code is stale."""
+    h = hashlib.sha256(path.read_bytes())
+    for source in sorted((ROOT / "telnyx_audio").rglob("*.py")):
+        h.update(source.relative_to(ROOT).as_posix().encode() + b"\0" + source.read_bytes())
+    return h.hexdigest()
 
 
 def execute(source: Path) -> Path:
@@ -48,7 +53,9 @@ def execute(source: Path) -> Path:
     client = nbclient.NotebookClient(
         nb, timeout=TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
     )
-    client.execute()
+    # the kernel imports the package of this checkout (not whichever one is installed)
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    client.execute(env={**os.environ, "PYTHONPATH": path})
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     if errors:
         raise RuntimeError(f"{source.name}: a cell failed: {errors[0].get('ename')}: {errors[0].get('evalue')}")
