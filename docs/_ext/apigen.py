@@ -152,8 +152,8 @@ def _config_inited(app, config) -> None:
 
 
 def _no_borrowed_docstring(app, what, name, obj, options, lines) -> None:
-    """A constant without a docstring of its own shows none, not its type's (a tuple's, an
-    array's)."""
+    """A constant shows the ``#:`` comment where it is defined, or nothing: never its type's
+    docstring (a tuple's, an array's)."""
     if what not in ("data", "attribute") or callable(obj) or not lines:
         return
     doc, type_doc = getattr(obj, "__doc__", None), type(obj).__doc__ or ""
@@ -168,10 +168,14 @@ def _no_borrowed_docstring(app, what, name, obj, options, lines) -> None:
     for modname, module in list(sys.modules.items()):
         if modname.startswith("telnyx_audio") and getattr(module, attr, None) is obj:
             try:
-                if ("", attr) in ModuleAnalyzer.for_module(modname).find_attr_docs():
-                    return  # documented by a ``#:`` comment where it is defined
+                comment = ModuleAnalyzer.for_module(modname).find_attr_docs().get(("", attr))
             except PycodeError:
                 continue
+            if comment:
+                # documented by a ``#:`` comment where it is defined (autodoc looks for one
+                # only in the module it documents the name under, such as the facade)
+                lines[:] = [line.rstrip("\n") for line in comment]
+                return
     lines[:] = []
 
 

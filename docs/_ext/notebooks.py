@@ -19,6 +19,7 @@ import html
 import json
 import os
 import re
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -55,7 +56,9 @@ def execute(source: Path) -> Path:
     )
     # the kernel imports the package of this checkout (not whichever one is installed)
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
-    client.execute(env={**os.environ, "PYTHONPATH": path})
+    # the kernel's own chatter (its transport warnings) stays out of the build's output; what
+    # a cell prints or raises is in the notebook's outputs, and a failed cell fails the build
+    client.execute(env={**os.environ, "PYTHONPATH": path}, stderr=subprocess.DEVNULL)
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     if errors:
         raise RuntimeError(f"{source.name}: a cell failed: {errors[0].get('ename')}: {errors[0].get('evalue')}")
