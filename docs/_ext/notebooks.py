@@ -42,6 +42,7 @@ def _digest(path: Path) -> str:
 def execute(source: Path) -> Path:
     """Execute one notebook in ``notebooks/`` and write its executed copy to ``docs/tutorials/``."""
     import nbclient
+    import nbclient.exceptions
     import nbformat
 
     dest = OUT / source.name
@@ -58,7 +59,11 @@ def execute(source: Path) -> Path:
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     # the kernel's own chatter (its transport warnings) stays out of the build's output; what
     # a cell prints or raises is in the notebook's outputs, and a failed cell fails the build
-    client.execute(env={**os.environ, "PYTHONPATH": path}, stderr=subprocess.DEVNULL)
+    try:
+        client.execute(env={**os.environ, "PYTHONPATH": path}, stderr=subprocess.DEVNULL)
+    except nbclient.exceptions.CellExecutionError as exc:
+        raise RuntimeError(f"notebooks/{source.name}: a cell failed: {exc.ename}: {exc.evalue}"
+                           " (run the notebook to see where)") from None
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     if errors:
         raise RuntimeError(f"{source.name}: a cell failed: {errors[0].get('ename')}: {errors[0].get('evalue')}")
