@@ -214,7 +214,7 @@ def _resolve_alias(app, env, node, contnode):
             found_path = path
             break
     if found_path is None:
-        return _unique_suffix(app, env, node, contnode, target)
+        return _field_of_class(app, env, node, contnode, tries) or _unique_suffix(app, env, node, contnode, target)
     domain = env.get_domain("py")
     leaf = "." + target
     for name, entry in domain.objects.items():
@@ -233,6 +233,24 @@ def _resolve_alias(app, env, node, contnode):
             return make_refnode(app.builder, node["refdoc"], mod.docname, mod.node_id, contnode, ancestor)
         if entry is not None:
             return _refnode(app, node, entry, contnode, ancestor)
+    return None
+
+
+def _field_of_class(app, env, node, contnode, tries):
+    """``Diagnosis.findings``: a dataclass field (no class attribute to look up, documented in
+    its class's Attributes section) links to its class's page."""
+    for path in tries:
+        parent, _, attr = path.rpartition(".")
+        cls = _lookup(parent) if parent else None
+        if not isinstance(cls, type) or not cls.__module__.startswith("telnyx_audio"):
+            continue
+        fields = set(getattr(cls, "__dataclass_fields__", {})) | set(getattr(cls, "__annotations__", {}))
+        if attr not in fields:
+            continue
+        leaf = "." + cls.__name__
+        for name, entry in env.get_domain("py").objects.items():
+            if (name == cls.__name__ or name.endswith(leaf)) and _lookup(name) is cls:
+                return _refnode(app, node, entry, contnode, path)
     return None
 
 

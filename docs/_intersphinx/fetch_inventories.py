@@ -19,7 +19,8 @@ Where each one comes from:
   gives each kind of object (``reference/generated/numpy.<name>.html`` for numpy,
   ``api/_as_gen/matplotlib.<module>.<name>.html`` and the ``api/<module>_api.html`` pages
   for matplotlib). The link text is the object's name; a name the installed package does
-  not have is never written.
+  not have is never written. numpy's also has the glossary terms numpydoc links parameter
+  types to (``array_like``).
 """
 
 from __future__ import annotations
@@ -86,7 +87,9 @@ def generate(project: str, version: str, entries: list[tuple[str, str, str]]) ->
         if (name, role) in seen:
             continue
         seen.add((name, role))
-        inv.objects.append(soi.DataObjStr(name=name, domain="py", role=role, priority="1", uri=uri, dispname="-"))
+        domain, _, role = role.rpartition(":")  # "std:term" for a glossary entry, else py
+        inv.objects.append(soi.DataObjStr(name=name, domain=domain or "py", role=role, priority="1" if domain != "std" else "-1",
+                                          uri=uri, dispname="-"))
     soi.writebytes(HERE / f"{project}.inv", soi.compress(inv.data_file(contract=True)))
     print(f"{project}.inv generated: {len(inv.objects)} objects ({project} {version})")
 
@@ -127,6 +130,9 @@ def numpy_entries() -> list[tuple[str, str, str]]:
             for n in ("sliding_window_view", "as_strided")]
     for n in ("ArrayLike", "DTypeLike", "NDArray"):
         out.append((f"numpy.typing.{n}", "data", f"reference/typing.html#numpy.typing.{n}"))
+    # the glossary terms numpydoc links parameter types to ("array_like")
+    for term in ("array_like", "array"):
+        out.append((term, "std:term", f"glossary.html#term-{term}"))
     out.append(("numpy.random.default_rng", "function", "reference/random/generator.html#numpy.random.default_rng"))
     out.append(("numpy.random.Generator", "class", "reference/random/generator.html#numpy.random.Generator"))
     for m, role in _members(np.random.Generator):
@@ -193,5 +199,15 @@ def main() -> int:
     return 0
 
 
+def main_generated_only() -> int:
+    """Regenerate only the inventories made here (numpy, matplotlib): no network needed."""
+    import matplotlib
+    import numpy
+
+    generate("numpy", numpy.__version__, numpy_entries())
+    generate("matplotlib", matplotlib.__version__, matplotlib_entries())
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main_generated_only() if sys.argv[1:] == ["--generated-only"] else main())
