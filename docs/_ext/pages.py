@@ -2,7 +2,8 @@
 
 ``optional-toctree`` is Sphinx's ``toctree`` whose entries that name no page are left out, so
 an index can list a page before the branch that writes it has landed (``/packets``,
-``/privacy``...) and pick it up in the next build. Nothing else is forgiven: a page that exists
+``/privacy``...) and pick it up in the next build. With ``:glob:``, patterns are kept as they
+are (every notebook ``[0-9]*``). Nothing else is forgiven: a page that exists
 and is in no toctree still fails the build, as does a broken reference.
 """
 
@@ -32,7 +33,8 @@ class OptionalTocTree(TocTree):
         kept = []
         for line in self.content:
             entry = line.strip()
-            if not entry or entry.startswith(("http://", "https://")) or entry == "self":
+            globbed = "glob" in self.options and any(c in entry for c in "*?[")
+            if not entry or globbed or entry.startswith(("http://", "https://")) or entry == "self":
                 kept.append(line)
                 continue
             target = _target(entry)
