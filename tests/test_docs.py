@@ -100,6 +100,15 @@ def test_the_command_line_reference_is_made_from_the_commands_own_parser():
     assert any("\\*" in h for h in help_texts), "a glob in a help text must reach the page as literal text"
 
 
+def test_the_gallery_draws_every_plot_function_with_the_code_beside_it():
+    import telnyx_audio.plots
+
+    gallery = (DOCS / "gallery" / "index.md").read_text()
+    blocks = re.findall(r"^\.\. plot::\n(.*?)^```", gallery, re.M | re.S)
+    for name in telnyx_audio.plots.__all__:
+        assert any(f"ta.{name}(" in block for block in blocks), f"the gallery does not draw {name}"
+
+
 def _png(width: int = 4, height: int = 4) -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
