@@ -5,12 +5,13 @@
 Serves the built HTML on 127.0.0.1 (a free port), opens each page in headless Chromium
 (Debian's ``chromium``) through the DevTools protocol, and fails (exit 1, one line per
 problem) when a page is missing, an image on it does not load, or the browser logs an error
-(a JavaScript exception, ``console.error``, a resource that failed to load). Each page is
+(a JavaScript exception, ``console.error``, a resource that failed to load), or an audio
+player on it cannot load its audio. Each page is
 saved as ``<out>/<page>.png`` (the first screen, 1280 x 900, and ``-full.png``: the whole
 page, up to 6,000 pixels high) for a person to look at.
 
-Without PAGE arguments it checks the front page, one API page, the gallery, one notebook
-page and the command line reference (``DEFAULT_PAGES``). Exit 2: no site, no chromium.
+Without PAGE arguments it checks the front page, getting started (its audio player), one API
+page, the gallery, one notebook page and the command line reference (``DEFAULT_PAGES``). Exit 2: no site, no chromium.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 DEFAULT_PAGES = [
     "index.html",
+    "getting_started.html",
     "api/generated/telnyx_audio.read_capture.html",
     "gallery/index.html",
     "tutorials/04_analysis.html",
@@ -42,14 +44,28 @@ VIEWPORT = (1280, 900)
 MAX_FULL_HEIGHT = 6000
 LOAD_TIMEOUT_S = 30.0
 
-# After the load event: every image made to load now (the theme's lazy ones too), then the
-# ones that did not load, by their address.
+# After the load event: every image made to load now (the theme's lazy ones too), and every
+# player its audio's metadata; then the ones that did not load, by their address.
 _BROKEN_IMAGES_JS = """
 (async () => {
   const images = [...document.images];
   for (const img of images) { img.loading = "eager"; }
   await Promise.all(images.map(img => img.decode().catch(() => null)));
-  return images.filter(img => !img.complete || img.naturalWidth === 0).map(img => img.currentSrc || img.src);
+  const broken = images.filter(img => !img.complete || img.naturalWidth === 0)
+    .map(img => "image did not load: " + (img.currentSrc || img.src));
+  // players: each must load its audio's metadata (duration) within 10 s
+  const media = [...document.querySelectorAll("audio, video")];
+  const ready = m => new Promise(resolve => {
+    if (m.readyState >= 1) return resolve(true);
+    if (m.error) return resolve(false);
+    m.addEventListener("loadedmetadata", () => resolve(true), {once: true});
+    m.addEventListener("error", () => resolve(false), {once: true});
+    setTimeout(() => resolve(m.readyState >= 1), 10000);
+    m.preload = "metadata"; m.load();
+  });
+  const loaded = await Promise.all(media.map(ready));
+  media.forEach((m, i) => { if (!loaded[i]) broken.push("audio did not load: " + (m.currentSrc || m.src || "(no source)").slice(0, 120)); });
+  return broken;
 })()
 """
 
@@ -176,7 +192,7 @@ class Browser:
                 errors.extend(_error_of(event))
             found = await self.send("Runtime.evaluate", {"expression": _BROKEN_IMAGES_JS, "awaitPromise": True,
                                                           "returnByValue": True}, session)
-            errors.extend(f"image did not load: {src}" for src in found.get("result", {}).get("value", []))
+            errors.extend(found.get("result", {}).get("value", []))
             await asyncio.sleep(0.5)  # scripts that run after load (the theme's) get to log
             while not self._events.empty():
                 event = self._events.get_nowait()

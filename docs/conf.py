@@ -40,7 +40,7 @@ extensions = [
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
-exclude_patterns = ["_build", "_intersphinx", "_ext", "_templates", "**/.ipynb_checkpoints", "check_site.py", "tutorials/.*"]
+exclude_patterns = ["_build", "_generated_static", "_intersphinx", "_ext", "_templates", "**/.ipynb_checkpoints", "check_site.py", "tutorials/.*"]
 templates_path = ["_templates"]
 # a page about a module another branch adds is built once that module is there
 _OPTIONAL_PAGES = {"explanation/emodel.md": "telnyx_audio.analysis.emodel"}
@@ -152,7 +152,7 @@ plot_rcparams = {"figure.figsize": (9, 3.5)}
 # --- HTML --------------------------------------------------------------------------------------
 html_theme = "pydata_sphinx_theme"
 html_title = f"telnyx-audio {release}"
-html_static_path = ["_static"]
+html_static_path = ["_static", "_generated_static"]  # the second: written at build time (_ext/pages.py)
 html_theme_options = {
     "navbar_align": "left",
     "show_toc_level": 2,

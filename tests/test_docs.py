@@ -129,7 +129,7 @@ def test_the_browser_check_passes_a_good_page_and_names_every_fault_of_a_bad_one
     head = '<head><meta charset="utf-8"><link rel="icon" href="favicon.svg"></head>'
     (site / "index.html").write_text(f'<!doctype html><html>{head}<body><h1>fine</h1><img src="dot.png" alt="a dot"></body></html>')
     (site / "bad.html").write_text(
-        f'<!doctype html><html>{head}<body><img src="gone.png" alt="gone">'
+        f'<!doctype html><html>{head}<body><img src="gone.png" alt="gone"><audio controls src="gone.wav"></audio>'
         '<script>console.error("boom from the page")</script>'
         '<script>undefined_function_of_the_page()</script></body></html>'
     )
@@ -146,6 +146,7 @@ def test_the_browser_check_passes_a_good_page_and_names_every_fault_of_a_bad_one
     assert "console.error: boom from the page" in bad
     assert "undefined_function_of_the_page" in bad
     assert "missing file: /gone.png (HTTP 404)" in bad
+    assert "audio did not load" in bad and "gone.wav" in bad
     assert "FAIL nowhere.html" in report and "missing page: HTTP 404" in report
     shot = out / "index.png"
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 1000

@@ -48,6 +48,7 @@ class OptionalTocTree(TocTree):
 
 def setup(app):
     app.add_directive("optional-toctree", OptionalTocTree)
+    app.connect("config-inited", _example_audio)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 
@@ -82,3 +83,23 @@ def cli_parser():
     parser = build_parser()
     walk(parser)
     return parser
+
+
+def _example_audio(app, config) -> None:
+    """Write the example call as a stereo WAV (left inbound, right outbound) for the pages'
+    players: decoded from ``data/example_call.jsonl`` by the toolkit at build time."""
+    from pathlib import Path
+
+    import telnyx_audio as ta
+
+    root = Path(app.srcdir).parent
+    out = Path(app.srcdir) / "_generated_static"
+    wav = out / "example_call.wav"
+    capture = root / "data" / "example_call.jsonl"
+    if wav.exists() and wav.stat().st_mtime >= capture.stat().st_mtime:
+        return
+    out.mkdir(exist_ok=True)
+    files = ta.write_wavs(ta.read_capture(capture).recording, out)
+    Path(files["stereo"]).replace(wav)
+    for path in files.values():
+        Path(path).unlink(missing_ok=True)
