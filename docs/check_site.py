@@ -23,6 +23,7 @@ import functools
 import http.server
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -168,6 +169,9 @@ class Browser:
         try:
             for domain in ("Page", "Runtime", "Log", "Network"):
                 await self.send(f"{domain}.enable", session=session)
+            # every page and file from the server, never from the browser's cache (so each
+            # request's status is seen)
+            await self.send("Network.setCacheDisabled", {"cacheDisabled": True}, session)
             width, height = VIEWPORT
             await self.send("Emulation.setDeviceMetricsOverride",
                             {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}, session)
@@ -243,8 +247,11 @@ def _error_of(event: dict) -> list[str]:
 
 
 def screenshot_name(page: str) -> str:
-    """The file name of a page's screenshot: its path with ``/`` as ``__``, without ``.html``."""
-    return page.removesuffix(".html").replace("/", "__") or "index"
+    """The file name of a page's screenshot: its path with ``/`` as ``__``, without ``.html``
+    (and its query, if any, made safe: ``search-q_capture``)."""
+    path, _, query = page.partition("?")
+    name = path.removesuffix(".html").replace("/", "__") or "index"
+    return name + ("-" + re.sub(r"[^\w.-]+", "_", query) if query else "")
 
 
 async def check_pages(site: Path, pages: list[str], out: Path, chromium: str) -> list[PageResult]:
@@ -259,10 +266,11 @@ async def check_pages(site: Path, pages: list[str], out: Path, chromium: str) ->
         for page in pages:
             result = PageResult(page)
             errors, first, full = await browser.check(base + page)
-            result.status = statuses.get("/" + page)
-            if result.status != 200:
+            path = "/" + page.split("?", 1)[0].split("#", 1)[0]
+            result.status = statuses.get(path)
+            if result.status not in (200, 304):  # 304: the browser's copy of it is current
                 result.problems.append(f"missing page: HTTP {result.status}")
-            missing = sorted(p for p, code in statuses.items() if code >= 400 and p != "/" + page)
+            missing = sorted(p for p, code in statuses.items() if code >= 400 and p != path)
             result.problems += [f"missing file: {p} (HTTP {statuses[p]})" for p in missing]
             result.problems += errors
             statuses.clear()

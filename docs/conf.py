@@ -155,6 +155,7 @@ html_title = f"telnyx-audio {release}"
 html_static_path = ["_static", "_generated_static"]  # the second: written at build time (_ext/pages.py)
 html_theme_options = {
     "navbar_align": "left",
+    "header_links_before_dropdown": 6,
     "show_toc_level": 2,
     "navigation_with_keys": False,
     "use_edit_page_button": False,

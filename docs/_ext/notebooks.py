@@ -3,8 +3,10 @@
 Before Sphinx reads anything, every ``notebooks/*.ipynb`` is executed with nbclient in
 ``notebooks/`` (where the tests run them, so their ``Path.cwd().parent / "data"`` finds the
 bundled data) and the executed copy is written to ``docs/tutorials/`` (not committed), where
-myst-nb renders it with its outputs. A copy whose source notebook has not changed since is
-kept, so a second ``make docs`` does not execute again. Two notebooks run at a time.
+myst-nb renders it with its outputs. A copy whose source notebook and package code have not
+changed since is kept, so a second ``make docs`` does not execute again. Two notebooks run at
+a time. A notebook too slow for every build sets ``{"telnyx_audio_docs": {"execute": false}}``
+in its metadata and is shown with the outputs it was saved with.
 
 From the executed copies, ``docs/gallery/notebook_views.md`` is written: every figure and
 every rich view (a ``Recording`` that plays, a ``CallAnalysis`` card, a table) with the code
@@ -52,6 +54,11 @@ def execute(source: Path) -> Path:
         if done.metadata.get("telnyx_audio_docs", {}).get("source_sha256") == digest:
             return dest
     nb = nbformat.read(source, as_version=4)
+    if not nb.metadata.get("telnyx_audio_docs", {}).get("execute", True):
+        # a notebook too slow to run for every build says so in its metadata
+        # ({"telnyx_audio_docs": {"execute": false}}) and is shown with the outputs it was saved with
+        nbformat.write(nb, dest)
+        return dest
     client = nbclient.NotebookClient(
         nb, timeout=TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
     )
