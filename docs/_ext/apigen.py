@@ -89,6 +89,23 @@ def shared_names(modules: list[str]) -> dict[str, dict[str, str]]:
     return shared
 
 
+def constant_names() -> set[str]:
+    """Every documented path of a public name that is neither a class nor a function (a
+    constant, a type alias): numpydoc's checks are for functions and classes, and on a
+    constant they would check its type's docstring (``str``'s, ``tuple``'s)."""
+    import inspect
+
+    names = set()
+    modules = ["telnyx_audio"] + public_modules()
+    for module in modules:
+        mod = importlib.import_module(module)
+        for name in getattr(mod, "__all__", ()):
+            obj = getattr(mod, name, None)
+            if obj is not None and not (inspect.isclass(obj) or inspect.isroutine(obj)):
+                names.add(f"{module}.{name}")
+    return names
+
+
 def write_index(srcdir: Path) -> None:
     """Write ``api/index.rst``: the facade's names by group, then one page per module."""
     groups: dict[str, list[str]] = {}
