@@ -171,6 +171,7 @@ html_show_sourcelink = False
 # top-level pages with no pages under them: no empty navigation column
 html_sidebars = {page: [] for page in ("getting_started", "cli", "benchmarks", "changelog", "development")}
 html_favicon = "_static/favicon.svg"
+html_css_files = ["custom.css"]
 html_context = {"default_mode": "light"}  # an explicit mode: the theme logs a console error without one
 html_last_updated_fmt = None
 
