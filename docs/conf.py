@@ -157,6 +157,7 @@ plot_rcparams = {"figure.figsize": (9, 3.5)}
 # --- HTML --------------------------------------------------------------------------------------
 html_theme = "pydata_sphinx_theme"
 html_title = f"telnyx-audio {release}"
+telnyx_audio_example_audio = True  # _ext/pages.py writes _generated_static/example_call.wav
 html_static_path = ["_static", "_generated_static"]  # the second: written at build time (_ext/pages.py)
 html_theme_options = {
     "navbar_align": "left",

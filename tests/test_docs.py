@@ -109,6 +109,28 @@ def test_the_gallery_draws_every_plot_function_with_the_code_beside_it():
         assert any(f"ta.{name}(" in block for block in blocks), f"the gallery does not draw {name}"
 
 
+def test_an_index_takes_the_pages_that_exist_and_leaves_out_the_ones_not_written_yet(tmp_path):
+    from sphinx.application import Sphinx
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "conf.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(DOCS / '_ext')!r})\n"
+        "extensions = ['myst_parser', 'pages']\nroot_doc = 'index'\n"
+    )
+    (src / "index.md").write_text(
+        "# Guides\n\n```{optional-toctree}\n:glob:\n\nwritten\n/not_written_yet\nnb_*\n```\n"
+    )
+    (src / "written.md").write_text("# A page that exists\n")
+    (src / "nb_01.md").write_text("# A page a glob finds\n")
+    app = Sphinx(str(src), str(src), str(tmp_path / "out"), str(tmp_path / "doctrees"), "html",
+                 warningiserror=True, status=None, freshenv=True)
+    app.build()
+    index = (tmp_path / "out" / "index.html").read_text()
+    assert 'href="written.html"' in index and 'href="nb_01.html"' in index
+    assert "not_written_yet" not in index
+
+
 def _png(width: int = 4, height: int = 4) -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))

@@ -48,6 +48,7 @@ class OptionalTocTree(TocTree):
 
 def setup(app):
     app.add_directive("optional-toctree", OptionalTocTree)
+    app.add_config_value("telnyx_audio_example_audio", False, "html")
     app.connect("config-inited", _example_audio)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
 
@@ -92,6 +93,8 @@ def _example_audio(app, config) -> None:
 
     import telnyx_audio as ta
 
+    if not config.telnyx_audio_example_audio:
+        return
     root = Path(app.srcdir).parent
     out = Path(app.srcdir) / "_generated_static"
     wav = out / "example_call.wav"
