@@ -91,6 +91,10 @@ _EXPORTS = {
     # batch at scale
     "batch": "fleet",
     "BatchResult": "fleet",
+    # redaction
+    "redact": "redaction",
+    "RedactionResult": "redaction",
+    "RedactionError": "errors",
     # call control
     "TelnyxClient": "callcontrol",
     "CommandResult": "callcontrol",
@@ -237,6 +241,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from telnyx_audio.forks.receiver import ForkReceiver
     from telnyx_audio.simulators.fork import simulate_fork
     from telnyx_audio.fleet import BatchResult, batch
+    from telnyx_audio.redaction import RedactionResult, redact
+    from telnyx_audio.errors import RedactionError
     from telnyx_audio.model.wav import write_call, write_wav, write_wavs
     from telnyx_audio.webhooks import (
         call_timeline,

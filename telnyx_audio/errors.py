@@ -10,6 +10,7 @@ One root, and leaves that say whose fault it is::
     |   +-- NotACaptureError              it holds no Telnyx message (empty, text, another format)
     |   +-- MultipleStreamsError          read_capture on a file of several streams
     |   +-- OutputError                   a call's WAVs or summary could not be written (``path``)
+    +-- RedactionError                    a capture that cannot be redacted safely: nothing written (``path``)
     +-- WebhookVerificationError          (also ValueError) a delivery that does not verify
         +-- MissingHeaderError            a signature header is absent
         +-- MalformedTimestampError       telnyx-timestamp is not Unix seconds
@@ -43,6 +44,7 @@ __all__ = [
     "NotACaptureError",
     "MultipleStreamsError",
     "OutputError",
+    "RedactionError",
     "WebhookVerificationError",
     "MissingHeaderError",
     "MalformedTimestampError",
@@ -143,6 +145,25 @@ class OutputError(CaptureError):
     def __init__(self, message: str, path: str) -> None:
         self.path = path
         super().__init__(message)
+
+
+class RedactionError(TelnyxAudioError):
+    """A capture that cannot be redacted safely (an undecodable stretch, a codec whose silence
+    cannot be written, a tone still heard after muting): its redacted copy is not written.
+
+    Attributes
+    ----------
+    path : str or None
+        The capture.
+    reason : str
+        Why.
+    """
+
+    def __init__(self, reason: str, path: str | None = None) -> None:
+        self.path = path
+        self.reason = reason
+        where = f"{path}: " if path else ""
+        super().__init__(f"{where}cannot redact: {reason}; nothing was written")
 
 
 class WebhookVerificationError(TelnyxAudioError, ValueError):

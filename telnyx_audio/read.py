@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 from typing import Any, Mapping
 
-from telnyx_audio.errors import MultipleStreamsError
+from telnyx_audio._util.files import check_regular_file
+from telnyx_audio.errors import CaptureError, MultipleStreamsError
 from telnyx_audio.model.capture import Capture, CaptureReport
 from telnyx_audio.model.events import MediaFormat
 
@@ -71,6 +72,12 @@ def read_captures(
         raise ValueError(f"block_size must be an integer of at least 1024 bytes, got {block_size!r}")
     from telnyx_audio.forks.rtpcap import is_fork_capture
 
+    try:  # a FIFO or a device named by a user (a glob, a typo) would be read for ever
+        check_regular_file(path)
+    except (FileNotFoundError, IsADirectoryError):
+        pass  # said by the readers, as for any file
+    except OSError as exc:
+        raise CaptureError(f"cannot read capture {os.fspath(path)!r}: {exc.strerror or exc}") from exc
     if is_fork_capture(path):  # RTP from a fork: the same Capture, plus RTP statistics
         from telnyx_audio.forks.read import read_fork_captures
 

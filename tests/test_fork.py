@@ -366,7 +366,7 @@ def test_a_torn_last_record_is_reported_and_ignored(tmp_path):
     np.testing.assert_array_equal(cap.recording.outbound[:15840], CLEAN[1][:15840])
 
 
-def test_a_corrupt_record_stops_reading_there_with_a_warning_and_keeps_what_came_before(tmp_path):
+def test_a_corrupt_record_is_skipped_with_a_warning_and_reading_goes_on_after_it(tmp_path):
     packets = fork_packets(AUDIO, seed=1)[0]
     path = tmp_path / "fork.rtpcap"
     write_capture(path, packets)
@@ -376,8 +376,8 @@ def test_a_corrupt_record_stops_reading_there_with_a_warning_and_keeps_what_came
     data[at] = 0x00  # the 101st record's magic byte
     path.write_bytes(bytes(data))
     cap = read_fork_capture(path)
-    assert cap.report.lines == 100
-    assert any(f"corrupt record at byte {at}" in w for w in cap.report.warnings)
+    assert cap.report.lines == 199  # only the damaged record is lost (#24 item 7)
+    assert any(f"{12 + 172} bytes at byte {at}" in w for w in cap.report.warnings)
 
 
 def test_read_capture_and_decode_take_a_fork_capture_like_a_websocket_one(tmp_path):

@@ -197,3 +197,47 @@ def test_the_rejected_log_takes_at_most_its_rate_of_refusals(tmp_path):
     written = len(lines(tmp_path / "hooks.rejected.jsonl"))
     assert written <= 5 * (seconds + 1) and written + rx.rejected_unlogged == 20 and rx.rejected_unlogged > 0
     assert lines(tmp_path / "hooks.rejected.jsonl")[0]["body"] == raw.decode()  # a small body stays whole
+
+
+def raw_post(url, head_lines, data=b""):
+    """One request written byte by byte (no client library tidies its headers); the status."""
+    host, port = url.split("//")[1].split("/")[0].split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"POST /hooks HTTP/1.1\r\nHost: x\r\n" + b"".join(h + b"\r\n" for h in head_lines) + b"\r\n" + data)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    return int(answer.split(b" ", 2)[1]) if answer else None
+
+
+@pytest.mark.parametrize("length", ["\u00b2".encode("latin-1"), b"9" * 5000, b"\xd9\xa3", b"+5", b"0x10"])
+def test_a_content_length_that_is_not_ascii_digits_is_answered_400_and_logged(tmp_path, length, caplog):
+    with caplog.at_level(logging.WARNING):
+        with WebhookReceiver(tmp_path / "hooks.jsonl", KEY) as rx:
+            status = raw_post(rx.url, [b"Content-Length: " + length], b"{}")
+            assert rx.counts["rejected"] == 1
+    assert status == 400
+    record = lines(tmp_path / "hooks.rejected.jsonl")[0]
+    assert record["status"] == 400 and "ASCII digits" in record["error"]
+    assert "Traceback" not in caplog.text
+
+
+def test_refused_requests_with_huge_header_names_and_paths_stay_small_in_the_rejected_log(tmp_path):
+    name = b"X-" + b"n" * 60_000
+    with WebhookReceiver(tmp_path / "hooks.jsonl", KEY) as rx:
+        host, port = rx.url.split("//")[1].split("/")[0].split(":")
+        statuses = []
+        for i in range(12):
+            with socket.create_connection((host, int(port)), timeout=10) as sock:
+                heads = b"".join(name + b"%d: v\r\n" % k for k in range(20))
+                sock.sendall(b"POST /" + b"p" * 60_000 + b" HTTP/1.1\r\nHost: x\r\n" + heads + b"Content-Length: 2\r\n\r\n{}")
+                statuses.append(int(sock.recv(65536).split(b" ", 2)[1]))
+    assert statuses == [400] * 12
+    records = lines(tmp_path / "hooks.rejected.jsonl")
+    assert len(records) == 12 and rx.rejected_unlogged == 0
+    assert (tmp_path / "hooks.rejected.jsonl").stat().st_size < 12 * 40_000
+    assert all(len(k) <= 128 for k in records[0]["headers"]) and len(records[0]["path"]) <= 1024
+    assert records[0]["path_truncated"] == 60_001

@@ -7,17 +7,50 @@ pcap, pcapng) works, and a gzip file cut off while it was written gives every by
 from __future__ import annotations
 
 import os
+import stat
 import zlib
 from typing import BinaryIO
 
-__all__ = ["open_capture", "Gunzip", "GZIP_MAGIC"]
+__all__ = ["open_capture", "check_regular_file", "Gunzip", "GZIP_MAGIC"]
 
 GZIP_MAGIC = b"\x1f\x8b"
 
 
+_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"))
+
+
+def check_regular_file(path: str | os.PathLike[str], *, allow_fifo: bool = False) -> None:
+    """Raise unless ``path`` (links followed) is a regular file (or, with ``allow_fifo``, a FIFO).
+
+    A capture is read twice and to its end: a FIFO would block the reader forever (opening
+    it waits for a writer), a device such as ``/dev/zero`` never ends. What users name
+    (``decode``, ``batch``: :func:`telnyx_audio.read_captures`) must be a regular file; the
+    lower readers refuse only devices and sockets.
+
+    Raises
+    ------
+    IsADirectoryError
+        For a directory.
+    OSError
+        If it cannot be examined (missing, a link loop...), or (``errno.EINVAL``) it is a
+        FIFO, a device or a socket: the message says which.
+    """
+    import errno
+
+    mode = os.stat(path).st_mode
+    if stat.S_ISREG(mode) or (allow_fifo and stat.S_ISFIFO(mode)):
+        return
+    kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, f"{os.fspath(path)!r} is a directory, expected a capture file")
+    raise OSError(errno.EINVAL, f"{os.fspath(path)!r} is {kind}, expected a regular capture file")
+
+
 def open_capture(path: str | os.PathLike[str]) -> BinaryIO:
     """Open a capture for binary reading; a gzip file (known by its magic bytes, whatever
-    its name) is decompressed as it is read."""
+    its name) is decompressed as it is read. Never a device or a socket (:func:`check_regular_file`)."""
+    check_regular_file(path, allow_fifo=True)
     f = open(path, "rb")
     if f.read(2) == GZIP_MAGIC:
         return Gunzip(f)  # type: ignore[return-value]

@@ -143,22 +143,27 @@ def _webhooks_serve(args: argparse.Namespace) -> int:
     if not key:
         print("telnyx-audio: error: --public-key or TELNYX_PUBLIC_KEY is required", file=sys.stderr)
         return EXIT_USAGE
+    from telnyx_audio.cli.service import service_kwargs, start_logging
+
     try:
-        rx = WebhookReceiver(args.out, key, host=args.host, port=args.port, rejected=args.rejected,
+        rx = WebhookReceiver(args.out, key, redact_dtmf=args.redact_dtmf, host=args.host, port=args.port,
+                             rejected=args.rejected,
                              max_body=args.max_body, tolerance_s=args.tolerance, read_timeout_s=args.read_timeout,
-                             max_connections=args.max_connections)
+                             max_connections=args.max_connections, **service_kwargs(args))
     except ValueError as exc:  # a malformed key included
         print(f"telnyx-audio: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:
         print(f"telnyx-audio: error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAILED
-    _log_to_console(args.log_level)
-    signal.signal(signal.SIGTERM, _interrupt)
-    print(f"listening on {rx.url}: verified -> {rx.verified_log.path}, rejected -> {rx.rejected_log.path}", flush=True)
-    try:
-        rx.serve_forever()
-    except KeyboardInterrupt:
+    start_logging(args)
+    rx.start()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # the first drains, a second stops at once
+        signal.signal(sig, lambda signum, frame: rx.request_drain())
+    metrics = f"; metrics on {rx.metrics_url}metrics" if rx.metrics_url else ""
+    print(f"listening on {rx.url}: verified -> {rx.verified_log.path}, rejected -> {rx.rejected_log.path}{metrics}",
+          flush=True)
+    while not rx.wait_stopped(0.5):
         pass
     print(f"stopped: {rx.counts['verified']} verified, {rx.counts['rejected']} rejected", flush=True)
     return EXIT_OK
@@ -309,7 +314,7 @@ def _capture_limits(args: argparse.Namespace) -> list[str]:
     return ["--max-connections", str(args.max_connections), "--max-connections-per-address",
             str(args.max_connections_per_address), "--auth-timeout", str(args.auth_timeout), "--start-timeout",
             str(args.start_timeout), "--finalize-workers", str(args.finalize_workers), "--finalize-timeout",
-            str(args.finalize_timeout)]
+            str(args.finalize_timeout), *(["--redact-dtmf"] if args.redact_dtmf else [])]
 
 
 def _capture(args: argparse.Namespace) -> int:
@@ -324,13 +329,14 @@ def _capture(args: argparse.Namespace) -> int:
         if args.port == 0:
             print("telnyx-audio: error: --workers needs a fixed --port (the workers share it)", file=sys.stderr)
             return EXIT_USAGE
+        from telnyx_audio.cli.service import service_argv
+
         cmd = [sys.executable, "-m", "telnyx_audio", "capture", "--host", args.host, "--port", str(args.port),
                "--out", args.out, "--workers", "1", "--reuse-port", "--max-message-bytes", str(args.max_message_bytes),
                "--log-level", args.log_level, *_capture_limits(args)]
-        if args.stats:  # one file per worker: FILE.<n>
-            cmd_for = [cmd + ["--stats", f"{args.stats}.{n}"] for n in range(args.workers)]
-        else:
-            cmd_for = [cmd] * args.workers
+        # one file per worker: FILE.<n>; one metrics port per worker: PORT+n
+        cmd_for = [cmd + (["--stats", f"{args.stats}.{n}"] if args.stats else []) + service_argv(args, n)
+                   for n in range(args.workers)]
         env = dict(os.environ)
         if args.auth_token:
             env["TELNYX_STREAM_AUTH_TOKEN"] = args.auth_token  # not on the command line, where ps shows it
@@ -347,31 +353,35 @@ def _capture(args: argparse.Namespace) -> int:
         codes = [child.wait() for child in children]
         return EXIT_OK if all(c == 0 for c in codes) else EXIT_FAILED
 
+    from telnyx_audio.cli.service import on_sigterm, service_kwargs, start_logging
     from telnyx_audio.streams.server import CaptureServer
 
-    _log_to_console(args.log_level)
     token = args.auth_token or os.environ.get("TELNYX_STREAM_AUTH_TOKEN")
+    start_logging(args, secrets=(token,))
     try:
         server = CaptureServer(args.out, host=args.host, port=args.port, auth_token=token,
                                max_message_bytes=args.max_message_bytes, reuse_port=args.reuse_port,
+                               redact_dtmf=args.redact_dtmf,
                                max_connections=args.max_connections,
                                max_connections_per_address=args.max_connections_per_address,
                                auth_timeout_s=args.auth_timeout, start_timeout_s=args.start_timeout,
-                               finalize_workers=args.finalize_workers, finalize_timeout_s=args.finalize_timeout)
+                               finalize_workers=args.finalize_workers, finalize_timeout_s=args.finalize_timeout,
+                               **service_kwargs(args))
     except (ValueError, OSError) as exc:
         print(f"telnyx-audio: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
     async def run() -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, server.request_stop)
+        on_sigterm(asyncio.get_running_loop(), server.request_drain)
         task = asyncio.ensure_future(server.serve_async())
         while not server.listening and not task.done():
             await asyncio.sleep(0.01)
         if not task.done():
             auth = " (auth token required)" if token else ""
-            print(f"capture: listening on ws://{args.host}:{server.port}/{auth} -> {server.out}", flush=True)
+            scheme = "wss" if args.certfile else "ws"
+            metrics = f"; metrics on {server.metrics_url}metrics" if server.metrics_url else ""
+            print(f"capture: listening on {scheme}://{args.host}:{server.port}/{auth} -> {server.out}{metrics}",
+                  flush=True)
         await task
 
     try:
@@ -400,13 +410,13 @@ def _simulate(args: argparse.Namespace) -> int:
                           tracks=args.tracks, realtime=args.realtime,
                           shuffle=args.shuffle, drop=args.drop, duplicate=args.duplicate,
                           disconnect_after=args.disconnect_after, auth_token=args.auth_token,
-                          token_in=args.token_in, seed=args.seed)
+                          token_in=args.token_in, seed=args.seed, cafile=args.cafile)
+    except OSError as exc:  # before ValueError: a certificate that does not verify is both
+        print(f"telnyx-audio: cannot stream to {args.url}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except (ValueError, TypeError) as exc:
         print(f"telnyx-audio: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except OSError as exc:
-        print(f"telnyx-audio: cannot stream to {args.url}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
     except WebSocketException as exc:  # refused at the upgrade (401), closed (1008)...
         print(f"telnyx-audio: stream refused: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -457,6 +467,9 @@ def build_parser(decode_only: bool = False) -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
     serve.add_argument("--out", required=True, metavar="EVENTS.jsonl", help="verified deliveries, appended")
     serve.add_argument("--public-key", metavar="KEY", help="Telnyx public key (base64, PEM...); default $TELNYX_PUBLIC_KEY")
+    serve.add_argument("--redact-dtmf", action="store_true",
+                       help="store each delivery parsed with typed digits masked, and its verification result,"
+                       " instead of the raw body (which then cannot be re-verified; see docs/privacy.md)")
     serve.add_argument("--rejected", metavar="FILE", help="rejected deliveries (default: <out>.rejected.jsonl)")
     serve.add_argument("--max-body", type=int, default=1 << 20, metavar="BYTES", help="largest body accepted (default 1 MiB)")
     serve.add_argument("--tolerance", type=float, default=300, metavar="S", help="signing-time skew allowed (default 300 s)")
@@ -466,6 +479,9 @@ def build_parser(decode_only: bool = False) -> argparse.ArgumentParser:
                        help="connections served at once; more get 503 (default 64)")
     serve.add_argument("--log-level", choices=_LOG_LEVELS, default="info",
                        help="console log lines on stderr: each delivery and refusal (default info)")
+    from telnyx_audio.cli.service import add_service_options
+
+    add_service_options(serve)
     serve.set_defaults(func=_webhooks_serve)
     cap = sub.add_parser(
         "capture", help="run the capture server: record live Telnyx media streams to disk",
@@ -493,7 +509,13 @@ def build_parser(decode_only: bool = False) -> argparse.ArgumentParser:
     cap.add_argument("--log-level", choices=_LOG_LEVELS, default="info",
                      help="console log lines on stderr: stream start, end, refusals, errors, a periodic line"
                      " (default info)")
+    cap.add_argument("--redact-dtmf", action="store_true",
+                     help="keep no typed digits: dtmf messages logged masked ('*'), tones muted in the log when"
+                     " each stream is finalised, redaction.json beside it (see docs/privacy.md)")
     cap.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    from telnyx_audio.cli.service import add_service_options
+
+    add_service_options(cap)
     cap.set_defaults(func=_capture)
 
     sim = sub.add_parser(
@@ -515,7 +537,12 @@ def build_parser(decode_only: bool = False) -> argparse.ArgumentParser:
     sim.add_argument("--token-in", default="header", choices=["header", "bearer", "connected", "path"],
                      help="where to present it (default header)")
     sim.add_argument("--seed", type=int, default=0, help="seed for the faults (default 0)")
+    sim.add_argument("--cafile", metavar="PEM", help="for a wss:// URL: trust these certificate authorities"
+                     " (a private CA) instead of the system's")
     sim.set_defaults(func=_simulate)
+    from telnyx_audio.redaction.cli import add_redact_parser
+
+    add_redact_parser(sub)
     _add_call_control(sub)
     from telnyx_audio.cli.batch import add_batch_parser
 

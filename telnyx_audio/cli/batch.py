@@ -24,7 +24,7 @@ def add_batch_parser(sub: Any) -> None:
         description="For each capture: WAVs and summary.json in DIR/<name>/ (as decode writes them), "
         "and its rows in DIR/calls.parquet (one per call) and DIR/segments.parquet (speech, turns, "
         "overlaps, silences, DTMF). A bad file is a row with its error (exit code 1). Re-running on "
-        "the same DIR skips calls whose outputs are newer than their capture.")
+        "the same DIR skips calls done from the same file (path, size and time) with the same options.")
     p.add_argument("inputs", nargs="+", metavar="FILES_OR_GLOBS", help="capture files, folders or globs ('caps/**/*.jsonl')")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
     p.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: every core)")
@@ -33,6 +33,8 @@ def add_batch_parser(sub: Any) -> None:
     p.add_argument("--no-analysis", action="store_true", help="decode only: no talk/latency/level columns, no segments")
     p.add_argument("--webhooks", nargs="+", metavar="FILES", help="webhook logs to join on the call ids")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--file-timeout", type=float, default=600.0, metavar="SECONDS",
+                   help="time limit of one file; past it the file is an error row (default: 600; 0: none)")
     p.set_defaults(func=run_batch)
 
 
@@ -49,6 +51,8 @@ def run_batch(args: argparse.Namespace) -> int:
 
     if args.jobs is not None and args.jobs < 1:
         return _fail(f"--jobs must be at least 1, got {args.jobs}")
+    if not args.file_timeout >= 0:
+        return _fail(f"--file-timeout must be a number of seconds (0: no limit), got {args.file_timeout}")
     try:
         expand_inputs(args.inputs)
     except ValueError as exc:
@@ -73,7 +77,8 @@ def run_batch(args: argparse.Namespace) -> int:
             return _fail(f"cannot connect to the Dask scheduler at {args.scheduler!r}: {exc}")
     try:
         result = batch(args.inputs, args.out, jobs=args.jobs, client=client, analyze=not args.no_analysis,
-                       wav=not args.no_wav, webhooks=webhooks, progress=not args.no_progress)
+                       wav=not args.no_wav, webhooks=webhooks, progress=not args.no_progress,
+                       file_timeout_s=args.file_timeout or None)
     except (ValueError, TypeError) as exc:
         return _fail(str(exc))
     except (TelnyxAudioError, OSError) as exc:  # the output folder cannot be written...

@@ -31,8 +31,14 @@ def add_fork_commands(actions: "argparse._SubParsersAction") -> None:
                    help="finish a call after S seconds without packets (with --rx-port/--tx-port: then exit)")
     p.add_argument("--allow", action="append", metavar="CIDR",
                    help="accept datagrams only from here (repeat); others are counted and dropped")
+    p.add_argument("--redact-dtmf", action="store_true",
+                   help="keep no typed digits: each call's capture is redacted in place when it ends (tones muted,"
+                   " RFC 4733 events masked), redaction.json beside it (see docs/privacy.md)")
     p.add_argument("--payload-type", action="append", metavar="PT=ENCODING/CLOCK",
                    help="a dynamic payload type, e.g. 96=OPUS/48000 or 101=telephone-event/8000 (repeat)")
+    from telnyx_audio.cli.service import add_service_options
+
+    add_service_options(p, tls=False, allow=False, log_level=True, proxy=False)
     p.set_defaults(func=_capture)
 
     p = actions.add_parser(
@@ -110,10 +116,16 @@ def _capture(args: argparse.Namespace) -> int:
     if not args.ports and (args.rx_port is None or args.tx_port is None):
         print("telnyx-audio: error: give --rx-port and --tx-port, or --ports LOW-HIGH", file=sys.stderr)
         return EXIT_USAGE
+    from telnyx_audio.cli.service import start_logging
+
+    start_logging(args)
     try:
-        receiver = ForkReceiver(args.out, host=args.host, rx_port=args.rx_port, tx_port=args.tx_port,
+        receiver = ForkReceiver(args.out, redact_dtmf=args.redact_dtmf, host=args.host, rx_port=args.rx_port,
+                                tx_port=args.tx_port,
                                 ports=args.ports, listen_all=bool(args.ports), idle_timeout=args.idle_timeout,
-                                allow=args.allow, payload_types=args.payload_type)
+                                allow=args.allow, payload_types=args.payload_type, certfile=args.certfile,
+                                keyfile=args.keyfile, metrics_host=args.metrics_host, metrics_port=args.metrics_port,
+                                drain_timeout_s=args.drain_timeout, min_free_bytes=args.min_free_bytes)
     except ValueError as exc:
         print(f"telnyx-audio: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -123,8 +135,8 @@ def _capture(args: argparse.Namespace) -> int:
 
     async def run() -> None:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, receiver.request_stop)
+        for sig in (signal.SIGINT, signal.SIGTERM):  # the first drains, a second stops at once
+            loop.add_signal_handler(sig, receiver.request_drain)
         task = asyncio.ensure_future(receiver.serve_async(until_idle=not args.ports))
         while not receiver.listening and not task.done():
             await asyncio.sleep(0.01)
@@ -133,7 +145,8 @@ def _capture(args: argparse.Namespace) -> int:
             where = (f"rx udp:{args.host}:{pairs[0][0]} tx udp:{args.host}:{pairs[0][1]}" if len(pairs) == 1
                      else f"{len(pairs)} pairs udp:{args.host}:{pairs[0][0]}-{pairs[-1][1]}")
             allowed = f" (allowed: {', '.join(args.allow)})" if args.allow else ""
-            print(f"fork capture: listening {where}{allowed} -> {receiver.out}", flush=True)
+            metrics = f"; metrics on {receiver.metrics_url}metrics" if receiver.metrics_url else ""
+            print(f"fork capture: listening {where}{allowed} -> {receiver.out}{metrics}", flush=True)
         await task
 
     try:

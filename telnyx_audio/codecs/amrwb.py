@@ -16,12 +16,24 @@ This is bit-unpacking only, no codec DSP: no library offers RFC 4867 depacketizi
 
 from __future__ import annotations
 
-__all__ = ["FRAME_BITS", "SID", "SPEECH_LOST", "NO_DATA", "unpack", "frame_count", "detect_packing", "pack"]
+__all__ = ["FRAME_BITS", "MAX_FRAMES", "SID", "SPEECH_LOST", "NO_DATA", "unpack", "frame_count", "detect_packing", "pack"]
 
 #: Speech bits per frame type (3GPP TS 26.201 Table 2): modes 0-8, then SID.
 FRAME_BITS: dict[int, int] = {0: 132, 1: 177, 2: 253, 3: 285, 4: 317, 5: 365, 6: 397, 7: 461, 8: 477, 9: 40,
                               14: 0, 15: 0}
 SID, SPEECH_LOST, NO_DATA = 9, 14, 15
+#: The most frames one payload may list (1 s of 20 ms frames). RFC 4867 allows more in
+#: principle, but telephony sends one to a few; a payload listing thousands (of NO_DATA
+#: frames, a few bytes each) would ask for minutes of audio per datagram. More is no payload.
+MAX_FRAMES = 50
+
+
+def _bits(b: bytes, pos: int, n: int) -> int:
+    """The ``n`` bits of ``b`` from bit ``pos`` (big-endian), reading only the bytes they span."""
+    if n <= 0:
+        return 0
+    start, end = pos >> 3, (pos + n + 7) >> 3
+    return int.from_bytes(b[start:end], "big") >> (8 * end - pos - n) & ((1 << n) - 1)
 
 
 def _storage(ft: int, q: int, bits: int, nbits: int) -> bytes:
@@ -40,7 +52,7 @@ def _parse_octet_aligned(b: bytes) -> list[bytes] | None:
         toc = b[i]
         i += 1
         ft = toc >> 3 & 0x0F
-        if ft not in FRAME_BITS or toc & 0x03:  # unknown type, or padding bits set
+        if ft not in FRAME_BITS or toc & 0x03 or len(tocs) == MAX_FRAMES:  # unknown type, padding bits set, too many
             return None
         tocs.append((ft, toc >> 2 & 1))
         if not toc & 0x80:
@@ -56,16 +68,17 @@ def _parse_octet_aligned(b: bytes) -> list[bytes] | None:
 
 
 def _parse_bandwidth_efficient(b: bytes) -> list[bytes] | None:
+    # Bits are read where they lie (never the payload as one big integer: shifting that for
+    # every field made a long payload quadratic).
     total = 8 * len(b)
     if total < 10:
         return None
-    v = int.from_bytes(b, "big")
     pos = 4  # CMR
     tocs = []
     while True:
-        if pos + 6 > total:
+        if pos + 6 > total or len(tocs) == MAX_FRAMES:
             return None
-        toc = v >> (total - pos - 6) & 0x3F
+        toc = _bits(b, pos, 6)
         pos += 6
         ft = toc >> 1 & 0x0F
         if ft not in FRAME_BITS:
@@ -78,16 +91,16 @@ def _parse_bandwidth_efficient(b: bytes) -> list[bytes] | None:
         n = FRAME_BITS[ft]
         if pos + n > total:
             return None
-        frames.append(_storage(ft, q, v >> (total - pos - n) & ((1 << n) - 1), n))
+        frames.append(_storage(ft, q, _bits(b, pos, n), n))
         pos += n
     pad = total - pos
-    if pad >= 8 or v & ((1 << pad) - 1):
+    if pad >= 8 or _bits(b, pos, pad):
         return None
     return frames
 
 
 def unpack(payload: bytes, packing: str | None = None) -> tuple[list[bytes], str | None]:
-    """Split one RFC 4867 payload into storage-format frames.
+    """Split one RFC 4867 payload into storage-format frames (at most :data:`MAX_FRAMES`).
 
     Parameters
     ----------

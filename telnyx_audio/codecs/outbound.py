@@ -19,11 +19,32 @@ import numpy as np
 
 from telnyx_audio.codecs.registry import REGISTRY, normalize_encoding
 
-__all__ = ["BIDIRECTIONAL_RATES", "encode_payloads", "encode_mp3", "encoding_rate", "check_encoder"]
+__all__ = ["BIDIRECTIONAL_RATES", "INPUT_RATES", "encode_payloads", "encode_mp3", "encoding_rate", "check_encoder"]
 
-#: ``stream_bidirectional_sampling_rate`` values Telnyx accepts.
+#: ``stream_bidirectional_sampling_rate`` values Telnyx accepts: the only ``target_rate``
+#: values taken (anything else would be encoded for a rate Telnyx never plays).
 BIDIRECTIONAL_RATES: tuple[int, ...] = (8000, 16000, 22050, 24000, 48000)
 _MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+#: The rates audio to send may come at (``sample_rate``): telephone 8 kHz to studio 192 kHz.
+#: Below, a typo (``1``, ``True``: resampled 8000x up); above, a typo again (``1e9``: gigabytes
+#: of resampled audio, or nothing at all).
+INPUT_RATES: tuple[int, int] = (8000, 192000)
+
+
+def _check_input_rate(sample_rate: object) -> int:
+    """``sample_rate`` as an int within :data:`INPUT_RATES`, or the error naming it."""
+    if isinstance(sample_rate, (bool, np.bool_)) or not isinstance(sample_rate, (int, np.integer, float, np.floating)):
+        raise TypeError(f"sample_rate must be a number of Hz (int), got {type(sample_rate).__name__} {sample_rate!r}")
+    lo, hi = INPUT_RATES
+    if not (float(sample_rate).is_integer() and lo <= sample_rate <= hi):
+        raise ValueError(f"sample_rate must be a whole number of Hz from {lo} to {hi}, got {sample_rate!r}")
+    return int(sample_rate)
+
+
+def _check_not_empty(audio: np.ndarray) -> np.ndarray:
+    if audio.size == 0:
+        raise ValueError("pcm is empty: there is no audio to encode")
+    return audio
 
 
 def encoding_rate(encoding: str, target_rate: int) -> int:
@@ -35,10 +56,17 @@ def encoding_rate(encoding: str, target_rate: int) -> int:
     (8000, 16000, 24000)
     >>> encoding_rate("L16", 22050)
     22050
+
+    Raises
+    ------
+    ValueError
+        If ``target_rate`` is not one of :data:`BIDIRECTIONAL_RATES` (the rates Telnyx takes).
     """
     enc = normalize_encoding(encoding)
-    if not isinstance(target_rate, (int, np.integer)) or isinstance(target_rate, bool) or target_rate <= 0:
-        raise ValueError(f"target_rate must be a positive integer (Hz), got {target_rate!r}")
+    if (isinstance(target_rate, (bool, np.bool_)) or not isinstance(target_rate, (int, np.integer))
+            or int(target_rate) not in BIDIRECTIONAL_RATES):
+        raise ValueError(f"target_rate must be one of the rates Telnyx takes"
+                         f" ({', '.join(map(str, BIDIRECTIONAL_RATES))} Hz), got {target_rate!r}")
     return REGISTRY[enc].rate(int(target_rate))
 
 
@@ -85,12 +113,13 @@ def encode_payloads(pcm: np.ndarray, sample_rate: int, encoding: str, *, target_
     pcm : np.ndarray, shape (n,)
         int16, or float in [-1, 1).
     sample_rate : int
-        The rate of ``pcm`` (Hz); resampled (soxr) to the rate the codec is encoded at.
+        The rate of ``pcm`` (Hz, within :data:`INPUT_RATES`); resampled (soxr) to the rate
+        the codec is encoded at.
     encoding : str
         ``PCMU PCMA L16 G722 OPUS AMR-WB`` in any case or MIME spelling.
     target_rate : int, optional
-        ``stream_bidirectional_sampling_rate`` (8000 by default, as Telnyx's): see
-        :func:`encoding_rate` for what each codec makes of it.
+        ``stream_bidirectional_sampling_rate``, one of :data:`BIDIRECTIONAL_RATES` (8000 by
+        default, as Telnyx's): see :func:`encoding_rate` for what each codec makes of it.
     payload_s : float
         Audio per payload: 20 ms for live-like frames (the simulator), up to 30 s for
         talking back. OPUS is always 20 ms packets (one Opus packet per message, and a
@@ -106,6 +135,8 @@ def encode_payloads(pcm: np.ndarray, sample_rate: int, encoding: str, *, target_
     UnsupportedEncodingError
         For an unknown encoding; :class:`~telnyx_audio.codecs.wideband.CodecUnavailableError`
         (a subclass) for AMR-WB when the installed FFmpeg has no AMR-WB encoder.
+    ValueError, TypeError
+        For empty ``pcm``, or a rate outside :data:`INPUT_RATES` / :data:`BIDIRECTIONAL_RATES`.
 
     Examples
     --------
@@ -119,11 +150,12 @@ def encode_payloads(pcm: np.ndarray, sample_rate: int, encoding: str, *, target_
     """
     enc = normalize_encoding(encoding)
     rate = encoding_rate(enc, 8000 if target_rate is None else target_rate)
+    in_rate = _check_input_rate(sample_rate)
     if not 0.0025 <= payload_s <= 30.0:
         raise ValueError(f"payload_s must be within 2.5 ms and 30 s, got {payload_s!r}")
     from telnyx_audio._util.dsp import resample
 
-    audio = resample(_as_mono_int16(pcm), int(sample_rate), rate)
+    audio = resample(_check_not_empty(_as_mono_int16(pcm)), in_rate, rate)
     if enc == "OPUS":
         return _av_encode("libopus", audio, rate, bit_rate=max(rate * 2, 16000),
                           options={"frame_duration": "20", "application": "voip"})
@@ -192,7 +224,8 @@ def encode_mp3(pcm: np.ndarray, sample_rate: int, *, file_s: float = 1.0, bit_ra
     pcm : np.ndarray, shape (n,)
         int16, or float in [-1, 1).
     sample_rate : int
-        Its rate; kept where MP3 has it (8 to 48 kHz), else resampled to 24 kHz.
+        Its rate (within :data:`INPUT_RATES`); kept where MP3 has it (8 to 48 kHz), else
+        resampled to 24 kHz.
     file_s : float
         Audio per file, at least 1 s: Telnyx plays at most one MP3 message per second, so
         shorter files would play late. The last file holds the rest (at least 1 s with the
@@ -205,6 +238,11 @@ def encode_mp3(pcm: np.ndarray, sample_rate: int, *, file_s: float = 1.0, bit_ra
     list of bytes
         Each a complete MP3 file (MPEG audio frames, playable on its own).
 
+    Raises
+    ------
+    ValueError, TypeError
+        For empty ``pcm`` or a rate outside :data:`INPUT_RATES`.
+
     Examples
     --------
     >>> files = encode_mp3(np.zeros(24000 * 3, np.int16), 24000, file_s=1.5)
@@ -213,8 +251,8 @@ def encode_mp3(pcm: np.ndarray, sample_rate: int, *, file_s: float = 1.0, bit_ra
     """
     if file_s < 1.0:
         raise ValueError(f"file_s must be at least 1 s (Telnyx plays one MP3 message per second), got {file_s!r}")
-    audio = _as_mono_int16(pcm)
-    rate = int(sample_rate)
+    rate = _check_input_rate(sample_rate)
+    audio = _check_not_empty(_as_mono_int16(pcm))
     if rate not in _MP3_RATES:
         from telnyx_audio._util.dsp import resample
 

@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from telnyx_audio.codecs.frames import OPUS_QUARTERS, amrwb_single, frame_samples, gather
+from telnyx_audio.errors import CorruptPacketError
 
 __all__ = ["frame_samples", "render", "Concealment", "gather", "amrwb_single", "OPUS_QUARTERS"]
 
@@ -123,7 +124,12 @@ def render(encoding: str, sample_rate: int, n_samples: int, track: np.ndarray, d
                     row[end:lo] = decoder.conceal(lo - end, buf[s : s + int(nb[a])].tobytes())
                     concealed += -(-(lo - end) // max(fl, 1))
                 end = int(d[b - 1] + n[b - 1])
-                corrupt += decoder.decode_run(row[lo:end], buf, st[a:b], nb[a:b], n[a:b])
+                try:
+                    corrupt += decoder.decode_run(row[lo:end], buf, st[a:b], nb[a:b], n[a:b])
+                except CorruptPacketError:  # one bad frame must not end the stream: frame by frame
+                    bad, decoder = _one_by_one(decoder, encoding, sample_rate, row, d[a:b], n[a:b],
+                                               buf, st[a:b], nb[a:b])
+                    corrupt += bad
         report[index] = Concealment(
             concealed_frames=concealed + corrupt,
             corrupt_frames=corrupt,
@@ -131,3 +137,27 @@ def render(encoding: str, sample_rate: int, n_samples: int, track: np.ndarray, d
             method=decoder.concealment,
         )
     return out, report
+
+
+def _one_by_one(decoder, encoding: str, sample_rate: int, row: np.ndarray, d: np.ndarray, n: np.ndarray,  # noqa: ANN001
+                buf: np.ndarray, st: np.ndarray, nb: np.ndarray):  # noqa: ANN202 - (int, decoder)
+    """Decode a run the decoder refused one frame at a time: a frame it refuses is concealed
+    in its place (as a lost one), and the decoder, whose state may be spoilt, is replaced.
+    Returns how many frames were concealed and the decoder to go on with."""
+    from telnyx_audio.codecs.wideband import make_decoder
+
+    bad = 0
+    for i in range(d.size):
+        lo, hi = int(d[i]), int(d[i] + n[i])
+        try:
+            bad += decoder.decode_run(row[lo:hi], buf, st[i : i + 1], nb[i : i + 1], n[i : i + 1])
+            continue
+        except CorruptPacketError:
+            bad += 1
+        decoder = make_decoder(encoding, sample_rate)
+        try:
+            row[lo:hi] = decoder.conceal(hi - lo)
+        except CorruptPacketError:
+            row[lo:hi] = 0
+            decoder = make_decoder(encoding, sample_rate)
+    return bad, decoder

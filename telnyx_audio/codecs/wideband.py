@@ -147,9 +147,15 @@ class G722Decoder(_StreamDecoder):
                    samples: np.ndarray) -> int:
         """Decode back-to-back payloads (``raw[starts[i]:][:nbytes[i]]``) into ``out``, in one call.
 
-        Returns the number of corrupt frames (always 0: every G.722 byte is valid).
+        Returns the number of corrupt frames (always 0: every G.722 byte is valid). Empty
+        payloads hold no audio: a run of only those never reaches FFmpeg (an empty packet
+        there means the end of the stream, and every later decode would fail).
         """
-        _frames_into(out, _av_decode(self._ctx, np.ascontiguousarray(gather(raw, starts, nbytes)), "G722"))
+        data = np.ascontiguousarray(gather(raw, starts, nbytes))
+        if data.size == 0:
+            out[:] = 0
+            return 0
+        _frames_into(out, _av_decode(self._ctx, data, "G722"))
         return 0
 
     def conceal(self, n: int, next_payload: bytes | None = None) -> np.ndarray:
@@ -270,6 +276,10 @@ class OpusDecoder(_StreamDecoder):
         return out
 
 
+#: One lost AMR-WB frame in storage format (the decoder conceals it).
+_LOST_FRAME = bytes([_amrwb.SPEECH_LOST << 3 | 0x04])
+
+
 class AmrWbDecoder(_StreamDecoder):
     """AMR-WB RFC 4867 payloads to 16 kHz int16, in stream order (PyAV, opencore-amrwb).
 
@@ -292,8 +302,11 @@ class AmrWbDecoder(_StreamDecoder):
         self.packing = packing
         self._ctx = _av_context("AMR-WB", 16000)
 
-    def _storage(self, raw: np.ndarray, starts: np.ndarray, nbytes: np.ndarray) -> bytes:
-        """The payloads' frames as joined storage-format frames (one-frame payloads without a loop)."""
+    def _storage(self, raw: np.ndarray, starts: np.ndarray, nbytes: np.ndarray,
+                 samples: np.ndarray | None = None) -> tuple[bytes, int]:
+        """The payloads' frames as joined storage-format frames (one-frame payloads without a
+        loop), and how many payloads fit no packing: each of those becomes lost frames
+        (SPEECH_LOST, concealed by the decoder) for the samples planned for it."""
         oa, be, ft_oa, ft_be = amrwb_single(raw, starts, nbytes)
         if self.packing is None:
             lone = np.flatnonzero(oa ^ be)
@@ -306,7 +319,7 @@ class AmrWbDecoder(_StreamDecoder):
         else:
             fast = np.zeros_like(oa)
         if fast.all() and oa.all():  # octet-aligned: a frame is its payload after the CMR byte
-            return gather(raw, starts + 1, nbytes - 1).tobytes()
+            return gather(raw, starts + 1, nbytes - 1).tobytes(), 0
         pieces: list[bytes] = [b""] * starts.size
         if oa.any():
             for i in np.flatnonzero(oa).tolist():
@@ -314,15 +327,22 @@ class AmrWbDecoder(_StreamDecoder):
                 pieces[i] = raw[s + 1 : s + int(nbytes[i])].tobytes()
         if be.any():
             self._be_pieces(raw, starts, nbytes, ft_be, np.flatnonzero(be), pieces)
+        corrupt = 0
         for i in np.flatnonzero(~fast).tolist():
             data = raw[int(starts[i]) : int(starts[i] + nbytes[i])].tobytes()
             try:
-                frames, packing = _amrwb.unpack(data, self.packing)
-            except ValueError:  # fits only the other packing: read it so rather than lose it
-                frames, packing = _amrwb.unpack(data)
+                try:
+                    frames, packing = _amrwb.unpack(data, self.packing)
+                except ValueError:  # fits only the other packing: read it so rather than lose it
+                    frames, packing = _amrwb.unpack(data)
+            except ValueError:  # fits neither (the quick check took it for a frame): concealed
+                corrupt += 1
+                lost = int(samples[i]) // 320 if samples is not None else 1
+                pieces[i] = _LOST_FRAME * max(lost, 0)
+                continue
             self.packing = self.packing or packing
             pieces[i] = b"".join(frames)
-        return b"".join(pieces)
+        return b"".join(pieces), corrupt
 
     @staticmethod
     def _be_pieces(raw: np.ndarray, starts: np.ndarray, nbytes: np.ndarray, ft: np.ndarray, idx: np.ndarray,
@@ -347,15 +367,15 @@ class AmrWbDecoder(_StreamDecoder):
     def decode_run(self, out: np.ndarray, raw: np.ndarray, starts: np.ndarray, nbytes: np.ndarray,
                    samples: np.ndarray) -> int:
         """Decode back-to-back payloads into ``out``, their frames joined into one packet."""
-        storage = self._storage(raw, starts, nbytes)
+        storage, corrupt = self._storage(raw, starts, nbytes, samples)
         _frames_into(out, _av_decode(self._ctx, storage, "AMR-WB") if storage else [])
-        return 0
+        return corrupt
 
     def conceal(self, n: int, next_payload: bytes | None = None) -> np.ndarray:
         """``n`` samples for a lost stretch: the decoder's own concealment (SPEECH_LOST frames,
         one packet for the whole stretch)."""
         out = np.empty(n, np.int16)
-        lost = bytes([_amrwb.SPEECH_LOST << 3 | 0x04]) * -(-n // 320)
+        lost = _LOST_FRAME * -(-n // 320)
         _frames_into(out, _av_decode(self._ctx, lost, "AMR-WB"))
         return out
 

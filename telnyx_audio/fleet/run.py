@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import fnmatch
+import functools
 import glob
 import json
 import os
 import time
+import uuid
 import warnings
 from collections import deque
 from collections.abc import Generator, Iterable, Iterator
@@ -13,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from telnyx_audio.fleet.work import FileResult, Task, error_result, init_worker, run_task
+from telnyx_audio.fleet.work import FILE_TIMEOUT_S, FileResult, Task, error_result, init_worker, run_task
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["BatchResult", "batch", "expand_inputs", "folder_names", "CAPTURE_PATTERNS"]
+__all__ = ["BatchResult", "batch", "expand_inputs", "folder_names", "CAPTURE_PATTERNS", "FILE_TIMEOUT_S"]
 
 #: Tasks a worker process runs before it is replaced (bounds what a long batch can leak).
 MAX_TASKS_PER_CHILD = 100
@@ -50,7 +53,8 @@ class BatchResult:
     errors : DataFrame
         ``path``, ``stream_id``, ``error`` of the rows that failed.
     skipped : int
-        Calls not processed again because their outputs were newer than their capture.
+        Calls not processed again: an earlier run on the same ``out`` did them from the same
+        file (path, size and modification time) with the same options.
     out : Path or None
         Where the tables and per-call folders were written.
     """
@@ -71,8 +75,10 @@ def expand_inputs(paths_or_globs: str | os.PathLike[str] | Iterable[str | os.Pat
     """The files to process: globs expanded (``**`` included), folders searched for captures
     (:data:`CAPTURE_PATTERNS`).
 
-    A path that names no file is kept (it becomes an error row: unreadable). Each file once,
-    in the order given.
+    A path that names no file is kept (it becomes an error row: unreadable), so is anything
+    that is not a regular file (a FIFO, a device: an error row, never opened). Each file once,
+    in the order given. Recursive globs and folders follow links to folders, but each folder
+    (by device and inode) is searched once: a link to a parent folder ends the search there.
 
     Parameters
     ----------
@@ -101,12 +107,12 @@ def expand_inputs(paths_or_globs: str | os.PathLike[str] | Iterable[str | os.Pat
     for item in items:
         text = os.fspath(item)
         if any(c in text for c in "*?["):
-            matches = sorted(glob.glob(text, recursive=True))
+            matches = _glob(text)
             if not matches:
                 raise ValueError(f"no files match {text!r}")
-            found.extend(m for m in matches if not os.path.isdir(m))
+            found.extend(matches)
         elif os.path.isdir(text):
-            inside = sorted(os.fspath(p) for pattern in CAPTURE_PATTERNS for p in Path(text).rglob(pattern) if p.is_file())
+            inside = _walk(text, [os.path.join("**", p) for p in CAPTURE_PATTERNS])
             if not inside:
                 raise ValueError(f"no capture files ({', '.join(CAPTURE_PATTERNS)}) in the folder {text!r}")
             found.extend(inside)
@@ -120,6 +126,57 @@ def expand_inputs(paths_or_globs: str | os.PathLike[str] | Iterable[str | os.Pat
             seen.add(key)
             unique.append(path)
     return unique
+
+
+def _glob(pattern: str) -> list[str]:
+    """The non-folder paths ``pattern`` matches, sorted: :func:`glob.glob` where it cannot
+    recurse; with ``**``, a walk that follows each folder once (glob's own follows a link to
+    a parent folder forever)."""
+    if "**" not in pattern:
+        return sorted(m for m in glob.glob(pattern) if not os.path.isdir(m))
+    parts = pattern.split(os.sep)
+    magic = next(i for i, part in enumerate(parts) if any(c in part for c in "*?["))
+    base = os.sep.join(parts[:magic]) or (os.sep if pattern.startswith(os.sep) else "")
+    return _walk(base, [os.sep.join(parts[magic:])])
+
+
+def _walk(base: str, patterns: list[str]) -> list[str]:
+    """Non-folder entries under ``base`` whose path relative to it matches any of
+    ``patterns`` (glob syntax, ``**`` for any folders; hidden names only where a pattern
+    names them), sorted. Links to folders are followed; each folder is entered once."""
+    compiled = [tuple(p.split(os.sep)) for p in patterns]
+    seen: set[tuple[int, int]] = set()
+    found: list[str] = []
+    for root, dirs, files in os.walk(base or os.curdir, followlinks=True):
+        try:
+            st = os.stat(root)
+        except OSError:
+            dirs[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in seen:  # a link back to a folder already searched
+            dirs[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        rel_root = os.path.relpath(root, base or os.curdir)
+        prefix = () if rel_root == os.curdir else tuple(rel_root.split(os.sep))
+        for name in files:
+            rel = prefix + (name,)
+            if any(_match(rel, pat) for pat in compiled):
+                found.append(os.path.join(root, name) if base else os.path.join(*rel))
+    return sorted(found)
+
+
+@functools.lru_cache(maxsize=4096)
+def _match(parts: tuple[str, ...], pattern: tuple[str, ...]) -> bool:
+    """Whether path components match pattern components (``**``: any number of folders)."""
+    if not pattern:
+        return not parts
+    head, rest = pattern[0], pattern[1:]
+    if head == "**":
+        return any(_match(parts[k:], rest) for k in range(len(parts)) if not any(p.startswith(".") for p in parts[:k]))
+    if not parts or (parts[0].startswith(".") and not head.startswith(".")):
+        return False
+    return fnmatch.fnmatchcase(parts[0], head) and _match(parts[1:], rest)
 
 
 def folder_names(paths: list[str]) -> list[str]:
@@ -160,38 +217,58 @@ def _state_path(out: Path, name: str) -> Path:
     return out / _STATE / f"{name}.json"
 
 
-def _load_done(out: Path, name: str, task: Task) -> FileResult | None:
-    """The saved result of a call done by an earlier run, if its outputs are newer than the
-    capture and were made with the same options."""
-    state = _state_path(out, name)
+def _source_key(path: str) -> dict[str, Any] | None:
+    """What identifies a capture's contents for resume: its absolute path, size and mtime."""
     try:
-        capture_mtime = os.stat(task.path).st_mtime_ns
-        if os.stat(state).st_mtime_ns <= capture_mtime:
-            return None
-        saved = json.loads(state.read_text())
+        st = os.stat(path)
+    except OSError:
+        return None
+    return {"path": os.path.abspath(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _load_done(out: Path, name: str, task: Task) -> FileResult | None:
+    """The saved result of a call done by an earlier run, if it was made from this very file
+    (same path, size and mtime), with the same options, and its outputs are still there.
+
+    Anything else in the state file (damaged, another capture's, from another version) is
+    ignored: the call is processed again.
+    """
+    key = _source_key(task.path)
+    try:
+        saved = json.loads(_state_path(out, name).read_text())
     except (OSError, ValueError):
+        return None
+    if key is None or not isinstance(saved, dict) or saved.get("source") != key:
         return None
     if saved.get("options") != {"analyze": task.analyze, "wav": task.wav}:
         return None
+    calls, segments = saved.get("calls"), saved.get("segments")
+    if (not isinstance(calls, list) or not calls or not all(isinstance(r, dict) for r in calls)
+            or not isinstance(segments, list) or not all(isinstance(r, dict) for r in segments)):
+        return None
     if task.wav:
-        for row in saved["calls"]:
-            summary = Path(row.get("folder") or "") / "summary.json"
-            try:
-                if os.stat(summary).st_mtime_ns <= capture_mtime:
-                    return None
-            except OSError:
+        for row in calls:
+            folder = row.get("folder")
+            if not isinstance(folder, str) or not folder or not (Path(folder) / "summary.json").is_file():
                 return None
-    return FileResult(task.index, task.path, saved["calls"], saved["segments"])
+    return FileResult(task.index, task.path, calls, segments)
 
 
-def _save_done(out: Path, name: str, task: Task, result: FileResult) -> None:
-    """Remember a call that worked (atomically), so a later run can skip it."""
+def _save_done(out: Path, name: str, task: Task, result: FileResult, key: dict[str, Any] | None) -> None:
+    """Remember a call that worked (atomically, under a temporary name of this run's own),
+    so a later run can skip it. ``key`` is the file's :func:`_source_key` from before it was
+    read: a file changed meanwhile is not remembered as done."""
+    if key is None or key != _source_key(task.path):
+        return
     state = _state_path(out, name)
     state.parent.mkdir(parents=True, exist_ok=True)
-    tmp = state.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"options": {"analyze": task.analyze, "wav": task.wav},
-                               "calls": result.calls, "segments": result.segments}))
-    os.replace(tmp, state)
+    tmp = state.with_name(f".{state.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    try:
+        tmp.write_text(json.dumps({"source": key, "options": {"analyze": task.analyze, "wav": task.wav},
+                                   "calls": result.calls, "segments": result.segments}))
+        os.replace(tmp, state)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 # --- executors ------------------------------------------------------------------------------
@@ -315,6 +392,7 @@ def batch(
     wav: bool = True,
     webhooks: Any = None,
     progress: bool = True,
+    file_timeout_s: float | None = FILE_TIMEOUT_S,
 ) -> BatchResult:
     """Process many capture files into one call table, on every core or a Dask cluster.
 
@@ -328,9 +406,11 @@ def batch(
     paths_or_globs : str, PathLike, or iterable of them
         Capture files, folders (searched for ``*.jsonl``) and globs (``"caps/**/*.jsonl"``).
     out : str or PathLike, optional
-        Output root. With it, calls whose outputs are newer than their capture (from an
-        earlier run with the same options) are not processed again: their rows are reused.
-        ``calls.parquet`` and ``segments.parquet`` are written here too.
+        Output root. With it, calls an earlier run did from the same file (its path, size and
+        modification time, kept in ``out/.batch/``) with the same options, whose outputs are
+        still there, are not processed again: their rows are reused. ``calls.parquet`` and
+        ``segments.parquet`` are written here too (under temporary names of the run's own,
+        renamed when complete).
     jobs : int, optional
         Worker processes (default: every core). Ignored with ``client``.
     client : dask.distributed.Client, optional
@@ -347,6 +427,9 @@ def batch(
         transcripts): see :func:`telnyx_audio.load_webhooks`.
     progress : bool
         Show a tqdm progress bar (a widget in Jupyter with ipywidgets, else text).
+    file_timeout_s : float or None
+        Time limit of one file (:data:`FILE_TIMEOUT_S` by default; None for none): a file
+        that takes longer is an error row saying so.
 
     Returns
     -------
@@ -380,6 +463,9 @@ def batch(
     t0 = time.perf_counter()
     if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
         raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
+    if file_timeout_s is not None and (isinstance(file_timeout_s, bool) or not isinstance(file_timeout_s, (int, float))
+                                       or not file_timeout_s > 0):
+        raise ValueError(f"file_timeout_s must be a positive number of seconds or None, got {file_timeout_s!r}")
     if client is not None and not callable(getattr(client, "submit", None)):
         raise TypeError(f"client must be a dask.distributed.Client, got {type(client).__name__}")
     paths = expand_inputs(paths_or_globs)
@@ -391,7 +477,7 @@ def batch(
     names = folder_names(paths)
     # Workers get absolute paths (their working folder may not be ours); rows say the path as given.
     tasks = [Task(i, os.path.abspath(p), os.path.abspath(root / n) if root is not None and wav else None,
-                  bool(analyze), bool(wav)) for i, (p, n) in enumerate(zip(paths, names))]
+                  bool(analyze), bool(wav), file_timeout_s) for i, (p, n) in enumerate(zip(paths, names))]
 
     results: dict[int, FileResult] = {}
     # Segments are kept per call as tuples in SEGMENT_COLUMNS order (a third of the memory of
@@ -409,12 +495,14 @@ def batch(
         results[result.index] = result
 
     todo = []
+    keys: dict[int, dict[str, Any] | None] = {}
     for task, name in zip(tasks, names):
         done = _load_done(root, name, task) if root is not None else None
         if done is not None:
             keep(done)
         else:
             todo.append(task)
+            keys[task.index] = _source_key(task.path)
     skipped = len(results)
 
     if client is not None:
@@ -428,7 +516,7 @@ def batch(
     with tqdm(total=len(tasks), initial=skipped, disable=not progress, unit="call", desc="batch") as bar:
         for result in stream:
             if root is not None and not result.failed:
-                _save_done(root, names[result.index], tasks[result.index], result)
+                _save_done(root, names[result.index], tasks[result.index], result, keys.get(result.index))
             keep(result)
             bar.update(1)
 
@@ -456,7 +544,11 @@ def _cores() -> int:
 
 
 def _write_parquet(df: "pd.DataFrame", path: Path) -> None:
-    """Write a table atomically: a reader never sees half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    df.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    """Write a table atomically, under a temporary name of this run's own: a reader never
+    sees half a file, and runs sharing an output folder never write into each other's."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    try:
+        df.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

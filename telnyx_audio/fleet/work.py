@@ -14,19 +14,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Task", "FileResult", "init_worker", "process_file", "run_task", "tune_malloc"]
+__all__ = ["Task", "FileResult", "init_worker", "process_file", "run_task", "tune_malloc", "FILE_TIMEOUT_S"]
+
+#: Time limit of one file in a worker (decode, WAVs and analysis): a file that takes longer
+#: (a pathological capture) becomes an error row, not a hung batch. An hour of call decodes
+#: and is analysed in well under a minute, so ten minutes means something is wrong.
+FILE_TIMEOUT_S = 600.0
 
 # Test-only: a worker asked to process a file named here exits at once, as a worker killed by
 # the OS would, so the tests crash real worker processes without mocking. Comma-separated base
-# names; ``NAME:MARKER`` crashes only the first time (it creates the file MARKER first).
+# names; ``NAME:MARKER`` crashes only the first time (it creates the file MARKER first);
+# ``NAME@hang`` sleeps instead (a file that never finishes, for the time limit).
 _CRASH_ENV = "_TELNYX_AUDIO_TEST_CRASH_ON"
 
 
 def _test_crash(path: str) -> None:
     for entry in filter(None, os.environ.get(_CRASH_ENV, "").split(",")):
         name, _, marker = entry.partition(":")
+        name, hang, _ = name.partition("@hang")
         if name != os.path.basename(path):
             continue
+        if hang:
+            time.sleep(3600)
+            return
         if marker:
             try:
                 os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
@@ -96,6 +106,7 @@ class Task:
     folder: str | None  # None: write nothing
     analyze: bool = True
     wav: bool = True
+    timeout_s: float | None = FILE_TIMEOUT_S  # None: no time limit
 
 
 @dataclass
@@ -141,12 +152,68 @@ def run_task(task: Task) -> FileResult:
     FileResult
         Its rows, or one error row.
     """
-    _test_crash(task.path)
     tune_malloc()
     try:
-        return process_file(task)
+        return _within(task.timeout_s, _process, task)
+    except FileTimeout:
+        return error_result(task, f"processing took longer than the file time limit of {task.timeout_s:g} s"
+                                  " and was stopped")
     except Exception as exc:  # the batch boundary: see the docstring
         return error_result(task, _describe(exc))
+
+
+def _process(task: Task) -> FileResult:
+    _test_crash(task.path)
+    return process_file(task)
+
+
+class FileTimeout(BaseException):
+    """A file took longer than its time limit (a BaseException, as KeyboardInterrupt is: it
+    comes from outside the work, and no ``except Exception`` inside it may take it for a
+    failure of one stream and carry on)."""
+
+
+def _within(timeout_s: float | None, func: Any, task: Task) -> FileResult:
+    """``func(task)`` under a time limit.
+
+    In a process's main thread (a pool worker) a ``SIGALRM`` timer interrupts the work where
+    it stands (a blocking read included) and the worker goes on to its next file. Elsewhere
+    (a Dask worker's task thread, where signals cannot reach) the work runs in a thread of its
+    own and is abandoned at the limit: the row is an error and the batch goes on, while that
+    thread finishes in the background.
+    """
+    import signal
+    import threading
+
+    if timeout_s is None:
+        return func(task)
+    if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
+        def expire(signum: int, frame: Any) -> None:
+            raise FileTimeout
+
+        previous = signal.signal(signal.SIGALRM, expire)
+        signal.setitimer(signal.ITIMER_REAL, timeout_s)
+        try:
+            return func(task)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+    box: list[Any] = []
+
+    def work() -> None:
+        try:
+            box.append(func(task))
+        except BaseException as exc:  # handed back to the caller's thread, raised there
+            box.append(exc)
+
+    worker = threading.Thread(target=work, name=f"telnyx-audio-file-{task.index}", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if not box:
+        raise FileTimeout
+    if isinstance(box[0], BaseException):
+        raise box[0]
+    return box[0]
 
 
 def process_file(task: Task) -> FileResult:

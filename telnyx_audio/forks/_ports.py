@@ -11,6 +11,7 @@ import asyncio
 import ipaddress
 import logging
 import socket
+from typing import Any
 
 from telnyx_audio.forks._datagrams import _Endpoint
 
@@ -62,6 +63,7 @@ class _PortPairs:
     port_range: tuple[int, int] | None
     _pairs: list[_Pair]
     _loop: asyncio.AbstractEventLoop | None
+    _service: Any
 
     def _release(self, pair: _Pair) -> None:
         for tr in pair.transports:
@@ -105,6 +107,8 @@ class _PortPairs:
         session; the folder is named after ``call_control_id`` when given."""
         if self._loop is None:
             raise RuntimeError("the receiver is not running (start() it first)")
+        if self._service.drain.draining:
+            raise RuntimeError("the receiver is draining: it takes no new call")
         if self.fixed is not None:
             pair = self._pairs[0]
             if pair.session is not None or pair.call_control_id is not None:

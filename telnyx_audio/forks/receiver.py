@@ -16,7 +16,9 @@ are counted and dropped, never written.
 
 The datagram path is as thin as the naive receiver's: a dict lookup for the sender's
 address and one ``os.write`` of a 12-byte header plus the datagram. Decoding happens at the
-end of a call, in one worker thread, so other calls keep being received meanwhile.
+end of a call, in limited worker processes (:mod:`._finalizer`), so other calls keep being
+received meanwhile. Each track of a call belongs to its first sender; a call is capped in
+bytes and duration (see :class:`._datagrams._DatagramPath` and :class:`._sessions._Sessions`).
 
 :class:`ForkReceiver` is assembled by subject: the hot path in :mod:`._datagrams`, port pairs
 in :mod:`._ports`, sessions and their finishing (and :class:`ForkHandle`) in
@@ -27,14 +29,17 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-import ipaddress
 import logging
 import os
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
+from telnyx_audio.service.addresses import RTP_WARNING, parse_networks
+from telnyx_audio.service.drain import loop_answers
+from telnyx_audio.service.metrics import TRACKS, ForkMetrics
+from telnyx_audio.service.runtime import DEFAULT_MIN_FREE_BYTES, Service
 from telnyx_audio.forks._datagrams import _DatagramPath
 from telnyx_audio.forks._ports import _PortPairs, _raise_fd_limit, parse_port_range
 from telnyx_audio.forks._sessions import _Pair
@@ -71,10 +76,31 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
         Default: every sender.
     payload_types : list of str, optional
         ``["96=OPUS/48000"]``: stored in each capture's header for decoding.
+    redact_dtmf : bool
+        Keep no typed digits: when a call ends its capture is rewritten in place (tones muted
+        on both tracks, RFC 4733 events masked as ``*`` and muted around) before its WAVs,
+        summary and ``redaction.json`` are written; a capture that cannot be redacted is
+        deleted. Until then the datagrams sit on disk as received (the datagram path does not
+        parse them); captures a crash left unredacted are redacted at the next start. See
+        docs/privacy.md.
     public_host : str, optional
         The address Telnyx should send to (in ``udp:IP:PORT`` targets); default ``host``.
     rcvbuf : int
         ``SO_RCVBUF`` asked for each socket: room for bursts while the loop is busy.
+    certfile, keyfile : str, optional
+        Serve the metrics endpoint over HTTPS (forked RTP is plain UDP, as Telnyx sends it).
+    metrics_host, metrics_port : str, int, optional
+        Serve ``/metrics``, ``/healthz`` and ``/readyz`` there (see :attr:`metrics_url`).
+    drain_timeout_s : float
+        After :meth:`request_drain` (SIGTERM): open no new call (datagrams to an idle pair are
+        counted as dropped, ``draining``), let the open calls run (until ``idle_timeout`` ends
+        them) for at most this long, then finish every call.
+    min_free_bytes : int
+        ``/readyz`` answers 503 when the output folder's disk has less free.
+
+    ``allow`` may hold ``"telnyx"``: Telnyx's published webhook and WebSocket ranges. The
+    media subnets forks come from are not among them (see
+    :mod:`telnyx_audio.service.addresses`), which is logged as a warning.
 
     Examples
     --------
@@ -104,8 +130,15 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
         idle_timeout: float | None = None,
         allow: Iterable[str] | None = None,
         payload_types: Sequence[str] | None = None,
+        redact_dtmf: bool = False,
         public_host: str | None = None,
         rcvbuf: int = DEFAULT_RCVBUF,
+        certfile: str | os.PathLike[str] | None = None,
+        keyfile: str | os.PathLike[str] | None = None,
+        metrics_host: str = "127.0.0.1",
+        metrics_port: int | None = None,
+        drain_timeout_s: float = 0.0,
+        min_free_bytes: int = DEFAULT_MIN_FREE_BYTES,
     ) -> None:
         from telnyx_audio.rtp import packet as rtp
 
@@ -123,7 +156,10 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
             raise ValueError("listen_all needs a port range (ports=)")
         if idle_timeout is not None and not idle_timeout > 0:
             raise ValueError(f"idle_timeout must be a positive number of seconds, got {idle_timeout!r}")
-        self.allow = [ipaddress.ip_network(c, strict=False) for c in allow] if allow else None
+        allow = [allow] if isinstance(allow, str) else list(allow or ())
+        self.allow = parse_networks(allow) if allow else None
+        if any(str(a).strip().lower() == "telnyx" for a in allow):
+            log.warning(RTP_WARNING, extra={"event": "allow_telnyx_rtp"})
         self.payload_types = [f"{pt}={t}" for pt, t in (rtp.parse_payload_type(s) for s in payload_types or ())]
         self.out = Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
@@ -133,6 +169,7 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
         self.listen_all = listen_all
         self.idle_timeout = idle_timeout
         self.rcvbuf = rcvbuf
+        self.redact_dtmf = bool(redact_dtmf)
         self.sessions: list[ForkSession] = []
         self.dropped = 0
         self.dropped_from: dict[str, int] = {}
@@ -146,6 +183,34 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
         self._finisher: Any = None
         self._finishing: set[asyncio.Future] = set()
         self._now_us = time.time_ns
+        self._dropped_by: dict[tuple[str, int], int] = {}
+        self._drainer: asyncio.Future[None] | None = None
+        self._service = Service(self.out, certfile=certfile, keyfile=keyfile, metrics_host=metrics_host,
+                                metrics_port=metrics_port, drain_timeout_s=drain_timeout_s,
+                                min_free_bytes=min_free_bytes)
+        #: Prometheus metrics (:class:`telnyx_audio.service.metrics.ForkMetrics`), read off the counters.
+        self.metrics = self._metrics = ForkMetrics(sample=self._sample)
+
+    def _sample(self) -> dict[str, Any]:
+        """The receiver's counts, for a scrape (read from the metrics thread: copies only)."""
+        sessions = list(self.sessions)
+        return {"streams": len(sessions), "active": sum(1 for s in sessions if s.state == "receiving"),
+                "queue": len(self._finishing),
+                "written": {t: sum(s.packets[i] for s in sessions) for i, t in enumerate(TRACKS)},
+                "bytes": {t: sum(s.octets[i] for s in sessions) for i, t in enumerate(TRACKS)},
+                "dropped": {(reason, TRACKS[track]): n for (reason, track), n in dict(self._dropped_by).items()},
+                "write_errors": sum(s.write_errors for s in sessions)}
+
+    @property
+    def metrics_url(self) -> str | None:
+        """``http(s)://host:port/`` of the metrics endpoint (None without ``metrics_port``)."""
+        endpoint = self._service.endpoint
+        return endpoint.url if endpoint is not None else None
+
+    @property
+    def draining(self) -> bool:
+        """Whether :meth:`request_drain` was called: no new call is opened."""
+        return self._service.drain.draining
 
     # --- the live view ----------------------------------------------------------------------
 
@@ -173,9 +238,14 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
         import telnyx_audio.rtp.assemble  # noqa: F401 - load what finalising needs before calls arrive
         import telnyx_audio.model.wav  # noqa: F401
 
+        if self.redact_dtmf:  # captures a crash left unredacted, before any new call
+            from telnyx_audio.forks.redact import recover_pending
+
+            await asyncio.to_thread(recover_pending, self.out, CAPTURE_NAME)
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
-        self._finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fork-finalize")
+        self._finisher = ThreadPoolExecutor(max_workers=max(1, int(self.finalize_workers)),
+                                            thread_name_prefix="fork-finalize")
         try:
             if self.fixed is not None:
                 await self._bind_pair(*self.fixed, True)
@@ -190,6 +260,7 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
                 self._release(pair)
             self._finisher.shutdown(wait=False)
             raise
+        self._service.start_endpoint(self._metrics.render, lambda: loop_answers(self._loop))
         self._ready.set()
         tick = min(1.0, self.idle_timeout / 4) if self.idle_timeout else 1.0
         try:
@@ -221,6 +292,7 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
             while self._finishing:
                 await asyncio.gather(*list(self._finishing), return_exceptions=True)
             self._finisher.shutdown(wait=True)
+            self._service.stop_endpoint()
             self._ready.clear()
 
     def start(self, timeout: float = 10.0) -> "ForkReceiver":
@@ -250,10 +322,54 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
         if self._stopping is not None:
             self._stopping.set()
 
+    def request_drain(self) -> None:
+        """From inside the loop (SIGTERM's handler): the first call drains, a second stops now.
+
+        Draining opens no new call, lets the open ones run until they end (``idle_timeout``,
+        :meth:`finish`) or ``drain_timeout_s`` passes, then finishes every call.
+        """
+        state = self._service.drain.signal()
+        self._metrics.set_draining(True)
+        if self._drainer is None:
+            self._drainer = asyncio.ensure_future(self._drain())
+        if state == "stopping":
+            log.info("stopping now: open calls are finished", extra={"event": "drain_now"})
+
+    def drain(self, timeout: float | None = None) -> None:
+        """From any thread: :meth:`request_drain`, then wait (``timeout`` s) until the receiver stopped."""
+        self._call_in_loop(self.request_drain)
+        if self._thread is not None and timeout != 0:
+            self._thread.join(timeout)
+            if not self._thread.is_alive():
+                self._thread = None
+
+    async def _drain(self) -> None:
+        drain = self._service.drain
+
+        def open_calls() -> int:
+            return sum(1 for p in self._pairs if p.session is not None)
+
+        log.info("draining: no new call; %d calls open, finished when they end or in %g s", open_calls(),
+                 drain.timeout_s, extra={"event": "drain_started", "figures": {"calls_open": open_calls(),
+                                                                               "drain_timeout_s": drain.timeout_s}})
+        while not drain.expired() and open_calls() > 0:
+            await asyncio.sleep(0.05)
+        if self._stopping is not None:
+            self._stopping.set()
+
+    def _call_in_loop(self, callback: Callable[[], object]) -> None:
+        """Run ``callback`` in the receiver's loop, if it still runs (a drain may have ended it)."""
+        if self._loop is None:
+            return
+        try:
+            self._loop.call_soon_threadsafe(callback)
+        except RuntimeError:  # the loop has closed: the receiver already stopped
+            pass
+
     def stop(self, timeout: float = 120.0) -> None:
         """Stop receiving, finish every call (WAVs and summaries) and wait for it."""
-        if self._loop is not None and self._stopping is not None:
-            self._loop.call_soon_threadsafe(self._stopping.set)
+        if self._stopping is not None:
+            self._call_in_loop(self._stopping.set)
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from telnyx_audio._util.files import check_regular_file
 from telnyx_audio.rtp.datagrams import Records
 
 __all__ = ["MAGIC", "RECORD", "ForkCaptureWriter", "Records", "is_fork_capture", "read_records"]
@@ -46,6 +47,7 @@ def is_fork_capture(path: str | os.PathLike[str]) -> bool:
     False
     """
     try:
+        check_regular_file(path)  # never open a FIFO (that waits for a writer) or a device
         with open(path, "rb") as f:
             return f.read(len(MAGIC)) == MAGIC
     except OSError:
@@ -65,9 +67,20 @@ class ForkCaptureWriter:
 
     def __init__(self, path: str | os.PathLike[str], meta: dict[str, Any]) -> None:
         self.path = os.fspath(path)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
         head = MAGIC + json.dumps(meta, separators=(",", ":")).encode() + b"\n"
-        os.write(self._fd, head)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        try:
+            written = os.write(self._fd, head)
+            if written != len(head):
+                raise OSError(errno.ENOSPC, f"short write to {self.path} ({written} of {len(head)} bytes)")
+        except OSError:  # disk full...: no descriptor and no headless file left behind
+            os.close(self._fd)
+            self._fd = -1
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+            raise
         self.size = len(head)
         self.records = 0
 
@@ -111,35 +124,126 @@ class ForkCaptureWriter:
         self.close()
 
 
-def _walk(buf: np.ndarray, start: int) -> tuple[np.ndarray, int, str | None]:
-    """Offsets of every complete record from ``start``; the first byte not read; a problem.
+def _header_ok(buf: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Whether a record header (magic, track 0 or 1) starts at each of ``at`` (whole header in the file)."""
+    n = buf.size
+    inside = at + RECORD.size <= n
+    a = np.where(inside, at, 0)
+    return inside & (buf[a] == _RECORD_MAGIC) & (buf[np.minimum(a + 1, n - 1)] <= 1)
+
+
+def _chained(buf: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Whether the record headers at ``at`` are followed by another header or the file's end
+    (exactly, or a torn last record): a length field that does not lead to the next record
+    is damage, never a record that swallows the ones after it."""
+    n = buf.size
+    a = np.minimum(at, max(n - 4, 0))
+    nxt = at + RECORD.size + (buf[a + 2].astype(np.int64) | buf[a + 3].astype(np.int64) << 8)
+    return (nxt >= n) | _header_ok(buf, nxt)
+
+
+def _resync(buf: np.ndarray, at: int) -> int:
+    """The next place after ``at`` where a record starts and leads to the next (or the end):
+    where reading goes on after damage. ``buf.size`` if none."""
+    n = buf.size
+    window = 1 << 18
+    lo = at + 1
+    while lo < n:
+        hi = min(n, lo + window)
+        cand = np.flatnonzero(buf[lo:hi] == _RECORD_MAGIC) + lo
+        cand = cand[_header_ok(buf, cand)]
+        if cand.size:
+            ok = _chained(buf, cand)
+            if ok.any():
+                return int(cand[np.argmax(ok)])
+        lo, window = hi, window * 4
+    return n
+
+
+def _walk(buf: np.ndarray, start: int) -> tuple[np.ndarray, int, list[str]]:
+    """Offsets of every good record from ``start``; the first byte not read; the problems.
 
     Records are variable-length, so each one's place depends on the one before; but within
     a run of equal lengths (a stream's packets) the places form an arithmetic series. Guess
-    the run, check every guess in one vectorized step, take what holds, repeat.
+    the run, check every guess in one vectorized step, take what holds, repeat. Damage (a
+    flipped byte, junk, a hole of zeros, a length that does not lead to the next record) is
+    skipped up to the next place where records go on (:func:`_resync`), and said; a record
+    with an unknown track byte is skipped and counted.
     """
     n = buf.size
     h = RECORD.size
     found: list[np.ndarray] = []
     at = start
     span = 64
-    problem = None
+    problems: list[str] = []
+    damaged: list[tuple[int, int]] = []  # (where, bytes skipped)
+    unknown_track = 0
     while at + h <= n:
-        if buf[at] != _RECORD_MAGIC or buf[at + 1] > 1:
-            problem = f"corrupt record at byte {at}: reading stopped there"
-            break
+        here = np.array([at], np.int64)
+        if not (_header_ok(buf, here)[0] and _chained(buf, here)[0]):
+            if buf[at] == _RECORD_MAGIC and buf[at + 1] > 1 and _chained(buf, here)[0]:
+                unknown_track += 1  # a whole record, of no track we know
+                at += h + (int(buf[at + 2]) | int(buf[at + 3]) << 8)
+                continue
+            nxt = _resync(buf, at)
+            damaged.append((at, nxt - at))
+            at, span = nxt, 64
+            continue
         length = int(buf[at + 2]) | int(buf[at + 3]) << 8
         step = h + length
         k = min(span, (n - at) // step)
         if k == 0:
             break  # torn last record
         cand = at + step * np.arange(k, dtype=np.int64)
-        ok = (buf[cand] == _RECORD_MAGIC) & ((buf[cand + 2].astype(np.int64) | buf[cand + 3].astype(np.int64) << 8) == length)
-        good = k if ok.all() else int(np.argmin(ok))
+        ok = (buf[cand] == _RECORD_MAGIC) & (buf[cand + 1] <= 1) & (
+            (buf[cand + 2].astype(np.int64) | buf[cand + 3].astype(np.int64) << 8) == length)
+        good = k if ok.all() else max(int(np.argmin(ok)), 1)
         found.append(cand[:good])
         at += step * good
         span = min(span * 4, 1 << 20) if good == k else 64
-    return (np.concatenate(found) if found else np.empty(0, np.int64)), at, problem
+    if damaged:
+        where = ", ".join(f"{b} bytes at byte {a}" for a, b in damaged[:5]) + (", ..." if len(damaged) > 5 else "")
+        problems.append(f"{len(damaged)} damaged stretches skipped ({sum(b for _, b in damaged)} bytes: {where});"
+                        " reading went on at the next whole record")
+    if unknown_track:
+        problems.append(f"{unknown_track} records with an unknown track byte (expected 0 or 1) skipped")
+    return (np.concatenate(found) if found else np.empty(0, np.int64)), at, problems
+
+
+#: A receive time this far from both its neighbours' (which agree) is a damaged field.
+_SPIKE_US = 60_000_000
+
+
+def _robust_times(received: np.ndarray, problems: list[str]) -> np.ndarray:
+    """Receive times with damaged ones (negative, or a spike away from both neighbours)
+    replaced by a neighbour's: one bad field never moves the call's start by a day (or 56
+    years, for 0)."""
+    r = received.copy()
+    bad = r < 0
+    if r.size == 0 or bad.all():
+        return r
+    if r.size >= 3:
+        idx = np.arange(r.size)
+        # Each record against the nearest plausible records before and after it.
+        prev = np.maximum.accumulate(np.where(~bad, idx, -1))
+        prev = np.concatenate(([-1], prev[:-1]))
+        nxt = np.minimum.accumulate(np.where(~bad, idx, r.size)[::-1])[::-1]
+        nxt = np.concatenate((nxt[1:], [r.size]))
+        pv, nv = r[np.clip(prev, 0, r.size - 1)], r[np.clip(nxt, 0, r.size - 1)]
+        has_p, has_n = prev >= 0, nxt < r.size
+        far_p, far_n = np.abs(r - pv) > _SPIKE_US, np.abs(r - nv) > _SPIKE_US
+        agree = np.abs(nv - pv) <= _SPIKE_US
+        spike = ~bad & ((has_p & has_n & far_p & far_n & agree) | (~has_p & has_n & far_n) | (has_p & ~has_n & far_p))
+        # An end record is a spike only if its one neighbour agrees with the next one along.
+        bad |= spike
+    if bad.any():
+        ok = np.flatnonzero(~bad)
+        fill = np.searchsorted(ok, np.arange(r.size), side="right") - 1
+        fill = np.where(fill < 0, ok[0], ok[np.maximum(fill, 0)])
+        problems.append(f"{int(bad.sum())} records with a receive time out of line (negative, or over"
+                        f" {_SPIKE_US // 1_000_000} s from both neighbours): taken as a neighbour's")
+        r = np.where(bad, r[fill], r)
+    return r
 
 
 def read_records(path: str | os.PathLike[str]) -> Records:
@@ -163,6 +267,7 @@ def read_records(path: str | os.PathLike[str]) -> Records:
     >>> r.length.tolist(), r.track.tolist(), r.received_us.tolist(), r.meta
     ([3, 2], [0, 1], [10, 11], {'rx_port': 4})
     """
+    check_regular_file(path)
     buf = np.fromfile(path, np.uint8)
     if buf[: len(MAGIC)].tobytes() != MAGIC:
         raise ValueError(f"{os.fspath(path)!r} is not a fork capture (expected it to start with {MAGIC!r})")
@@ -179,9 +284,8 @@ def read_records(path: str | os.PathLike[str]) -> Records:
         problems.append(f"header metadata is not JSON: {exc}")
     if not isinstance(meta, dict):
         meta = {}
-    starts, stop, problem = _walk(buf, end + 1)
-    if problem:
-        problems.append(problem)
+    starts, stop, walked = _walk(buf, end + 1)
+    problems.extend(walked)
     h = RECORD.size
     heads = np.lib.stride_tricks.sliding_window_view(buf, h)[starts] if starts.size else np.zeros((0, h), np.uint8)
     length = heads[:, 2:4].copy().view("<u2").reshape(-1).astype(np.int64)
@@ -191,8 +295,30 @@ def read_records(path: str | os.PathLike[str]) -> Records:
         offset=starts + h,
         length=length,
         track=heads[:, 1].astype(np.int8),
-        received_us=received,
-        meta=meta,
-        truncated_bytes=0 if problem else int(buf.size - stop),
+        received_us=_robust_times(received, problems),
+        meta=_checked_meta(meta, problems),
+        truncated_bytes=int(max(buf.size - stop, 0)),
         problems=problems,
     )
+
+
+#: Header fields and what each must be (anything else is dropped, and said).
+_META_TYPES: dict[str, tuple[type, ...]] = {
+    "session_id": (str,), "call_control_id": (str,), "call_session_id": (str,), "host": (str,),
+    "custom_parameters": (dict,), "payload_types": (dict,), "rx_port": (int,), "tx_port": (int,),
+    "started_us": (int,),
+}
+
+
+def _checked_meta(meta: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    """The header's metadata with every known field of the wrong type dropped (and said)."""
+    out = dict(meta)
+    for key, types in _META_TYPES.items():
+        value = out.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, types) or isinstance(value, bool):
+            problems.append(f"header field {key!r} is {type(value).__name__} {str(value)[:60]!r},"
+                            f" expected {' or '.join(t.__name__ for t in types)}: ignored")
+            del out[key]
+    return out

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from telnyx_audio.model.events import Dtmf, Event, MediaFormat, StreamError
-from telnyx_audio.model.recording import Recording, TrackReport
+from telnyx_audio.model.recording import MAX_LISTED, Recording, TrackReport
 
 #: Telnyx's default codec; assumed only for a stream that carried no media at all.
 DEFAULT_MEDIA_FORMAT = MediaFormat("PCMU", 8000, 1)
@@ -48,7 +48,8 @@ class CaptureReport:
             "bad_lines": self.bad_lines,
             "bad_examples": [vars(b) for b in self.bad_examples],
             "events": dict(self.events),
-            "warnings": list(self.warnings),
+            "warnings": list(self.warnings[:MAX_LISTED]),
+            "warnings_not_listed": max(len(self.warnings) - MAX_LISTED, 0),
             "track_reports": {name: r.as_dict() for name, r in self.tracks.items()},
         }
 
@@ -103,7 +104,7 @@ class Capture:
         fmt = self.media_format
         dtmf = [e.digit for e in self.events if isinstance(e, Dtmf)]
         errors = [{"code": e.code, "title": e.title, "detail": e.detail} for e in self.events
-                  if isinstance(e, StreamError)]
+                  if isinstance(e, StreamError)][:MAX_LISTED]
         return {
             "source": self.path,
             "stream_id": self.stream_id,

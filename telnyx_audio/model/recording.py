@@ -94,6 +94,12 @@ class FrameTable:
         return FrameTable(*(c[rows] for c in self.columns()))
 
 
+#: At most this many items of one kind (gaps, warnings, DTMF events, stream errors) are
+#: listed in a summary; a ``*_not_listed`` count says how many more there were (200,000
+#: alternating losses would otherwise make a 16 MB ``summary.json``).
+MAX_LISTED = 1000
+
+
 @dataclass(frozen=True)
 class TrackReport:
     """What assembling one track took.
@@ -157,7 +163,7 @@ class TrackReport:
         return ", ".join([text, *(e for e in extra if e)])
 
     def as_dict(self) -> dict:
-        """A JSON-able dict (for ``summary.json``)."""
+        """A JSON-able dict (for ``summary.json``): the first :data:`MAX_LISTED` gaps."""
         return {
             "track": self.track,
             "frames_received": self.frames_received,
@@ -166,8 +172,9 @@ class TrackReport:
             "duplicates": self.duplicates,
             "reordered": self.reordered,
             "bad_frames": self.bad_frames,
-            "gaps": [{"start_s": s, "duration_ms": d} for s, d in self.gaps],
+            "gaps": [{"start_s": s, "duration_ms": d} for s, d in self.gaps[:MAX_LISTED]],
             "n_gaps": len(self.gaps),
+            "gaps_not_listed": max(len(self.gaps) - MAX_LISTED, 0),
             "gap_ms": self.gap_ms,
             "start_s": self.start_s,
             "duration_s": self.duration_s,

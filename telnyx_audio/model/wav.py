@@ -28,7 +28,8 @@ __all__ = ["write_wav", "write_wavs", "write_call", "SUMMARY_NAME"]
 
 #: The name of the summary written beside a call's WAVs.
 SUMMARY_NAME = "summary.json"
-#: Files being written are named ``.<name><PARTIAL_SUFFIX>`` and renamed when complete.
+#: Files being written are named ``.<name>.<pid>.<random><PARTIAL_SUFFIX>`` (a name of the
+#: writer's own) and renamed when complete.
 PARTIAL_SUFFIX = ".part"
 
 _BLOCK = 1 << 20  # samples per write
@@ -69,7 +70,8 @@ def write_wav(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int)
     if 2 * channels * n > _MAX_DATA:
         raise ValueError(f"a WAV file holds at most 4 GiB of audio; {channels} x {n} samples is more")
     path = Path(path)
-    tmp = path.with_name(f".{path.name}{PARTIAL_SUFFIX}")
+    # A name of this writer's own: two runs writing one folder never write into each other's file.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}{PARTIAL_SUFFIX}")
     try:
         # The standard library's wave writes 16-bit PCM straight from the array's memory:
         # 1.5x (mono) to 2x (stereo) faster than soundfile here (bench/decode.py's whole
@@ -139,7 +141,7 @@ def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> Path:
     '{\\n  "a": 1\\n}\\n'
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}{PARTIAL_SUFFIX}")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}{PARTIAL_SUFFIX}")
     try:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(json.dumps(obj, indent=2, default=str) + "\n")

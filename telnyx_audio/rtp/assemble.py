@@ -36,14 +36,18 @@ from telnyx_audio.rtp import packet as rtp
 from telnyx_audio.model.capture import BadLine, Capture, CaptureReport
 from telnyx_audio.errors import CaptureError, UnsupportedEncodingError
 from telnyx_audio.rtp.render import comfort_noise, render_audio
-from telnyx_audio.rtp.sources import Source, align, place_source
+from telnyx_audio.rtp.sources import Source, align, cap_timeline, keep_first_source, place_source
 from telnyx_audio.rtp.datagrams import Records
 from telnyx_audio.model.events import TRACKS, Dtmf, MediaFormat
-from telnyx_audio.model.recording import Recording, TrackReport
+from telnyx_audio.model.recording import MAX_LISTED, Recording, TrackReport
 
 __all__ = ["DtmfDigit", "RtpStats", "ForkCaptureReport", "assemble_fork", "capture_from_records"]
 
 _MAX_EXAMPLES = 20
+#: Sources (SSRCs) a track keeps at most; a call has a few (one per re-INVITE or transfer).
+MAX_SOURCES = 32
+#: The silence a call may hold whatever its audio (seconds); beyond it, 10x its audio.
+_SILENCE_FLOOR_S = 60
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,8 @@ class RtpStats:
     ``dtmf_packets`` and ``unusable_packets`` (a type that could not be decoded) are kept
     packets by kind. ``outliers`` are packets with a stray sequence number (RFC 3550
     appendix A.1: far from the others and not followed by the next number): dropped, and
-    left out of ``expected`` and ``lost``.
+    left out of ``expected`` and ``lost``. ``sources_left_out`` counts SSRCs beyond the
+    :data:`MAX_SOURCES` a track keeps (those with the fewest packets).
     """
 
     track: str
@@ -94,6 +99,7 @@ class RtpStats:
     dtmf_packets: int
     unusable_packets: int
     outliers: int = 0
+    sources_left_out: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-able dict."""
@@ -119,7 +125,8 @@ class ForkCaptureReport(CaptureReport):
         out = super().as_dict()
         out["source_kind"] = "fork"
         out["rtp"] = {name: s.as_dict() for name, s in self.rtp.items()}
-        out["dtmf_events"] = [d.as_dict() for d in self.dtmf_events]
+        out["dtmf_events"] = [d.as_dict() for d in self.dtmf_events[:MAX_LISTED]]
+        out["dtmf_events_not_listed"] = max(len(self.dtmf_events) - MAX_LISTED, 0)
         out["truncated_bytes"] = self.truncated_bytes
         return out
 
@@ -158,6 +165,7 @@ def assemble_fork(
     payload_types: Mapping[int, Any] | list[str] | None = None,
     media_format: MediaFormat | None = None,
     max_gap_s: float = 600.0,
+    layout: dict[str, Any] | None = None,
 ) -> tuple[Recording, ForkCaptureReport, tuple[Dtmf, ...]]:
     """Place a fork capture's RTP packets on one timeline and decode them.
 
@@ -173,6 +181,12 @@ def assemble_fork(
     max_gap_s : float
         Longest silence one timestamp jump is allowed to ask for; longer jumps are cut to it
         (a corrupt or restarted timestamp, not silence worth storing).
+    layout : dict, optional
+        Filled with where every packet went, for redaction (:mod:`telnyx_audio.rtp.redact`):
+        ``cols`` (the parsed packets), ``kind`` (per packet: 0 unusable, 1 audio, 2 CN,
+        3 telephone-event), ``placed`` (per track: ``rows``, ``pos``, ``kind``),
+        ``samples_of`` (per track, samples of each placed audio packet), ``main``,
+        ``rate``, ``digits`` (the RFC 4733 events).
 
     Returns
     -------
@@ -185,11 +199,12 @@ def assemble_fork(
     if records.truncated_bytes:
         warnings.append(f"the last record is torn ({records.truncated_bytes} bytes): ignored")
     stored = records.meta.get("payload_types") if isinstance(records.meta.get("payload_types"), dict) else {}
-    try:
-        ptmap = rtp.payload_type_map({int(k): v for k, v in stored.items()})
-    except (ValueError, TypeError) as exc:
-        warnings.append(f"payload types in the header ignored: {exc}")
-        ptmap = rtp.payload_type_map()
+    ptmap = rtp.payload_type_map()
+    for key, value in stored.items():  # each entry on its own: one bad one spoils no other
+        try:
+            ptmap.update(rtp.payload_type_map({int(key): value}))
+        except (ValueError, TypeError) as exc:
+            warnings.append(f"payload type {str(key)[:20]!r} in the header ignored: {exc}")
     given = rtp.payload_type_map(payload_types)  # static types under the caller's: keep the header's
     ptmap.update({pt: k for pt, k in given.items() if rtp.STATIC_PAYLOAD_TYPES.get(pt) != k})
     cols = rtp.parse_packets(records.buf, records.offset, records.length)
@@ -226,6 +241,22 @@ def assemble_fork(
             kind_code[pt] = 3
     kind = np.where(good, kind_code[cols.payload_type], 0)
 
+    # Each audio packet's length in clock ticks, from its payload (never from the sender's
+    # timestamps): what silence is measured against.
+    ticks = np.zeros(len(records), np.int64)
+    audio_rows = np.flatnonzero(kind == 1)
+    if audio_rows.size:
+        if info.stateful:
+            from telnyx_audio.codecs.stream import frame_samples
+
+            smp = frame_samples(main.encoding, main.clock_rate, records.buf, cols.payload_offset[audio_rows],
+                                cols.payload_length[audio_rows])
+        else:
+            from telnyx_audio.codecs.g711 import bytes_per_sample
+
+            smp = cols.payload_length[audio_rows] // bytes_per_sample(main.encoding)
+        ticks[audio_rows] = np.rint(np.maximum(smp, 0) / ratio).astype(np.int64)
+
     t0 = int(records.received_us.min()) if len(records) else 0
     stats: dict[str, dict[str, Any]] = {}
     raw: dict[int, list[Source]] = {}
@@ -237,15 +268,28 @@ def assemble_fork(
         track_stats = dict(packets=int(in_track.sum()), expected=0, lost=0, duplicated=0, reordered=0,
                            jitter_ms=0.0, max_jitter_ms=0.0, malformed=int((in_track & ~good).sum()), ssrcs=[],
                            payload_types={}, comfort_noise_packets=0, dtmf_packets=0, unusable_packets=0,
-                           outliers=0)
+                           outliers=0, sources_left_out=0)
         rows_t = np.flatnonzero(in_track & good)
         pts, n_pts = np.unique(cols.payload_type[rows_t], return_counts=True)
         track_stats["payload_types"] = {str(p): int(c) for p, c in zip(pts.tolist(), n_pts.tolist())}
         segs: list[Source] = []
-        ssrc_vals, first = np.unique(cols.ssrc[rows_t], return_index=True)
-        for ssrc in ssrc_vals[np.argsort(first)].tolist():
-            src = place_source(rows_t[cols.ssrc[rows_t] == ssrc], cols, kind, records.received_us, t0,
-                               main.clock_rate, ratio, max_gap_s)
+        # Group by SSRC once (each group in arrival order), at most MAX_SOURCES a track.
+        by_ssrc = np.argsort(cols.ssrc[rows_t], kind="stable")
+        cuts = np.flatnonzero(np.diff(cols.ssrc[rows_t][by_ssrc])) + 1
+        groups = np.split(rows_t[by_ssrc], cuts) if rows_t.size else []
+        if len(groups) > MAX_SOURCES:
+            sizes = np.array([g.size for g in groups])
+            firsts = np.array([g[0] for g in groups])
+            kept = np.lexsort((firsts, -sizes))[:MAX_SOURCES]
+            left = np.setdiff1d(np.arange(len(groups)), kept)
+            track_stats["sources_left_out"] = int(left.size)
+            warnings.append(f"{name}: {len(groups)} SSRCs, more than a call has: the {MAX_SOURCES} with the most"
+                            f" packets kept, {left.size} others ({int(sizes[left].sum())} packets) left out")
+            groups = [groups[i] for i in kept.tolist()]
+        groups.sort(key=lambda g: int(g[0]))
+        for group in groups:
+            ssrc = int(cols.ssrc[group[0]])
+            src = place_source(group, cols, kind, records.received_us, t0, main.clock_rate, ratio, max_gap_s, ticks)
             for key in ("expected", "lost", "duplicated", "reordered", "outliers"):
                 track_stats[key] += getattr(src, key)
             track_stats["ssrcs"].append(f"{ssrc:08x}")
@@ -263,6 +307,17 @@ def assemble_fork(
         raw[t] = segs
 
     placed = align(raw, rate)
+    lengths = {t: np.where(p["kind"] == 1, np.rint(ticks[p["rows"]] * ratio), 0).astype(np.int64)
+               for t, p in placed.items()}
+    over = keep_first_source(placed, lengths)
+    if over:
+        warnings.append(f"{over} audio packets of later SSRCs would have landed on the audio of their track's first"
+                        " SSRC: left out (a source that joins a call never overwrites the one that began it)")
+    budget = max(_SILENCE_FLOOR_S * rate, 10 * sum(int(v.sum()) for v in lengths.values()))
+    cut = cap_timeline(placed, lengths, budget)
+    if cut:
+        warnings.append(f"{cut / rate:.1f} s of silence between sources left out: a call's silence is at most"
+                        f" max({_SILENCE_FLOOR_S} s, 10x its audio), whatever its timestamps and receive times ask")
 
     encodings = {pt: audio_pts[pt].encoding for pt in usable}
     audio, samples_of, concealment = render_audio(records, cols, placed, main, encodings, warnings)
@@ -308,6 +363,9 @@ def assemble_fork(
     events = tuple(
         Dtmf(d.digit, occurred_at=_iso(t0 + d.start_s * 1e6)) for d in sorted(dtmf, key=lambda d: d.start_s)
     )
+    if layout is not None:
+        layout.update(cols=cols, kind=kind, placed=placed, samples_of=samples_of, main=main, rate=rate,
+                      digits=tuple(dtmf))
     return recording, report, events
 
 
@@ -390,6 +448,7 @@ def capture_from_records(
     path: str | os.PathLike[str],
     media_format: MediaFormat | Mapping[str, Any] | None = None,
     payload_types: Mapping[int, Any] | list[str] | None = None,
+    layout: dict[str, Any] | None = None,
 ) -> Capture:
     """One :class:`~telnyx_audio.model.Capture` from datagrams with their arrival times.
 
@@ -411,6 +470,8 @@ def capture_from_records(
         How to decode dynamic payload types nothing else names.
     payload_types : dict or list of str, optional
         ``{96: "OPUS/48000"}`` or ``["96=OPUS/48000"]``, over the map in ``records.meta``.
+    layout : dict, optional
+        Filled with where every packet went (see :func:`assemble_fork`).
 
     Returns
     -------
@@ -430,7 +491,8 @@ def capture_from_records(
         media_format = MediaFormat(str(media_format.get("encoding")), int(media_format.get("sample_rate") or 8000))
     error = exception = None
     try:
-        recording, report, events = assemble_fork(records, payload_types=payload_types, media_format=media_format)
+        recording, report, events = assemble_fork(records, payload_types=payload_types, media_format=media_format,
+                                                  layout=layout)
     except UnsupportedEncodingError as exc:  # e.g. no decoder for the codec in this FFmpeg
         # As for a WebSocket stream: the capture with its error and an empty recording.
         error, exception = str(exc), exc

@@ -32,7 +32,8 @@ class Records:
     truncated_bytes : int
         Bytes of a torn last record that were ignored.
     problems : list of str
-        What else was wrong (a corrupt record and where reading stopped).
+        What else was wrong (damaged stretches skipped, records of no known track, receive
+        times out of line, header fields of the wrong type).
     """
 
     buf: np.ndarray

@@ -355,7 +355,9 @@ def parse_payload_type(spec: str) -> tuple[int, PayloadType]:
     """Read a user's payload-type mapping, ``PT=ENCODING/CLOCK[/CHANNELS]``.
 
     ``ENCODING`` is any name :func:`telnyx_audio.codecs.normalize_encoding` accepts, or
-    ``telephone-event`` / ``CN``. The clock may be left out for codecs that fix it.
+    ``telephone-event`` / ``CN``. The clock may be left out for codecs that fix it; a codec
+    that fixes it (PCMU, PCMA, G.722, OPUS, AMR-WB) takes no other, any other clock is
+    within :data:`CLOCK_RANGE`, and a static type number (0 PCMU...) keeps its meaning.
 
     Raises
     ------
@@ -397,7 +399,21 @@ def parse_payload_type(spec: str) -> tuple[int, PayloadType]:
         clock = channels = 0
     if clock <= 0 or channels != 1:
         raise ValueError(f"payload type {spec!r}: expected a positive clock rate and mono audio (e.g. 96=OPUS/48000)")
+    fixed = (REGISTRY[encoding].rtp_clock or REGISTRY[encoding].audio_rate) if encoding in REGISTRY else None
+    if fixed and clock != fixed:
+        raise ValueError(f"payload type {spec!r}: {encoding}'s RTP clock is {fixed} Hz, got {clock}")
+    if not CLOCK_RANGE[0] <= clock <= CLOCK_RANGE[1]:
+        raise ValueError(f"payload type {spec!r}: expected a clock rate of {CLOCK_RANGE[0]} to {CLOCK_RANGE[1]} Hz,"
+                         f" got {clock}")
+    static = STATIC_PAYLOAD_TYPES.get(pt)
+    if static is not None and static != PayloadType(encoding, clock):
+        raise ValueError(f"payload type {spec!r}: {pt} is a static type ({static.encoding}/{static.clock_rate}),"
+                         " it keeps its meaning")
     return pt, PayloadType(encoding, clock)
+
+
+#: The RTP clocks a mapped payload type may have (Hz): what telephony codecs use.
+CLOCK_RANGE = (8000, 48000)
 
 
 def payload_type_map(specs: Mapping[int, PayloadType] | list[str] | tuple[str, ...] | None = None) -> dict[int, PayloadType]:

@@ -12,7 +12,7 @@ import numpy as np
 
 from telnyx_audio.rtp import packet as rtp
 
-__all__ = ["Source", "place_source", "bound_jumps", "align"]
+__all__ = ["Source", "place_source", "bound_jumps", "align", "cap_timeline", "keep_first_source", "water_level"]
 
 _ANCHOR_PACKETS = 250  # first packets of a source whose least delay anchors it (5 s at 20 ms)
 _EVENT = 3  # the kind code of telephone-event packets
@@ -46,14 +46,16 @@ class Source:
 
 
 def place_source(rows: np.ndarray, cols: rtp.PacketColumns, kind: np.ndarray, received_us: np.ndarray, t0: int,
-                 clock: int, ratio: float, max_gap_s: float) -> Source:
+                 clock: int, ratio: float, max_gap_s: float, ticks: np.ndarray | None = None) -> Source:
     """Order one source's packets (``rows``, in arrival order) and place them by timestamp.
 
     Sequence numbers and timestamps are extended in arrival order; a stray sequence number
     (:func:`telnyx_audio.rtp.validate_sequence`) is an outlier, counted and dropped; packets
     are ordered by extended sequence number and a repeated number keeps its first arrival. Places come from
     the timestamps (``ratio`` output samples per clock tick) with the silence of jumps
-    bounded (:func:`bound_jumps`); the source is anchored on its least-delayed early packet.
+    bounded (:func:`bound_jumps`), the usual step and the audio measured from the payloads
+    (``ticks``: each row's audio in clock ticks, 0 for no audio) when given, never from the
+    sender's own timestamps alone; the source is anchored on its least-delayed early packet.
     Jitter is RFC 3550 6.4.1 over first arrivals, events excluded (an event's timestamp is
     its start, not when the packet was sampled).
     """
@@ -79,7 +81,12 @@ def place_source(rows: np.ndarray, cols: rtp.PacketColumns, kind: np.ndarray, re
         j = rtp.interarrival_jitter((received_us[rows][jit] - t0) * (clock / 1e6), ts[jit])
         jitter_ms, max_jitter_ms = float(j[-1] * 1000 / clock), float(j.max() * 1000 / clock)
 
-    rel, n_cut, cut_ticks = bound_jumps(ts[keep] - ts[keep][0], max_gap_s * clock, 60 * clock)
+    step = audio = None
+    if ticks is not None:
+        mine = ticks[rows[keep]]
+        mine = mine[mine > 0]
+        step, audio = (int(np.median(mine)) if mine.size else 0), int(mine.sum())
+    rel, n_cut, cut_ticks = bound_jumps(ts[keep] - ts[keep][0], max_gap_s * clock, 60 * clock, step=step, audio=audio)
     pos_rel = np.rint(rel * ratio).astype(np.int64)
     by_arrival = np.empty(rows.size, np.int64)
     by_arrival[keep] = pos_rel
@@ -93,7 +100,8 @@ def place_source(rows: np.ndarray, cols: rtp.PacketColumns, kind: np.ndarray, re
     )
 
 
-def bound_jumps(rel: np.ndarray, max_jump: float, floor: float) -> tuple[np.ndarray, int, int]:
+def bound_jumps(rel: np.ndarray, max_jump: float, floor: float, *, step: int | None = None,
+                audio: int | None = None) -> tuple[np.ndarray, int, int]:
     """Bound the silence timestamp jumps ask for (all in RTP clock ticks, sequence order).
 
     A forward jump's silence (beyond the usual step between packets) is cut to ``max_jump``.
@@ -104,6 +112,10 @@ def bound_jumps(rel: np.ndarray, max_jump: float, floor: float) -> tuple[np.ndar
     not (water-filling: short gaps stay exact). Returns the new relative timestamps, how
     many jumps were cut and the ticks of silence left out.
 
+    ``step`` (a usual packet's audio) and ``audio`` (all of it), in ticks, measured from the
+    payloads, replace the median timestamp step and what the timestamps span: a sender whose
+    every step is huge does not make huge steps usual.
+
     Examples
     --------
     >>> rel, n, left = bound_jumps(np.array([0, 160, 10**9, 320, 480]), 8000, 16000)
@@ -113,8 +125,9 @@ def bound_jumps(rel: np.ndarray, max_jump: float, floor: float) -> tuple[np.ndar
     jumps = np.diff(rel).astype(np.int64)
     if jumps.size == 0:
         return rel, 0, 0
-    forward = jumps[jumps > 0]
-    step = int(np.median(forward)) if forward.size else 0
+    if step is None:
+        forward = jumps[jumps > 0]
+        step = int(np.median(forward)) if forward.size else 0
     new = jumps.copy()
     big = np.flatnonzero((jumps > step + max_jump) | (jumps < -max_jump))
     owed = 0  # ticks earlier cuts took that a backward jump may give back
@@ -128,20 +141,70 @@ def bound_jumps(rel: np.ndarray, max_jump: float, floor: float) -> tuple[np.ndar
             owed = 0
     left = owed
     silence = np.maximum(new - step, 0)
-    budget = max(floor, 10 * step * rel.size)
+    budget = max(floor, 10 * (step * rel.size if audio is None else audio))
     if silence.sum() > budget:
-        # The level L with sum(min(silence, L)) == budget: with the k longest cut to L,
-        # k * L + (the rest) == budget, for the k where L falls between the k-th and k+1-th.
-        desc = np.sort(silence)[::-1].astype(np.float64)
-        k = np.arange(1, desc.size + 1)
-        levels = (budget - (desc.sum() - np.cumsum(desc))) / k
-        below = np.concatenate((desc[1:], [0.0]))
-        level = int(levels[np.argmax((levels <= desc) & (levels >= below))])
-        trimmed = np.minimum(silence, level)
+        trimmed = np.minimum(silence, water_level(silence, budget))
         left += int((silence - trimmed).sum())
         new = new - (silence - trimmed)
     cut = int((new != jumps).sum())
     return np.concatenate(([0], np.cumsum(new))).astype(np.int64), cut, left
+
+
+def water_level(silence: np.ndarray, budget: float) -> int:
+    """The level L with ``sum(min(silence, L)) == budget`` (when ``silence`` sums to more):
+    cutting only the longest silences to L leaves short gaps exact.
+
+    Examples
+    --------
+    >>> water_level(np.array([10, 100, 1000]), 130)
+    60
+    """
+    # With the k longest cut to L: k * L + (the rest) == budget, for the k where L falls
+    # between the k-th and k+1-th longest.
+    desc = np.sort(silence)[::-1].astype(np.float64)
+    k = np.arange(1, desc.size + 1)
+    levels = (budget - (desc.sum() - np.cumsum(desc))) / k
+    below = np.concatenate((desc[1:], [0.0]))
+    return int(levels[np.argmax((levels <= desc) & (levels >= below))])
+
+
+def cap_timeline(placed: dict[int, dict[str, np.ndarray]], lengths: dict[int, np.ndarray],
+                 budget: float) -> int:
+    """Bound the silence of the whole call, every track and source together (in place).
+
+    Each source's jumps are bounded on their own (:func:`bound_jumps`), but sources placed
+    by their arrival times (a stranger hours later, a damaged receive time) can still ask
+    for hours between them. Holes where no track has audio are cut, the longest first to
+    one level (:func:`water_level`), until they sum to at most ``budget`` samples; every
+    packet after a cut moves back by it, on both tracks, so they stay aligned. Returns the
+    samples left out.
+
+    Examples
+    --------
+    >>> placed = {0: {"pos": np.array([0, 160, 10**9]), "kind": np.ones(3, np.int8)}}
+    >>> cap_timeline(placed, {0: np.array([160, 160, 160])}, 8000), placed[0]["pos"].tolist()
+    (999991680, [0, 160, 8320])
+    """
+    tracks = [t for t in placed if placed[t]["pos"].size]
+    if not tracks:
+        return 0
+    pos = np.concatenate([placed[t]["pos"] for t in tracks])
+    end = pos + np.concatenate([np.maximum(lengths[t], 0) for t in tracks])
+    order = np.argsort(pos, kind="stable")
+    s, reach = pos[order], np.maximum.accumulate(end[order])
+    holes = np.maximum(s[1:] - reach[:-1], 0)
+    if holes.sum() <= budget:
+        return 0
+    cut = holes - np.minimum(holes, water_level(holes, budget))
+    shift = np.empty(pos.size, np.int64)
+    shift[order] = np.concatenate(([0], np.cumsum(cut)))
+    new = pos - shift
+    at = 0
+    for t in tracks:
+        n = placed[t]["pos"].size
+        placed[t]["pos"] = new[at : at + n]
+        at += n
+    return int(cut.sum())
 
 
 def align(sources: dict[int, list[Source]], rate: int) -> dict[int, dict[str, np.ndarray]]:
@@ -211,9 +274,47 @@ def align(sources: dict[int, list[Source]], rate: int) -> dict[int, dict[str, np
     for t, segs in placed.items():
         if not segs:  # only malformed datagrams on this track
             empty = np.empty(0, np.int64)
-            out[t] = {"rows": empty, "pos": empty, "kind": np.empty(0, np.int8)}
+            out[t] = {"rows": empty, "pos": empty, "kind": np.empty(0, np.int8), "source": empty}
             continue
         out[t] = {"rows": np.concatenate([s[0] for s in segs]), "pos": np.concatenate([s[1] for s in segs]) - origin,
-                  "kind": np.concatenate([s[2] for s in segs])}
+                  "kind": np.concatenate([s[2] for s in segs]),
+                  "source": np.repeat(np.arange(len(segs)), [s[0].size for s in segs])}
     return out
+
+
+def keep_first_source(placed: dict[int, dict[str, np.ndarray]], lengths: dict[int, np.ndarray]) -> int:
+    """Drop (in place) audio packets of a track's later sources that would land on its first
+    source's audio: a source that joins a call never overwrites the audio of the one that
+    began it. Returns how many were dropped.
+
+    Examples
+    --------
+    >>> placed = {0: {"rows": np.arange(3), "pos": np.array([0, 160, 100]), "kind": np.ones(3, np.int8),
+    ...               "source": np.array([0, 0, 1])}}
+    >>> keep_first_source(placed, {0: np.full(3, 160)}), placed[0]["rows"].tolist()
+    (1, [0, 1])
+    """
+    dropped = 0
+    for t, p in placed.items():
+        src = p.get("source")
+        if src is None:
+            continue
+        audio = p["kind"] == _AUDIO
+        first, other = audio & (src == 0), np.flatnonzero(audio & (src > 0))
+        if not other.size or not first.any():
+            continue
+        fs, fe = p["pos"][first], p["pos"][first] + lengths[t][first]
+        order = np.argsort(fs, kind="stable")
+        fs, reach = fs[order], np.maximum.accumulate(fe[order])
+        op, oe = p["pos"][other], p["pos"][other] + lengths[t][other]
+        k = np.searchsorted(fs, oe, side="left") - 1  # the first source's audio starting before each ends
+        over = other[(k >= 0) & (reach[np.maximum(k, 0)] > op)]
+        if over.size:
+            keep = np.ones(src.size, bool)
+            keep[over] = False
+            for key in list(p):
+                p[key] = p[key][keep]
+            lengths[t] = lengths[t][keep]
+            dropped += int(over.size)
+    return dropped
 

@@ -211,6 +211,7 @@ async def simulate_async(
     auth_token: str | None = None,
     token_in: str = "header",
     open_timeout: float = 10.0,
+    cafile: str | os.PathLike[str] | None = None,
     **kwargs: Any,
 ) -> SimulationReport:
     """Stream ``source`` to ``url`` as Telnyx would; see :func:`call_messages` for the options.
@@ -224,6 +225,9 @@ async def simulate_async(
     auth_token : str, optional
         Sent as ``token_in`` says: ``"header"`` (x-telnyx-streaming-auth-token), ``"bearer"``,
         ``"connected"`` (in the connected message) or ``"path"`` (appended to the URL).
+    cafile : str or PathLike, optional
+        For a ``wss://`` URL: trust these certificate authorities (PEM) instead of the
+        system's, as a private deployment needs. The server's certificate is always verified.
     """
     from websockets.asyncio.client import connect
 
@@ -244,8 +248,15 @@ async def simulate_async(
             raise ValueError(f"token_in must be header, bearer, connected or path, got {token_in!r}")
     played = bytearray()
     opened = time.monotonic()
+    tls = {}
+    if url.lower().startswith("wss://"):
+        from telnyx_audio.service.tls import client_context
+
+        tls = {"ssl": client_context(cafile)}
+    elif cafile is not None:
+        raise ValueError(f"cafile is for wss:// URLs, got {url!r}")
     async with connect(url, additional_headers=headers, open_timeout=open_timeout, compression=None,
-                       max_size=None) as ws:
+                       max_size=None, **tls) as ws:
         async def listen() -> None:
             async for message in ws:
                 try:

@@ -290,8 +290,30 @@ def fill(f: BinaryIO, view: memoryview) -> int:
     return got
 
 
+#: The longest line read (bytes). Telnyx's largest message (30 s of L16 at 48 kHz in base64)
+#: is under 4 MB; a longer line is no message, and growing the buffer for it without end
+#: (a file of zeros) would ask for gigabytes. Such a line is skipped as a bad line.
+MAX_LINE_BYTES = 64 << 20
+
+
+def _skip_rest_of_line(f: BinaryIO, scratch: np.ndarray) -> tuple[int, np.ndarray | None]:
+    """Read past the next newline; returns the bytes read up to and including it and what
+    came after it in the last read (None at the end of the file, no newline found)."""
+    skipped = 0
+    while True:
+        got = fill(f, memoryview(scratch))
+        if not got:
+            return skipped, None
+        hit = np.flatnonzero(scratch[:got] == 10)
+        if hit.size:
+            return skipped + int(hit[0]) + 1, scratch[int(hit[0]) + 1 : got].copy()
+        skipped += got
+
+
 def read_blocks(f: BinaryIO, reader: Reader, block_size: int) -> None:
-    """Feed the file to the reader in blocks of whole lines, in one reused padded buffer."""
+    """Feed the file to the reader in blocks of whole lines, in one reused padded buffer.
+
+    A line over :data:`MAX_LINE_BYTES` is skipped (a bad line, its first bytes shown)."""
     pad = _scan.PAD
     cap = block_size
     buf = np.zeros(cap + 2 * pad, np.uint8)
@@ -311,8 +333,22 @@ def read_blocks(f: BinaryIO, reader: Reader, block_size: int) -> None:
                 reader.block(buf, pad, pad + total, at)
             return
         last = _last_newline(buf[pad : pad + total])
+        if last < 0 and total >= MAX_LINE_BYTES:  # no message is this long: skip the line
+            head = buf[pad : pad + 200].tobytes().decode("utf-8", "replace")
+            skipped, rest_bytes = _skip_rest_of_line(f, np.empty(1 << 20, np.uint8))
+            reader.lines += 1
+            reader.bad(reader.lines, f"a line of over {MAX_LINE_BYTES} bytes ({total + skipped} bytes):"
+                                     " no Telnyx message is that long, skipped", head)
+            if rest_bytes is None:
+                return
+            at += total + skipped
+            cap = max(block_size, rest_bytes.size)
+            buf = np.zeros(cap + 2 * pad, np.uint8)
+            buf[pad : pad + rest_bytes.size] = rest_bytes
+            have = rest_bytes.size
+            continue
         if last < 0:  # a line longer than the buffer: grow and keep reading
-            cap *= 2
+            cap = min(cap * 2, MAX_LINE_BYTES)
             bigger = np.zeros(cap + 2 * pad, np.uint8)
             bigger[: pad + total] = buf[: pad + total]
             buf, have = bigger, total

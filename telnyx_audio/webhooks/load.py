@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import glob
 import os
 import re
@@ -14,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from telnyx_audio.errors import MalformedPayloadError
+from telnyx_audio.model.redact import mask_webhook
 from telnyx_audio.webhooks.verify import parse_webhook_body
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -179,6 +181,11 @@ def _parse_item(item: Any) -> tuple[dict[str, Any] | None, dict[str, Any], str |
     if not isinstance(item, Mapping):
         return None, {}, f"a delivery is a JSON object, got {type(item).__name__}"
     extra: dict[str, Any] = {}
+    if isinstance(item.get("body_redacted"), Mapping):  # a receiver run with redact_dtmf: masked, parsed
+        extra = {"received_at": item.get("received_at"), "verified": item.get("verified")}
+        if item.get("verified") is False:
+            extra["rejected_because"] = item.get("error")
+        return dict(item["body_redacted"]), extra, None
     if "body" in item or "body_b64" in item:  # a receiver log record: the body as received
         extra = {"received_at": item.get("received_at"), "verified": item.get("verified")}
         if item.get("verified") is False:
@@ -200,7 +207,7 @@ def _parse_item(item: Any) -> tuple[dict[str, Any] | None, dict[str, Any], str |
     return dict(item), extra, None
 
 
-def load_webhooks(source: Any, *, include_rejected: bool = False) -> "pd.DataFrame":
+def load_webhooks(source: Any, *, include_rejected: bool = False, mask_dtmf: bool = False) -> "pd.DataFrame":
     """Load Telnyx webhook deliveries into a DataFrame, one row per event.
 
     Parameters
@@ -216,6 +223,11 @@ def load_webhooks(source: Any, *, include_rejected: bool = False) -> "pd.DataFra
         loaded unless this is True: a folder or glob skips the rejected logs, and any record
         the receiver marked ``verified: false`` is left out and counted in the report. When
         True they load too, with ``verified`` False and ``rejected_because`` saying why.
+    mask_dtmf : bool
+        Mask what callers typed: ``call.dtmf.received``'s ``digit``, ``call.gather.ended``'s
+        ``digits`` and TeXML's ``Digits`` become ``"*"`` per key (the number of keys and their
+        times stay). The files and dicts given are not changed; ``load_report`` counts the
+        deliveries masked (``dtmf_masked``). See docs/privacy.md.
 
     Returns
     -------
@@ -248,6 +260,7 @@ def load_webhooks(source: Any, *, include_rejected: bool = False) -> "pd.DataFra
     import pandas as pd
 
     rows: list[dict[str, Any]] = []
+    masked = 0  # deliveries whose typed digits were masked (mask_dtmf)
     bad: list[dict[str, Any]] = []
     seen: set[Any] = set()
     duplicates = rejected = 0
@@ -256,6 +269,9 @@ def load_webhooks(source: Any, *, include_rejected: bool = False) -> "pd.DataFra
             rejected += 1
             continue
         fields, extra, error = _parse_item(item)
+        if mask_dtmf and fields is not None:
+            fields = copy.deepcopy(fields)  # the caller's dicts stay as they were
+            masked += mask_webhook(fields)
         if not include_rejected and extra.get("verified") is False:
             rejected += 1
             continue
@@ -279,7 +295,8 @@ def load_webhooks(source: Any, *, include_rejected: bool = False) -> "pd.DataFra
         df["received_at"] = pd.to_datetime(df["received_at"], utc=True, errors="coerce", format="ISO8601")
     df = df[_CORE + [c for c in df.columns if c not in _CORE]]
     df = df.sort_values("occurred_at", kind="stable", na_position="last").reset_index(drop=True)
-    df.attrs["load_report"] = {"rows": len(df), "duplicates": duplicates, "rejected": rejected, "bad": bad}
+    df.attrs["load_report"] = {"rows": len(df), "duplicates": duplicates, "rejected": rejected, "bad": bad,
+                               **({"dtmf_masked": masked} if mask_dtmf else {})}
     return df
 
 

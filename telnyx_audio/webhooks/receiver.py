@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import hashlib
 import heapq
 import io
@@ -59,6 +60,7 @@ import json
 import logging
 import os
 import socket
+import ssl
 import threading
 import time
 from datetime import datetime, timezone
@@ -66,11 +68,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
 
+from telnyx_audio.service.metrics import WebhookMetrics
+from telnyx_audio.service.runtime import DEFAULT_MIN_FREE_BYTES, Service
 from telnyx_audio.errors import (
     InvalidSignatureError,
     TimestampToleranceError,
     WebhookVerificationError,
 )
+from telnyx_audio.model.redact import mask_webhook_record
 from telnyx_audio.webhooks import (
     DEFAULT_TOLERANCE_S,
     SIGNATURE_HEADER,
@@ -92,6 +97,13 @@ _MAX_DRAIN = 1 << 20
 # too, and the rejected log takes at most so many records a second and so many bytes in all.
 REJECTED_BODY_PREFIX = 4096
 _REJECTED_HEADER_PREFIX = 1024
+# Header names and the request path are the sender's too (http.server takes up to 64 KiB a
+# line, 100 headers): a refused request's are kept to these prefixes.
+_REJECTED_NAME_PREFIX = 128
+_REJECTED_PATH_PREFIX = 1024
+# A Content-Length is ASCII digits, at most this many (a 1 EB body is 19 digits): anything
+# else (``²``, which str.isdigit() accepts; thousands of digits, which int() refuses) is 400.
+_MAX_LENGTH_DIGITS = 18
 DEFAULT_MAX_REJECTED_BYTES = 64 << 20
 DEFAULT_MAX_REJECTED_PER_S = 50
 # Headers whose second copy could make what is verified differ from what is logged or framed.
@@ -176,6 +188,8 @@ class _Log:
     def append(self, record: dict[str, Any]) -> bool:
         line = json.dumps(record, ensure_ascii=False).encode() + b"\n"
         with self._lock:
+            if self._file.closed:  # the receiver stopped under a late request: it is answered 500
+                raise OSError(errno.EBADF, f"the log {self.path} is closed")
             full = self.max_bytes is not None and self._size + len(line) > self.max_bytes
             if full or (self._rate is not None and not self._rate.allow()):
                 self.skipped += 1
@@ -247,20 +261,20 @@ class _Server(ThreadingHTTPServer):
     _active_lock = threading.Lock()
 
     def process_request(self, request: Any, client_address: Any) -> None:
+        policy = self.receiver._service.policy
+        peer = client_address[0]
+        if not policy.allowed(peer) and not policy.is_proxy(peer):  # 403 at once: no thread, nothing read
+            self.receiver._refused(peer, 403, f"address not allowed: {peer}", kind="not_allowed")
+            self._refuse(request, b"403 Forbidden", b'{"ok": false, "message": "address not allowed"}')
+            return
         with self._active_lock:
             admitted = self._active < self.receiver.max_connections
             if admitted:
                 self._active += 1
         if not admitted:  # answered and closed here: no thread, no buffer
-            self.receiver._refused(client_address[0], 503, f"{self.receiver.max_connections} connections open")
-            body = b'{"ok": false, "message": "too many connections"}'
-            try:
-                request.settimeout(1.0)
-                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                                b"Retry-After: 5\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
-            except OSError:
-                pass
-            self.shutdown_request(request)
+            self.receiver._refused(client_address[0], 503, f"{self.receiver.max_connections} connections open",
+                                   kind="busy")
+            self._refuse(request, b"503 Service Unavailable", b'{"ok": false, "message": "too many connections"}')
             return
         try:
             super().process_request(request, client_address)
@@ -269,12 +283,38 @@ class _Server(ThreadingHTTPServer):
                 self._active -= 1
             raise
 
+    def _refuse(self, request: Any, status: bytes, body: bytes) -> None:
+        if self.receiver._service.tls is None:  # over TLS there is no handshake yet: closed without a word
+            try:
+                request.settimeout(1.0)
+                request.sendall(b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\n"
+                                b"Retry-After: 5\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            except OSError:
+                pass
+        self.shutdown_request(request)
+
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
             with self._active_lock:
                 self._active -= 1
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        context = self.receiver._service.tls
+        if context is None:
+            super().finish_request(request, client_address)
+            return
+        request.settimeout(self.receiver.read_timeout_s)  # the handshake's deadline
+        try:
+            wrapped = context.wrap_socket(request, server_side=True)
+        except (OSError, ssl.SSLError) as exc:  # plain HTTP to the TLS port, a bad client, a timeout
+            self.receiver._refused(client_address[0], 0, f"TLS handshake failed: {exc}", kind="tls")
+            return
+        try:
+            super().finish_request(wrapped, client_address)
+        finally:
+            wrapped.close()
 
 
 class WebhookReceiver:
@@ -298,11 +338,32 @@ class WebhookReceiver:
         Time for a whole request (line, headers and body) to arrive; slower ones get 408.
     max_connections : int
         Connections served at once; more are answered 503 and closed.
+    redact_dtmf : bool
+        Keep no typed digits: each record holds, instead of the body, the delivery as parsed
+        with its digits masked (``body_redacted``; ``redacted: true``) and the result of the
+        signature check (``verified``). The trade-off: the signature can no longer be checked
+        again from the log (the raw body is gone), only trusted as recorded. See
+        docs/privacy.md.
     max_rejected_bytes, max_rejected_per_s : int
         The rejected log's size limit (the file as a whole, 64 MiB by default) and rate
         (records a second, 50 by default): unauthenticated senders cannot fill the disk.
         Refusals past either are still answered and counted (:attr:`rejected_unlogged`),
         not written; the first one is logged as a warning.
+    certfile, keyfile : str, optional
+        Serve ``https://`` (the metrics endpoint too) with this certificate chain and key.
+    allow : iterable of str, optional
+        CIDRs or addresses allowed to post, and ``"telnyx"`` (Telnyx's published webhook
+        ranges); others are answered 403 at once, counted and logged. Default: everyone.
+    trusted_proxies : iterable of str, optional
+        Reverse proxies whose ``X-Forwarded-For`` names the sender (then checked, logged as
+        ``remote``, with the proxy as ``proxy``).
+    metrics_host, metrics_port : str, int, optional
+        Serve ``/metrics``, ``/healthz`` and ``/readyz`` there (see :attr:`metrics_url`).
+    drain_timeout_s : float
+        After :meth:`request_drain` (SIGTERM): stop accepting, let requests in flight finish
+        for at most this long, then close the logs.
+    min_free_bytes : int
+        ``/readyz`` answers 503 when the logs' disk has less free.
 
     Attributes
     ----------
@@ -334,8 +395,17 @@ class WebhookReceiver:
         tolerance_s: float = DEFAULT_TOLERANCE_S,
         read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        redact_dtmf: bool = False,
         max_rejected_bytes: int = DEFAULT_MAX_REJECTED_BYTES,
         max_rejected_per_s: int = DEFAULT_MAX_REJECTED_PER_S,
+        certfile: str | os.PathLike[str] | None = None,
+        keyfile: str | os.PathLike[str] | None = None,
+        allow: Any = None,
+        trusted_proxies: Any = None,
+        metrics_host: str = "127.0.0.1",
+        metrics_port: int | None = None,
+        drain_timeout_s: float = 0.0,
+        min_free_bytes: int = DEFAULT_MIN_FREE_BYTES,
     ) -> None:
         self.public_key = load_public_key(public_key)
         if not isinstance(max_body, int) or max_body <= 0:
@@ -348,6 +418,11 @@ class WebhookReceiver:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         out = Path(out)
+        self._service = Service(out.parent, certfile=certfile, keyfile=keyfile, allow=allow,
+                                trusted_proxies=trusted_proxies, metrics_host=metrics_host, metrics_port=metrics_port,
+                                drain_timeout_s=drain_timeout_s, min_free_bytes=min_free_bytes)
+        #: Prometheus metrics (:class:`telnyx_audio.service.metrics.WebhookMetrics`).
+        self.metrics = WebhookMetrics()
         self.verified_log = _Log(out)
         self.rejected_log = _Log(Path(rejected) if rejected else out.with_name(out.stem + ".rejected.jsonl"),
                                  max_rejected_bytes, max_rejected_per_s)
@@ -356,6 +431,7 @@ class WebhookReceiver:
         self.read_timeout_s = float(read_timeout_s)
         self.max_connections = max_connections
         self.counts = {"verified": 0, "rejected": 0}
+        self.redact_dtmf = bool(redact_dtmf)
         self._throttle = _Throttle()
         # Signatures (decoded bytes) accepted while their timestamps are acceptable, with a
         # heap of when each stops being so.
@@ -366,6 +442,9 @@ class WebhookReceiver:
         self._server = _Server((host, port), _Handler)
         self._server.receiver = self
         self._thread: threading.Thread | None = None
+        self._serving = threading.Event()
+        self._stopped = threading.Event()
+        self._drainer: threading.Thread | None = None
 
     def _expires(self, timestamp: int) -> float:
         # verify_webhook accepts while abs(int(now - timestamp)) <= tolerance_s
@@ -399,19 +478,42 @@ class WebhookReceiver:
     def url(self) -> str:
         """The URL to POST deliveries to."""
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/"
+        return f"http{self._service.scheme}://{host}:{port}/"
+
+    @property
+    def metrics_url(self) -> str | None:
+        """``http(s)://host:port/`` of the metrics endpoint (None without ``metrics_port``)."""
+        endpoint = self._service.endpoint
+        return endpoint.url if endpoint is not None else None
+
+    @property
+    def draining(self) -> bool:
+        """Whether :meth:`request_drain` was called: no new connection is accepted."""
+        return self._service.drain.draining
+
+    def _serve(self) -> None:
+        self._serving.set()
+        try:
+            self._server.serve_forever()
+        finally:
+            self._serving.clear()
+
+    def _live(self) -> bool:
+        return self._serving.is_set() or self._drainer is not None and self._drainer.is_alive()
 
     def start(self) -> "WebhookReceiver":
         """Serve in a background thread (works inside Jupyter's running event loop)."""
         if self._thread is None:
-            self._thread = threading.Thread(target=self._server.serve_forever, name="webhook-receiver", daemon=True)
+            self._service.start_endpoint(self.metrics.render, self._live)
+            self._thread = threading.Thread(target=self._serve, name="webhook-receiver", daemon=True)
             self._thread.start()
         return self
 
     def serve_forever(self) -> None:
         """Serve in this thread until :meth:`stop` (or KeyboardInterrupt)."""
+        self._service.start_endpoint(self.metrics.render, self._live)
         try:
-            self._server.serve_forever()
+            self._serve()
         finally:
             self._close()
 
@@ -423,7 +525,41 @@ class WebhookReceiver:
             self._thread = None
         self._close()
 
+    def request_drain(self) -> None:
+        """SIGTERM: the first call stops accepting and lets requests in flight finish (for at
+        most ``drain_timeout_s``), then closes the logs; a second call closes them at once.
+        Returns at once (safe in a signal handler); :meth:`wait_stopped` waits for the end."""
+        state = self._service.drain.signal()
+        self.metrics.set_draining(True)
+        if self._drainer is None:
+            self._drainer = threading.Thread(target=self._drain, name="webhook-drain", daemon=True)
+            self._drainer.start()
+        if state == "stopping":
+            log.info("stopping now", extra={"event": "drain_now"})
+
+    def _drain(self) -> None:
+        drain = self._service.drain
+        log.info("draining: not accepting; %d requests in flight", self._server._active,
+                 extra={"event": "drain_started", "figures": {"in_flight": self._server._active,
+                                                              "drain_timeout_s": drain.timeout_s}})
+        self._server.shutdown()  # serve_forever returns: no new connection is accepted
+        self._server.socket.close()
+        while self._server._active > 0 and not drain.expired():
+            drain.stop_now.wait(0.05)
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self._close()
+
+    def wait_stopped(self, timeout: float | None = None) -> bool:
+        """Wait until the receiver stopped (after :meth:`request_drain` or :meth:`stop`)."""
+        return self._stopped.wait(timeout)
+
     def _close(self) -> None:
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        self._service.stop_endpoint()
         self._server.server_close()
         self.verified_log.close()
         self.rejected_log.close()
@@ -443,12 +579,21 @@ class WebhookReceiver:
     # One request, on the server's thread for it.
     def _handle(self, req: _Handler) -> None:
         now = time.time()
+        peer = req.client_address[0]
+        policy = self._service.policy
+        remote = policy.client(peer, req.headers.get_all("X-Forwarded-For"))
         record: dict[str, Any] = {
             "received_at": datetime.fromtimestamp(now, timezone.utc).isoformat(),
-            "remote": req.client_address[0],
+            "remote": remote,
             "path": req.path,
             "headers": {k.lower(): v for k, v in req.headers.items()},
         }
+        if remote != peer:
+            record["proxy"] = peer
+        if policy.is_proxy(peer) and not policy.allowed(remote):
+            req.close_connection = True
+            self.metrics.refused("not_allowed")
+            return self._reject(req, record, 403, f"address not allowed: {remote} (via proxy {peer})")
         for name in _SINGLE:
             values = req.headers.get_all(name) or []
             if len(values) > 1:
@@ -458,11 +603,14 @@ class WebhookReceiver:
             req.close_connection = True
             return self._reject(req, record, 411, "chunked bodies are not accepted: send a Content-Length")
         length_text = req.headers.get("Content-Length")
-        if length_text is None or not length_text.strip().isdigit():
+        digits = length_text.strip(" \t") if length_text is not None else ""
+        if length_text is None or not (0 < len(digits) <= _MAX_LENGTH_DIGITS and digits.isascii() and digits.isdigit()):
             req.close_connection = True
             status = 411 if length_text is None else 400
-            return self._reject(req, record, status, "a Content-Length header with the body size is required")
-        length = int(length_text)
+            shown = length_text[:32] if length_text is not None else None
+            return self._reject(req, record, status, "a Content-Length header with the body size (ASCII digits,"
+                                f" at most {_MAX_LENGTH_DIGITS}) is required, got {shown!r}")
+        length = int(digits)
         if length > self.max_body:
             # Read and drop a modest excess so the client sees the 413; cut off the rest.
             left = length if length <= _MAX_DRAIN else 0
@@ -506,21 +654,32 @@ class WebhookReceiver:
         if replay:
             return self._reject(req, record, 409, "replay: this signature was already accepted")
         record["verified"], record["error"] = True, None
+        if self.redact_dtmf:
+            mask_webhook_record(record, event)
         try:
             self.verified_log.append(record)  # on disk before the 200
         except OSError as exc:
             with self._seen_lock:  # not kept, so Telnyx's retry must be accepted
                 self._seen.discard(key)
-            log.error("cannot write the verified log %s: %s", self.verified_log.path, exc.strerror or exc)
+            self.metrics.write_error()
+            log.error("cannot write the verified log %s: %s", self.verified_log.path, exc.strerror or exc,
+                      extra={"event": "write_error"})
             req.close_connection = True
             return req._answer(500, "the delivery could not be stored; retry")
         self.counts["verified"] += 1
-        log.info("verified %s %s from %s", record["event_type"], record["id"], record["remote"])
+        self.metrics.webhook("verified")
+        log.info("verified %s %s from %s", record["event_type"], record["id"], record["remote"],
+                 extra={"event": "webhook_verified", "peer": record["remote"],
+                        "figures": {"event_type": record["event_type"], "id": record["id"]}})
         req._answer(200, "ok")
 
-    def _refused(self, peer: str, status: int, reason: str) -> None:
+    def _refused(self, peer: str, status: int, reason: str, *, kind: str | None = None) -> None:
+        """Log a refusal (throttled); with ``kind``, count it in ``telnyx_audio_refusals_total``."""
+        if kind is not None:
+            self.metrics.refused(kind)
         if self._throttle.allow():
-            log.warning("refused %s: %d %s", peer, status, reason)
+            log.warning("refused %s: %d %s", peer, status, reason,
+                        extra={"event": "refused", "peer": peer, "reason": kind or str(status)})
 
     @property
     def rejected_unlogged(self) -> int:
@@ -529,14 +688,21 @@ class WebhookReceiver:
 
     def _reject(self, req: _Handler, record: dict[str, Any], status: int, reason: str) -> None:
         record.update(verified=False, error=reason, status=status)
-        if status != 409:  # not verified: what the sender said is kept only in part
-            record["headers"] = {k: v[:_REJECTED_HEADER_PREFIX] for k, v in record["headers"].items()}
+        # What the sender said is kept only in part: header names and values (a replay's too:
+        # its headers are not signed) and the path, each cut to a prefix.
+        record["headers"] = {k[:_REJECTED_NAME_PREFIX]: v[:_REJECTED_HEADER_PREFIX] for k, v in record["headers"].items()}
+        if len(record["path"]) > _REJECTED_PATH_PREFIX:
+            record.update(path=record["path"][:_REJECTED_PATH_PREFIX], path_truncated=len(record["path"]))
         self._refused(record["remote"], status, reason)
+        if self.redact_dtmf:
+            mask_webhook_record(record)
         try:
             self.rejected_log.append(record)
         except OSError as exc:
+            self.metrics.write_error()
             log.error("cannot write the rejected log %s: %s", self.rejected_log.path, exc.strerror or exc)
         self.counts["rejected"] += 1
+        self.metrics.webhook("replayed" if status == 409 else "rejected")
         req._answer(status, reason)
 
 

@@ -42,10 +42,33 @@ def _raise_fd_limit() -> int:
     return soft if soft != resource.RLIM_INFINITY else 1 << 20
 
 
-def _busy_response(reason: str) -> bytes:
+def _busy_response(reason: str, status: bytes = b"503 Service Unavailable") -> bytes:
     body = f"{reason}\n".encode()
-    return (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 5\r\n"
+    return (b"HTTP/1.1 " + status + b"\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 5\r\n"
             b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+
+# A refusal's reason (its text) -> the label it is counted under in telnyx_audio_refusals_total.
+_REFUSAL_KINDS = (
+    ("address not allowed", "not_allowed"), ("server busy", "busy"), ("too many connections from", "per_address"),
+    ("draining", "draining"), ("no upgrade request within", "timeout"), ("no credential within", "timeout"),
+    ("no start message within", "timeout"), ("message over", "oversize"), ("over ", "prestart"),
+    ("wrong stream auth", "auth"), ("the auth header is repeated", "auth"), ("no valid stream auth", "auth"),
+)
+
+
+def refusal_kind(reason: str) -> str:
+    """The metric label of a refusal reason (``other`` for one not listed).
+
+    Examples
+    --------
+    >>> refusal_kind("no start message within 30 s of connecting"), refusal_kind("address not allowed: 192.0.2.1")
+    ('timeout', 'not_allowed')
+    """
+    for prefix, kind in _REFUSAL_KINDS:
+        if reason.startswith(prefix):
+            return kind
+    return "other"
 
 
 def _connection_class() -> type:
@@ -57,6 +80,7 @@ def _connection_class() -> type:
             super().__init__(*args, **kwargs)
             self.telnyx_owner = owner
             self.telnyx_peer = "?"
+            self.telnyx_client: str | None = None  # behind a trusted proxy: the X-Forwarded-For client
             self.telnyx_admitted = False
             self.telnyx_authenticated = owner.auth_token is None
             self.telnyx_connected = time.monotonic()
@@ -65,6 +89,12 @@ def _connection_class() -> type:
             super().connection_made(transport)
             peer = transport.get_extra_info("peername")
             self.telnyx_peer = str(peer[0]) if peer else "?"
+            refusal = self.telnyx_owner._not_allowed(self.telnyx_peer)
+            if refusal is not None:  # not on the allow list: 403 at once, nothing read
+                self.telnyx_owner._refusal(self.telnyx_peer, refusal)
+                transport.write(_busy_response(refusal, b"403 Forbidden"))  # type: ignore[attr-defined]
+                transport.close()
+                return
             refusal = self.telnyx_owner._admit(self.telnyx_peer)
             if refusal is None:
                 self.telnyx_admitted = True
@@ -96,15 +126,19 @@ class _Admission:
     _refusal_budget: tuple[float, int]
     refused: int
 
+    _metrics: Any
+
     def _refusal(self, peer: str, reason: str) -> None:
         """Count a refusal and log it (at most 20 lines a second; the periodic line has the count)."""
         self.refused += 1
+        kind = refusal_kind(reason)
+        self._metrics.refused(kind)
         second, n = self._refusal_budget
         now = int(time.monotonic())
         if now != second:
             second, n = now, 0
         if n < 20:
-            log.warning("refused %s: %s", peer, reason)
+            log.warning("refused %s: %s", peer, reason, extra={"event": "refused", "peer": peer, "reason": kind})
         elif n == 20:
             log.warning("refusing more connections this second; further refusals are counted, not logged")
         self._refusal_budget = (second, n + 1)

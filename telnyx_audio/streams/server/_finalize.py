@@ -44,7 +44,8 @@ def remove_partials(folder: Path) -> list[str]:
     return gone
 
 
-def finalize_capture(folder: str | os.PathLike[str], *, capture_server: dict[str, Any] | None = None) -> dict[str, Any]:
+def finalize_capture(folder: str | os.PathLike[str], *, capture_server: dict[str, Any] | None = None,
+                     redact_dtmf: bool = False) -> dict[str, Any]:
     """Write the WAVs and ``summary.json`` of a stream folder from its message log.
 
     Parameters
@@ -55,6 +56,11 @@ def finalize_capture(folder: str | os.PathLike[str], *, capture_server: dict[str
         What the server knows of the stream (how it ended, its error, frames received);
         stored under ``"capture_server"`` in the summary, and its ``error`` joins the
         summary's ``error``.
+    redact_dtmf : bool
+        Redact the log in place first (tones muted on both tracks, ``dtmf`` messages masked:
+        see :mod:`telnyx_audio.streams.server._redact`), write the WAVs from the redacted call,
+        and ``redaction.json`` beside them. If the log cannot be redacted it is deleted, no WAV
+        is written, and the summary says why (fail closed).
 
     Returns
     -------
@@ -96,11 +102,26 @@ def finalize_capture(folder: str | os.PathLike[str], *, capture_server: dict[str
         write_json_atomic(where / "summary.json", summary)
         return summary
 
+    redacted = None
     try:
-        captures = read_captures(folder / LOG_NAME)
+        if redact_dtmf:
+            from telnyx_audio.streams.server._redact import redact_log
+
+            redacted = redact_log(folder)
+            captures = redacted.captures
+        else:
+            captures = read_captures(folder / LOG_NAME)
     except Exception as exc:
+        if redact_dtmf:  # fail closed: whatever went wrong, the unredacted log does not stay
+            from telnyx_audio.streams.server._redact import discard_unredacted, is_pending
+
+            if is_pending(folder):
+                discard_unredacted(folder, "")
         try:
-            complete({"error": f"{type(exc).__name__}: {exc}"}, folder)
+            summary = complete({"error": f"{type(exc).__name__}: {exc}"}, folder)
+            if redact_dtmf and not (folder / LOG_NAME).exists():
+                summary["files"].pop("log", None)
+                write_json_atomic(folder / "summary.json", summary)
         except OSError:
             pass
         raise
@@ -111,6 +132,8 @@ def finalize_capture(folder: str | os.PathLike[str], *, capture_server: dict[str
     for n, (capture, where) in enumerate(zip(captures, [folder, *others.values()])):
         try:
             summary = write_call(capture, where)
+            if redacted is not None:
+                summary.update(redacted.summary_part(n))
         except Exception as exc:  # OutputError: write_call recorded it in the summary it wrote
             failure = failure or exc
             summary = capture.summary() | {"error": str(exc), "files": {}}
@@ -123,6 +146,11 @@ def finalize_capture(folder: str | os.PathLike[str], *, capture_server: dict[str
             done = summary
         result = result or done
     remove_partials(folder)
+    if redacted is not None:
+        try:
+            redacted.write_manifest(folder)
+        except OSError as exc:
+            failure = failure or exc
     if failure is not None:
         raise failure
     return result
@@ -155,7 +183,8 @@ def _worker_main() -> None:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                summary = finalize_capture(job["folder"], capture_server=job.get("capture_server"))
+                summary = finalize_capture(job["folder"], capture_server=job.get("capture_server"),
+                                           redact_dtmf=bool(job.get("redact_dtmf")))
                 reply: dict[str, Any] = {"ok": True, "summary": summary}
             except Exception as exc:  # noqa: BLE001 - every failure is reported as the call's
                 reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
@@ -224,10 +253,14 @@ class FinalizerPool:
         Time limit of one job; the worker is then killed (and replaced for the next job).
     memory_bytes : int or None
         Address-space limit of each worker.
+    redact_dtmf : bool
+        Every job redacts its log (see :func:`finalize_capture`); a job that does not finish
+        has its unredacted log deleted.
     """
 
-    def __init__(self, size: int, timeout_s: float, memory_bytes: int | None) -> None:
+    def __init__(self, size: int, timeout_s: float, memory_bytes: int | None, *, redact_dtmf: bool = False) -> None:
         self.size, self.timeout_s, self.memory_bytes = size, timeout_s, memory_bytes
+        self.redact_dtmf = redact_dtmf
         self._idle: list[_Worker] = []
         self._busy = 0
         self._waiting: list[tuple[float, int, asyncio.Future[None]]] = []
@@ -260,6 +293,38 @@ class FinalizerPool:
 
     async def run(self, folder: Path, capture_server: dict[str, Any], cost: float) -> dict[str, Any]:
         """Finalise ``folder`` in a worker; returns the worker's reply (``ok``, ``summary``/``error``)."""
+        if not self.redact_dtmf:
+            return await self._run(folder, capture_server, cost)
+        from telnyx_audio.streams.server._redact import discard_unredacted, is_pending
+
+        try:
+            return await self._run(folder, capture_server, cost)
+        except FinalizeFailed as exc:
+            # Killed at its time limit, or its worker died, before its log was redacted: fail
+            # closed. (Cancelled instead, the log and its marker stay for the next start.)
+            if is_pending(folder):
+                raise FinalizeFailed(discard_unredacted(folder, str(exc))) from exc
+            raise
+
+    async def recover(self, root: Path) -> int:
+        """Finalise every stream folder under ``root`` whose log was left unredacted (a crash
+        between a call and its finalising); returns how many."""
+        from telnyx_audio.streams.server._redact import pending_folders
+
+        folders = pending_folders(root)
+        for folder in folders:
+            log.warning("stream folder %s holds a log never redacted (the server stopped before finalising"
+                        " it): redacting it now", folder)
+            try:
+                reply = await self.run(folder, {"ended_by": "recovered after a crash", "error": None}, cost=0.0)
+            except FinalizeFailed as exc:
+                log.error("stream folder %s: %s", folder, exc)
+                continue
+            if not reply.get("ok"):
+                log.error("stream folder %s: finalising failed: %s", folder, reply.get("error"))
+        return len(folders)
+
+    async def _run(self, folder: Path, capture_server: dict[str, Any], cost: float) -> dict[str, Any]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiting, (cost, next(self._order), future))
         self.queued += 1
@@ -279,7 +344,8 @@ class FinalizerPool:
                 worker = self._idle.pop() if self._idle else await _Worker.spawn(self.memory_bytes)
             except OSError as exc:
                 raise FinalizeFailed(f"cannot start a finalising worker: {exc}") from exc
-            reply = await worker.run({"folder": str(folder), "capture_server": capture_server}, self.timeout_s)
+            job = {"folder": str(folder), "capture_server": capture_server, "redact_dtmf": self.redact_dtmf}
+            reply = await worker.run(job, self.timeout_s)
             kept, worker = worker, None
             await self._keep(kept)
             return reply

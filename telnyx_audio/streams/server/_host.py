@@ -11,6 +11,8 @@ import asyncio
 from pathlib import Path
 from typing import Any, Protocol
 
+from telnyx_audio.service.metrics import StreamMetrics
+
 #: The raw message log's name in a stream's folder.
 LOG_NAME = "messages.jsonl"
 
@@ -21,7 +23,9 @@ class StreamHost(Protocol):
     out: Path
     max_prestart_bytes: int
     bidirectional_codec: str | None
+    redact_dtmf: bool
     _loop: asyncio.AbstractEventLoop | None
+    _metrics: StreamMetrics
 
     def _stream_started(self, stream: Any) -> None:
         """Called once a stream's ``start`` is in and its folder made."""
@@ -32,6 +36,9 @@ class AdmissionHost(Protocol):
 
     auth_token: str | None
     auth_timeout_s: float
+
+    def _not_allowed(self, peer: str) -> str | None:
+        """None when ``peer`` passes the allow list, else the reason it is refused."""
 
     def _admit(self, peer: str) -> str | None:
         """None to admit ``peer``, else the reason it is refused."""

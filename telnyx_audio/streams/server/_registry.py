@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from urllib.parse import quote
 
 import numpy as np
 
+from telnyx_audio.service.metrics import StreamMetrics
+from telnyx_audio.service.runtime import Service
 from telnyx_audio.streams.server._finalize import FinalizeFailed, FinalizerPool, remove_partials, write_json_atomic
 from telnyx_audio.streams.server._stream import LOG_NAME, StreamInfo, _Stream
 
@@ -59,9 +62,11 @@ class _Registry:
     _lock: threading.Lock
     _ready: threading.Event
     _latency: _Latency
+    _service: Service
+    _metrics: StreamMetrics
 
     def _base_url(self) -> str:
-        return f"ws://{self.host}:{self.port}/"
+        return f"ws{self._service.scheme}://{self.host}:{self.port}/"
 
     @property
     def url(self) -> str:
@@ -143,12 +148,15 @@ class _Registry:
         try:
             stream.close_log()
         except OSError as exc:
+            self._metrics.write_error()
             failure = f"cannot write the capture: {exc.strerror or exc}"
         if stream.folder is not None and failure is None:
             extra = {"ended_by": ended_by, "connected_at": stream.connected_at, "peer": stream.peer,
                      "error": stream.error, "frames_received": stream.frames, "bad_messages": stream.bad}
+            began = time.perf_counter()
             try:
                 reply = await self._pool.run(stream.folder, extra, cost=stream.span_s())
+                self._metrics.finalized(time.perf_counter() - began)
             except FinalizeFailed as exc:
                 failure = str(exc)
                 await asyncio.get_running_loop().run_in_executor(None, self._failed_summary, stream, extra, failure)
@@ -163,12 +171,17 @@ class _Registry:
             stream.error = f"{stream.error}; {failure}" if stream.error else failure
         stream.state = "error" if stream.error else "done"
         seconds, frames = stream.seconds(), sum(stream.frames.values())
+        fields = {"event": "stream_ended", "stream_id": stream.stream_id, "peer": stream.peer,
+                  "call_control_id": stream.start.call_control_id if stream.start else None,
+                  "folder": str(stream.folder) if stream.folder else None,
+                  "figures": {"ended_by": ended_by, "frames": dict(stream.frames), "seconds": round(seconds, 3),
+                              "bad_messages": stream.bad}}
         if stream.error:
             log.error("stream %s ended (%s) with an error: %s; %d frames, %.1f s -> %s", stream.label, ended_by,
-                      stream.error, frames, seconds, stream.folder)
+                      stream.error, frames, seconds, stream.folder, extra={**fields, "reason": stream.error})
         else:
             log.info("stream %s ended (%s): %d frames, %.1f s -> %s", stream.label, ended_by, frames, seconds,
-                     stream.folder)
+                     stream.folder, extra=fields)
         info = stream.info(full=False)
         with self._lock:
             self._open.remove(stream)
@@ -186,9 +199,12 @@ class _Registry:
                    "call_control_id": stream.start.call_control_id if stream.start else None,
                    "call_session_id": stream.start.call_session_id if stream.start else None,
                    "media_format": {"encoding": fmt.encoding, "sample_rate": fmt.sample_rate} if fmt else None,
-                   "error": failure, "files": {**files, "log": LOG_NAME}, "capture_server": extra}
+                   "error": failure, "capture_server": extra}
+        if (stream.folder / LOG_NAME).exists():  # (redact_dtmf deletes a log it could not redact)
+            files["log"] = LOG_NAME
+        summary["files"] = files
         try:
             write_json_atomic(stream.folder / "summary.json", summary)
-            stream.files = {**files, "log": LOG_NAME, "summary": "summary.json"}
+            stream.files = {**files, "summary": "summary.json"}
         except OSError as exc:
             log.error("stream %s: cannot write its summary: %s", stream.label, exc.strerror or exc)

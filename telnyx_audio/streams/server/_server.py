@@ -15,6 +15,9 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Callable
 
+from telnyx_audio.service.drain import loop_answers
+from telnyx_audio.service.metrics import StreamMetrics
+from telnyx_audio.service.runtime import DEFAULT_MIN_FREE_BYTES, Service
 from telnyx_audio.streams.server._admission import (
     _FD_RESERVE,
     _FDS_PER_STREAM,
@@ -64,6 +67,12 @@ class CaptureServer(_Admission, _Registry):
     public_url : str, optional
         How Telnyx reaches this server (a tunnel's ``wss://`` URL); used by
         :meth:`telnyx_audio.TelnyxClient.stream_call`.
+    redact_dtmf : bool
+        What callers type does not stay on disk: ``dtmf`` messages are logged with the digit
+        masked (``"*"``), and each log is redacted in place when its stream is finalised (tones
+        muted on both tracks) before its WAVs, summary and ``redaction.json`` are written; a
+        log that cannot be redacted is deleted. Logs a crash left unredacted are redacted when
+        the server starts. See docs/privacy.md for how long a tone sits on disk and why.
     reuse_port : bool
         Share the port with other processes (``SO_REUSEPORT``), for ``--workers``.
     max_connections : int
@@ -90,6 +99,24 @@ class CaptureServer(_Admission, _Registry):
         Address-space limit of a finalising worker (a call that needs more fails alone).
     stats_interval_s : float or None
         Seconds between the periodic log lines (``None``: none).
+    certfile, keyfile : str, optional
+        Serve ``wss://`` (and the metrics endpoint over HTTPS) with this certificate chain
+        and key (PEM; ``keyfile`` may be omitted when ``certfile`` holds the key).
+    allow : iterable of str, optional
+        CIDRs or addresses allowed to connect, and ``"telnyx"`` for Telnyx's published
+        ranges (:func:`telnyx_audio.service.addresses.telnyx_ranges`); others are answered
+        403 at once, counted and logged. Default: every address.
+    trusted_proxies : iterable of str, optional
+        Reverse proxies (CIDRs) whose ``X-Forwarded-For`` names the client: its address is
+        then the one checked against ``allow``, logged and recorded as the stream's peer.
+    metrics_host, metrics_port : str, int, optional
+        Serve ``/metrics`` (Prometheus), ``/healthz`` and ``/readyz`` there (port 0: a free
+        one, see :attr:`metrics_url`). Default: no endpoint (:attr:`metrics` still counts).
+    drain_timeout_s : float
+        After :meth:`drain` (SIGTERM on the command line): stop accepting, let open calls run
+        this long, then finalise them. 0 (the default): finalise at once.
+    min_free_bytes : int
+        ``/readyz`` answers 503 when the output folder's disk has less free (1 GiB).
     """
 
     def __init__(
@@ -103,6 +130,7 @@ class CaptureServer(_Admission, _Registry):
         on_stream: Callable[[MediaStream], Any] | None = None,
         bidirectional_codec: str | None = None,
         public_url: str | None = None,
+        redact_dtmf: bool = False,
         reuse_port: bool = False,
         max_connections: int = 1000,
         max_connections_per_address: int = 200,
@@ -114,6 +142,14 @@ class CaptureServer(_Admission, _Registry):
         finalize_timeout_s: float = 300.0,
         finalize_memory_bytes: int | None = 3 << 30,
         stats_interval_s: float | None = 60.0,
+        certfile: str | os.PathLike[str] | None = None,
+        keyfile: str | os.PathLike[str] | None = None,
+        allow: Any = None,
+        trusted_proxies: Any = None,
+        metrics_host: str = "127.0.0.1",
+        metrics_port: int | None = None,
+        drain_timeout_s: float = 0.0,
+        min_free_bytes: int = DEFAULT_MIN_FREE_BYTES,
     ) -> None:
         if auth_token is not None and (not isinstance(auth_token, str) or not auth_token):
             raise ValueError("auth_token must be a non-empty string")
@@ -133,6 +169,9 @@ class CaptureServer(_Admission, _Registry):
                 raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
         self.out = Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
+        self._service = Service(self.out, certfile=certfile, keyfile=keyfile, allow=allow,
+                                trusted_proxies=trusted_proxies, metrics_host=metrics_host, metrics_port=metrics_port,
+                                drain_timeout_s=drain_timeout_s, min_free_bytes=min_free_bytes)
         self.host, self.port = host, port
         self.auth_token = auth_token
         self.max_message_bytes = max_message_bytes
@@ -146,7 +185,9 @@ class CaptureServer(_Admission, _Registry):
         self.max_prestart_bytes = max_prestart_bytes
         self.stats_interval_s = stats_interval_s
         self._public_url = public_url
-        self._pool = FinalizerPool(finalize_workers, float(finalize_timeout_s), finalize_memory_bytes)
+        self.redact_dtmf = bool(redact_dtmf)
+        self._pool = FinalizerPool(finalize_workers, float(finalize_timeout_s), finalize_memory_bytes,
+                                   redact_dtmf=self.redact_dtmf)
         self._open: list[_Stream] = []  # connected (past the handshake) or finalising
         self._history: deque[StreamInfo] = deque(maxlen=history)
         self._n_finished = 0
@@ -165,6 +206,19 @@ class CaptureServer(_Admission, _Registry):
         self._refusal_budget = (0.0, 0)  # (second, lines logged in it): a flood cannot flood the log
         self.refused = 0
         self.messages_received = 0
+        self._drainer: asyncio.Future[None] | None = None
+        #: The server's Prometheus metrics (:class:`telnyx_audio.service.metrics.StreamMetrics`).
+        self.metrics = self._metrics = StreamMetrics(active=self._n_active, queue=lambda: self._pool.queued)
+
+    def _n_active(self) -> int:
+        with self._lock:
+            return sum(1 for s in self._open if s.state == "open" and s.start is not None)
+
+    @property
+    def metrics_url(self) -> str | None:
+        """``http(s)://host:port/`` of the metrics endpoint (None without ``metrics_port``)."""
+        endpoint = self._service.endpoint
+        return endpoint.url if endpoint is not None else None
 
     # --- running -------------------------------------------------------------------------
 
@@ -180,9 +234,12 @@ class CaptureServer(_Admission, _Registry):
             self.max_connections = fit
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
+        if self.redact_dtmf:  # logs a crash left unredacted, before any new call
+            await self._pool.recover(self.out)
         connection_class = _connection_class()
+        tls = {"ssl": self._service.tls, "ssl_handshake_timeout": self.auth_timeout_s} if self._service.tls else {}
         self._server = await ws_serve(
-            self._handler, self.host, self.port, process_request=self._check_upgrade,
+            self._handler, self.host, self.port, process_request=self._process_request, **tls,
             create_connection=lambda *a, **k: connection_class(self, *a, **k),
             max_size=self.max_message_bytes, max_queue=8, compression=None, reuse_port=self.reuse_port or None,
             open_timeout=self.auth_timeout_s, ping_interval=20, ping_timeout=60,
@@ -194,9 +251,11 @@ class CaptureServer(_Admission, _Registry):
         self.port = self._server.sockets[0].getsockname()[1]
         self._warming = asyncio.ensure_future(self._pool.warm(1))  # one worker now; more when calls need them
         ticker = asyncio.ensure_future(self._tick()) if self.stats_interval_s else None
+        self._service.start_endpoint(self._metrics.render, lambda: loop_answers(self._loop))
         self._ready.set()
-        log.info("listening on %s -> %s (max %d connections, %d per address)", self.url, self.out,
-                 self.max_connections, self.max_connections_per_address)
+        log.info("listening on %s -> %s (max %d connections, %d per address; allowed: %s)", self.url, self.out,
+                 self.max_connections, self.max_connections_per_address, self._service.policy.describe(),
+                 extra={"event": "listening", "figures": {"port": self.port}})
         try:
             await self._stopping.wait()
         finally:
@@ -212,7 +271,9 @@ class CaptureServer(_Admission, _Registry):
         while self._finishing:
             await asyncio.gather(*list(self._finishing), return_exceptions=True)
         await self._pool.close()
-        log.info("stopped: %d streams finished, %d connections refused", self._n_finished, self.refused)
+        self._service.stop_endpoint()
+        log.info("stopped: %d streams finished, %d connections refused", self._n_finished, self.refused,
+                 extra={"event": "stopped", "figures": {"streams": self._n_finished, "refused": self.refused}})
 
     async def _tick(self) -> None:
         assert self.stats_interval_s is not None
@@ -229,7 +290,11 @@ class CaptureServer(_Admission, _Registry):
             if open_ or rate or self._pool.queued:
                 log.info("%d streams active, %d connections awaiting start, %.0f frames/s, %d finalising (%d queued),"
                          " %d connections refused so far", started, len(open_) - started, rate,
-                         len(self._finishing), self._pool.queued, self.refused)
+                         len(self._finishing), self._pool.queued, self.refused,
+                         extra={"event": "stats", "figures": {
+                             "streams_active": started, "awaiting_start": len(open_) - started,
+                             "frames_per_s": round(rate, 1), "finalizing": len(self._finishing),
+                             "finalize_queue": self._pool.queued, "refused": self.refused}})
 
     def start(self, timeout: float = 10.0) -> "CaptureServer":
         """Serve in a background thread with its own event loop; returns once listening."""
@@ -254,6 +319,49 @@ class CaptureServer(_Admission, _Registry):
         if self._stopping is not None:
             self._stopping.set()
 
+    def request_drain(self) -> None:
+        """From inside the loop (SIGTERM's handler): the first call drains, a second stops now.
+
+        Draining stops accepting connections (``/readyz`` answers 503), lets the open calls
+        run for at most ``drain_timeout_s``, then finalises every stream as :meth:`stop` does.
+        """
+        state = self._service.drain.signal()
+        self._metrics.set_draining(True)
+        if self._drainer is None:
+            self._drainer = asyncio.ensure_future(self._drain())
+        if state == "stopping":
+            log.info("stopping now: open streams are ended and finalised", extra={"event": "drain_now"})
+
+    def drain(self, timeout: float | None = None) -> None:
+        """From any thread: :meth:`request_drain`, then wait (``timeout`` s) until the server stopped."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.request_drain)
+        if self._thread is not None and timeout != 0:
+            self._thread.join(timeout)
+            if not self._thread.is_alive():
+                self._thread = None
+
+    @property
+    def draining(self) -> bool:
+        """Whether :meth:`drain` was called: no new connection is accepted."""
+        return self._service.drain.draining
+
+    async def _drain(self) -> None:
+        drain = self._service.drain
+        self._server.server.close()  # no new connections; the open ones run on
+        with self._lock:
+            n = sum(1 for s in self._open if s.state == "open")
+        log.info("draining: not accepting; %d streams open, finalised when they end or in %g s", n,
+                 drain.timeout_s, extra={"event": "drain_started",
+                                         "figures": {"streams_open": n, "drain_timeout_s": drain.timeout_s}})
+        while not drain.expired() and self._connections > 0:
+            await asyncio.sleep(0.05)
+        if self._connections > 0:
+            log.info("drain over: %d connections still open are ended", self._connections,
+                     extra={"event": "drain_expired", "figures": {"connections": self._connections}})
+        if self._stopping is not None:
+            self._stopping.set()
+
     def __enter__(self) -> "CaptureServer":
         return self.start()
 
@@ -265,7 +373,8 @@ class CaptureServer(_Admission, _Registry):
     async def _handler(self, connection: Any) -> None:
         from websockets.exceptions import ConnectionClosed
 
-        stream = _Stream(self, connection, connection.telnyx_peer, connection.telnyx_authenticated)
+        stream = _Stream(self, connection, connection.telnyx_client or connection.telnyx_peer,
+                         connection.telnyx_authenticated)
         protocol = connection.protocol
         protocol.max_message_size = min(self.max_message_bytes,
                                         self.max_prestart_bytes if stream.authenticated else _PREAUTH_MESSAGE)
@@ -311,6 +420,7 @@ class CaptureServer(_Admission, _Registry):
         except PrestartOverflow as exc:
             refusal = stream.error = str(exc)
         except OSError as exc:  # the disk: report it for this stream, keep serving the others
+            self._metrics.write_error()
             stream.error = f"cannot write the capture: {exc.strerror or exc}"
             log.error("stream %s: %s", stream.label, stream.error)
             await connection.close(1011, "capture storage failed")
@@ -334,14 +444,44 @@ class CaptureServer(_Admission, _Registry):
         start = stream.start
         assert start is not None and stream.handle is not None
         fmt = start.media_format
+        self._metrics.stream_started()
         log.info("stream %s started: call_control_id=%s, %s, from %s -> %s", stream.label, start.call_control_id,
-                 f"{fmt.encoding} {fmt.sample_rate} Hz" if fmt else "no media_format", stream.peer, stream.folder)
+                 f"{fmt.encoding} {fmt.sample_rate} Hz" if fmt else "no media_format", stream.peer, stream.folder,
+                 extra={"event": "stream_started", "stream_id": start.stream_id,
+                        "call_control_id": start.call_control_id, "peer": stream.peer, "folder": str(stream.folder),
+                        "figures": {"encoding": fmt.encoding if fmt else None,
+                                    "sample_rate": fmt.sample_rate if fmt else None}})
 
         if self.on_stream is None:
             return
         result = self.on_stream(stream.handle)
         if asyncio.iscoroutine(result):
             asyncio.ensure_future(result)
+
+
+    def _process_request(self, connection: Any, request: Any) -> Any:
+        """The upgrade: the client behind a trusted proxy, the allow list, drain, then the token."""
+        from http import HTTPStatus
+
+        policy = self._service.policy
+        peer = connection.telnyx_peer
+        if policy.is_proxy(peer):
+            client = policy.client(peer, request.headers.get_all("X-Forwarded-For"))
+            connection.telnyx_client = client
+            if not policy.allowed(client):
+                self._refusal(client, f"address not allowed: {client} (via proxy {peer})")
+                return connection.respond(HTTPStatus.FORBIDDEN, "address not allowed\n")
+        if self._service.drain.draining:
+            self._refusal(connection.telnyx_client or peer, "draining: not accepting new streams")
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "draining\n")
+        return self._check_upgrade(connection, request)
+
+    def _not_allowed(self, peer: str) -> str | None:
+        """At TCP accept: why ``peer`` is refused by the allow list (a trusted proxy is checked at the upgrade)."""
+        policy = self._service.policy
+        if policy.allowed(peer) or policy.is_proxy(peer):
+            return None
+        return f"address not allowed: {peer}"
 
 
 async def serve(out: str | os.PathLike[str], **kwargs: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import json
 import time
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Awaitable
 import numpy as np
 
 from telnyx_audio import codecs
+from telnyx_audio.codecs.outbound import encoding_rate
 from telnyx_audio._util.paths import unique_child
 from telnyx_audio.streams.protocol import (
     TRACKS,
@@ -26,7 +28,14 @@ from telnyx_audio.streams.protocol import (
     parse_object,
 )
 
+from telnyx_audio.streams.redact import mask_dtmf_line
 from telnyx_audio.streams.server._host import LOG_NAME, StreamHost
+from telnyx_audio.streams.server._redact import mark_pending
+
+
+#: The longest mark name :meth:`MediaStream.mark` sends (characters). Echoes are kept only for
+#: marks this server sent, so a peer's names never accumulate; this bounds our own.
+MAX_MARK_NAME = 1024
 
 
 class PrestartOverflow(Exception):
@@ -73,6 +82,8 @@ class MediaStream:
         self.start = start
         self.marks: dict[str, float | None] = {}
         self._mark_events: dict[str, asyncio.Event] = {}
+        #: Mark echoes for names this server never sent (counted, never kept).
+        self.unsolicited_marks = 0
 
     @property
     def stream_id(self) -> str | None:
@@ -90,15 +101,16 @@ class MediaStream:
         rate = sample_rate or (fmt.sample_rate if fmt and enc == "L16" else 8000)
         return enc, rate
 
-    def _run(self, coro: Awaitable[Any], timeout: float = 60.0) -> Any:
-        loop = self._server._loop
+    def _in_loop(self) -> bool:
         try:
-            running = asyncio.get_running_loop()
+            return asyncio.get_running_loop() is self._server._loop
         except RuntimeError:
-            running = None
-        if running is loop:
+            return False
+
+    def _run(self, coro: Awaitable[Any], timeout: float = 60.0) -> Any:
+        if self._in_loop():
             return asyncio.ensure_future(coro)
-        return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout=timeout)
+        return asyncio.run_coroutine_threadsafe(coro, self._server._loop).result(timeout=timeout)
 
     def send_audio(self, pcm: np.ndarray, sample_rate: int, *, codec: str | None = None,
                    target_rate: int | None = None, chunk_s: float = 1.0, mode: str = "rtp") -> Any:
@@ -124,15 +136,30 @@ class MediaStream:
             default) whole MP3 files, sent at most one a second.
         """
         if mode == "mp3":
-            files = codecs.encode_mp3(pcm, sample_rate, file_s=max(chunk_s, 1.0))
-            return self._run(self._send_all([media_message(f) for f in files], interval_s=1.0),
-                             timeout=60.0 + len(files))
-        if mode != "rtp":
+            encode = functools.partial(codecs.encode_mp3, pcm, sample_rate, file_s=max(chunk_s, 1.0))
+            interval_s = 1.0
+        elif mode == "rtp":
+            enc, rate = self._target(codec, target_rate)
+            encoding_rate(enc, rate)  # a rate Telnyx does not take fails here, at the call
+            encode = functools.partial(codecs.encode_payloads, pcm, sample_rate, enc, target_rate=rate,
+                                       payload_s=min(max(chunk_s, 0.02), 30.0))
+            interval_s = 0.0
+        else:
             raise ValueError(f"mode must be 'rtp' or 'mp3', got {mode!r}")
-        enc, rate = self._target(codec, target_rate)
-        payloads = codecs.encode_payloads(pcm, sample_rate, enc, target_rate=rate,
-                                          payload_s=min(max(chunk_s, 0.02), 30.0))
-        return self._run(self._send_all([media_message(p) for p in payloads]))
+
+        def messages() -> list[str]:
+            return [media_message(item) for item in encode()]
+
+        if self._in_loop():
+            # Encoding (minutes of audio take seconds) runs in an executor thread: the event
+            # loop, and every other stream on it, keeps going meanwhile.
+            return asyncio.ensure_future(self._encode_and_send(messages, interval_s))
+        sent = messages()  # another thread: encode here, the loop only sends
+        return self._run(self._send_all(sent, interval_s=interval_s), timeout=60.0 + len(sent) * interval_s)
+
+    async def _encode_and_send(self, messages: Any, interval_s: float) -> int:
+        ready = await asyncio.get_running_loop().run_in_executor(None, messages)
+        return await self._send_all(ready, interval_s=interval_s)
 
     async def _send_all(self, messages: list[str], interval_s: float = 0.0) -> int:
         for i, message in enumerate(messages):
@@ -142,7 +169,15 @@ class MediaStream:
         return len(messages)
 
     def mark(self, name: str) -> Any:
-        """Queue a mark; Telnyx echoes it when the audio before it has played (see ``marks``)."""
+        """Queue a mark; Telnyx echoes it when the audio before it has played (see ``marks``).
+
+        Raises
+        ------
+        ValueError
+            If ``name`` is longer than :data:`MAX_MARK_NAME` characters.
+        """
+        if isinstance(name, str) and len(name) > MAX_MARK_NAME:
+            raise ValueError(f"a mark name is at most {MAX_MARK_NAME} characters, got {len(name)}")
         self.marks[name] = None
         self._mark_events[name] = asyncio.Event()
         return self._run(self._connection.send(mark_message(name)))
@@ -157,10 +192,13 @@ class MediaStream:
         return self.marks[name]  # type: ignore[return-value]
 
     def _echo(self, name: str, when: float) -> None:
-        self.marks[name] = when
+        """An echo from the peer: recorded for a mark this server sent, else only counted."""
         event = self._mark_events.get(name)
-        if event is not None:
-            event.set()
+        if event is None:
+            self.unsolicited_marks += 1
+            return
+        self.marks[name] = when
+        event.set()
 
 
 def _int(value: Any) -> int | None:
@@ -271,6 +309,8 @@ class _Stream:
         self.folder = unique_child(self.server.out, name or f"stream-{int(self.connected_at * 1000)}")
         # Unbuffered: each line reaches the kernel in one write(2) as it arrives (a buffered
         # file's write + flush copies it once more for the same system call).
+        if self.server.redact_dtmf:  # removed once the log is redacted (a crash leaves it: see _redact)
+            mark_pending(self.folder)
         self.file = open(self.folder / LOG_NAME, "ab", buffering=0)
         early, self.early, self.early_bytes = self.early, [], 0
         if early:
@@ -318,7 +358,9 @@ class _Stream:
             if track is not None:
                 self.frames[track] += 1
                 payload = media["payload"]
-                self.payload_bytes[track] += len(payload) // 4 * 3 - payload[-2:].count("=")
+                n_bytes = len(payload) // 4 * 3 - payload[-2:].count("=")
+                self.payload_bytes[track] += n_bytes
+                self.server._metrics.media(track, n_bytes)
                 self.last_frame_at = now
                 ts = _int(media.get("timestamp"))
                 if ts is not None:
@@ -327,6 +369,8 @@ class _Stream:
             else:
                 self.bad += 1
             return "media"
+        if self.server.redact_dtmf and b"dtmf" in line:  # the digit never reaches the disk
+            line = mask_dtmf_line(line) or line
         event = parse_object(msg, text) if isinstance(msg, dict) else None
         if isinstance(event, Start) and self.start is None:
             if self.file is None:
