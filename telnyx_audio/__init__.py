@@ -79,6 +79,12 @@ _EXPORTS = {
     "speech_score": "analysis",
     "CallAnalysis": "analysis",
     "Track": "model.track",
+    # call quality and diagnosis
+    "emodel": "analysis.emodel",
+    "EModel": "analysis.emodel",
+    "detect_echo": "analysis.echo",
+    "diagnose": "diagnosis",
+    "Diagnosis": "diagnosis",
     # capture server and simulator
     "CaptureServer": "streams.server",
     "serve": "streams.server",
@@ -88,6 +94,12 @@ _EXPORTS = {
     "ForkReceiver": "forks.receiver",
     "read_fork_captures": "forks.read",
     "simulate_fork": "simulators.fork",
+    # packets: pcap / pcapng files
+    "read_pcap_captures": "packets.read",
+    "iter_pcap_captures": "packets.read",
+    "rtp_streams": "packets.read",
+    "sip_ladder": "packets.ladder",
+    "plot_ladder": "packets.ladder",
     # batch at scale
     "batch": "fleet",
     "BatchResult": "fleet",
@@ -194,6 +206,9 @@ if TYPE_CHECKING:  # pragma: no cover
         Unchecked,
         encode_client_state,
     )
+    from telnyx_audio.analysis.echo import detect_echo
+    from telnyx_audio.analysis.emodel import EModel, emodel
+    from telnyx_audio.diagnosis import Diagnosis, diagnose
     from telnyx_audio.model import Capture
     from telnyx_audio.read import read_capture, read_captures
     from telnyx_audio.codecs import decode, decode_payloads, encode, encode_mp3, encode_payloads, normalize_encoding
@@ -238,6 +253,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from telnyx_audio.streams.server import CaptureServer, serve
     from telnyx_audio.simulators.stream import simulate, simulate_async
     from telnyx_audio.forks.read import read_fork_captures
+    from telnyx_audio.packets.ladder import plot_ladder, sip_ladder
+    from telnyx_audio.packets.read import iter_pcap_captures, read_pcap_captures, rtp_streams
     from telnyx_audio.forks.receiver import ForkReceiver
     from telnyx_audio.simulators.fork import simulate_fork
     from telnyx_audio.fleet import BatchResult, batch

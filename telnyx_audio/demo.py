@@ -36,9 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     files = write_wavs(cap.recording, out / "decoded")
     (out / "decoded" / "summary.json").write_text(json.dumps(cap.summary(), indent=2) + "\n")
     print(f"   {cap!r}")
-    for name, report in cap.recording.reports.items():
-        print(f"   {name}: {report.frames_received} frames, {report.duplicates} duplicate, {report.reordered} reordered,"
-              f" gaps {[(round(s, 2), ms) for s, ms in report.gaps]}")
+    for report in cap.recording.reports.values():
+        print(f"   {report.describe()}; gaps at {[(round(s, 2), ms) for s, ms in report.gaps]}")
     print(f"   -> {', '.join(str(p) for p in files.values())}")
 
     print("2. capture the same call live: capture server + Telnyx simulator")
@@ -54,8 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"   stream {info.stream_id}: {info.state}, ended by {info.ended_by}")
     print(f"   WAVs and summary in {info.folder}/: {', '.join(sorted(info.files.values()))}")
     for name, t in summary["track_reports"].items():
-        print(f"   {name}: received {t['frames_received']}/{t['frames_expected']}, {t['n_gaps']} gaps ({t['gap_ms']:.0f} ms),"
-              f" {t['duplicates']} duplicates, {t['reordered']} reordered")
+        arrived = t["frames_expected"] - t["frames_missing"]
+        print(f"   {name}: {arrived} of {t['frames_expected']} frames arrived, {t['n_gaps']} gaps ({t['gap_ms']:.0f} ms),"
+              f" {t['duplicates']} duplicates dropped, {t['reordered']} reordered")
     print(f"   dtmf {summary['dtmf']!r}, custom_parameters {summary['custom_parameters']}")
 
     print("3. the call's webhooks, in pandas")
@@ -74,7 +74,9 @@ def _fork(data: Path, out: Path) -> None:
     from telnyx_audio.forks import ForkReceiver
     from telnyx_audio.simulators.fork import simulate_fork
 
-    with ForkReceiver(out / "forks") as receiver:
+    # Told the payload type the simulator sends its key presses under, as fork_start's SDP
+    # would tell a real receiver: its capture then decodes with no guess (decode --strict).
+    with ForkReceiver(out / "forks", payload_types=["101=telephone-event/8000"]) as receiver:
         session = receiver.allocate("demo-fork")
         print(f"   receiver: rx udp:127.0.0.1:{session.rx_port} (inbound), tx udp:127.0.0.1:{session.tx_port} (outbound)")
         sent = simulate_fork(data / "example_call.jsonl", ("127.0.0.1", session.rx_port),

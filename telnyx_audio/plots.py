@@ -77,8 +77,11 @@ def plot_spectrogram(spec: Spectrogram | Any, sr: int | None = None, *, ax: Any 
     >>> image.axes.get_title(loc="left"), image.colorbar.ax.get_ylabel()
     ('inbound: spectrogram', 'power (dB re full scale²/Hz)')
     """
+    duration = None
     if not isinstance(spec, Spectrogram):
-        spec = spectrogram(spec, sr)
+        rate = _rate(sr, spec)
+        duration = np.asarray(spec).shape[-1] / rate
+        spec = spectrogram(spec, rate)
     ax = _axes(ax)
     db = spec.db
     step = max(1, -(-db.shape[1] // max_columns))
@@ -90,6 +93,7 @@ def plot_spectrogram(spec: Spectrogram | Any, sr: int | None = None, *, ax: Any 
     image = ax.imshow(db, origin="lower", aspect="auto", cmap=cmap, interpolation="nearest",
                       extent=(0.0, t_end, 0.0, float(spec.freqs[-1])), vmin=top - 80 if vmin is None else vmin, vmax=top)
     _time_axis(ax, t_end)
+    ax.set_xlim(0.0, t_end if duration is None else duration)  # as plot_waveform's: stacked plots line up
     ax.set_ylabel("frequency (Hz)")
     ax.set_title(f"{track}: spectrogram" if track else "spectrogram", loc="left")
     if colorbar:
@@ -109,18 +113,24 @@ def plot_waveform(pcm: Any, sr: int | None = None, *, ax: Any = None, scale: str
         Sample rate of a plain array.
     scale : {"full", "dbfs"}
         ``"full"``: amplitude as a fraction of full scale (-1 to 1); ``"dbfs"``: the peak
-        level of each display column in dBFS, from ``floor_dbfs`` up.
+        level of each display column in dBFS, filled up from the track's own noise floor
+        (the 10th percentile of the column peaks, not under ``floor_dbfs``), so steady hiss
+        is a thin band at its level and speech stands up from it. The y axis runs from
+        ``floor_dbfs`` to +3 dBFS.
     track : str, optional
         The track's name for the title.
     max_points : int
         Display columns at most.
     t0 : float
         Time of the first sample, seconds.
+    floor_dbfs : float
+        The lowest level drawn with ``scale="dbfs"``.
 
     Returns
     -------
     matplotlib.collections.PolyCollection
-        The filled envelope.
+        The filled envelope. The x axis spans the audio exactly (``t0`` to its end), as
+        :func:`plot_spectrogram`'s does, so stacked plots line up.
 
     Examples
     --------
@@ -153,10 +163,12 @@ def plot_waveform(pcm: Any, sr: int | None = None, *, ax: Any = None, scale: str
         ax.set_ylabel("amplitude (full scale)")
     else:
         peak = 20 * np.log10(np.maximum(np.maximum(np.abs(lo), np.abs(hi)), 10 ** (floor_dbfs / 20)))
-        artist = ax.fill_between(times, floor_dbfs, peak, **style)
+        base = max(float(floor_dbfs), float(np.percentile(peak, 10))) if peak.size else float(floor_dbfs)
+        artist = ax.fill_between(times, base, np.maximum(peak, base), **style)
         ax.set_ylim(floor_dbfs, 3)
         ax.set_ylabel("level (dBFS)")
     _time_axis(ax, t0 + x.size / rate)
+    ax.set_xlim(t0, t0 + x.size / rate)
     if track:
         ax.set_title(f"{track}: waveform", loc="left")
     return artist
@@ -168,8 +180,8 @@ def plot_spectrograms(audio: Any, sr: int | None = None, *, ax: Sequence[Any] | 
 
     Parameters
     ----------
-    audio : Capture, Recording or np.ndarray, shape (2, n)
-        ``[inbound, outbound]``.
+    audio : Capture, Recording, np.ndarray of shape (2, n), or a capture's path
+        ``[inbound, outbound]``; a path is read with :func:`~telnyx_audio.read_capture`.
     ax : pair of Axes, optional
         New ones (sharing the time axis) when not given.
     vmin : float, optional
@@ -218,6 +230,30 @@ def _event_times(events: "pd.DataFrame", t0: Any) -> "pd.DataFrame":
     return events.assign(t_s=(events["occurred_at"] - t0).dt.total_seconds())
 
 
+def _dtmf_labels(digits: list[str], starts: np.ndarray, duration_s: float,
+                 width_fraction: float = 0.02) -> list[tuple[str, float]]:
+    """One label per run of digits closer together than a label's width (``width_fraction``
+    of the time axis): the run's digits joined, at its first digit's time. Digits one label
+    apart or more keep their own.
+
+    >>> _dtmf_labels(["1", "2", "9"], np.array([1.0, 1.2, 5.0]), 60.0)
+    [('12', 1.0), ('9', 5.0)]
+    """
+    if not digits:
+        return []
+    gap = max(duration_s * width_fraction, 1e-9)
+    order = np.argsort(starts, kind="stable")
+    starts = np.asarray(starts, np.float64)[order]
+    new_run = np.concatenate(([True], np.diff(starts) >= gap))
+    labels: list[tuple[str, float]] = []
+    for digit, start, first in zip((digits[i] for i in order), starts, new_run):
+        if first:
+            labels.append((digit, float(start)))
+        else:
+            labels[-1] = (labels[-1][0] + digit, labels[-1][1])
+    return labels
+
+
 def plot_call(audio: Any, sr: int | None = None, *, ax: Sequence[Any] | None = None, analysis: Any = None,
               events: "pd.DataFrame | None" = None, events_t0: Any = None, spectrograms: bool = False,
               parties: Sequence[str] = ("inbound", "outbound"), scale: str = "full", **kwargs: Any) -> dict[str, Any]:
@@ -248,9 +284,10 @@ def plot_call(audio: Any, sr: int | None = None, *, ax: Sequence[Any] | None = N
     Returns
     -------
     dict
-        ``figure``, ``axes``, ``waveforms`` (two), ``speech``, ``overlaps``, ``dtmf`` (texts),
-        ``events`` (lines), ``transcript`` (texts), ``legend``, and with ``spectrograms``
-        ``images`` and ``colorbar``.
+        ``figure``, ``axes``, ``waveforms`` (two), ``speech``, ``overlaps``, ``lost`` (hatched
+        spans: audio the network lost, per track), ``dtmf`` (texts: digits closer together
+        than a label's width are one label, ``"159"``), ``events`` (lines), ``transcript``
+        (texts), ``legend``, and with ``spectrograms`` ``images`` and ``colorbar``.
     """
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
@@ -261,6 +298,12 @@ def plot_call(audio: Any, sr: int | None = None, *, ax: Sequence[Any] | None = N
         raise TypeError("plot_call takes analysis= (a CallAnalysis) for speech and DTMF")
     if kwargs:
         raise TypeError(f"plot_call got unexpected arguments {sorted(kwargs)}")
+    import os
+
+    if isinstance(audio, (str, os.PathLike)):
+        from telnyx_audio.read import read_capture
+
+        audio = read_capture(audio)
     rate = _rate(sr, audio)
     x = _as_float(audio)
     if x.ndim != 2 or x.shape[0] != 2:
@@ -275,8 +318,9 @@ def plot_call(audio: Any, sr: int | None = None, *, ax: Sequence[Any] | None = N
     result = analysis if analysis is not None else analyze_call(audio if sr is None else x, sr, parties=parties)
     duration = x.shape[1] / rate
     fig = ax[0].figure
-    out: dict[str, Any] = {"figure": fig, "axes": list(ax), "waveforms": [], "speech": [], "overlaps": [], "dtmf": [],
-                           "events": [], "transcript": []}
+    out: dict[str, Any] = {"figure": fig, "axes": list(ax), "waveforms": [], "speech": [], "overlaps": [], "lost": [],
+                           "dtmf": [], "events": [], "transcript": []}
+    lost = getattr(result, "lost", None)
     colors = {p: f"C{i}" for i, p in enumerate(parties)}
     for i, (name, axis) in enumerate(zip(parties, ax[:2])):
         out["waveforms"].append(plot_waveform(x[i], rate, ax=axis, scale=scale, color=colors[name]))
@@ -285,9 +329,17 @@ def plot_call(audio: Any, sr: int | None = None, *, ax: Sequence[Any] | None = N
             out["speech"].append(axis.axvspan(start, end, color=colors[name], alpha=0.18, linewidth=0))
         for start, end in result.overlaps[["start_s", "end_s"]].itertuples(index=False):
             out["overlaps"].append(axis.axvspan(start, end, color="red", alpha=0.3, linewidth=0))
+        if lost is not None and len(lost):
+            for start, end in lost.loc[lost["track"] == name, ["start_s", "end_s"]].itertuples(index=False):
+                out["lost"].append(axis.axvspan(start, end, facecolor="none", edgecolor="0.35", hatch="////",
+                                                linewidth=0.6, zorder=3))
         top = axis.get_ylim()[1]
-        for digit, start in result.dtmf.loc[result.dtmf["track"] == name, ["digit", "start_s"]].itertuples(index=False):
-            out["dtmf"].append(axis.annotate(digit, (start, top), xytext=(0, -2), textcoords="offset points", va="top",
+        digits = result.dtmf.loc[result.dtmf["track"] == name]
+        width_px = axis.get_window_extent().width or 1000.0
+        label_px = 16 * fig.dpi / 72  # one bold 9 pt digit in its box
+        for label, start in _dtmf_labels(digits["digit"].tolist(), digits["start_s"].to_numpy(), duration,
+                                         width_fraction=label_px / width_px):
+            out["dtmf"].append(axis.annotate(label, (start, top), xytext=(0, -2), textcoords="offset points", va="top",
                                              ha="left", fontsize=9, fontweight="bold", color="black",
                                              bbox={"boxstyle": "round,pad=0.15", "fc": "gold", "ec": "none"}))
         axis.set_xlabel("")
@@ -324,6 +376,8 @@ def plot_call(audio: Any, sr: int | None = None, *, ax: Sequence[Any] | None = N
     handles = [Patch(color=colors[p], alpha=0.35, label=f"{p} speech") for p in parties]
     handles.append(Patch(color="red", alpha=0.4, label="overlap (both speaking)"))
     handles.append(Patch(color="gold", label="DTMF digit (in band)"))
+    if out["lost"]:
+        handles.append(Patch(facecolor="none", edgecolor="0.35", hatch="////", label="lost audio (network)"))
     if out["events"]:
         handles.append(Line2D([], [], color="0.3", linestyle="--", linewidth=0.8, label="webhook event"))
     out["legend"] = fig.legend(handles=handles, loc="outside upper center", ncols=len(handles), fontsize=8, frameon=False)

@@ -1,6 +1,7 @@
 """One reader for every kind of capture: it looks at a file's first bytes and picks the source.
 
 - a fork receiver's ``.rtpcap`` (its magic line) -> :mod:`telnyx_audio.forks`;
+- a pcap or pcapng file, plain or gzip (their magic numbers) -> :mod:`telnyx_audio.packets`;
 - anything else -> a WebSocket capture (JSONL of Telnyx messages, plain or gzip) through
   :mod:`telnyx_audio.streams`, whose reader says clearly when a file is no capture at all.
 
@@ -26,6 +27,8 @@ def read_captures(
     *,
     media_format: MediaFormat | Mapping[str, Any] | None = None,
     block_size: int = 1 << 20,
+    pair: tuple[int, int] | None = None,
+    swap_tracks: bool = False,
 ) -> list[Capture]:
     """Read any capture file: one :class:`~telnyx_audio.model.Capture` per stream or call.
 
@@ -33,8 +36,9 @@ def read_captures(
     ----------
     path : str or PathLike
         A WebSocket capture (JSONL of Telnyx messages, plain, wrapped with receive times, or
-        gzip-compressed), or a fork receiver's ``.rtpcap``. The kind is read off the file's
-        first bytes, never its name.
+        gzip-compressed), a fork receiver's ``.rtpcap``, or a packet capture (pcap or pcapng,
+        plain or gzip: one capture per call). The kind is read off the file's first bytes,
+        never its name.
     media_format : MediaFormat or dict, optional
         ``{"encoding": ..., "sample_rate": ...}``: overrides ``start.media_format`` (with a
         warning where they differ); for logs without ``start``, or the codec of a fork's
@@ -42,6 +46,12 @@ def read_captures(
     block_size : int
         Bytes read per block (WebSocket captures). Memory use is about this plus the decoded
         audio.
+    pair : (int, int), optional
+        Packet captures: ``(rx_port, tx_port)`` of a Telnyx fork recorded with tcpdump (RTP to
+        ``rx_port`` is inbound, to ``tx_port`` outbound, one call). Other sources ignore it.
+    swap_tracks : bool
+        Packet captures: swap inbound and outbound (inbound is otherwise what the call's
+        originator sent, or without SIP the first stream seen). Other sources ignore it.
 
     Returns
     -------
@@ -82,6 +92,12 @@ def read_captures(
         from telnyx_audio.forks.read import read_fork_captures
 
         return read_fork_captures(path, media_format=media_format)
+    from telnyx_audio.packets.read import is_packet_capture
+
+    if is_packet_capture(path):  # pcap / pcapng: one capture per call, SIP facts and RTP statistics
+        from telnyx_audio.packets.read import read_pcap_captures
+
+        return read_pcap_captures(path, media_format=media_format, pair=pair, swap_tracks=swap_tracks)
     from telnyx_audio.streams.read import read_stream_captures
 
     return read_stream_captures(path, media_format=media_format, block_size=block_size)

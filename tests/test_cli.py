@@ -89,7 +89,7 @@ def test_decode_a_poisoned_b_c_still_decodes_c_and_no_traceback_reaches_the_user
     assert "b.jsonl: warning:" in out.stderr  # b's bad lines said out loud, b still decoded
     for name in ("a", "b", "c"):
         assert (tmp_path / "out" / name / "summary.json").exists()
-    assert "received 7 of 7 expected (0 duplicates)" in out.stdout
+    assert "7 of 7 frames arrived (0 missing)" in out.stdout
 
 
 def test_decode_writes_one_folder_per_stream_named_by_stream_id(tmp_path):

@@ -241,7 +241,7 @@ def test_bad_base64_is_a_bad_frame_in_its_place_not_a_network_gap(tmp_path):
     cap = read_capture(write_capture(tmp_path / "b64.jsonl", lines))
     r = cap.recording.reports["inbound"]
     assert r.bad_frames == 1 and r.gaps == () and r.frames_missing == 0 and r.frames_expected == 10
-    assert "received 10 of 10 expected (0 duplicates)" in r.describe()
+    assert "10 of 10 frames arrived (0 missing)" in r.describe()
 
 
 def test_write_call_records_an_unwritable_folder_in_the_error_and_leaves_no_partial_wav(tmp_path):

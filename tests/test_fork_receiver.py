@@ -65,7 +65,7 @@ def test_the_receiver_writes_a_simulated_call_with_its_faults_to_exact_wavs_and_
     summary = json.loads((session.folder / "summary.json").read_text())
     assert summary["dtmf"] == "8" and summary["bad_lines"] == len(junk)
     assert summary["rtp"]["inbound"]["ssrcs"] == sent.ssrcs["inbound"]
-    assert summary["rtp"]["outbound"]["lost"] == 0 and summary["rtp"]["outbound"]["duplicated"] > 0
+    assert summary["rtp"]["outbound"]["missing"] == 0 and summary["rtp"]["outbound"]["duplicated"] > 0
     assert summary["receiver"]["datagrams_written"] == sent.packets_sent
     stereo, sr = soundfile.read(session.folder / "stereo.wav", dtype="int16")
     assert sr == RATE
@@ -283,7 +283,8 @@ def test_an_unreadable_source_or_output_folder_fails_with_a_message_not_a_traceb
                  ["fork", "simulate", str(tmp_path / "missing.jsonl"), "--rx", "127.0.0.1:9"],
                  ["fork", "capture", "--rx-port", "0", "--tx-port", "0", "--out", str(bad / "sub")]):
         done = subprocess.run([sys.executable, "-m", "telnyx_audio", *args], capture_output=True, text=True, timeout=60)
-        assert done.returncode == 1 and "Traceback" not in done.stderr and str(tmp_path) in done.stderr, done.stderr
+        # a source or an output folder that cannot be used is a mistake in the arguments: exit 2 (#23)
+        assert done.returncode == 2 and "Traceback" not in done.stderr and str(tmp_path) in done.stderr, done.stderr
 
 
 def test_fork_call_on_a_receiver_bound_to_every_address_needs_its_public_address(tmp_path):

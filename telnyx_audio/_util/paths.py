@@ -7,7 +7,7 @@ from pathlib import Path
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 #: Suffixes a capture file's name loses to name its outputs (``x.jsonl.gz`` -> ``x``).
-CAPTURE_SUFFIXES = (".gz", ".jsonl", ".json", ".ndjson", ".log", ".txt", ".rtpcap")
+CAPTURE_SUFFIXES = (".gz", ".jsonl", ".json", ".ndjson", ".log", ".txt", ".rtpcap", ".pcapng", ".pcap", ".cap")
 #: Names the capture server (``messages.jsonl``) and the fork receiver (``fork.rtpcap``) give
 #: every capture, without suffixes: the folder they are in names the call.
 GENERIC_CAPTURE_NAMES = ("messages", "fork")

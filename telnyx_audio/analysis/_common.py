@@ -35,6 +35,25 @@ def _as_float(pcm: Any) -> np.ndarray:
     return arr.astype(np.float32, copy=False)
 
 
+def _lost_spans(audio: Any, parties: Any, lost: Any = None) -> list[np.ndarray]:
+    """Per track, the ``(start_s, end_s)`` spans the network lost, shape (k, 2) float64 each:
+    ``lost`` when given (a pair of span lists, or a dict by party or by track name), else what
+    a Recording (or a Capture's) reports in its ``lost``; none for plain arrays."""
+    if lost is None:
+        lost = getattr(_source(audio), "lost", None) if not isinstance(audio, np.ndarray) else None
+        if not isinstance(lost, dict):
+            return [np.zeros((0, 2)) for _ in parties]
+        lost = [lost.get(track, ()) for track in ("inbound", "outbound")]
+    elif isinstance(lost, dict):
+        unknown = set(lost) - set(parties) - {"inbound", "outbound"}
+        if unknown:
+            raise ValueError(f"lost names tracks {sorted(unknown)}; expected {list(parties)} or inbound/outbound")
+        lost = [lost.get(p, lost.get(t, ())) for p, t in zip(parties, ("inbound", "outbound"))]
+    elif len(lost) != len(parties):
+        raise ValueError(f"lost must hold one list of (start_s, end_s) spans per track, got {len(lost)} for {len(parties)} tracks")
+    return [np.asarray(spans, np.float64).reshape(-1, 2) for spans in lost]
+
+
 def _rate(sr: Any, pcm: Any = None) -> int:
     """The sample rate: ``sr`` when given, else the one the audio carries (Recording, track, Capture)."""
     rate = sr if sr is not None else getattr(_source(pcm), "sample_rate", None)

@@ -43,7 +43,8 @@ def check_codec(pcm: np.ndarray, encoding: str) -> CodecCheck:
     pcm : np.ndarray
         The decoded samples (int16 or float), one track or several.
     encoding : str
-        The law they were decoded with: ``"PCMU"`` or ``"PCMA"``.
+        The law they were decoded with: ``"PCMU"`` or ``"PCMA"``, in any case or MIME
+        spelling (``"ulaw"``, ``"audio/x-alaw"``...), as everywhere in the toolkit.
 
     Returns
     -------
@@ -64,8 +65,15 @@ def check_codec(pcm: np.ndarray, encoding: str) -> CodecCheck:
     >>> check_codec(wrong, "PCMU").suspect, check_codec(voice, "PCMU").suspect
     (True, False)
     """
+    from telnyx_audio.codecs import normalize_encoding
+
+    given = encoding
+    try:
+        encoding = normalize_encoding(encoding)
+    except ValueError:
+        pass  # said below, with what check_codec takes
     if encoding not in ("PCMU", "PCMA"):
-        raise ValueError(f"check_codec applies to PCMU or PCMA audio, got {encoding!r}")
+        raise ValueError(f"check_codec applies to PCMU or PCMA audio (mu-law or A-law), got {given!r}")
     arr = to_int16(pcm)
     other = "PCMA" if encoding == "PCMU" else "PCMU"
     score = law_score(arr.reshape(-1), encoding)  # shared with the capture reader's check

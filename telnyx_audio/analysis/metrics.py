@@ -14,6 +14,11 @@ Definitions, so every figure means one thing:
 - An **overlap** is any span where both parties speak.
 - A **silence** is a span inside the call (after the first sound, before the last) where
   neither party speaks nor sends DTMF; those longer than ``silence_s`` are dead air.
+- **Lost** audio (the gaps a Recording's reports list: frames that never arrived, filled with
+  silence or made up by a decoder) is neither speech nor silence: it never feeds the noise
+  estimate, never starts or ends speech (a short loss inside speech is bridged as a pause is),
+  and a loss of ``min_pause_s`` (0.3 s) or more is no part of a silence. It is reported on
+  its own (``lost``, segments of kind ``"lost"``; the call table's ``<track>_gap_ms``).
 """
 
 from __future__ import annotations
@@ -24,12 +29,18 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from telnyx_audio.analysis._common import _EPS, _as_array, _as_float, _edges, _rate, _segments, _source, _spans_to_mask
+from telnyx_audio.analysis._common import (_EPS, _as_array, _as_float, _edges, _lost_spans, _rate, _segments, _source,
+                                           _spans_to_mask)
 from telnyx_audio.analysis.dtmf import detect_dtmf
-from telnyx_audio.analysis.vad import Speech, _band_power, detect_speech
+from telnyx_audio.analysis.vad import Speech, _band_power, _runs_shorter_than, detect_speech, lost_frames
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
+
+#: What every time of an analysis counts from (each table's ``.attrs["time_zero"]`` says it):
+#: webhook tables give the same clock as ``audio_t_s``.
+TIME_ZERO = ("start_s/end_s: seconds since the recording's first sample, the stream's first audio"
+             " (streaming.started; a webhook table's audio_t_s)")
 
 __all__ = ["levels", "CallAnalysis", "analyze_call"]
 
@@ -62,7 +73,8 @@ def levels(pcm: Any, sr: int | None = None, speech: Speech | None = None, *, exc
     -------
     dict
         ``rms_dbfs``, ``peak_dbfs`` (dB re int16 full scale), ``clipping_ratio`` (fraction of
-        samples clipped, 0..1), ``dc_offset`` (fraction of full scale), ``snr_db`` (band energy
+        samples clipped, 0..1), ``clipping_pct`` (the same in percent, as the call table's
+        ``<party>_clipping_pct``), ``dc_offset`` (fraction of full scale), ``snr_db`` (band energy
         of speech frames over that of the other frames, dB; NaN without both).
 
     Notes
@@ -89,7 +101,8 @@ def levels(pcm: Any, sr: int | None = None, speech: Speech | None = None, *, exc
     encoding = None if encoding is None else str(encoding).upper()
     full_scale = _FULL_SCALE.get(encoding, 32767)
     if x.size == 0:
-        return {"rms_dbfs": -np.inf, "peak_dbfs": -np.inf, "clipping_ratio": 0.0, "dc_offset": 0.0, "snr_db": np.nan}
+        return {"rms_dbfs": -np.inf, "peak_dbfs": -np.inf, "clipping_ratio": 0.0, "clipping_pct": 0.0, "dc_offset": 0.0,
+                "snr_db": np.nan}
     # Sums block by block, in float64: no whole-track float copy.
     total = square = peak = 0.0
     clipped = 0
@@ -127,7 +140,8 @@ def levels(pcm: Any, sr: int | None = None, speech: Speech | None = None, *, exc
     if (mask & keep).any() and (~mask & keep).any():
         snr = float(10 * np.log10(energy[mask & keep].mean() / max(energy[~mask & keep].mean(), _EPS)))
     return {"rms_dbfs": float(20 * np.log10(max(rms, _EPS))), "peak_dbfs": float(20 * np.log10(max(peak, _EPS))),
-            "clipping_ratio": clipped / x.size, "dc_offset": total / x.size, "snr_db": snr}
+            "clipping_ratio": clipped / x.size, "clipping_pct": 100.0 * clipped / x.size, "dc_offset": total / x.size,
+            "snr_db": snr}
 
 
 @lru_cache(maxsize=1)
@@ -184,10 +198,14 @@ class CallAnalysis:
     silences : DataFrame
         Dead air, silences longer than ``silence_threshold_s``: ``start_s``, ``end_s``, ``duration_s``.
     levels : DataFrame
-        Per party: ``rms_dbfs``, ``peak_dbfs``, ``clipping_ratio`` (0..1), ``dc_offset``, ``snr_db``.
+        Per party: ``rms_dbfs``, ``peak_dbfs``, ``clipping_ratio`` (0..1), ``clipping_pct``
+        (0..100, as ``to_dict``'s ``<party>_clipping_pct``), ``dc_offset``, ``snr_db``.
     dtmf : DataFrame
         In-band digits on either track: ``track``, ``digit``, ``start_s``, ``end_s``,
         ``duration_s``, ``level_dbfs``.
+    lost : DataFrame
+        Audio the network lost (the recording's gaps), neither speech nor silence: ``track``
+        (the party), ``start_s``, ``end_s``, ``duration_s``. Empty for a plain array.
     dtmf_events : str
         Digits of the stream's ``dtmf`` events, in order (``""`` when none or not given).
     speech : dict of str to Speech
@@ -209,6 +227,7 @@ class CallAnalysis:
     silence_threshold_s: float = 2.0
     longest_silence_s: float = 0.0
     parties: tuple[str, str] = ("inbound", "outbound")
+    lost: "pd.DataFrame | None" = field(default=None, repr=False)
 
     @property
     def response_latencies_s(self) -> np.ndarray:
@@ -256,6 +275,14 @@ class CallAnalysis:
         row["dtmf_events"] = self.dtmf_events
         return row
 
+    def _lost_table(self) -> "pd.DataFrame":
+        import pandas as pd
+
+        if self.lost is not None:
+            return self.lost
+        return pd.DataFrame({"track": pd.Series(dtype=str), "start_s": pd.Series(dtype=float),
+                             "end_s": pd.Series(dtype=float), "duration_s": pd.Series(dtype=float)})
+
     def segments(self) -> "pd.DataFrame":
         """Every span found, one per row: speech, turns, overlaps, interruptions, dead air, DTMF.
 
@@ -263,7 +290,8 @@ class CallAnalysis:
         -------
         pandas.DataFrame
             ``kind`` (``"speech"``, ``"turn"``, ``"overlap"``, ``"interruption"``,
-            ``"silence"`` (dead air over the threshold) or ``"dtmf"``), ``track`` (the party;
+            ``"silence"`` (dead air over the threshold), ``"dtmf"`` or ``"lost"`` (audio the
+            network lost: neither speech nor silence)), ``track`` (the party;
             the interrupter for an interruption; ``""`` for both), ``start_s``, ``end_s``,
             ``duration_s``, ``label`` (the digit for DTMF, ``""`` otherwise); sorted by start.
         """
@@ -276,9 +304,14 @@ class CallAnalysis:
         parts.append(self.interruptions[cols].assign(kind="interruption", track=self.interruptions["interrupter"], label=""))
         parts.append(self.silences[cols].assign(kind="silence", track="", label=""))
         parts.append(self.dtmf[cols].assign(kind="dtmf", track=self.dtmf["track"], label=self.dtmf["digit"]))
+        lost = self._lost_table()
+        if len(lost):
+            parts.append(lost[cols].assign(kind="lost", track=lost["track"], label=""))
         order = ["kind", "track", "start_s", "end_s", "duration_s", "label"]
         table = pd.concat([p[order].astype({"kind": str, "track": str, "label": str}) for p in parts], ignore_index=True)
-        return table.sort_values(["start_s", "kind"], kind="stable").reset_index(drop=True)
+        table = table.sort_values(["start_s", "kind"], kind="stable").reset_index(drop=True)
+        table.attrs["time_zero"] = TIME_ZERO
+        return table
 
     @property
     def summary(self) -> str:
@@ -300,6 +333,10 @@ class CallAnalysis:
                      f" ({d['dead_air_s']:.1f} s dead air; longest silence {d['longest_silence_s']:.1f} s)")
         if d["dtmf_inband"] or d["dtmf_events"]:
             parts.append(f"DTMF in band {d['dtmf_inband'] or 'none'!r}, events {d['dtmf_events'] or 'none'!r}")
+        lost = self._lost_table()
+        if len(lost):
+            a_lost, b_lost = (float(lost.loc[lost["track"] == p, "duration_s"].sum()) for p in (a, b))
+            parts.append(f"lost audio {a} {a_lost:.2f} s, {b} {b_lost:.2f} s (neither speech nor silence)")
         return "; ".join(parts)
 
     def __repr__(self) -> str:
@@ -345,13 +382,16 @@ def _dtmf_digits(events: Any) -> str:
 
 
 def analyze_call(audio: Any, sr: int | None = None, *, silence_s: float = 2.0, dtmf_events: Any = None,
-                 parties: Sequence[str] = ("inbound", "outbound"), encoding: str | None = None, **vad: Any) -> CallAnalysis:
+                 parties: Sequence[str] = ("inbound", "outbound"), encoding: str | None = None, lost: Any = None,
+                 **vad: Any) -> CallAnalysis:
     """Measure a two-party call: talk time, turns, latency, interruptions, overlaps, dead air, levels, DTMF.
 
     In-band DTMF is found on both tracks (:func:`~telnyx_audio.analysis.detect_dtmf`) and
     removed from speech, so key presses count toward neither talk time nor turns; digits are
-    reported on their own, beside the stream's ``dtmf`` events. See this module's docstring
-    for the definitions of turn, response latency, interruption, overlap and silence.
+    reported on their own, beside the stream's ``dtmf`` events. Audio the network lost (the
+    gaps a Recording reports) is neither speech nor silence (see :func:`detect_speech`) and is
+    reported on its own. See this module's docstring for the definitions of turn, response
+    latency, interruption, overlap, silence and lost audio.
 
     Parameters
     ----------
@@ -368,6 +408,10 @@ def analyze_call(audio: Any, sr: int | None = None, *, silence_s: float = 2.0, d
     encoding : str, optional
         The codec of a plain array (a Recording or Capture carries its own): clipping is
         judged against its full scale (see :func:`levels`).
+    lost : pair of array-like of (start_s, end_s), or dict, optional
+        Spans of each track the network lost, ``[inbound, outbound]`` (or by name). A
+        Recording or Capture carries its own (:attr:`Recording.lost <telnyx_audio.Recording>`);
+        give it for a plain array cut from one.
     **vad
         Passed to :func:`detect_speech` for both tracks.
 
@@ -387,6 +431,7 @@ def analyze_call(audio: Any, sr: int | None = None, *, silence_s: float = 2.0, d
     """
     import pandas as pd
 
+    _refuse_path(audio, "analyze_call")
     rate = _rate(sr, audio)
     x = _as_array(audio)  # as it is: each step below takes one track at a time, in blocks
     if x.ndim != 2 or x.shape[0] != 2:
@@ -409,7 +454,10 @@ def analyze_call(audio: Any, sr: int | None = None, *, silence_s: float = 2.0, d
     # track as echo, and neither is talk.
     n = x.shape[1] // int(round(frame_s * rate))
     tone = _spans_to_mask(dtmf["start_s"].to_numpy() - _DTMF_MARGIN_S, dtmf["end_s"].to_numpy() + _DTMF_MARGIN_S, n, frame_s)
-    speech = {name: detect_speech(x[i], rate, exclude=tone, **vad) for i, name in enumerate(parties)}
+    spans = _lost_spans(audio, parties, lost)
+    gone = [lost_frames(s, n, frame_s) for s in spans]  # (lost, tainted) per track
+    speech = {name: detect_speech(x[i], rate, exclude=tone, lost=spans[i] if spans[i].size else None, **vad)
+              for i, name in enumerate(parties)}
     a, b = speech[parties[0]].mask, speech[parties[1]].mask
 
     talk_frames = np.array([a.sum(), b.sum()])
@@ -422,8 +470,12 @@ def analyze_call(audio: Any, sr: int | None = None, *, silence_s: float = 2.0, d
     segs = pd.concat([speech[p].segments.assign(party=p) for p in parties]).sort_values(["start_s", "end_s"], kind="stable")
     turns, interruptions = _turns(segs, parties)
 
-    # Silences: neither speaking nor keying, between the first and the last sound of the call.
-    quiet_starts, quiet_ends = _edges(~(a | b | tone))
+    # Silences: neither speaking nor keying, between the first and the last sound of the call;
+    # a loss shorter than a pause inside a silence does not end it, a longer one is not silence.
+    either_lost = gone[0][0] | gone[1][0]
+    min_pause = int(round(float(vad.get("min_pause_s", 0.3)) / frame_s))
+    long_lost = either_lost & ~_runs_shorter_than(either_lost, True, min_pause)
+    quiet_starts, quiet_ends = _edges(~(a | b | tone | long_lost))
     inside = (quiet_starts > 0) & (quiet_ends < n)
     quiet_s = (quiet_ends - quiet_starts)[inside] * frame_s
     longest = float(quiet_s.max()) if quiet_s.size else 0.0
@@ -431,8 +483,26 @@ def analyze_call(audio: Any, sr: int | None = None, *, silence_s: float = 2.0, d
     silences = pd.DataFrame({"start_s": quiet_starts[inside][over] * frame_s, "end_s": quiet_ends[inside][over] * frame_s,
                              "duration_s": quiet_s[over]})
 
-    lv = pd.DataFrame([levels(x[i], rate, speech[p], exclude=tone, encoding=encoding) for i, p in enumerate(parties)],
-                      index=list(parties))
+    # Lost frames (and those whose window reaches into them) are neither the speech nor the
+    # noise of the SNR.
+    lv = pd.DataFrame([levels(x[i], rate, speech[p], exclude=tone | gone[i][1], encoding=encoding)
+                       for i, p in enumerate(parties)], index=list(parties))
     lv.index.name = "party"
+    lost_table = pd.DataFrame(
+        {"track": np.repeat(np.array(parties, dtype=object), [s.shape[0] for s in spans]),
+         "start_s": np.concatenate([s[:, 0] for s in spans]), "end_s": np.concatenate([s[:, 1] for s in spans])})
+    lost_table["duration_s"] = lost_table["end_s"] - lost_table["start_s"]
+    lost_table = lost_table.sort_values("start_s", kind="stable").reset_index(drop=True)
+    for table in (turns, interruptions, overlaps, silences, dtmf, lost_table):
+        table.attrs["time_zero"] = TIME_ZERO
     return CallAnalysis(talk, turns, interruptions, overlaps, silences, lv, dtmf, events, speech, x.shape[1] / rate,
-                        float(silence_s), longest, parties)
+                        float(silence_s), longest, parties, lost=lost_table)
+
+
+def _refuse_path(audio: Any, name: str) -> None:
+    """A file name is not audio: say how to read it (analysis stands below the readers)."""
+    import os
+
+    if isinstance(audio, (str, bytes, os.PathLike)):
+        raise TypeError(f"{name} takes audio (a Capture, Recording or array), not the path {audio!r}:"
+                        f" read it first, capture = telnyx_audio.read_capture({str(audio)!r}); {name}(capture)")

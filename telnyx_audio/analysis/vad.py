@@ -7,7 +7,11 @@ at 5 dB SNR overall is still 15 dB or more above the noise in the bands that hol
 formants, while noise alone stays near 0 dB in every band. Digital silence (a muted or
 comfort-noise-free line, or a jitter buffer's fill) is recognised as such: it is never speech
 and never pulls the noise estimate down, so a recording's own hiss next to it is not mistaken
-for a voice. All of it works on whole arrays; an hour of 8 kHz audio takes well under a second.
+for a voice. Spans the network lost (``lost=``: the gaps a recording reports, filled with
+silence or made up by a decoder) are neither speech nor silence: they never feed the noise
+estimate nor the loud level, never start or end speech, and a short one inside speech is
+bridged as a pause would be. All of it works on whole arrays; an hour of 8 kHz audio takes well
+under a second.
 
 Measured on real and synthetic telephone speech beside webrtcvad and Silero VAD by
 ``bench/vad.py`` (parameters tuned on one set of recordings, scored on another).
@@ -22,12 +26,12 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from telnyx_audio._util.dsp import to_int16
-from telnyx_audio.analysis._common import _as_float, _edges, _fill, _rate, _segments
+from telnyx_audio.analysis._common import _as_float, _edges, _fill, _rate, _segments, _spans_to_mask
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["Speech", "detect_speech", "speech_score"]
+__all__ = ["Speech", "detect_speech", "speech_score", "lost_frames"]
 
 _SILENT = 1e-11  # band power (full scale = 0.5) under which a frame is digital silence: G.711's quietest codes sit above it
 _FLOOR = 10 ** (-95 / 10)  # the lowest noise estimate per band (dB re full-scale sine power)
@@ -69,20 +73,60 @@ class Speech:
     band_energy_db : np.ndarray of float32, shape (n_frames,), or None
         Each frame's power from 200 Hz up (dB re full scale), as the default method measured
         it (None for ``method="webrtc"``); :func:`levels` reuses it.
+    lost : np.ndarray of bool, shape (n_frames,), or None
+        Frames that hold audio the network lost (from ``lost=``; None when none was given).
+        They are neither speech nor silence; one inside speech is bridged as a pause is.
     """
 
     mask: np.ndarray
     segments: "pd.DataFrame"
     frame_s: float = 0.01
     band_energy_db: np.ndarray | None = field(default=None, repr=False, compare=False)
+    lost: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def speech_s(self) -> float:
         """Seconds of speech (frames marked times the frame length)."""
         return float(self.mask.sum() * self.frame_s)
 
+    @property
+    def lost_s(self) -> float:
+        """Seconds of frames that hold lost audio (0.0 when none was given)."""
+        return 0.0 if self.lost is None else float(self.lost.sum() * self.frame_s)
+
     def __repr__(self) -> str:
-        return f"<Speech {len(self.segments)} segments, {self.speech_s:.2f} s of {self.mask.size * self.frame_s:.2f} s>"
+        lost = f", {self.lost_s:.2f} s lost" if self.lost_s else ""
+        return f"<Speech {len(self.segments)} segments, {self.speech_s:.2f} s of {self.mask.size * self.frame_s:.2f} s{lost}>"
+
+
+def lost_frames(spans: Any, n_frames: int, frame_s: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+    """Which frames a set of lost spans touches: the frames themselves, and those whose analysis
+    window (twice the frame, centred on it) reaches into a span.
+
+    Parameters
+    ----------
+    spans : array-like of float, shape (k, 2)
+        ``(start_s, end_s)`` of each span the network lost (a Recording's ``lost[track]``).
+    n_frames : int
+    frame_s : float
+
+    Returns
+    -------
+    (np.ndarray of bool, np.ndarray of bool), each of shape (n_frames,)
+        ``lost`` (the frame overlaps a span) and ``tainted`` (its window does: a superset).
+
+    Examples
+    --------
+    >>> lost, tainted = lost_frames([(0.04, 0.06)], 10)
+    >>> np.flatnonzero(lost).tolist(), np.flatnonzero(tainted).tolist()
+    ([4, 5], [3, 4, 5, 6])
+    """
+    spans = np.asarray(spans, np.float64).reshape(-1, 2)
+    if spans.size and not (np.isfinite(spans).all() and (spans[:, 1] >= spans[:, 0]).all()):
+        raise ValueError(f"lost spans must be (start_s, end_s) pairs with end_s >= start_s, got {spans.tolist()!r}")
+    lost = _spans_to_mask(spans[:, 0], spans[:, 1], n_frames, frame_s)
+    tainted = _spans_to_mask(spans[:, 0] - frame_s / 2, spans[:, 1] + frame_s / 2, n_frames, frame_s)
+    return lost, tainted
 
 
 def _grow(seed: np.ndarray, allowed: np.ndarray) -> np.ndarray:
@@ -140,12 +184,26 @@ def _band_power(x: np.ndarray, rate: int, frame: int, chunk: int = 256) -> np.nd
     return out
 
 
-def _blocks(values: np.ndarray, block: int) -> np.ndarray:
-    """(n_blocks, block, ...) view of per-frame values, the last block padded with the last frame."""
+def _blocks(values: np.ndarray, block: int, mirror: bool = False) -> np.ndarray:
+    """(n_blocks, block, ...) view of per-frame values, the last block padded with the last frame;
+    with ``mirror``, filled up with the frames before its end, mirrored (frames joined across
+    lost spans can end on one odd frame, which repeated would become the whole block's
+    quantile). The detector's own path (no loss) keeps the padding it was tuned with."""
     extra = -values.shape[0] % block
-    if extra:
+    if extra and not mirror:
         values = np.concatenate((values, np.repeat(values[-1:], extra, axis=0)))
+    elif extra:
+        tail = values[::-1][1 : extra + 1] if values.shape[0] > extra else values[:0]
+        values = np.concatenate((values, tail, np.repeat(values[-1:], extra - tail.shape[0], axis=0)))
     return values.reshape((-1, block) + values.shape[1:])
+
+
+def _nearest(heard: np.ndarray, n: int) -> np.ndarray:
+    """For each of ``n`` frames, the position in ``heard`` (sorted frame indices) of the nearest one."""
+    after = np.clip(np.searchsorted(heard, np.arange(n)), 0, heard.size - 1)
+    before = np.clip(after - 1, 0, heard.size - 1)
+    frames = np.arange(n)
+    return np.where(np.abs(heard[before] - frames) <= np.abs(heard[after] - frames), before, after)
 
 
 def _lower_quantile(blocks: np.ndarray, q: float) -> np.ndarray:
@@ -154,7 +212,8 @@ def _lower_quantile(blocks: np.ndarray, q: float) -> np.ndarray:
     return np.partition(blocks, k, axis=1)[:, k]
 
 
-def _noise(power: np.ndarray, silent: np.ndarray, under_voice: np.ndarray, block: int, blocks: int) -> np.ndarray:
+def _noise(power: np.ndarray, silent: np.ndarray, under_voice: np.ndarray, block: int, blocks: int,
+           mirror: bool = False) -> np.ndarray:
     """Per frame and band, the line's mean noise power.
 
     Mostly a low quantile of each ``block`` of frames, the lowest of the ``blocks`` blocks
@@ -168,11 +227,11 @@ def _noise(power: np.ndarray, silent: np.ndarray, under_voice: np.ndarray, block
     from scipy.ndimage import minimum_filter1d
 
     quiet = np.where(silent[:, None], np.float32(_FLOOR / _BIAS), power)
-    grouped = _blocks(quiet, block)
+    grouped = _blocks(quiet, block, mirror)
     per_block = _lower_quantile(grouped, _QUANTILE)
     floor = minimum_filter1d(per_block, blocks, axis=0, mode="nearest") * np.float32(_BIAS)
     level = np.log10(grouped + np.float32(1e-20))
-    steady = (level.std(axis=1).max(axis=1) * 10 < _STEADY_DB) & ~_blocks(silent, block).any(axis=1) & under_voice
+    steady = (level.std(axis=1).max(axis=1) * 10 < _STEADY_DB) & ~_blocks(silent, block, mirror).any(axis=1) & under_voice
     if steady.any():
         own = grouped.mean(axis=1)
         # The nearest steady block on either side (within the window) bounds the floor from below.
@@ -190,12 +249,12 @@ def _noise(power: np.ndarray, silent: np.ndarray, under_voice: np.ndarray, block
     return np.repeat(np.maximum(floor, np.float32(_FLOOR)), block, axis=0)[: power.shape[0]]
 
 
-def _loud(energy: np.ndarray, block: int, blocks: int) -> np.ndarray:
+def _loud(energy: np.ndarray, block: int, blocks: int, mirror: bool = False) -> np.ndarray:
     """Per frame, the track's loud level nearby (dB): the 90th percentile of each block, the
     highest of the ``blocks`` blocks around it."""
     from scipy.ndimage import maximum_filter1d
 
-    per_block = _lower_quantile(_blocks(energy, block), 0.9)
+    per_block = _lower_quantile(_blocks(energy, block, mirror), 0.9)
     return np.repeat(maximum_filter1d(per_block, blocks, mode="nearest"), block)[: energy.size]
 
 
@@ -238,31 +297,53 @@ def speech_score(pcm: Any, sr: int | None = None, *, frame_s: float = 0.01) -> n
 
 
 def _features(x: np.ndarray, rate: int, frame_s: float, block_s: float = 0.4, window_s: float = 3.0,
-              loud_s: float = 10.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per frame: the speech score (NaN for digital silence), band energy (dB), how far that
-    lies below the track's loud level nearby (dB), and the score of the bands under 3.8 kHz
-    alone (the same bands at any rate)."""
+              loud_s: float = 10.0, lost: np.ndarray | None = None,
+              tainted: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per frame: the speech score (NaN for digital silence and lost frames), band energy (dB),
+    how far that lies below the track's loud level nearby (dB), and the score of the bands
+    under 3.8 kHz alone (the same bands at any rate).
+
+    ``tainted`` frames (their window reaches into lost audio, see :func:`lost_frames`) are not
+    digital silence and feed neither the noise estimate nor the loud level: both are measured
+    on the frames heard, joined end to end as if the lost ones had never been (so each block
+    holds as many frames as without loss, and the estimate keeps its statistics), and each
+    tainted frame takes the figures of the nearest frame heard. ``lost`` frames score NaN."""
     frame = int(round(frame_s * rate))
     block = max(1, int(round(block_s / frame_s)))
     power = _band_power(x, rate, frame)
     total = power.sum(axis=1)
     silent = total < _SILENT * power.shape[1]
     energy = 10 * np.log10(total + np.float32(1e-20))
-    below = _loud(energy, block, max(1, int(round(loud_s / block_s)))) - energy
-    under_voice = _blocks(below, block).min(axis=1) > _UNDER_VOICE_DB
-    noise = _noise(power, silent, under_voice, block, max(1, int(round(window_s / block_s))))
+    heard = slice(None)
+    if tainted is not None and tainted[: silent.size].any() and not tainted[: silent.size].all():
+        tainted = tainted[: silent.size]
+        silent &= ~tainted  # a lost frame's fill is not the line's silence
+        heard = np.flatnonzero(~tainted)
+    joined = not isinstance(heard, slice)  # frames joined across lost spans
+    loud = _loud(energy[heard], block, max(1, int(round(loud_s / block_s))), joined)
+    below_heard = loud - energy[heard]
+    under_voice = _blocks(below_heard, block, joined).min(axis=1) > _UNDER_VOICE_DB
+    noise = _noise(power[heard], silent[heard], under_voice, block, max(1, int(round(window_s / block_s))), joined)
+    if not isinstance(heard, slice):  # back onto every frame: a tainted one takes the nearest heard frame's
+        nearest = _nearest(heard, silent.size)
+        loud, noise = loud[nearest], noise[nearest]
+    below = loud - energy
     gain = np.maximum(power / noise, 1.0)
     narrow = max(1, int((3800 - 200) // 250))
     terms = gain - 1 - np.log(gain)
     phone = terms[:, :narrow].sum(axis=1) / narrow
     score = phone + terms[:, narrow:].sum(axis=1) / narrow
     score[silent] = phone[silent] = np.nan
+    if lost is not None:
+        lost = lost[: score.size]
+        score[lost] = phone[lost] = np.nan
     return score.astype(np.float32), energy.astype(np.float32), below.astype(np.float32), phone.astype(np.float32)
 
 
 def detect_speech(pcm: Any, sr: int | None = None, *, method: str = "energy", frame_s: float = 0.01,
                   threshold: float = 0.15, extend: float = 0.5, range_db: float = 35.0, min_speech_s: float = 0.06,
-                  min_pause_s: float = 0.3, aggressiveness: int = 2, exclude: np.ndarray | None = None) -> Speech:
+                  min_pause_s: float = 0.3, aggressiveness: int = 2, exclude: np.ndarray | None = None,
+                  lost: Any = None) -> Speech:
     """Find speech in one track, 10 ms at a time.
 
     The default method needs nothing but numpy and scipy. Per frame it measures how far each
@@ -283,6 +364,13 @@ def detect_speech(pcm: Any, sr: int | None = None, *, method: str = "energy", fr
     shorter than 1 s are bridged. Where sound is bounded by digital silence (at least 100 ms
     on each side) there is no hiss to drop, so within 100 ms of speech the gate widens to
     ``range_db`` + 3 dB: the weakest starts and ends of words.
+
+    Audio the network lost (``lost``: a Recording's ``lost[track]``; :func:`analyze_call` passes
+    it for you) is neither speech nor silence. Its frames score nothing and, with their
+    neighbours whose window reaches into it, never feed the noise estimate (the silence a
+    reader puts in a gap would otherwise pull it down, and line noise would pass for speech);
+    a lost span never starts nor ends speech, and one shorter than ``min_pause_s`` inside
+    speech is bridged as a pause is (the talker did not stop for the network).
 
     The defaults were tuned on one set of real recordings and scored on others in
     ``bench/vad.py`` (8 kHz through G.711 and 16 kHz; clean, with pauses of digital silence,
@@ -313,11 +401,15 @@ def detect_speech(pcm: Any, sr: int | None = None, *, method: str = "energy", fr
     exclude : np.ndarray of bool, optional
         Frames that are never speech (one per ``frame_s``), e.g. where DTMF tones sound; no
         pause is bridged across them.
+    lost : array-like of float, shape (k, 2), optional
+        ``(start_s, end_s)`` of each span of the track the network lost (a Recording's
+        ``lost[track]``, the gaps its reports list), whatever fills it (silence, or a
+        decoder's concealment). Ignored by ``method="webrtc"`` but for the mask.
 
     Returns
     -------
     Speech
-        ``mask`` (one bool per frame) and ``segments``.
+        ``mask`` (one bool per frame), ``segments`` and ``lost`` (one bool per frame, or None).
 
     Examples
     --------
@@ -335,17 +427,22 @@ def detect_speech(pcm: Any, sr: int | None = None, *, method: str = "energy", fr
     frame = int(round(frame_s * rate))
     if frame < 8:
         raise ValueError(f"frame_s={frame_s} is too short at {rate} Hz")
+    gone = tainted = None
+    if lost is not None:
+        gone, tainted = lost_frames(lost, x.size // frame, frame_s)
     energy = None
     if method == "webrtc":
         mask = _webrtc(x, rate, frame, aggressiveness)
+        if gone is not None:
+            mask = mask & ~gone
     elif method == "energy":
-        score, energy, below, phone = _features(x, rate, frame_s)
+        score, energy, below, phone = _features(x, rate, frame_s, lost=gone, tainted=tainted)
         heard = phone[~np.isnan(phone)]
         typical = np.percentile(heard, 80) if heard.size else np.inf
         if _LOW_SNR[0] <= typical < _LOW_SNR[1]:  # speech weak in loud noise all through the call
             threshold *= _LOW_SNR_SCALE
             min_pause_s = max(min_pause_s, _LOW_SNR_PAUSE_S)
-        mask = _decide(score, below, rate, frame_s, threshold, extend, range_db)
+        mask = _decide(score, below, rate, frame_s, threshold, extend, range_db, gone)
     else:
         raise ValueError(f"method must be 'energy' or 'webrtc', got {method!r}")
     if exclude is not None:  # before bridging pauses, so a pause is never bridged across an excluded span
@@ -355,22 +452,36 @@ def detect_speech(pcm: Any, sr: int | None = None, *, method: str = "energy", fr
     if exclude is not None:
         mask = mask & ~exclude
     mask = mask & ~_runs_shorter_than(mask, True, int(round(min_speech_s / frame_s)))
-    return Speech(mask, _segments(mask, frame_s), frame_s, energy)
+    return Speech(mask, _segments(mask, frame_s), frame_s, energy, gone)
 
 
 def _decide(score: np.ndarray, below: np.ndarray, rate: int, frame_s: float, threshold: float, extend: float,
-            range_db: float) -> np.ndarray:
-    """Speech per frame from the score and the level under the voice (before pauses are bridged)."""
+            range_db: float, lost: np.ndarray | None = None) -> np.ndarray:
+    """Speech per frame from the score and the level under the voice (before pauses are bridged).
+
+    ``lost`` frames (score NaN) are never speech; the running averages of the score are taken
+    over the frames heard, so a lost frame neither lowers nor raises its neighbours'."""
     from scipy.ndimage import uniform_filter1d
 
     possible = ~np.isnan(score) & (below < range_db)  # not digital silence, not hiss far under the voice
-    smooth = uniform_filter1d(np.nan_to_num(score), max(1, int(round(0.09 / frame_s))), mode="nearest")  # 90 ms
+    if lost is not None and not lost.any():
+        lost = None
+    values = np.nan_to_num(score)
+
+    def average(frames: int) -> np.ndarray:
+        mean = uniform_filter1d(values, frames, mode="nearest")
+        if lost is None:
+            return mean
+        heard = uniform_filter1d((~lost).astype(np.float32), frames, mode="nearest")
+        return np.divide(mean, heard, out=np.zeros_like(mean), where=heard > 1e-6)
+
+    smooth = average(max(1, int(round(0.09 / frame_s))))  # 90 ms
     seed = (smooth >= threshold) & possible
     seed &= ~_runs_shorter_than(seed, True, 2)  # speech lasts; a lone loud noise frame does not
     # Quiet speech in loud noise: over half a second its score stands clear of noise's, whose
     # average over that long hardly moves (noise alone reaches 0.055 per 14 bands; bands over
     # 3.8 kHz add theirs at wideband rates). Not far under the voice, and not in a blip.
-    slow = uniform_filter1d(np.nan_to_num(score), max(1, int(round(_SLOW_S / frame_s))), mode="nearest")
+    slow = average(max(1, int(round(_SLOW_S / frame_s))))
     slow_threshold = _SLOW * _n_bands(rate) / _n_bands(8000)
     seed |= (slow >= slow_threshold) & (smooth >= threshold * extend) & possible & (below < _SLOW_RANGE_DB)
     weak = (smooth >= threshold * extend) & possible
@@ -378,7 +489,9 @@ def _decide(score: np.ndarray, below: np.ndarray, rate: int, frame_s: float, thr
     reach = int(round(_EDGE_S / frame_s))
     if reach and mask.any():
         edge = (smooth >= threshold * extend) & (below < range_db + _EDGE_DB) & _near(mask, reach)
-        silent = np.isnan(score)
+        if lost is not None:
+            edge &= ~lost
+        silent = np.isnan(score) if lost is None else np.isnan(score) & ~lost
         silent &= ~_runs_shorter_than(silent, True, int(round(_EDGE_SILENCE_S / frame_s)))  # a pause, not a stray zero frame
         mask = _grow(mask, mask | (edge & _between_silences(silent)))
     return mask

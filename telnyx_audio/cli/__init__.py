@@ -11,13 +11,35 @@ import json
 import os
 import sys
 from pathlib import Path
+import typing
 from typing import Sequence
 
 from telnyx_audio._util.paths import capture_stem, claim_name, safe_name, stream_folders
+from telnyx_audio.cli._args import (existing_file, non_negative_float, port_number, positive_float, positive_int,
+                                    probability, sample_rate)
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_API, EXIT_NO_ANSWER = 0, 1, 2, 3, 4
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose mistakes are one line (the command, the flag and the value,
+    and where to read more), exit code 2."""
+
+    def error(self, message: str) -> "typing.NoReturn":  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may well be reachable from elsewhere
+        return False
 
 
 def _describe(capture) -> str:
@@ -66,12 +88,16 @@ def _decode(args: argparse.Namespace) -> int:
     status = EXIT_OK
     for path in args.captures:
         try:
-            captures = read_captures(path, media_format=given)
+            captures = read_captures(path, media_format=given, pair=args.pair, swap_tracks=args.swap_tracks)
             names = _decode_names(Path(path), captures, used)
         except (TelnyxAudioError, OSError, ValueError, RuntimeError, MemoryError) as exc:
             print(f"{path}: error: {exc}", file=sys.stderr)
             status = EXIT_FAILED
             continue
+        problems = next((c.report.file_problems for c in captures if getattr(c.report, "file_problems", None)), {})
+        for reason, found in problems.items():  # a packet capture with unreadable parts: its calls are still written
+            print(f"{path}: problem: {reason}: {found['count']}", file=sys.stderr)
+            status = EXIT_FAILED
         for capture, name in zip(captures, names):
             label = path if len(captures) == 1 else f"{path} [{capture.stream_id}]"
             for warning in capture.report.warnings:
@@ -151,9 +177,16 @@ def _webhooks_serve(args: argparse.Namespace) -> int:
                              max_body=args.max_body, tolerance_s=args.tolerance, read_timeout_s=args.read_timeout,
                              max_connections=args.max_connections, **service_kwargs(args))
     except ValueError as exc:  # a malformed key included
-        print(f"telnyx-audio: error: {exc}", file=sys.stderr)
+        flag = "--public-key" if args.public_key else "$TELNYX_PUBLIC_KEY"
+        print(f"telnyx-audio webhooks serve: error: {flag}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:
+        if exc.filename is not None:  # a log file cannot be opened
+            rejected = bool(args.rejected) and os.fspath(args.rejected).startswith(os.fspath(exc.filename))
+            flag, value = ("--rejected", args.rejected) if rejected else ("--out", args.out)
+            print(f"telnyx-audio webhooks serve: error: {flag} {value}: {exc.strerror or exc} ({exc.filename})",
+                  file=sys.stderr)
+            return EXIT_USAGE
         print(f"telnyx-audio: error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAILED
     start_logging(args)
@@ -188,8 +221,16 @@ def _send(args: argparse.Namespace) -> int:
     def maybe(value):
         return cc.Unchecked(value) if (args.unchecked and value is not None) else value
 
+    if not (args.api_key or os.environ.get("TELNYX_API_KEY")):
+        print(f"telnyx-audio {args.command} {args.action}: error: no Telnyx API key: set $TELNYX_API_KEY (or give"
+              f" --api-key, which ps shows)", file=sys.stderr)
+        return EXIT_USAGE
+    if args.command == "fork" and args.action == "start" and not (args.rx or args.tx):
+        print("telnyx-audio fork start: error: give --rx udp:IP:PORT, --tx udp:IP:PORT or both (where the fork's RTP goes)",
+              file=sys.stderr)
+        return EXIT_USAGE
     try:
-        client = cc.TelnyxClient(api_key=args.api_key, base_url=args.base_url)
+        client = cc.TelnyxClient(api_key=args.api_key or None, base_url=args.base_url)
         common = {"client_state": args.client_state, "command_id": args.command_id or True}
         if args.command == "stream" and args.action == "start":
             params = dict(_pair(p) for p in args.param or [])
@@ -210,9 +251,12 @@ def _send(args: argparse.Namespace) -> int:
         elif args.command == "fork":
             result = client.stop_forking(args.call_control_id, stream_type=maybe(args.stream_type), **common)
         elif args.action == "start":
-            config = json.loads(args.config) if args.config else {}
+            try:
+                config = json.loads(args.config) if args.config else {}
+            except ValueError as exc:
+                raise ValueError(f"--config must be a JSON object, got {args.config!r}: {exc}") from None
             if not isinstance(config, dict):
-                raise ValueError("--config must be a JSON object")
+                raise ValueError(f"--config must be a JSON object, got {args.config!r}")
             for key in ("language", "transcription_model"):
                 if getattr(args, key, None):
                     config[key] = getattr(args, key)
@@ -323,7 +367,21 @@ def _capture(args: argparse.Namespace) -> int:
     import subprocess
 
     if args.workers < 1:
-        print("telnyx-audio: error: --workers must be at least 1", file=sys.stderr)
+        print(f"telnyx-audio: error: --workers must be at least 1, got {args.workers}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.auth_token is not None and not args.auth_token.strip():
+        print("telnyx-audio: error: --auth-token is empty (an unset variable?): give the token Telnyx will present,"
+              " or --no-auth for a server that takes any stream", file=sys.stderr)
+        return EXIT_USAGE
+    token = args.auth_token or os.environ.get("TELNYX_STREAM_AUTH_TOKEN") or None
+    if token and args.no_auth:
+        print("telnyx-audio: error: --no-auth and an auth token (--auth-token or $TELNYX_STREAM_AUTH_TOKEN):"
+              " give one or the other", file=sys.stderr)
+        return EXIT_USAGE
+    if not token and not args.no_auth and not _is_loopback(args.host):
+        print(f"telnyx-audio: error: --host {args.host} without an auth token would take streams from anyone who"
+              f" can reach it: give --auth-token (or $TELNYX_STREAM_AUTH_TOKEN), or --no-auth to mean it",
+              file=sys.stderr)
         return EXIT_USAGE
     if args.workers > 1:
         if args.port == 0:
@@ -333,13 +391,13 @@ def _capture(args: argparse.Namespace) -> int:
 
         cmd = [sys.executable, "-m", "telnyx_audio", "capture", "--host", args.host, "--port", str(args.port),
                "--out", args.out, "--workers", "1", "--reuse-port", "--max-message-bytes", str(args.max_message_bytes),
-               "--log-level", args.log_level, *_capture_limits(args)]
+               "--log-level", args.log_level, *_capture_limits(args), *(["--no-auth"] if args.no_auth else [])]
         # one file per worker: FILE.<n>; one metrics port per worker: PORT+n
         cmd_for = [cmd + (["--stats", f"{args.stats}.{n}"] if args.stats else []) + service_argv(args, n)
                    for n in range(args.workers)]
         env = dict(os.environ)
-        if args.auth_token:
-            env["TELNYX_STREAM_AUTH_TOKEN"] = args.auth_token  # not on the command line, where ps shows it
+        if token:
+            env["TELNYX_STREAM_AUTH_TOKEN"] = token  # not on the command line, where ps shows it
         children = [subprocess.Popen(c, env=env) for c in cmd_for]
         print(f"capture: {args.workers} workers on ws://{args.host}:{args.port}/ -> {args.out}", flush=True)
 
@@ -356,7 +414,6 @@ def _capture(args: argparse.Namespace) -> int:
     from telnyx_audio.cli.service import on_sigterm, service_kwargs, start_logging
     from telnyx_audio.streams.server import CaptureServer
 
-    token = args.auth_token or os.environ.get("TELNYX_STREAM_AUTH_TOKEN")
     start_logging(args, secrets=(token,))
     try:
         server = CaptureServer(args.out, host=args.host, port=args.port, auth_token=token,
@@ -367,8 +424,17 @@ def _capture(args: argparse.Namespace) -> int:
                                auth_timeout_s=args.auth_timeout, start_timeout_s=args.start_timeout,
                                finalize_workers=args.finalize_workers, finalize_timeout_s=args.finalize_timeout,
                                **service_kwargs(args))
-    except (ValueError, OSError) as exc:
+    except ValueError as exc:
         print(f"telnyx-audio: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # the output folder cannot be made, a certificate cannot be loaded
+        named = os.fspath(exc.filename) if exc.filename is not None else None
+        flag, value = next(((f, v) for f, v in (("--certfile", args.certfile), ("--keyfile", args.keyfile))
+                            if v and named == os.fspath(v)), ("--out", args.out))
+        if flag == "--out" and named is None and args.certfile:  # ssl's own errors name no file
+            flag, value = "--certfile", args.certfile
+        print(f"telnyx-audio capture: error: {flag} {value}: {exc.strerror or exc}"
+              f"{f' ({named})' if named and named != value else ''}", file=sys.stderr)
         return EXIT_USAGE
 
     async def run() -> None:
@@ -377,7 +443,7 @@ def _capture(args: argparse.Namespace) -> int:
         while not server.listening and not task.done():
             await asyncio.sleep(0.01)
         if not task.done():
-            auth = " (auth token required)" if token else ""
+            auth = " (auth token required)" if token else " (no auth token: any stream is taken)"
             scheme = "wss" if args.certfile else "ws"
             metrics = f"; metrics on {server.metrics_url}metrics" if server.metrics_url else ""
             print(f"capture: listening on {scheme}://{args.host}:{server.port}/{auth} -> {server.out}{metrics}",
@@ -403,8 +469,13 @@ def _capture(args: argparse.Namespace) -> int:
 def _simulate(args: argparse.Namespace) -> int:
     from websockets.exceptions import WebSocketException
 
+    from telnyx_audio.errors import TelnyxAudioError
     from telnyx_audio.simulators.stream import simulate
 
+    if not args.url.lower().startswith(("ws://", "wss://")):
+        print(f"telnyx-audio simulate: error: argument URL: expected ws://HOST:PORT/... or wss://..., got {args.url!r}",
+              file=sys.stderr)
+        return EXIT_USAGE
     try:
         report = simulate(args.source, args.url, codec=args.codec, sample_rate=args.sample_rate,
                           tracks=args.tracks, realtime=args.realtime,
@@ -417,6 +488,13 @@ def _simulate(args: argparse.Namespace) -> int:
     except (ValueError, TypeError) as exc:
         print(f"telnyx-audio: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except (TelnyxAudioError, RuntimeError) as exc:  # soundfile's LibsndfileError is a RuntimeError
+        print(f"telnyx-audio simulate: error: argument AUDIO_OR_CAPTURE: {args.source!r} is neither a WAV nor a"
+              f" capture that can be read: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"telnyx-audio: cannot stream to {args.url}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except WebSocketException as exc:  # refused at the upgrade (401), closed (1008)...
         print(f"telnyx-audio: stream refused: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -429,28 +507,30 @@ def _simulate(args: argparse.Namespace) -> int:
 def build_parser(decode_only: bool = False) -> argparse.ArgumentParser:
     """The argument parser of ``telnyx-audio`` (subcommands included; only ``decode`` when
     ``decode_only``, which spares decode the other commands' imports)."""
-    parser = argparse.ArgumentParser(
-        prog="telnyx-audio", description="Capture, decode and analyse Telnyx call audio."
-    )
+    parser = _Parser(prog="telnyx-audio", description="Capture, decode and analyse Telnyx call audio.")
     from telnyx_audio import __version__
 
     parser.add_argument("--version", action="version", version=f"telnyx-audio {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     dec = sub.add_parser(
         "decode",
-        help="decode capture files (JSONL of Telnyx messages) to WAV and summary.json",
+        help="decode capture files (JSONL of Telnyx messages, fork .rtpcap, pcap/pcapng) to WAV and summary.json",
         description="For each stream of each capture, write inbound.wav and/or outbound.wav (the "
         "tracks that carried media), stereo.wav (left inbound, right outbound; a missing track is "
         "silent) and summary.json into OUT/<capture name>/ (OUT/<capture name>/<stream id>/ when a "
         "file holds several streams). Warnings (guesses, surprises) go to stderr and the summary. "
         "A bad file is reported and the others are still decoded (exit code 1).",
     )
-    dec.add_argument("captures", nargs="+", metavar="CAPTURE.jsonl", help="capture files (.gz too)")
+    dec.add_argument("captures", nargs="+", metavar="CAPTURE", help="capture files: JSONL (.gz too), fork .rtpcap,"
+                     " pcap or pcapng (.gz too; one output folder per call)")
     dec.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
     dec.add_argument("--encoding", metavar="ENC", help="media format of logs without start (PCMU, PCMA, L16...);"
                      " overrides start's with a warning")
-    dec.add_argument("--sample-rate", type=int, metavar="HZ", help="with --encoding (default: the codec's usual rate)")
+    dec.add_argument("--sample-rate", type=sample_rate, metavar="HZ", help="with --encoding (default: the codec's usual rate)")
     dec.add_argument("--strict", action="store_true", help="any warning fails the capture (exit code 1)")
+    from telnyx_audio.packets.cli import add_decode_options
+
+    add_decode_options(dec)
     dec.set_defaults(func=_decode)
     if decode_only:
         return parser
@@ -464,18 +544,18 @@ def build_parser(decode_only: bool = False) -> argparse.ArgumentParser:
         "rest are answered 4xx and logged to --rejected. Stop with Ctrl-C or SIGTERM.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
+    serve.add_argument("--port", type=port_number, default=8080, help="port (default 8080; 0 picks a free one)")
     serve.add_argument("--out", required=True, metavar="EVENTS.jsonl", help="verified deliveries, appended")
     serve.add_argument("--public-key", metavar="KEY", help="Telnyx public key (base64, PEM...); default $TELNYX_PUBLIC_KEY")
     serve.add_argument("--redact-dtmf", action="store_true",
                        help="store each delivery parsed with typed digits masked, and its verification result,"
                        " instead of the raw body (which then cannot be re-verified; see docs/privacy.md)")
     serve.add_argument("--rejected", metavar="FILE", help="rejected deliveries (default: <out>.rejected.jsonl)")
-    serve.add_argument("--max-body", type=int, default=1 << 20, metavar="BYTES", help="largest body accepted (default 1 MiB)")
-    serve.add_argument("--tolerance", type=float, default=300, metavar="S", help="signing-time skew allowed (default 300 s)")
-    serve.add_argument("--read-timeout", type=float, default=10.0, metavar="S",
+    serve.add_argument("--max-body", type=positive_int, default=1 << 20, metavar="BYTES", help="largest body accepted (default 1 MiB)")
+    serve.add_argument("--tolerance", type=positive_float, default=300, metavar="S", help="signing-time skew allowed (default 300 s)")
+    serve.add_argument("--read-timeout", type=positive_float, default=10.0, metavar="S",
                        help="time for a whole request to arrive (default 10 s)")
-    serve.add_argument("--max-connections", type=int, default=64, metavar="N",
+    serve.add_argument("--max-connections", type=positive_int, default=64, metavar="N",
                        help="connections served at once; more get 503 (default 64)")
     serve.add_argument("--log-level", choices=_LOG_LEVELS, default="info",
                        help="console log lines on stderr: each delivery and refusal (default info)")
@@ -488,23 +568,26 @@ def build_parser(decode_only: bool = False) -> argparse.ArgumentParser:
         description="One folder per stream under --out: messages.jsonl as it arrives, then WAVs and "
         "summary.json on stop or disconnect. SIGINT/SIGTERM finalise every open stream.")
     cap.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    cap.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    cap.add_argument("--port", type=port_number, default=8765, help="port (default 8765; 0 picks a free one)")
     cap.add_argument("--out", required=True, metavar="DIR", help="output root (created)")
-    cap.add_argument("--auth-token", metavar="T", help="require this stream_auth_token (default $TELNYX_STREAM_AUTH_TOKEN)")
-    cap.add_argument("--workers", type=int, default=1, metavar="N", help="processes sharing the port (SO_REUSEPORT)")
-    cap.add_argument("--max-message-bytes", type=int, default=1 << 20, metavar="B", help="refuse larger messages (default 1 MiB)")
+    cap.add_argument("--auth-token", metavar="T", help="require this stream_auth_token (default $TELNYX_STREAM_AUTH_TOKEN);"
+                     " a --host other than loopback needs one, or --no-auth")
+    cap.add_argument("--no-auth", action="store_true", help="take streams without a token (needed to listen on a"
+                     " non-loopback --host without one)")
+    cap.add_argument("--workers", type=positive_int, default=1, metavar="N", help="processes sharing the port (SO_REUSEPORT)")
+    cap.add_argument("--max-message-bytes", type=positive_int, default=1 << 20, metavar="B", help="refuse larger messages (default 1 MiB)")
     cap.add_argument("--stats", metavar="FILE", help="at shutdown, write message counts and receipt-to-disk latency (JSON)")
-    cap.add_argument("--max-connections", type=int, default=1000, metavar="N",
+    cap.add_argument("--max-connections", type=positive_int, default=1000, metavar="N",
                      help="connections held at once; more get HTTP 503 (default 1000)")
-    cap.add_argument("--max-connections-per-address", type=int, default=200, metavar="N",
+    cap.add_argument("--max-connections-per-address", type=positive_int, default=200, metavar="N",
                      help="connections held at once from one address (default 200)")
-    cap.add_argument("--auth-timeout", type=float, default=10.0, metavar="S",
+    cap.add_argument("--auth-timeout", type=positive_float, default=10.0, metavar="S",
                      help="time to complete the upgrade, and then to present the token (default 10 s)")
-    cap.add_argument("--start-timeout", type=float, default=30.0, metavar="S",
+    cap.add_argument("--start-timeout", type=positive_float, default=30.0, metavar="S",
                      help="time from connecting until the start message (default 30 s)")
-    cap.add_argument("--finalize-workers", type=int, default=2, metavar="N",
+    cap.add_argument("--finalize-workers", type=positive_int, default=2, metavar="N",
                      help="processes writing WAVs and summaries (default 2)")
-    cap.add_argument("--finalize-timeout", type=float, default=300.0, metavar="S",
+    cap.add_argument("--finalize-timeout", type=positive_float, default=300.0, metavar="S",
                      help="time limit of one stream's WAVs and summary (default 300 s)")
     cap.add_argument("--log-level", choices=_LOG_LEVELS, default="info",
                      help="console log lines on stderr: stream start, end, refusals, errors, a periodic line"
@@ -521,18 +604,18 @@ def build_parser(decode_only: bool = False) -> argparse.ArgumentParser:
     sim = sub.add_parser(
         "simulate", help="play a WAV or capture into a stream URL exactly as Telnyx would",
         description="Our fake Telnyx: connected, start, media per track (20 ms), dtmf, stop.")
-    sim.add_argument("source", metavar="AUDIO_OR_CAPTURE", help="a WAV (mono: inbound; stereo: L inbound, R outbound) or a capture .jsonl")
+    sim.add_argument("source", metavar="AUDIO_OR_CAPTURE", type=existing_file, help="a WAV (mono: inbound; stereo: L inbound, R outbound) or a capture .jsonl")
     sim.add_argument("url", metavar="URL", help="ws://HOST:PORT/...")
     sim.add_argument("--codec", default="PCMU", help="PCMU, PCMA, L16, G722 or OPUS, any case or MIME name"
                      " (default PCMU; AMR-WB needs an encoder PyAV's FFmpeg lacks)")
-    sim.add_argument("--sample-rate", type=int, metavar="HZ", help="the rate start.media_format reports (default"
+    sim.add_argument("--sample-rate", type=sample_rate, metavar="HZ", help="the rate start.media_format reports (default"
                      " 8000 for G.711, else 16000; G722 is 16 kHz audio even when 8000 is reported)")
     sim.add_argument("--tracks", default="both", help="inbound, outbound or both (default both)")
     sim.add_argument("--realtime", action="store_true", help="pace frames at 20 ms as a live call")
     sim.add_argument("--shuffle", action="store_true", help="reorder frames locally, as networks do")
-    sim.add_argument("--drop", type=float, default=0.0, metavar="P", help="lose each frame with probability P")
-    sim.add_argument("--duplicate", type=float, default=0.0, metavar="P", help="send each frame twice with probability P")
-    sim.add_argument("--disconnect-after", type=float, metavar="S", help="vanish after S seconds of audio, without stop")
+    sim.add_argument("--drop", type=probability, default=0.0, metavar="P", help="lose each frame with probability P")
+    sim.add_argument("--duplicate", type=probability, default=0.0, metavar="P", help="send each frame twice with probability P")
+    sim.add_argument("--disconnect-after", type=non_negative_float, metavar="S", help="vanish after S seconds of audio, without stop")
     sim.add_argument("--auth-token", metavar="T", help="stream auth token to present")
     sim.add_argument("--token-in", default="header", choices=["header", "bearer", "connected", "path"],
                      help="where to present it (default header)")
@@ -545,16 +628,51 @@ def build_parser(decode_only: bool = False) -> argparse.ArgumentParser:
     add_redact_parser(sub)
     _add_call_control(sub)
     from telnyx_audio.cli.batch import add_batch_parser
+    from telnyx_audio.packets.cli import add_parser as add_packets_parser
 
     add_batch_parser(sub)
+    from telnyx_audio.cli.diagnose import add_diagnose_parser
+
+    add_diagnose_parser(sub)
+    add_packets_parser(sub, read_fork_records=_fork_records)
     return parser
+
+
+def _fork_records(path: str):
+    """A fork capture's datagrams (for ``export-pcap``, which lives with the packet source)."""
+    from telnyx_audio.forks.rtpcap import read_records
+
+    return read_records(path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser(decode_only=argv[:1] == ["decode"]).parse_args(argv)
-    return int(args.func(args))
+    parser = build_parser(decode_only=argv[:1] == ["decode"])
+    _name_leaves(parser)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # said by the subcommand that was given them, with its usage, not the top level's
+        getattr(args, "_parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+    except (OSError, RuntimeError, ValueError, TypeError, LookupError, ArithmeticError, ImportError) as exc:
+        # A failure no command foresaw: one line, not a traceback (TELNYX_AUDIO_DEBUG=1 shows it).
+        if os.environ.get("TELNYX_AUDIO_DEBUG"):
+            raise
+        print(f"telnyx-audio {args.command}: error: {type(exc).__name__}: {exc}"
+              " (TELNYX_AUDIO_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _name_leaves(parser: argparse.ArgumentParser) -> None:
+    """Give every subcommand's parser its own name in the parsed arguments (``_parser``)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                sub.set_defaults(_parser=sub)
+                _name_leaves(sub)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from telnyx_audio.cli._args import positive_int
+
 __all__ = ["add_batch_parser"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -27,7 +29,7 @@ def add_batch_parser(sub: Any) -> None:
         "the same DIR skips calls done from the same file (path, size and time) with the same options.")
     p.add_argument("inputs", nargs="+", metavar="FILES_OR_GLOBS", help="capture files, folders or globs ('caps/**/*.jsonl')")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
-    p.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: every core)")
+    p.add_argument("--jobs", type=positive_int, metavar="N", help="worker processes (default: every core)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="run on this Dask scheduler (tcp://host:port) instead")
     p.add_argument("--no-wav", action="store_true", help="write the tables only, no per-call WAVs")
     p.add_argument("--no-analysis", action="store_true", help="decode only: no talk/latency/level columns, no segments")
@@ -81,7 +83,11 @@ def run_batch(args: argparse.Namespace) -> int:
                        file_timeout_s=args.file_timeout or None)
     except (ValueError, TypeError) as exc:
         return _fail(str(exc))
-    except (TelnyxAudioError, OSError) as exc:  # the output folder cannot be written...
+    except OSError as exc:  # the output folder cannot be written
+        print(f"telnyx-audio batch: error: --out {args.out}: {exc.strerror or exc}"
+              f"{f' ({exc.filename})' if exc.filename and str(exc.filename) != args.out else ''}", file=sys.stderr)
+        return EXIT_USAGE
+    except TelnyxAudioError as exc:
         print(f"telnyx-audio: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     finally:

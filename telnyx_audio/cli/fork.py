@@ -16,6 +16,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 def add_fork_commands(actions: "argparse._SubParsersAction") -> None:
     """Add the ``capture`` and ``simulate`` actions to the ``fork`` subcommand's parsers."""
+    from telnyx_audio.cli._args import (existing_file, non_negative_float, port_number, positive_float, positive_int,
+                                        probability)
     p = actions.add_parser(
         "capture", help="receive a fork's RTP and write WAVs and summary.json",
         description="Receive the RTP a fork sends (rx: the party's audio, inbound; tx: Telnyx's, outbound). "
@@ -23,11 +25,11 @@ def add_fork_commands(actions: "argparse._SubParsersAction") -> None:
         "--idle-timeout seconds without packets, inbound.wav, outbound.wav, stereo.wav and summary.json "
         "(DTMF digits, RTP statistics) are written beside it.")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; 0.0.0.0 for Telnyx)")
-    p.add_argument("--rx-port", type=int, metavar="P", help="port for rx (the call's inbound audio)")
-    p.add_argument("--tx-port", type=int, metavar="Q", help="port for tx (the call's outbound audio)")
+    p.add_argument("--rx-port", type=port_number, metavar="P", help="port for rx (the call's inbound audio)")
+    p.add_argument("--tx-port", type=port_number, metavar="Q", help="port for tx (the call's outbound audio)")
     p.add_argument("--ports", metavar="LOW-HIGH", help="listen on every pair of this range (LOW/LOW+1, ...): one call per pair")
     p.add_argument("--out", required=True, metavar="DIR", help="output root (created)")
-    p.add_argument("--idle-timeout", type=float, metavar="S",
+    p.add_argument("--idle-timeout", type=positive_float, metavar="S",
                    help="finish a call after S seconds without packets (with --rx-port/--tx-port: then exit)")
     p.add_argument("--allow", action="append", metavar="CIDR",
                    help="accept datagrams only from here (repeat); others are counted and dropped")
@@ -45,17 +47,17 @@ def add_fork_commands(actions: "argparse._SubParsersAction") -> None:
         "simulate", help="play a WAV or capture as a fork: RTP to two UDP ports",
         description="Our fake Telnyx for forks: the inbound track as RTP to --rx, outbound to --tx, "
         "with optional loss, reordering, duplication, an SSRC change and RFC 4733 DTMF.")
-    p.add_argument("source", metavar="AUDIO_OR_CAPTURE", help="a WAV (mono: inbound; stereo: L inbound, R outbound) or a capture")
+    p.add_argument("source", metavar="AUDIO_OR_CAPTURE", type=existing_file, help="a WAV (mono: inbound; stereo: L inbound, R outbound) or a capture")
     p.add_argument("--rx", metavar="HOST:PORT", help="where the inbound track goes")
     p.add_argument("--tx", metavar="HOST:PORT", help="where the outbound track goes")
     p.add_argument("--codec", default="PCMU", help="PCMU, PCMA, G722, L16 or OPUS (default PCMU)")
-    p.add_argument("--packet-ms", type=int, default=20, metavar="MS", help="audio per packet (default 20)")
+    p.add_argument("--packet-ms", type=positive_int, default=20, metavar="MS", help="audio per packet (default 20)")
     p.add_argument("--realtime", action="store_true", help="pace packets as a live call (default: --speed times faster)")
-    p.add_argument("--speed", type=float, default=20.0, help="how much faster than real time when not --realtime (default 20)")
-    p.add_argument("--drop", type=float, default=0.0, metavar="P", help="lose each packet with probability P")
-    p.add_argument("--reorder", type=float, default=0.0, metavar="P", help="swap each packet with a later one with probability P")
-    p.add_argument("--duplicate", type=float, default=0.0, metavar="P", help="send each packet twice with probability P")
-    p.add_argument("--ssrc-change-at", type=float, metavar="S", help="continue under a new SSRC from S seconds on")
+    p.add_argument("--speed", type=positive_float, default=20.0, help="how much faster than real time when not --realtime (default 20)")
+    p.add_argument("--drop", type=probability, default=0.0, metavar="P", help="lose each packet with probability P")
+    p.add_argument("--reorder", type=probability, default=0.0, metavar="P", help="swap each packet with a later one with probability P")
+    p.add_argument("--duplicate", type=probability, default=0.0, metavar="P", help="send each packet twice with probability P")
+    p.add_argument("--ssrc-change-at", type=non_negative_float, metavar="S", help="continue under a new SSRC from S seconds on")
     p.add_argument("--dtmf", action="append", metavar="T:DIGIT", help="press DIGIT at T seconds on the rx side (repeat)")
     p.add_argument("--seed", type=int, default=0, help="seed for the faults (default 0)")
     p.set_defaults(func=_simulate)
@@ -71,7 +73,7 @@ def _address(text: str | None, name: str) -> tuple[str, int] | None:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from telnyx_audio.errors import TelnyxAudioError, UnsupportedEncodingError
+    from telnyx_audio.errors import CaptureError, TelnyxAudioError, UnsupportedEncodingError
     from telnyx_audio.simulators.fork import simulate_fork
 
     try:
@@ -85,6 +87,8 @@ def _simulate(args: argparse.Namespace) -> int:
             if not sep:
                 raise ValueError(f"--dtmf takes T:DIGIT (e.g. 1.5:5), got {item!r}")
         rx, tx = _address(args.rx, "rx"), _address(args.tx, "tx")
+        if rx is None and tx is None:
+            raise ValueError("give --rx HOST:PORT, --tx HOST:PORT or both (where the inbound and outbound tracks go)")
         kwargs = dict(codec=args.codec, packet_ms=args.packet_ms, realtime=args.realtime, speed=args.speed,
                       drop=args.drop, reorder=args.reorder, duplicate=args.duplicate,
                       ssrc_change_at=args.ssrc_change_at, seed=args.seed)
@@ -94,6 +98,9 @@ def _simulate(args: argparse.Namespace) -> int:
     except (TelnyxAudioError, OSError) as exc:  # the source cannot be read, or sending failed
         if isinstance(exc, UnsupportedEncodingError):
             print(f"telnyx-audio: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        if isinstance(exc, CaptureError):
+            print(f"telnyx-audio fork simulate: error: argument AUDIO_OR_CAPTURE: {exc}", file=sys.stderr)
             return EXIT_USAGE
         print(f"telnyx-audio: cannot simulate the fork: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -130,8 +137,8 @@ def _capture(args: argparse.Namespace) -> int:
         print(f"telnyx-audio: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:
-        print(f"telnyx-audio: error: cannot use --out {args.out}: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_FAILED
+        print(f"telnyx-audio fork capture: error: --out {args.out}: cannot use it: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
 
     async def run() -> None:
         loop = asyncio.get_running_loop()

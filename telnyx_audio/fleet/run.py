@@ -25,9 +25,9 @@ __all__ = ["BatchResult", "batch", "expand_inputs", "folder_names", "CAPTURE_PAT
 
 #: Tasks a worker process runs before it is replaced (bounds what a long batch can leak).
 MAX_TASKS_PER_CHILD = 100
-#: What a folder given to :func:`batch` is searched for: WebSocket captures (plain or gzip)
-#: and fork captures.
-CAPTURE_PATTERNS = ("*.jsonl", "*.jsonl.gz", "*.rtpcap")
+#: What a folder given to :func:`batch` is searched for: WebSocket captures (plain or gzip),
+#: fork captures and packet captures (pcap, pcapng; plain or gzip).
+CAPTURE_PATTERNS = ("*.jsonl", "*.jsonl.gz", "*.rtpcap", "*.pcap", "*.pcap.gz", "*.pcapng", "*.pcapng.gz")
 _STATE = ".batch"  # DIR/.batch/<name>.json: the rows of each finished call (for resume)
 #: Times a file that was in flight when a worker died is run again alone before it is
 #: declared the one that kills workers (a worker can also die of something passing).
@@ -66,6 +66,15 @@ class BatchResult:
     out: Path | None = None
     elapsed_s: float = field(default=0.0, repr=False)
 
+    @property
+    def findings(self) -> "pd.DataFrame":
+        """The diagnosis's findings of every call (the segments of kind ``finding``): ``path``,
+        ``stream_id``, ``code``, ``severity``, ``track``, ``start_s``, ``end_s``, ``duration_s``."""
+        rows = self.segments[self.segments["kind"] == "finding"]
+        parts = rows["label"].str.extract(r"^(?P<code>\w+) \((?P<severity>\w+)\)$")
+        table = rows[["path", "stream_id"]].join(parts).join(rows[["track", "start_s", "end_s", "duration_s"]])
+        return table.reset_index(drop=True)
+
     def __repr__(self) -> str:
         return (f"<BatchResult {len(self.calls)} calls, {len(self.errors)} errors, {self.skipped} skipped,"
                 f" {len(self.segments)} segments>")
@@ -75,10 +84,13 @@ def expand_inputs(paths_or_globs: str | os.PathLike[str] | Iterable[str | os.Pat
     """The files to process: globs expanded (``**`` included), folders searched for captures
     (:data:`CAPTURE_PATTERNS`).
 
-    A path that names no file is kept (it becomes an error row: unreadable), so is anything
-    that is not a regular file (a FIFO, a device: an error row, never opened). Each file once,
-    in the order given. Recursive globs and folders follow links to folders, but each folder
-    (by device and inode) is searched once: a link to a parent folder ends the search there.
+    A path that names no file is kept (it becomes an error row: unreadable, as ``decode``
+    reports it and goes on), so is anything that is not a regular file (a FIFO, a device: an
+    error row, never opened); a glob that matches nothing, or a folder (a path ending in ``/``)
+    that does not exist or holds no capture, raises at once. A folder yields every file matching
+    :data:`CAPTURE_PATTERNS` under it, at any depth. Each file once, in the order given.
+    Recursive globs and folders follow links to folders, but each folder (by device and inode)
+    is searched once: a link to a parent folder ends the search there.
 
     Parameters
     ----------
@@ -93,7 +105,8 @@ def expand_inputs(paths_or_globs: str | os.PathLike[str] | Iterable[str | os.Pat
     Raises
     ------
     ValueError
-        If a glob matches nothing, a folder holds no ``*.jsonl``, or nothing was given.
+        If a glob matches nothing, a folder does not exist or holds no capture, or nothing
+        was given.
 
     Examples
     --------
@@ -110,7 +123,9 @@ def expand_inputs(paths_or_globs: str | os.PathLike[str] | Iterable[str | os.Pat
             matches = _glob(text)
             if not matches:
                 raise ValueError(f"no files match {text!r}")
-            found.extend(matches)
+            found.extend(m for m in matches if not os.path.isdir(m))
+        elif text.endswith(("/", os.sep)) and not os.path.isdir(text):
+            raise ValueError(f"no folder {text!r}")  # as a glob that matches nothing: a whole input is missing
         elif os.path.isdir(text):
             inside = _walk(text, [os.path.join("**", p) for p in CAPTURE_PATTERNS])
             if not inside:
@@ -404,7 +419,9 @@ def batch(
     Parameters
     ----------
     paths_or_globs : str, PathLike, or iterable of them
-        Capture files, folders (searched for ``*.jsonl``) and globs (``"caps/**/*.jsonl"``).
+        Capture files, folders (searched at any depth for :data:`CAPTURE_PATTERNS`: ``*.jsonl``,
+        ``*.jsonl.gz``, ``*.rtpcap``) and globs (``"caps/**/*.jsonl"``). A missing file is an
+        error row; a missing folder or a glob that matches nothing raises ``ValueError``.
     out : str or PathLike, optional
         Output root. With it, calls an earlier run did from the same file (its path, size and
         modification time, kept in ``out/.batch/``) with the same options, whose outputs are
@@ -439,8 +456,12 @@ def batch(
     Notes
     -----
     Worker processes start from a fork server, as ``multiprocessing`` recommends for a parent
-    with threads: in a script, call :func:`batch` under ``if __name__ == "__main__":`` (in
-    Jupyter and from the command line nothing is needed). A worker that dies takes only the
+    with threads, and each runs the script that started it again before it works: in a
+    script (or a module run with ``python -m``), call :func:`batch` under
+    ``if __name__ == "__main__":`` (in Jupyter, with ``python -c``, and from the command
+    line nothing is needed). A script that
+    calls it outside that guard gets one ``RuntimeError`` at once saying so, before any
+    worker starts. A worker that dies takes only the
     file that killed it: the files in flight are run again, each alone, up to
     :data:`ISOLATED_TRIES` times. Workers run one BLAS thread each, as Dask's do. A process
     that runs the batch's tasks (a pool worker or a Dask worker) gets fixed glibc allocator
@@ -461,6 +482,8 @@ def batch(
     from telnyx_audio.model.schema import SEGMENT_COLUMNS, calls_frame, segments_frame
 
     t0 = time.perf_counter()
+    if client is None:
+        _refuse_unguarded_script()
     if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
         raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
     if file_timeout_s is not None and (isinstance(file_timeout_s, bool) or not isinstance(file_timeout_s, (int, float))
@@ -534,6 +557,69 @@ def batch(
         _write_parquet(calls, root / "calls.parquet")
         _write_parquet(segments, root / "segments.parquet")
     return BatchResult(calls, segments, errors, skipped, root, time.perf_counter() - t0)
+
+
+_GUARD = 'if __name__ == "__main__":'
+
+
+def _refuse_unguarded_script() -> None:
+    """Raise at once if :func:`batch` was called from a script's top level outside
+    ``if __name__ == "__main__":``.
+
+    Each worker process runs the ``__main__`` script again before its first task (that is how
+    ``multiprocessing`` gives it the script's functions); there an unguarded call starts a
+    batch inside the worker, which ``multiprocessing`` refuses, so every worker would die and
+    every call become an error row. Whether the call is guarded is read from the script's
+    source: the line of its top level that led here must lie inside such an ``if`` (a module
+    run with ``python -m`` is run again too, and checked alike). In Jupyter, with
+    ``python -c``, or from a package's ``__main__`` (the CLI), nothing runs again.
+    """
+    import multiprocessing.process
+    import sys
+
+    if getattr(multiprocessing.process.current_process(), "_inheriting", False):
+        raise RuntimeError(f"telnyx_audio.batch was called while a worker process was starting: the script that"
+                           f" calls it must do so under {_GUARD}")
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    name = getattr(getattr(main, "__spec__", None), "name", None) or ""
+    if main is None or path is None or name == "__main__" or name.endswith(".__main__"):
+        return  # Jupyter, python -c, a package's __main__ (the CLI): multiprocessing runs none of them again
+    frame = sys._getframe(1)
+    line = None
+    while frame is not None:  # the outermost frame of the script's own top level
+        if frame.f_globals is main.__dict__ and frame.f_code.co_name == "<module>":
+            line = frame.f_lineno
+        frame = frame.f_back
+    if line is None:
+        return
+    if not _guarded(path, line):
+        raise RuntimeError(
+            f"telnyx_audio.batch runs its work in worker processes, and each runs the script {path!r} again"
+            f" before it starts: the call on line {line} would start a batch in every worker. Put it under"
+            f" {_GUARD} (the script's top-level code that starts work goes there).")
+
+
+def _guarded(path: str, line: int) -> bool:
+    """Whether ``line`` of the script at ``path`` lies inside an ``if __name__ == "__main__":``
+    (True when the source cannot be read: nothing to say, multiprocessing will)."""
+    import ast
+
+    try:
+        tree = ast.parse(Path(path).read_bytes(), filename=path)
+    except (OSError, SyntaxError, ValueError):
+        return True
+
+    def is_main_test(test: ast.expr) -> bool:
+        if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
+            return False
+        sides = [test.left, test.comparators[0]]
+        names = [s for s in sides if isinstance(s, ast.Name) and s.id == "__name__"]
+        texts = [s for s in sides if isinstance(s, ast.Constant) and s.value == "__main__"]
+        return bool(names and texts)
+
+    return any(isinstance(node, ast.If) and is_main_test(node.test) and node.body[0].lineno <= line <= (node.end_lineno or 0)
+               for node in ast.walk(tree))
 
 
 def _cores() -> int:

@@ -254,11 +254,18 @@ def process_file(task: Task) -> FileResult:
                 write_call(capture, folder)  # with an error too: its summary.json says why
                 row["folder"] = os.fspath(folder)
             if task.analyze and capture.error is None:
+                from telnyx_audio.diagnosis import diagnose
+
                 row.update(_codec_check(capture))
-                analysis = analyze_call(capture)
+                diagnosis = diagnose(capture)  # the call analysis with echo left out of talk, and findings
+                analysis = diagnosis.evidence.analysis if diagnosis.evidence is not None else analyze_call(capture)
                 row.update(analysis.to_dict())
+                row.update(diagnosis.to_row())
                 key = {"path": task.path, "stream_id": capture.stream_id}
                 segments = [{**key, **seg} for seg in analysis.segments().to_dict("records")]
+                segments += [{**key, "kind": "finding", "track": f.track, "start_s": f.start_s, "end_s": f.end_s,
+                              "duration_s": f.end_s - f.start_s, "label": f"{f.code} ({f.severity})"}
+                             for f in diagnosis.findings.itertuples(index=False)]
         except Exception as exc:  # one stream's failure is its row's error (batch boundary)
             row["error"] = _describe(exc)
         result.calls.append({k: schema.json_safe(v) for k, v in row.items()})

@@ -101,6 +101,21 @@ MAX_LISTED = 1000
 
 
 @dataclass(frozen=True)
+class Player:
+    """An HTML audio player that Jupyter shows (from :meth:`Recording.player`)."""
+
+    html: str = field(repr=False)
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 gap``, ``2 gaps``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+@dataclass(frozen=True)
 class TrackReport:
     """What assembling one track took.
 
@@ -146,16 +161,21 @@ class TrackReport:
         return self.frames_expected - (self.frames_received - self.duplicates - self.unplaced)
 
     def describe(self) -> str:
-        """One line: ``received N of M expected (K duplicates)``, and what else happened.
+        """One line: ``N of M frames arrived``, what was lost, and what else happened.
+
+        Frames that arrived are counted once (a duplicate is not a second frame received);
+        ``frames_received`` keeps every message, duplicates included.
 
         Examples
         --------
         >>> TrackReport("inbound", 10, 12, 1, 0, ((0.1, 40.0),), 40.0, 0.0, 0.24, 160, "chunk", "ms").describe()
-        'inbound: received 10 of 12 expected (1 duplicates), 1 gaps (40 ms)'
+        'inbound: 9 of 12 frames arrived (3 missing), 1 gap (40 ms), 1 duplicate dropped'
         """
-        text = (f"{self.track}: received {self.frames_received} of {self.frames_expected} expected"
-                f" ({self.duplicates} duplicates), {len(self.gaps)} gaps ({self.gap_ms:.0f} ms)")
-        extra = [f"{self.reordered} reordered" if self.reordered else "",
+        arrived = self.frames_received - self.duplicates - self.unplaced
+        text = (f"{self.track}: {arrived} of {self.frames_expected} frames arrived ({self.frames_missing} missing),"
+                f" {_count(len(self.gaps), 'gap')} ({self.gap_ms:.0f} ms)")
+        extra = [f"{_count(self.duplicates, 'duplicate')} dropped" if self.duplicates else "",
+                 f"{self.reordered} reordered" if self.reordered else "",
                  f"{self.bad_frames} bad frames" if self.bad_frames else "",
                  f"{self.stray_bytes} stray bytes" if self.stray_bytes else "",
                  f"{self.gaps_capped} gaps capped ({self.capped_ms / 1000:.1f} s left out)" if self.gaps_capped else "",
@@ -235,6 +255,9 @@ class Recording:
         The tracks that carried media, in ``TRACKS`` order.
     reports : dict of str to TrackReport
         One per track that had media messages.
+    lost_spans : dict of str to np.ndarray, optional
+        What :attr:`lost` says, for a recording without reports (a :meth:`slice` keeps its
+        part of the whole call's gaps this way).
     """
 
     audio: np.ndarray
@@ -242,6 +265,32 @@ class Recording:
     encoding: str
     tracks: tuple[str, ...]
     reports: dict[str, TrackReport] = field(default_factory=dict)
+    lost_spans: dict[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def lost(self) -> dict[str, np.ndarray]:
+        """Per track, the spans of the timeline the network lost: float64 ``(start_s, end_s)``
+        rows, shape (k, 2), in time order (empty for a track without gaps).
+
+        These are the gaps the track reports list, however they were filled (silence, or a
+        decoder's concealment): audio nobody heard. Analysis treats them as neither speech
+        nor silence, and :func:`~telnyx_audio.plot_call` draws them.
+
+        Examples
+        --------
+        >>> report = TrackReport("inbound", 10, 12, 0, 0, ((0.1, 40.0),), 40.0, 0.0, 0.24, 160, "chunk", "ms")
+        >>> rec = Recording(np.zeros((2, 1920), np.int16), 8000, "PCMU", ("inbound",), {"inbound": report})
+        >>> rec.lost["inbound"].tolist(), rec.lost["outbound"].shape
+        ([[0.1, 0.14]], (0, 2))
+        """
+        if self.lost_spans is not None:
+            return {t: np.asarray(self.lost_spans.get(t, np.zeros((0, 2))), np.float64).reshape(-1, 2) for t in TRACKS}
+        out = {}
+        for t in TRACKS:
+            report = self.reports.get(t)
+            gaps = np.asarray(report.gaps if report is not None else (), np.float64).reshape(-1, 2)
+            out[t] = np.column_stack([gaps[:, 0], gaps[:, 0] + gaps[:, 1] / 1000.0])
+        return out
 
     @property
     def inbound(self) -> Track:
@@ -256,7 +305,8 @@ class Recording:
     def slice(self, start_s: float, end_s: float) -> "Recording":
         """The audio from ``start_s`` to ``end_s`` (seconds on the shared timeline), as a Recording.
 
-        Track reports stay with the whole call, so a slice has none.
+        Track reports stay with the whole call, so a slice has none; it keeps the lost spans
+        that fall inside it (:attr:`lost`, on its own timeline, which starts at 0).
 
         Examples
         --------
@@ -267,7 +317,12 @@ class Recording:
         if not 0 <= start_s <= end_s:
             raise ValueError(f"slice needs 0 <= start_s <= end_s, got start_s={start_s!r}, end_s={end_s!r}")
         lo, hi = (min(int(round(t * self.sample_rate)), self.audio.shape[1]) for t in (start_s, end_s))
-        return Recording(self.audio[:, lo:hi], self.sample_rate, self.encoding, self.tracks)
+        t0, t1 = lo / self.sample_rate, hi / self.sample_rate
+        lost = {}
+        for track, spans in self.lost.items():
+            inside = spans[(spans[:, 1] > t0) & (spans[:, 0] < t1)]
+            lost[track] = np.clip(inside, t0, t1) - t0
+        return Recording(self.audio[:, lo:hi], self.sample_rate, self.encoding, self.tracks, lost_spans=lost)
 
     def turn(self, k: int, analysis: object = None) -> "Recording":
         """The ``k``-th turn of the call (from :func:`telnyx_audio.analyze_call`), as a slice.
@@ -284,9 +339,25 @@ class Recording:
         return self.slice(float(row["start_s"]), float(row["end_s"]))
 
     def _repr_html_(self) -> str:
-        """An audio player (inbound left, outbound right) and a one-line summary, for Jupyter."""
+        """An audio player (inbound left, outbound right) and a one-line summary, for Jupyter:
+        the first :data:`~telnyx_audio.model.track.PLAYER_MAX_S` seconds (2 minutes); see
+        :meth:`player` for more or less."""
+        return self.player()._repr_html_()
+
+    def player(self, *, max_s: float | None = None) -> "Player":
+        """A notebook audio player of the first ``max_s`` seconds (default
+        :data:`~telnyx_audio.model.track.PLAYER_MAX_S`): each minute of 8 kHz stereo adds
+        about 2.6 MB of base64 to the notebook.
+
+        Examples
+        --------
+        >>> rec = Recording(np.zeros((2, 8000 * 5), np.int16), 8000, "PCMU", ("inbound", "outbound"))
+        >>> html = rec.player(max_s=1)._repr_html_()
+        >>> "the player holds the first 1 s" in html, len(html) < len(rec._repr_html_())
+        (True, True)
+        """
         summary = f"{self.encoding} {self.sample_rate} Hz, {self.duration_s:.2f} s, tracks: {', '.join(self.tracks) or 'none'}"
-        return audio_html(self.audio, self.sample_rate, summary)
+        return Player(audio_html(self.audio, self.sample_rate, summary, max_s=max_s))
 
     @property
     def duration_s(self) -> float:
@@ -298,10 +369,17 @@ class Recording:
         return self.audio.astype(np.float32) / 32768.0
 
     def __repr__(self) -> str:
-        parts = ", ".join(
-            f"{t}: {r.frames_received} frames, {len(r.gaps)} gaps ({r.gap_ms:.0f} ms)"
-            for t, r in self.reports.items()
-        )
+        if self.reports:
+            parts = ", ".join(
+                f"{t}: {r.frames_received - r.duplicates - r.unplaced} frames, {_count(len(r.gaps), 'gap')} ({r.gap_ms:.0f} ms)"
+                for t, r in self.reports.items()
+            )
+        else:  # a slice, or a recording made from arrays: the tracks, and what of them was lost
+            lost = self.lost
+            parts = ", ".join(
+                f"{t}: {_count(len(lost[t]), 'gap')}"
+                f" ({(lost[t][:, 1] - lost[t][:, 0]).sum() * 1000:.0f} ms)" for t in self.tracks
+            )
         return (
             f"<Recording {self.encoding} {self.sample_rate} Hz {self.duration_s:.2f} s"
             f" tracks=[{parts}]>"

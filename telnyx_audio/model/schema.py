@@ -14,7 +14,7 @@ call_control_id                 string    ``start.call_control_id``
 call_session_id                 string    ``start.call_session_id``
 error                           string    why this call failed; empty when it worked
 folder                          string    where its WAVs and summary.json are; empty when not written
-source_kind                     string    ``websocket`` (a media-stream capture) or ``fork`` (RTP from a fork)
+source_kind                     string    ``websocket`` (a media-stream capture), ``fork`` (RTP from a fork) or ``pcap`` (a packet capture)
 encoding                        string    ``start.media_format.encoding`` (Telnyx name)
 sample_rate_hz                  int       ``start.media_format.sample_rate``
 duration_s                      float     length of the call's shared timeline
@@ -35,9 +35,9 @@ inbound_frames_concealed        int       frames made up by the decoder's loss c
 inbound_frames_corrupt          int       of those, frames in place of payloads the decoder rejected
 inbound_n_gaps                  int       gaps filled (silence, or concealment)
 inbound_gap_ms                  float     total length of those gaps
-inbound_rtp_packets_lost        int       fork captures: RTP packets lost (RFC 3550 A.3)
-inbound_rtp_jitter_ms           float     fork captures: interarrival jitter at the end (RFC 3550 6.4.1)
-inbound_rtp_max_jitter_ms       float     fork captures: its largest value
+inbound_rtp_packets_lost        int       fork and packet captures: RTP packets lost as Wireshark counts them
+inbound_rtp_jitter_ms           float     fork and packet captures: interarrival jitter at the end (RFC 3550 6.4.1)
+inbound_rtp_max_jitter_ms       float     fork and packet captures: its largest value (Wireshark's)
 outbound_frames_received        int       as inbound_frames_received, for the outbound track
 outbound_frames_expected        int
 outbound_frames_missing         int
@@ -81,6 +81,15 @@ outbound_snr_db                 float
 dtmf_inband                     string    digits heard in the audio, both tracks, in time order
 inbound_dtmf_inband             string    digits heard on the inbound track
 outbound_dtmf_inband            string
+emodel_inbound_r                float     E-model R of the inbound audio (ITU-T G.107 / G.107.1; docs/diagnosis.md)
+emodel_inbound_mos              float     its MOS (G.107 Annex B)
+emodel_outbound_r               float
+emodel_outbound_mos             float
+emodel_scale                    string    ``narrowband`` (R up to 100) or ``wideband`` (R up to 129)
+findings                        string    the diagnosis's finding codes, comma-separated (:func:`~telnyx_audio.diagnose`)
+severity                        string    the worst finding: ``info``, ``warning`` or ``problem``
+n_problem_findings              int       findings of severity ``problem``
+n_warning_findings              int       findings of severity ``warning``
 process_s                       float     seconds the worker spent on this file (read, WAVs, analysis)
 hangup_cause                    string    ``call.hangup`` webhook (with ``webhooks=``)
 hangup_source                   string
@@ -102,7 +111,8 @@ n_webhooks                      int       webhook events of the call (0: none; n
 
 The segments table has one row per speech segment, turn, overlap, interruption, silence and
 DTMF digit: ``path``, ``stream_id``, then :meth:`CallAnalysis.segments`' columns ``kind``,
-``track``, ``start_s``, ``end_s``, ``duration_s``, ``label``.
+``track``, ``start_s``, ``end_s``, ``duration_s``, ``label``; and one row per diagnosis
+finding, of kind ``finding``, labelled ``code (severity)``.
 """
 
 from __future__ import annotations
@@ -196,7 +206,7 @@ def capture_row(capture: Any) -> dict[str, Any]:
         "dtmf_events": "".join(e.digit or "" for e in capture.events if isinstance(e, Dtmf)),
     }
     rtp = getattr(report, "rtp", None)  # only a fork capture's report has RTP statistics
-    row["source_kind"] = "websocket" if rtp is None else "fork"
+    row["source_kind"] = "websocket" if rtp is None else getattr(report, "source_kind", "fork")
     for track in _TRACKS:
         tr = report.tracks.get(track)
         got = tr.as_dict() if tr is not None else {}

@@ -18,7 +18,10 @@ import numpy as np
 
 __all__ = ["Track", "audio_html"]
 
-_MAX_PLAYER_S = 600.0  # a notebook cell holding more than 10 minutes of base64 audio becomes unwieldy
+#: Seconds of audio a notebook's player holds at most (the rest is cut, and the summary says
+#: so): each minute of 8 kHz stereo is about 2.6 MB of base64 in the notebook. Set it lower
+#: to keep notebooks small, or give ``max_s`` to :meth:`Recording.player <telnyx_audio.Recording.player>`.
+PLAYER_MAX_S = 120.0
 
 
 class Track(np.ndarray):
@@ -73,11 +76,11 @@ def _wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
     return buf.getvalue()
 
 
-def audio_html(audio: np.ndarray, sample_rate: int, summary: str) -> str:
+def audio_html(audio: np.ndarray, sample_rate: int, summary: str, *, max_s: float | None = None) -> str:
     """An HTML ``<audio>`` player (base64 WAV, tracks as channels) above a one-line summary.
 
-    Audio longer than 10 minutes is cut to its first 10 minutes in the player, and the
-    summary says so.
+    Audio longer than ``max_s`` (default :data:`PLAYER_MAX_S`, 2 minutes) is cut to its
+    first ``max_s`` seconds in the player, and the summary says so.
 
     Parameters
     ----------
@@ -87,6 +90,8 @@ def audio_html(audio: np.ndarray, sample_rate: int, summary: str) -> str:
         Hz.
     summary : str
         The line shown under the player (HTML-escaped).
+    max_s : float, optional
+        Seconds the player holds at most.
 
     Returns
     -------
@@ -106,11 +111,14 @@ def audio_html(audio: np.ndarray, sample_rate: int, summary: str) -> str:
         from telnyx_audio._util.dsp import to_int16
 
         audio = to_int16(audio)
-    limit = int(_MAX_PLAYER_S * sample_rate)
+    max_s = PLAYER_MAX_S if max_s is None else float(max_s)
+    if not max_s > 0:
+        raise ValueError(f"max_s must be a positive number of seconds, got {max_s!r}")
+    limit = int(max_s * sample_rate)
     note = ""
     if audio.shape[-1] > limit:
         audio = audio[:, :limit]
-        note = f" (player holds the first {_MAX_PLAYER_S / 60:.0f} minutes)"
+        note = f" (the player holds the first {max_s:g} s)"
     data = base64.b64encode(_wav_bytes(audio, sample_rate)).decode("ascii")
     return (f'<div><audio controls preload="none" src="data:audio/wav;base64,{data}"></audio>'
             f"<div><code>{html.escape(summary + note)}</code></div></div>")

@@ -68,30 +68,46 @@ class DtmfDigit:
 
 @dataclass(frozen=True)
 class RtpStats:
-    """RTP statistics of one track (all its SSRCs).
+    """RTP statistics of one track (all its streams), as Wireshark's RTP Stream Analysis
+    defines them (:mod:`telnyx_audio.rtp.stats`), and what the toolkit adds.
 
-    ``packets`` counts every datagram of the track (``malformed`` ones included);
-    ``expected`` is what the sequence numbers span, per SSRC summed; ``lost`` is expected
-    minus the distinct packets received (RFC 3550 appendix A.3: a loss before a source's
-    first or after its last packet cannot be seen); ``duplicated`` repeats of a sequence
-    number; ``reordered`` packets that arrived after a later one; ``jitter_ms`` the RFC 3550
-    6.4.1 estimate after the last packet (of the last SSRC), ``max_jitter_ms`` its largest
-    value along the way. ``payload_types`` counts packets per type; ``comfort_noise_packets``,
-    ``dtmf_packets`` and ``unusable_packets`` (a type that could not be decoded) are kept
-    packets by kind. ``outliers`` are packets with a stray sequence number (RFC 3550
-    appendix A.1: far from the others and not followed by the next number): dropped, and
-    left out of ``expected`` and ``lost``. ``sources_left_out`` counts SSRCs beyond the
-    :data:`MAX_SOURCES` a track keeps (those with the fewest packets).
+    Wireshark's figures, per stream (5-tuple and SSRC) then combined over the track:
+    ``packets`` RTP packets received; ``expected`` from the first and last sequence numbers
+    and the wraps between; ``lost`` = expected - packets (so duplicates offset losses);
+    ``sequence_errors`` packets whose sequence number was not the one expected;
+    ``min/mean/max_delta_ms`` time between packets; ``min/mean/max_jitter_ms`` the RFC 3550
+    running estimate with the codec's RTP clock (telephone-event excluded); ``max_skew_ms``
+    nominal minus arrival time at its largest; ``clock_drift_ms`` the drift of the sender's
+    clock over the stream. ``streams`` holds the same figures per stream.
+
+    The toolkit's own: ``jitter_ms`` the RFC 3550 6.4.1 estimate after the last packet;
+    ``missing`` sequence numbers never received (RFC 3550 appendix A.3: expected from the
+    extended span minus the distinct numbers received); ``duplicated`` repeats of a sequence
+    number; ``reordered`` packets that arrived after a later one; ``outliers`` packets with
+    a stray sequence number (RFC 3550 appendix A.1), dropped from the audio; ``malformed``
+    datagrams that are not RTP; ``payload_types`` packets per type;
+    ``comfort_noise_packets``, ``dtmf_packets`` and ``unusable_packets`` kept packets by kind;
+    ``sources_left_out`` SSRCs beyond the :data:`MAX_SOURCES` a track keeps (those with the
+    fewest packets).
     """
 
     track: str
     packets: int
     expected: int
     lost: int
+    sequence_errors: int
+    min_delta_ms: float
+    mean_delta_ms: float
+    max_delta_ms: float
+    min_jitter_ms: float
+    mean_jitter_ms: float
+    max_jitter_ms: float
+    max_skew_ms: float
+    clock_drift_ms: float
+    jitter_ms: float
+    missing: int
     duplicated: int
     reordered: int
-    jitter_ms: float
-    max_jitter_ms: float
     malformed: int
     ssrcs: tuple[str, ...]
     payload_types: dict[str, int]
@@ -100,12 +116,14 @@ class RtpStats:
     unusable_packets: int
     outliers: int = 0
     sources_left_out: int = 0
+    streams: tuple[dict[str, Any], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-able dict."""
         out = dict(vars(self))
         out["ssrcs"] = list(self.ssrcs)
         out["payload_types"] = dict(self.payload_types)
+        out["streams"] = [dict(s) for s in self.streams]
         return out
 
 
@@ -258,6 +276,7 @@ def assemble_fork(
         ticks[audio_rows] = np.rint(np.maximum(smp, 0) / ratio).astype(np.int64)
 
     t0 = int(records.received_us.min()) if len(records) else 0
+    wireshark = _wireshark(records, cols, good, kinds)
     stats: dict[str, dict[str, Any]] = {}
     raw: dict[int, list[Source]] = {}
     capped = {name: [0, 0.0] for name in TRACKS}  # jumps cut, ms left out
@@ -334,7 +353,11 @@ def assemble_fork(
         st["dtmf_packets"] = int((p["kind"] == 3).sum())
         st["unusable_packets"] = int((p["kind"] == 0).sum())
         st["ssrcs"] = tuple(st["ssrcs"])
-        rtp_stats[name] = RtpStats(track=name, **st)
+        own = {k: st[k] for k in ("jitter_ms", "duplicated", "reordered", "malformed", "ssrcs", "payload_types",
+                                  "comfort_noise_packets", "dtmf_packets", "unusable_packets", "outliers")}
+        figures, per_stream = wireshark[t]
+        rtp_stats[name] = RtpStats(track=name, missing=st["lost"], streams=tuple(per_stream),
+                                   **{k: figures[k] for k in _WIRESHARK_KEYS}, **own)
         is_audio = p["kind"] == 1
         spans = [(p["pos"][is_audio], p["pos"][is_audio] + samples_of[t]), cn_spans.get(t), dtmf_spans.get(t)]
         starts = np.concatenate([s[0] for s in spans if s is not None])
@@ -367,6 +390,37 @@ def assemble_fork(
         layout.update(cols=cols, kind=kind, placed=placed, samples_of=samples_of, main=main, rate=rate,
                       digits=tuple(dtmf))
     return recording, report, events
+
+
+_WIRESHARK_KEYS = ("packets", "expected", "lost", "sequence_errors", "min_delta_ms", "mean_delta_ms", "max_delta_ms",
+                   "min_jitter_ms", "mean_jitter_ms", "max_jitter_ms", "max_skew_ms", "clock_drift_ms")
+
+
+def _wireshark(records: Records, cols: rtp.PacketColumns, good: np.ndarray,
+               kinds: dict[int, rtp.PayloadType | None]) -> dict[int, tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Wireshark's RTP Stream Analysis figures per track (:func:`telnyx_audio.rtp.stats.track_stats`).
+
+    The clock of a payload type is Wireshark's: its table for static types; for a dynamic
+    type, the clock of the map that names it (SDP, the fork's header, the user), none for
+    telephone-event or a type no map names.
+    """
+    from telnyx_audio.rtp.stats import WIRESHARK_CLOCKS, track_stats
+
+    clock_of = np.zeros(128, np.int64)
+    for pt in range(128):
+        if pt < 96:
+            clock_of[pt] = WIRESHARK_CLOCKS.get(pt, 0)
+        else:
+            k = kinds.get(pt)
+            clock_of[pt] = k.clock_rate if k is not None and k.encoding != "telephone-event" else 0
+    arrival = records.received_ns if records.received_ns is not None else records.received_us * 1000
+    out = {}
+    for t in range(len(TRACKS)):
+        rows = np.flatnonzero(good & (records.track == t))
+        out[t] = track_stats(rows, arrival_ns=arrival, seq=cols.sequence_number, timestamp=cols.timestamp,
+                             payload_type=cols.payload_type, marker=cols.marker, ssrc=cols.ssrc, clock_of=clock_of,
+                             stream=records.stream, labels=records.stream_labels or None)
+    return out
 
 
 def _iso(us: float) -> str:

@@ -34,6 +34,14 @@ class Records:
     problems : list of str
         What else was wrong (damaged stretches skipped, records of no known track, receive
         times out of line, header fields of the wrong type).
+    received_ns : np.ndarray of int64, optional
+        Arrival times to the nanosecond, when the source has them (packet captures); the
+        RTP statistics use them over ``received_us``.
+    stream : np.ndarray of int, optional
+        Each datagram's flow (5-tuple) index, when the source knows flows: Wireshark's
+        statistics are per 5-tuple and SSRC.
+    stream_labels : list of dict
+        Per flow index, its addresses and ports (``src``, ``sport``, ``dst``, ``dport``).
     """
 
     buf: np.ndarray
@@ -44,6 +52,9 @@ class Records:
     meta: dict[str, Any]
     truncated_bytes: int = 0
     problems: list[str] = field(default_factory=list)
+    received_ns: np.ndarray | None = None
+    stream: np.ndarray | None = None
+    stream_labels: list[dict[str, Any]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return int(self.offset.size)

@@ -21,7 +21,7 @@ from telnyx_audio.webhooks.verify import parse_webhook_body
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["REJECTED_SUFFIX", "decode_client_state", "load_webhooks", "transcripts", "call_timeline"]
+__all__ = ["REJECTED_SUFFIX", "decode_client_state", "load_webhooks", "transcripts", "call_timeline", "audio_times"]
 
 _CORE = ["event_type", "id", "occurred_at", "call_control_id", "call_leg_id", "call_session_id",
          "connection_id", "client_state", "client_state_decoded"]
@@ -244,7 +244,15 @@ def load_webhooks(source: Any, *, include_rejected: bool = False, mask_dtmf: boo
         ``occurred_at``. A delivery retried by Telnyx (same ``id``) is one row.
         ``df.attrs["load_report"]`` holds the counts (``rows``, ``duplicates``,
         ``rejected`` left out) and the lines that could not be read, with their reasons
-        (never fatal).
+        (never fatal, unless no line at all is a webhook).
+
+    Raises
+    ------
+    ValueError
+        If nothing in ``source`` is a webhook: a media-stream capture (say so: read it with
+        :func:`telnyx_audio.read_capture`), or any other file that holds none.
+    FileNotFoundError
+        If a folder holds no ``*.jsonl``, or a glob matches nothing.
 
     Examples
     --------
@@ -263,7 +271,7 @@ def load_webhooks(source: Any, *, include_rejected: bool = False, mask_dtmf: boo
     masked = 0  # deliveries whose typed digits were masked (mask_dtmf)
     bad: list[dict[str, Any]] = []
     seen: set[Any] = set()
-    duplicates = rejected = 0
+    duplicates = rejected = stream_messages = logged = 0
     for where, line, item in _records(source, include_rejected):
         if not include_rejected and isinstance(item, Mapping) and item.get("verified") is False:
             rejected += 1
@@ -275,10 +283,13 @@ def load_webhooks(source: Any, *, include_rejected: bool = False, mask_dtmf: boo
         if not include_rejected and extra.get("verified") is False:
             rejected += 1
             continue
+        logged += bool(extra)  # a receiver's log record, even one whose body it kept only in part
         row = _row(fields, extra) if fields is not None else None
         if row is None:
             bad.append({"source": where, "line": line,
                         "reason": error or "no event_type (nor data.event_type): not a Telnyx webhook"})
+            if fields is not None and fields.get("event") in _STREAM_EVENTS:
+                stream_messages += 1
             continue
         if row["id"] is not None:
             if row["id"] in seen:
@@ -286,6 +297,14 @@ def load_webhooks(source: Any, *, include_rejected: bool = False, mask_dtmf: boo
                 continue
             seen.add(row["id"])
         rows.append(row)
+    if bad and not rows and not rejected and not logged:  # nothing in it is a webhook: a wrong file, not an empty table
+        sources = sorted({b["source"] for b in bad})
+        named = ", ".join(repr(s) for s in sources[:3]) + (" ..." if len(sources) > 3 else "")
+        if stream_messages:
+            raise ValueError(f"{named} holds media-stream messages (connected, start, media...), not webhooks:"
+                             " read it with telnyx_audio.read_capture")
+        raise ValueError(f"no Telnyx webhook in {named}: {len(bad)} lines, none a webhook (line {bad[0]['line']}:"
+                         f" {bad[0]['reason']})")
     df = pd.DataFrame(rows)
     for column in _CORE:
         if column not in df.columns:
@@ -300,49 +319,162 @@ def load_webhooks(source: Any, *, include_rejected: bool = False, mask_dtmf: boo
     return df
 
 
+_ZERO_T_S = "t_s: seconds since the call's first event in this table (usually call.initiated)"
+_ZERO_AUDIO = ("audio_t_s: seconds since the call's first streaming.started, the stream's first audio: the zero of"
+               " Recording, analyze_call and plot_call times (NaN for a call without one)")
+
+
+_STREAM_EVENTS = frozenset({"connected", "start", "media", "stop", "dtmf", "mark", "error"})
+
+
 def _seconds_since_first(df: "pd.DataFrame", key: str) -> "pd.Series":
     first = df.groupby(key, dropna=False)["occurred_at"].transform("min")
     return (df["occurred_at"] - first).dt.total_seconds()
 
 
-def transcripts(df: "pd.DataFrame") -> "pd.DataFrame":
+def audio_times(df: "pd.DataFrame", *, t0: Any = None) -> "pd.Series":
+    """Seconds of each event on the audio's clock: since its call's ``streaming.started``
+    (the stream's first audio, where a Recording, :func:`analyze_call` and
+    :func:`plot_call` count from), or since ``t0``.
+
+    Parameters
+    ----------
+    df : DataFrame
+        What :func:`load_webhooks` returns (``occurred_at``, ``event_type``,
+        ``call_control_id``).
+    t0 : datetime, str, or dict of call_control_id to datetime, optional
+        The wall-clock time of the audio's first sample (UTC when no zone is given), for
+        every call or per call. Default: each call's first ``streaming.started``; NaN for
+        the events of a call without one.
+
+    Returns
+    -------
+    pandas.Series of float
+        Seconds, aligned on ``df``'s index; negative before the audio starts.
+
+    Examples
+    --------
+    >>> df = load_webhooks([
+    ...     {"data": {"event_type": "call.initiated", "id": "1", "occurred_at": "2026-01-01T00:00:00Z",
+    ...               "payload": {"call_control_id": "v3:x"}}},
+    ...     {"data": {"event_type": "streaming.started", "id": "2", "occurred_at": "2026-01-01T00:00:02Z",
+    ...               "payload": {"call_control_id": "v3:x"}}}])
+    >>> audio_times(df).tolist(), audio_times(df, t0="2026-01-01T00:00:01Z").tolist()
+    ([-2.0, 0.0], [-1.0, 1.0])
+    """
+    import pandas as pd
+
+    if not {"occurred_at", "event_type", "call_control_id"} <= set(df.columns):
+        raise ValueError("audio_times takes the DataFrame load_webhooks returns (occurred_at, event_type and"
+                         f" call_control_id columns); got columns {list(df.columns)[:8]}")
+    if t0 is None:
+        started = df.loc[df["event_type"] == "streaming.started"].groupby("call_control_id")["occurred_at"].min()
+    elif isinstance(t0, Mapping):
+        started = pd.Series({k: _utc(v) for k, v in t0.items()}, dtype="datetime64[ns, UTC]")
+    else:
+        return (df["occurred_at"] - _utc(t0)).dt.total_seconds()
+    # By call, NaT for a call without a zero (reindex, not map: map casts an empty lookup to float)
+    zero = pd.to_datetime(started, utc=True).reindex(df["call_control_id"])
+    zero.index = df.index
+    return (df["occurred_at"] - zero).dt.total_seconds()
+
+
+def _utc(value: Any) -> Any:
+    import pandas as pd
+
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"t0 must be a date and time (datetime or ISO 8601 text), got {value!r}") from exc
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def transcripts(df: "pd.DataFrame", *, t0: Any = None) -> "pd.DataFrame":
     """The ``call.transcription`` events of :func:`load_webhooks`' frame, final and interim.
+
+    Parameters
+    ----------
+    df : DataFrame
+        What :func:`load_webhooks` returns.
+    t0 : datetime, str, or dict of call_control_id to datetime, optional
+        The audio's first sample, for ``audio_t_s`` (see :func:`audio_times`); default each
+        call's ``streaming.started``.
 
     Returns
     -------
     pandas.DataFrame
         ``call_control_id``, ``occurred_at``, ``t_s`` (seconds since the call's first event in
-        ``df``), ``track``, ``is_final``, ``confidence`` (NaN where Telnyx sent null) and
-        ``transcript``, in time order.
+        ``df``, usually ``call.initiated``), ``audio_t_s`` (seconds on the audio's clock, as
+        :func:`analyze_call` counts: since ``streaming.started`` or ``t0``), ``track``,
+        ``is_final``, ``confidence`` (NaN where Telnyx sent null) and ``transcript``, in time
+        order. ``.attrs["time_zero"]`` says what each time column counts from.
+
+    Examples
+    --------
+    >>> df = load_webhooks("data/example_webhooks.jsonl")
+    >>> first = transcripts(df).iloc[0]
+    >>> float(first["t_s"]), float(first["audio_t_s"]), first["track"]
+    (3.7, 1.7, 'outbound')
     """
     import pandas as pd
 
     t_s = _seconds_since_first(df, "call_control_id") if len(df) else pd.Series(dtype=float)
+    audio_t_s = audio_times(df, t0=t0) if len(df) else pd.Series(dtype=float)
     sel = df["event_type"] == "call.transcription"
     out = pd.DataFrame({
         "call_control_id": df.loc[sel, "call_control_id"],
         "occurred_at": df.loc[sel, "occurred_at"],
         "t_s": t_s[sel],
+        "audio_t_s": audio_t_s[sel],
         "track": df.loc[sel].get("transcription_data.transcription_track", pd.Series("inbound", index=df.index[sel])),
         "is_final": df.loc[sel].get("transcription_data.is_final", pd.Series(dtype=object)),
         "confidence": pd.to_numeric(df.loc[sel].get("transcription_data.confidence", pd.Series(dtype=float)), errors="coerce"),
         "transcript": df.loc[sel].get("transcription_data.transcript", pd.Series(dtype=object)),
     })
     out["track"] = out["track"].fillna("inbound")
-    return out.sort_values("occurred_at", kind="stable").reset_index(drop=True)
+    out = out.sort_values("occurred_at", kind="stable").reset_index(drop=True)
+    out.attrs["time_zero"] = _zeros(t0)
+    return out
 
 
-def call_timeline(df: "pd.DataFrame") -> "pd.DataFrame":
-    """Per call, its events in order with seconds since the call's first event.
+def _zeros(t0: Any) -> dict[str, str]:
+    audio = _ZERO_AUDIO if t0 is None else f"audio_t_s: seconds since t0={t0!r}, the audio's first sample"
+    return {"t_s": _ZERO_T_S, "audio_t_s": audio}
+
+
+def call_timeline(df: "pd.DataFrame", *, t0: Any = None) -> "pd.DataFrame":
+    """Per call, its events in order, timed from the call's first event and on the audio's clock.
+
+    Parameters
+    ----------
+    df : DataFrame
+        What :func:`load_webhooks` returns.
+    t0 : datetime, str, or dict of call_control_id to datetime, optional
+        The audio's first sample, for ``audio_t_s`` (see :func:`audio_times`); default each
+        call's ``streaming.started``.
 
     Returns
     -------
     pandas.DataFrame
-        ``call_control_id``, ``t_s``, ``occurred_at``, ``event_type``, ``id``, then the rest
-        of ``df``'s columns; sorted by call, then time.
+        ``call_control_id``, ``t_s`` (seconds since the call's first event, usually
+        ``call.initiated``), ``occurred_at``, ``event_type``, ``id``, ``audio_t_s`` (seconds
+        since ``streaming.started`` or ``t0``: the zero of :func:`analyze_call`'s times;
+        negative before the audio), then the rest of ``df``'s columns; sorted by call, then
+        time.
+        ``.attrs["time_zero"]`` says what each time column counts from.
+
+    Examples
+    --------
+    >>> timeline = call_timeline(load_webhooks("data/example_webhooks.jsonl"))
+    >>> started = timeline.loc[timeline["event_type"] == "streaming.started"].iloc[0]
+    >>> float(started["t_s"]), float(started["audio_t_s"])
+    (2.0, 0.0)
     """
     out = df.copy()
     out.insert(1, "t_s", _seconds_since_first(out, "call_control_id") if len(out) else [])
-    front = ["call_control_id", "t_s", "occurred_at", "event_type", "id"]
+    out.insert(2, "audio_t_s", audio_times(out, t0=t0) if len(out) else [])
+    front = ["call_control_id", "t_s", "occurred_at", "event_type", "id", "audio_t_s"]
     out = out[front + [c for c in out.columns if c not in front]]
-    return out.sort_values(["call_control_id", "occurred_at"], kind="stable").reset_index(drop=True)
+    out = out.sort_values(["call_control_id", "occurred_at"], kind="stable").reset_index(drop=True)
+    out.attrs["time_zero"] = _zeros(t0)
+    return out

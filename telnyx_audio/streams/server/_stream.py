@@ -8,6 +8,7 @@ import functools
 import json
 import time
 from dataclasses import dataclass, field
+from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable
 
@@ -36,6 +37,8 @@ from telnyx_audio.streams.server._redact import mark_pending
 #: The longest mark name :meth:`MediaStream.mark` sends (characters). Echoes are kept only for
 #: marks this server sent, so a peer's names never accumulate; this bounds our own.
 MAX_MARK_NAME = 1024
+
+_RECENT_CHUNKS = 64  # duplicates arrive within a few frames of the first copy
 
 
 class PrestartOverflow(Exception):
@@ -240,7 +243,9 @@ class _Stream:
         self.start: Start | None = None
         self.handle: MediaStream | None = None
         self.frames = {name: 0 for name in TRACKS}
-        self.payload_bytes = {name: 0 for name in TRACKS}  # codec bytes received per track
+        self.payload_bytes = {name: 0 for name in TRACKS}  # codec bytes received per track, each frame once
+        # The last chunks seen per track: a duplicate among them adds no audio to the live figure.
+        self.recent_chunks: dict[str, deque[Any]] = {name: deque(maxlen=_RECENT_CHUNKS) for name in TRACKS}
         self.bad = 0
         self.last_frame_at: float | None = None
         self.ts_lo: int | None = None  # media timestamps seen (ms): the finaliser's cost estimate
@@ -359,8 +364,12 @@ class _Stream:
                 self.frames[track] += 1
                 payload = media["payload"]
                 n_bytes = len(payload) // 4 * 3 - payload[-2:].count("=")
-                self.payload_bytes[track] += n_bytes
-                self.server._metrics.media(track, n_bytes)
+                self.server._metrics.media(track, n_bytes)  # every frame received, as on disk
+                chunk, recent = media.get("chunk"), self.recent_chunks[track]
+                if chunk is None or chunk not in recent:  # a frame sent twice is 20 ms of audio, not 40
+                    self.payload_bytes[track] += n_bytes
+                    if chunk is not None:
+                        recent.append(chunk)
                 self.last_frame_at = now
                 ts = _int(media.get("timestamp"))
                 if ts is not None:
