@@ -91,7 +91,7 @@ def _fork(data: Path, out: Path) -> None:
     summary = session.summary or {}
     print(f"   {session.state}: WAVs and summary in {session.folder}/ ({session.capture_path.name} holds every datagram)")
     for name, r in summary.get("rtp", {}).items():
-        print(f"   {name}: {r['packets']} packets, lost {r['lost']}, duplicated {r['duplicated']}, reordered"
+        print(f"   {name}: {r['packets']} packets, {r['missing']} never arrived, duplicated {r['duplicated']}, reordered"
               f" {r['reordered']}, jitter {r['jitter_ms']:.1f} ms, SSRCs {', '.join(r['ssrcs'])}")
     events = summary.get("dtmf_events", [])
     print(f"   dtmf {summary.get('dtmf', '')!r}: " + ", ".join(

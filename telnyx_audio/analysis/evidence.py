@@ -285,7 +285,7 @@ def _track_stats(x: np.ndarray, rate: int, frame: int, speech_mask: np.ndarray, 
 
 def collect_evidence(audio: Any, sr: int | None = None, *, encoding: str | None = None, dtmf_events: Any = None,
                      parties: Sequence[str] = ("inbound", "outbound"), bot: str | None = "outbound",
-                     max_echo_delay_ms: float = 1000.0) -> Evidence:
+                     max_echo_delay_ms: float = 1000.0, lost: Any = None) -> Evidence:
     """Measure a two-track call and draw findings from its audio (see this module's docstring).
 
     Parameters
@@ -306,6 +306,9 @@ def collect_evidence(audio: Any, sr: int | None = None, *, encoding: str | None 
         echo are looked for (the outbound track: what Telnyx plays to the caller); None for neither.
     max_echo_delay_ms : float
         The longest echo delay looked for.
+    lost : pair of array-like of (start_s, end_s), or dict, optional
+        Spans of each track the network lost (as :func:`~telnyx_audio.analysis.analyze_call`
+        takes them); a Recording or Capture carries its own.
 
     Returns
     -------
@@ -335,7 +338,9 @@ def collect_evidence(audio: Any, sr: int | None = None, *, encoding: str | None 
         dtmf_events = getattr(audio, "events", ()) if _source(audio) is not audio else ()
     dtmf_events = list(dtmf_events)
 
-    raw = analyze_call(x, rate, parties=parties, encoding=encoding, dtmf_events=dtmf_events)
+    if lost is None and not isinstance(audio, np.ndarray):
+        lost = getattr(_source(audio), "lost", None)  # a Recording's (a Capture's recording's) own
+    raw = analyze_call(x, rate, parties=parties, encoding=encoding, dtmf_events=dtmf_events, lost=lost)
     frame_s = raw.speech[parties[0]].frame_s
     frame = int(round(frame_s * rate))
     duration = x.shape[1] / rate

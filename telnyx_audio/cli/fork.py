@@ -169,7 +169,8 @@ def _capture(args: argparse.Namespace) -> int:
         if s.summary:
             rtp = s.summary.get("rtp", {})
             line += f", {s.summary.get('duration_s', 0):.1f} s, dtmf {s.summary.get('dtmf', '')!r}"
-            line += "".join(f"; {k}: lost {v['lost']}, jitter {v['jitter_ms']:.1f} ms" for k, v in rtp.items())
+            line += "".join(f"; {k}: {v.get('missing', v['lost'])} packets never arrived, jitter {v['jitter_ms']:.1f} ms"
+                            for k, v in rtp.items())
         if s.error:
             line += f"; {s.error}"
         print(line, flush=True)

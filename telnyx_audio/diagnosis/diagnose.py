@@ -461,7 +461,7 @@ def _diagnose(capture: Capture | None, recording: Recording, path: str | None, *
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # log10 of silent tracks: their -inf is handled
         evidence = collect_evidence(recording.audio, recording.sample_rate, encoding=recording.encoding,
-                                    dtmf_events=events if capture is not None else None)
+                                    dtmf_events=events if capture is not None else None, lost=recording.lost)
     networks = network_of(capture, recording)
     findings = list(evidence.findings)
     # One track absent from the stream (only one track was streamed) is no one-way audio.

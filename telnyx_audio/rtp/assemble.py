@@ -354,7 +354,8 @@ def assemble_fork(
         st["unusable_packets"] = int((p["kind"] == 0).sum())
         st["ssrcs"] = tuple(st["ssrcs"])
         own = {k: st[k] for k in ("jitter_ms", "duplicated", "reordered", "malformed", "ssrcs", "payload_types",
-                                  "comfort_noise_packets", "dtmf_packets", "unusable_packets", "outliers")}
+                                  "comfort_noise_packets", "dtmf_packets", "unusable_packets", "outliers",
+                                  "sources_left_out")}
         figures, per_stream = wireshark[t]
         rtp_stats[name] = RtpStats(track=name, missing=st["lost"], streams=tuple(per_stream),
                                    **{k: figures[k] for k in _WIRESHARK_KEYS}, **own)
