@@ -85,7 +85,15 @@ class UnsupportedEncodingError(TelnyxAudioError, ValueError):
 
 class CodecUnavailableError(UnsupportedEncodingError):
     """A codec Telnyx streams that the installed FFmpeg (or libopus) cannot decode or encode
-    (PyAV's FFmpeg has no AMR-WB encoder). ``detail`` says what is missing."""
+    (PyAV's FFmpeg has no AMR-WB encoder).
+
+    Attributes
+    ----------
+    encoding : str
+        The codec.
+    detail : str
+        What is missing.
+    """
 
     def __init__(self, encoding: str, detail: str) -> None:
         super().__init__(encoding, (encoding,))
@@ -126,7 +134,13 @@ class MultipleStreamsError(CaptureError):
 
 
 class OutputError(CaptureError):
-    """A call's outputs (WAVs, ``summary.json``) could not be written; ``path`` names where."""
+    """A call's outputs (WAVs, ``summary.json``) could not be written; ``path`` names where.
+
+    Attributes
+    ----------
+    path : str
+        The file or folder that could not be written.
+    """
 
     def __init__(self, message: str, path: str) -> None:
         self.path = path
@@ -157,7 +171,13 @@ class WebhookVerificationError(TelnyxAudioError, ValueError):
 
 
 class MissingHeaderError(WebhookVerificationError):
-    """A required header is absent (``header`` names it)."""
+    """A required header is absent.
+
+    Attributes
+    ----------
+    header : str
+        The header's name.
+    """
 
     def __init__(self, header: str) -> None:
         self.header = header
@@ -169,7 +189,15 @@ class MalformedTimestampError(WebhookVerificationError):
 
 
 class TimestampToleranceError(WebhookVerificationError):
-    """The delivery was signed outside the tolerance; ``skew_s`` is now minus its timestamp."""
+    """The delivery was signed outside the tolerance.
+
+    Attributes
+    ----------
+    skew_s : int
+        Now minus the delivery's timestamp, in seconds (negative: from the future).
+    tolerance_s : float
+        The tolerance it is outside of.
+    """
 
     def __init__(self, skew_s: int, tolerance_s: float) -> None:
         self.skew_s = skew_s
@@ -236,7 +264,13 @@ class TelnyxAPIError(TelnyxAudioError):
 
 
 class CallEndedError(TelnyxAPIError):
-    """Telnyx error 90018: the call has already ended, so the command cannot run."""
+    """Telnyx error 90018: the call has already ended, so the command cannot run.
+
+    Attributes
+    ----------
+    status, code, title, detail, pointer, errors
+        As for :class:`TelnyxAPIError`.
+    """
 
 
 class TelnyxConnectionError(TelnyxAudioError):

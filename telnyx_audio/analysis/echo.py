@@ -109,6 +109,16 @@ class Echo:
         """The echo the fitted path makes of ``outbound`` (float32, the inbound track's length).
 
         Subtract it from the inbound track to leave the near-end audio.
+
+        Parameters
+        ----------
+        outbound : array_like
+            The outbound track.
+
+        Returns
+        -------
+        ndarray
+            The estimated echo, float32, the inbound track's length.
         """
         x = _as_float(outbound)
         if not self.found or not self.path.size:
@@ -130,7 +140,13 @@ class Echo:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe figures: ``found``, ``delay_ms``, ``erl_db``, ``share``, ``score``, ``peak_ratio``."""
+        """JSON-safe figures: ``found``, ``delay_ms``, ``erl_db``, ``share``, ``score``, ``peak_ratio``.
+
+        Returns
+        -------
+        dict
+            Figure name to value.
+        """
         def num(v: float) -> float | None:
             return round(float(v), 3) if np.isfinite(v) else None
 

@@ -82,7 +82,13 @@ class Input:
     source: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"value", "provenance", "source"}``, JSON-safe."""
+        """``{"value", "provenance", "source"}``, JSON-safe.
+
+        Returns
+        -------
+        dict
+            The input, JSON-safe.
+        """
         value = self.value
         if isinstance(value, (float, np.floating)):
             value = float(value) if math.isfinite(value) else None
@@ -126,6 +132,11 @@ class EModel:
 
     def to_dict(self) -> dict[str, Any]:
         """``{"r", "mos", "scale", "codec", "inputs": {name: {"value", "provenance", "source"}}}``.
+
+        Returns
+        -------
+        dict
+            The rating and its inputs, JSON-safe.
 
         Examples
         --------
@@ -462,6 +473,16 @@ def burst_ratio(lost: np.ndarray) -> float:
 
 def loss_stats(lost: np.ndarray) -> dict[str, float]:
     """Loss rate (%), burst ratio, and the count and longest run of losses in a loss sequence.
+
+    Parameters
+    ----------
+    lost : ndarray of bool
+        One entry per packet in sending order: True where it was lost.
+
+    Returns
+    -------
+    dict
+        ``loss_pct``, ``burst_ratio``, ``n_expected``, ``n_lost``, ``n_bursts``, ``longest_burst``.
 
     Examples
     --------

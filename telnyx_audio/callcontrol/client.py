@@ -61,7 +61,25 @@ def _codec_name(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class CommandResult:
-    """Telnyx's answer to a command: ``result`` is ``"ok"`` when it was accepted."""
+    """Telnyx's answer to a command: ``result`` is ``"ok"`` when it was accepted.
+
+    Attributes
+    ----------
+    result : str or None
+        ``data.result`` of Telnyx's answer.
+    action : str
+        The action sent (``streaming_start``...).
+    call_control_id : str
+        The call.
+    command_id : str or None
+        The idempotency key sent with it.
+    status : int
+        The HTTP status.
+    request_id : str or None
+        Telnyx's request id, when its answer gave one.
+    data : Mapping
+        The whole ``data`` object.
+    """
 
     result: str | None
     action: str
@@ -120,6 +138,10 @@ class TelnyxClient:
         No retry starts once this much time has passed since the first attempt.
     backoff_s : float
         First backoff; doubled each retry, with jitter, capped at ``max_backoff_s``.
+    max_backoff_s : float
+        The longest wait between two attempts.
+    sleep : callable
+        How to wait between attempts (``time.sleep``; a test passes its own clock).
     """
 
     def __init__(
@@ -194,6 +216,7 @@ class TelnyxClient:
         Parameters
         ----------
         call_control_id : str
+            The call, as its webhooks name it.
         stream_url : str
             ``wss://`` (or ``ws://``) URL Telnyx connects to.
         stream_track : {"inbound_track", "outbound_track", "both_tracks"}
@@ -215,6 +238,11 @@ class TelnyxClient:
             Base64-encoded for you.
         command_id : str or bool
             ``True`` (default) generates one, so retries stay idempotent; ``None`` omits it.
+
+        Returns
+        -------
+        CommandResult
+            Telnyx's answer (``ok`` when accepted).
         """
         body: dict[str, Any] = {}
         if stream_url is not None:
@@ -261,7 +289,24 @@ class TelnyxClient:
         client_state: str | bytes | Mapping[str, Any] | None = None,
         command_id: str | bool | None = True,
     ) -> CommandResult:
-        """Stop streaming (``streaming_stop``); without ``stream_id``, every stream of the call."""
+        """Stop streaming (``streaming_stop``); without ``stream_id``, every stream of the call.
+
+        Parameters
+        ----------
+        call_control_id : str
+            The call, as its webhooks name it.
+        stream_id : str, optional
+            The stream to stop.
+        client_state : str, bytes or dict, optional
+            Echoed in the webhooks that follow; base64-encoded for you.
+        command_id : str or bool
+            ``True`` (default) generates one, so retries stay idempotent; ``None`` omits it.
+
+        Returns
+        -------
+        CommandResult
+            Telnyx's answer (``ok`` when accepted).
+        """
         body: dict[str, Any] = {}
         if stream_id is not None:
             if not isinstance(stream_id, Unchecked):
@@ -285,6 +330,24 @@ class TelnyxClient:
         """Fork the call's RTP to UDP targets (``fork_start``): ``rx``/``tx`` as ``udp:IP:PORT``.
 
         Replaces a WebSocket stream on the same call (one stream or fork per call).
+
+        Parameters
+        ----------
+        call_control_id : str
+            The call, as its webhooks name it.
+        rx, tx : str, optional
+            ``udp:IP:PORT`` targets of the call's incoming and outgoing RTP.
+        stream_type : str
+            ``decrypted``, the only type Telnyx defines.
+        client_state : str, bytes or dict, optional
+            Echoed in the webhooks that follow; base64-encoded for you.
+        command_id : str or bool
+            ``True`` (default) generates one, so retries stay idempotent; ``None`` omits it.
+
+        Returns
+        -------
+        CommandResult
+            Telnyx's answer (``ok`` when accepted).
         """
         if rx is None and tx is None:
             raise ValueError("start_forking needs rx, tx or both ('udp:IP:PORT')")
@@ -307,6 +370,22 @@ class TelnyxClient:
 
         Telnyx's default here is ``raw`` while forks start ``decrypted``: left out, this sends
         the type this client started the fork with, else ``decrypted``.
+
+        Parameters
+        ----------
+        call_control_id : str
+            The call, as its webhooks name it.
+        stream_type : {"raw", "decrypted"}, optional
+            The type to stop.
+        client_state : str, bytes or dict, optional
+            Echoed in the webhooks that follow; base64-encoded for you.
+        command_id : str or bool
+            ``True`` (default) generates one, so retries stay idempotent; ``None`` omits it.
+
+        Returns
+        -------
+        CommandResult
+            Telnyx's answer (``ok`` when accepted).
         """
         chosen = stream_type if stream_type is not None else self._fork_types.get(call_control_id, "decrypted")
         body = {"stream_type": check_choice("stream_type", chosen, FORK_STOP_STREAM_TYPES)}
@@ -328,6 +407,8 @@ class TelnyxClient:
 
         Parameters
         ----------
+        call_control_id : str
+            The call, as its webhooks name it.
         transcription_engine : str
             One of ``TRANSCRIPTION_ENGINES`` ("A" and "B" are Telnyx's legacy names for
             Google and Telnyx). A name close to one of them is refused with "did you mean";
@@ -339,6 +420,15 @@ class TelnyxClient:
             and must agree with it. ``transcription_model`` is checked against the engine's
             models (``TRANSCRIPTION_MODELS``; Google's ``model`` against ``GOOGLE_MODELS``)
             the same way; Deepgram needs one (``deepgram/nova-2`` or ``deepgram/nova-3``).
+        client_state : str, bytes or dict, optional
+            Echoed in the webhooks that follow; base64-encoded for you.
+        command_id : str or bool
+            ``True`` (default) generates one, so retries stay idempotent; ``None`` omits it.
+
+        Returns
+        -------
+        CommandResult
+            Telnyx's answer (``ok`` when accepted).
         """
         engine = check_choice("transcription_engine", transcription_engine, TRANSCRIPTION_ENGINES)
         body: dict[str, Any] = {"transcription_engine": engine,
@@ -375,7 +465,22 @@ class TelnyxClient:
         client_state: str | bytes | Mapping[str, Any] | None = None,
         command_id: str | bool | None = True,
     ) -> CommandResult:
-        """Stop transcription (``transcription_stop``)."""
+        """Stop transcription (``transcription_stop``).
+
+        Parameters
+        ----------
+        call_control_id : str
+            The call, as its webhooks name it.
+        client_state : str, bytes or dict, optional
+            Echoed in the webhooks that follow; base64-encoded for you.
+        command_id : str or bool
+            ``True`` (default) generates one, so retries stay idempotent; ``None`` omits it.
+
+        Returns
+        -------
+        CommandResult
+            Telnyx's answer (``ok`` when accepted).
+        """
         return self._command(call_control_id, "transcription_stop", {}, client_state, command_id)
 
     # --- tied to capture -----------------------------------------------------------------
@@ -396,6 +501,8 @@ class TelnyxClient:
 
         Parameters
         ----------
+        call_control_id : str
+            The call, as its webhooks name it.
         server : str or capture server
             A ``wss://`` URL, or an object with ``public_url`` (or ``url``) and, when it
             requires one, ``auth_token``: both are filled into the request.
@@ -405,8 +512,17 @@ class TelnyxClient:
         bidirectional : {"mp3", "rtp"} or dict, optional
             ``"rtp"`` plays raw audio back in ``codec`` at 8 kHz (16 kHz for L16); a dict
             gives ``mode``, ``codec``, ``sampling_rate``, ``target_legs`` explicitly.
+        custom_parameters : dict, optional
+            Arrive in the stream's ``start.custom_parameters``.
+        client_state : str, bytes or dict, optional
+            Echoed in the webhooks that follow; base64-encoded for you.
         auth_token : str, optional
             ``stream_auth_token`` when ``server`` is a URL (an object brings its own).
+
+        Returns
+        -------
+        StreamHandle
+            With Telnyx's answer (``started``); its ``stop()`` stops the stream.
         """
         track = {"inbound": "inbound_track", "outbound": "outbound_track", "both": "both_tracks"}.get(tracks)
         if track is None:
@@ -446,6 +562,20 @@ class TelnyxClient:
         ``receiver`` (a started :class:`telnyx_audio.forks.ForkReceiver`), sends
         ``fork_start`` with its ``rx``/``tx`` targets (``udp:public_host:port``), and on
         ``stop()`` sends ``fork_stop`` and writes the call's WAVs and ``summary.json``.
+
+        Parameters
+        ----------
+        call_control_id : str
+            The call, as its webhooks name it.
+        receiver : ForkReceiver
+            A started fork receiver with a free port pair.
+        client_state : str, bytes or dict, optional
+            Echoed in the webhooks that follow; base64-encoded for you.
+
+        Returns
+        -------
+        ForkHandle
+            Its ``session`` receives the call; its ``stop()`` ends the fork.
         """
         from telnyx_audio.forks.receiver import ForkHandle
 
@@ -460,7 +590,26 @@ class TelnyxClient:
         config: Mapping[str, Any] | None = None,
         client_state: str | bytes | Mapping[str, Any] | None = None,
     ) -> "TranscriptionHandle":
-        """Start transcription; returns a handle whose ``stop()`` ends it."""
+        """Start transcription; returns a handle whose ``stop()`` ends it.
+
+        Parameters
+        ----------
+        call_control_id : str
+            The call, as its webhooks name it.
+        engine : str
+            ``transcription_engine`` (see :meth:`start_transcription`).
+        tracks : {"inbound", "outbound", "both"}
+            ``transcription_tracks``.
+        config : dict, optional
+            ``transcription_engine_config``.
+        client_state : str, bytes or dict, optional
+            Echoed in the webhooks that follow; base64-encoded for you.
+
+        Returns
+        -------
+        TranscriptionHandle
+            With Telnyx's answer (``started``); its ``stop()`` stops the transcription.
+        """
         result = self.start_transcription(call_control_id, transcription_engine=engine, transcription_tracks=tracks,
                                           transcription_engine_config=config, client_state=client_state)
         return TranscriptionHandle(self, call_control_id, result)
@@ -548,7 +697,17 @@ class TelnyxClient:
 
 @dataclass
 class StreamHandle:
-    """A stream started by :meth:`TelnyxClient.stream_call`; ``stop()`` ends it."""
+    """A stream started by :meth:`TelnyxClient.stream_call`; ``stop()`` ends it.
+
+    Attributes
+    ----------
+    client : TelnyxClient
+        The client that started it.
+    call_control_id : str
+        The call.
+    started, stopped : CommandResult
+        Telnyx's answers to the start and (once stopped) the stop.
+    """
 
     client: TelnyxClient
     call_control_id: str
@@ -556,14 +715,35 @@ class StreamHandle:
     stopped: CommandResult | None = None
 
     def stop(self, *, stream_id: str | None = None) -> CommandResult:
-        """Stop the stream (all streams of the call unless ``stream_id`` is given)."""
+        """Stop the stream (all streams of the call unless ``stream_id`` is given).
+
+        Parameters
+        ----------
+        stream_id : str, optional
+            The stream to stop.
+
+        Returns
+        -------
+        CommandResult
+            Telnyx's answer, also kept as ``stopped``.
+        """
         self.stopped = self.client.stop_streaming(self.call_control_id, stream_id=stream_id)
         return self.stopped
 
 
 @dataclass
 class TranscriptionHandle:
-    """Transcription started by :meth:`TelnyxClient.transcribe_call`; ``stop()`` ends it."""
+    """Transcription started by :meth:`TelnyxClient.transcribe_call`; ``stop()`` ends it.
+
+    Attributes
+    ----------
+    client : TelnyxClient
+        The client that started it.
+    call_control_id : str
+        The call.
+    started, stopped : CommandResult
+        Telnyx's answers to the start and (once stopped) the stop.
+    """
 
     client: TelnyxClient
     call_control_id: str
@@ -571,6 +751,12 @@ class TranscriptionHandle:
     stopped: CommandResult | None = None
 
     def stop(self) -> CommandResult:
-        """Stop the transcription."""
+        """Stop the transcription.
+
+        Returns
+        -------
+        CommandResult
+            Telnyx's answer, also kept as ``stopped``.
+        """
         self.stopped = self.client.stop_transcription(self.call_control_id)
         return self.stopped

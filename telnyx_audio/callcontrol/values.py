@@ -90,6 +90,13 @@ _MAX_RATE = 192_000  # as telnyx_audio.streams.protocol.MAX_SAMPLE_RATE
 class Unchecked:
     """A value sent as is, past local validation and without a warning.
 
+    Attributes
+    ----------
+    value : object
+        What is sent.
+
+    Examples
+    --------
     >>> Unchecked("Whisperer").value
     'Whisperer'
     """
@@ -194,6 +201,19 @@ def encode_client_state(state: str | bytes | Mapping[str, Any] | list | None) ->
 
     ``str`` is encoded as UTF-8, ``bytes`` as given, a dict or list as compact JSON;
     :func:`telnyx_audio.webhooks.decode_client_state` reverses it.
+
+    Parameters
+    ----------
+    state : str, bytes, dict, list or None
+        The state to carry.
+
+    Returns
+    -------
+    str or None
+        Its base64 text; ``None`` for ``None``.
+
+    Examples
+    --------
 
     >>> encode_client_state({"order": 7})
     'eyJvcmRlciI6N30='

@@ -212,6 +212,16 @@ def _check(encoding: object) -> str:
 def bytes_per_sample(encoding: str) -> int:
     """Bytes one sample takes on the wire: 1 for G.711, 2 for L16.
 
+    Parameters
+    ----------
+    encoding : str
+        A sample-based codec's name (``"PCMU"``, ``"PCMA"``, ``"L16"``).
+
+    Returns
+    -------
+    int
+        1 or 2.
+
     Examples
     --------
     >>> bytes_per_sample("L16")

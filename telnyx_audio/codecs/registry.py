@@ -74,6 +74,16 @@ class CodecInfo:
     def rate(self, reported: int | None) -> int:
         """The decoded audio's sample rate, given the rate Telnyx reported (Hz).
 
+        Parameters
+        ----------
+        reported : int or None
+            ``start.media_format.sample_rate``; ``None`` when not reported.
+
+        Returns
+        -------
+        int
+            The rate of the decoded audio, in Hz.
+
         G.722 is 16 kHz audio whatever Telnyx reports (8000, its RTP clock, or 16000);
         PCMU/PCMA are 8 kHz; AMR-WB is 16 kHz; L16 and OPUS decode at the reported rate
         (OPUS at the next rate libopus has, should Telnyx report another).
@@ -183,6 +193,16 @@ def normalize_encoding(name: object) -> str:
 
 def codec_info(encoding: object) -> CodecInfo:
     """The :class:`CodecInfo` of an encoding, by any name :func:`normalize_encoding` accepts.
+
+    Parameters
+    ----------
+    encoding : str
+        A codec name (``"PCMU"``, ``"audio/opus"``, ``"g.722"``...).
+
+    Returns
+    -------
+    CodecInfo
+        What the toolkit knows of it.
 
     Examples
     --------

@@ -75,7 +75,13 @@ class Diagnosis:
         return [c for c in CODES if c in found]
 
     def quality_dict(self) -> dict[str, dict[str, Any]]:
-        """Per track: ``{"r", "mos", "scale", "codec", "inputs", "network", "telnyx"}``, JSON-safe."""
+        """Per track: ``{"r", "mos", "scale", "codec", "inputs", "network", "telnyx"}``, JSON-safe.
+
+        Returns
+        -------
+        dict
+            Track name to its quality figures.
+        """
         out = {}
         for track, q in self.quality.items():
             d = q["emodel"].to_dict()
@@ -86,7 +92,13 @@ class Diagnosis:
 
     def to_dict(self) -> dict[str, Any]:
         """``{"source", "severity", "findings": [...], "quality": {track: {"r", "mos", "scale", "inputs", ...}},
-        "notes"}``: JSON-safe, as ``telnyx-audio diagnose --json`` prints it."""
+        "notes"}``: JSON-safe, as ``telnyx-audio diagnose --json`` prints it.
+
+        Returns
+        -------
+        dict
+            The diagnosis, JSON-safe.
+        """
         findings = [{k: (float(v) if k in ("start_s", "end_s") else v) for k, v in row.items()}
                     for row in self.findings.to_dict("records")]
         return {"source": self.source, "severity": self.severity, "findings": findings,
@@ -98,6 +110,11 @@ class Diagnosis:
         Keys: ``emodel_inbound_r``, ``emodel_inbound_mos``, ``emodel_outbound_r``,
         ``emodel_outbound_mos``, ``emodel_scale``, ``findings`` (codes, comma-separated),
         ``severity``, ``n_problem_findings``, ``n_warning_findings``.
+
+        Returns
+        -------
+        dict
+            Column name to value.
 
         Examples
         --------
@@ -123,6 +140,11 @@ class Diagnosis:
 
     def report(self) -> str:
         """A readable report: the verdict, quality per track, then each finding with its span.
+
+        Returns
+        -------
+        str
+            Several lines of text.
 
         Examples
         --------
@@ -181,6 +203,11 @@ class Diagnosis:
     def plot(self, **kwargs: Any) -> dict[str, Any]:
         """:func:`~telnyx_audio.plot_call` with the findings drawn on it: a band per finding on
         its track (both for the whole call's), coloured by severity and labelled with its code.
+
+        Parameters
+        ----------
+        **kwargs
+            Passed to :func:`~telnyx_audio.plot_call` (``ax``, ``spectrograms``...).
 
         Returns
         -------
@@ -376,6 +403,20 @@ def diagnose(source: Any, *, webhooks: Any = None, one_way_delay_ms: float | Non
 def diagnose_captures(path: str | os.PathLike[str], *, webhooks: Any = None,
                       one_way_delay_ms: float | None = None) -> list[Diagnosis]:
     """:func:`diagnose` each stream of a capture file (a capture server log may hold several).
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The capture file.
+    webhooks : optional
+        As for :func:`diagnose`.
+    one_way_delay_ms : float, optional
+        As for :func:`diagnose`.
+
+    Returns
+    -------
+    list of Diagnosis
+        One per stream.
 
     Examples
     --------

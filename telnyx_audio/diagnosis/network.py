@@ -81,7 +81,13 @@ class TrackNetwork:
     gaps: list[tuple[float, float]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe: NaN becomes None."""
+        """JSON-safe: NaN becomes None.
+
+        Returns
+        -------
+        dict
+            Figure name to value.
+        """
         def clean(v: Any) -> Any:
             if isinstance(v, float):
                 return round(v, 4) if np.isfinite(v) else None

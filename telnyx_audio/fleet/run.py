@@ -69,7 +69,13 @@ class BatchResult:
     @property
     def findings(self) -> "pd.DataFrame":
         """The diagnosis's findings of every call (the segments of kind ``finding``): ``path``,
-        ``stream_id``, ``code``, ``severity``, ``track``, ``start_s``, ``end_s``, ``duration_s``."""
+        ``stream_id``, ``code``, ``severity``, ``track``, ``start_s``, ``end_s``, ``duration_s``.
+
+        Returns
+        -------
+        DataFrame
+            One row per finding.
+        """
         rows = self.segments[self.segments["kind"] == "finding"]
         parts = rows["label"].str.extract(r"^(?P<code>\w+) \((?P<severity>\w+)\)$")
         table = rows[["path", "stream_id"]].join(parts).join(rows[["track", "start_s", "end_s", "duration_s"]])

@@ -72,8 +72,10 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
         from the call's last packet, so a call that has not started yet never times out.
     allow : iterable of str, optional
         CIDRs (``"10.0.0.0/8"``, ``"192.0.2.7"``) whose datagrams are kept; others are
-        counted (in :attr:`dropped`, and per call in its summary) and never written.
-        Default: every sender.
+        counted (in ``dropped``, and per call in its summary) and never written.
+        Default: every sender. It may hold ``"telnyx"``: Telnyx's published webhook and
+        WebSocket ranges. The media subnets forks come from are not among them (see
+        :mod:`telnyx_audio.service.addresses`), which is logged as a warning.
     payload_types : list of str, optional
         ``["96=OPUS/48000"]``: stored in each capture's header for decoding.
     redact_dtmf : bool
@@ -97,10 +99,6 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
         them) for at most this long, then finish every call.
     min_free_bytes : int
         ``/readyz`` answers 503 when the output folder's disk has less free.
-
-    ``allow`` may hold ``"telnyx"``: Telnyx's published webhook and WebSocket ranges. The
-    media subnets forks come from are not among them (see
-    :mod:`telnyx_audio.service.addresses`), which is logged as a warning.
 
     Examples
     --------
@@ -336,7 +334,13 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
             log.info("stopping now: open calls are finished", extra={"event": "drain_now"})
 
     def drain(self, timeout: float | None = None) -> None:
-        """From any thread: :meth:`request_drain`, then wait (``timeout`` s) until the receiver stopped."""
+        """From any thread: :meth:`request_drain`, then wait (``timeout`` s) until the receiver stopped.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Seconds to wait at most; ``None`` waits as long as it takes.
+        """
         self._call_in_loop(self.request_drain)
         if self._thread is not None and timeout != 0:
             self._thread.join(timeout)

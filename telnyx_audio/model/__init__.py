@@ -3,7 +3,7 @@
 
 Streams, forks and packet captures all end here; analysis, plots, batch and the CLI start
 here. The model imports only :mod:`telnyx_audio.analysis` (array functions, for
-:meth:`Recording.analyze`), :mod:`telnyx_audio.codecs` and the private helpers below it.
+:meth:`Recording.turn`), :mod:`telnyx_audio.codecs` and the private helpers below it.
 
 Assembling one stream's media frames into aligned audio, and reporting what it took:
 

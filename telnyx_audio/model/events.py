@@ -25,7 +25,17 @@ TRACKS: tuple[str, str] = ("inbound", "outbound")
 
 @dataclass(frozen=True)
 class MediaFormat:
-    """``start.media_format``: what the payloads really are (trust it over the request)."""
+    """``start.media_format``: what the payloads really are (trust it over the request).
+
+    Attributes
+    ----------
+    encoding : str
+        Telnyx's codec name (``"PCMU"``, ``"G722"``...), as normalised by the reader.
+    sample_rate : int
+        The rate ``start`` reports, in Hz.
+    channels : int
+        Channels per track (1 in every form Telnyx documents).
+    """
 
     encoding: str
     sample_rate: int
@@ -34,7 +44,15 @@ class MediaFormat:
 
 @dataclass(frozen=True)
 class Connected:
-    """``{"event": "connected"}``, the first message. ``raw`` is the whole message."""
+    """``{"event": "connected"}``, the first message.
+
+    Attributes
+    ----------
+    version : str or None
+        The ``version`` field, when sent.
+    raw : Mapping
+        The whole message.
+    """
 
     version: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -48,6 +66,23 @@ class Start:
     starts; Telnyx's default is PCMU at 8000 Hz), or one that cannot be used (a rate out of
     range, no codec name...: ``media_format_error`` says why): the ids are kept, and whoever
     decodes says which format it assumed or inferred.
+
+    Attributes
+    ----------
+    sequence_number : int or None
+        The message's ``sequence_number``.
+    stream_id, call_control_id, call_session_id : str or None
+        The stream's and the call's ids.
+    media_format : MediaFormat or None
+        What the payloads are; ``None`` when missing or unusable.
+    custom_parameters : Mapping
+        The ``custom_parameters`` given to ``streaming_start``.
+    client_state : str or None
+        The ``client_state``, as sent (base64).
+    start : Mapping
+        The whole ``start`` object.
+    media_format_error : str or None
+        Why a ``media_format`` that was sent cannot be used.
     """
 
     sequence_number: int | None
@@ -67,6 +102,17 @@ class Media:
 
     ``chunk``, ``timestamp`` and ``sequence_number`` are ``None`` when Telnyx left them out.
     ``timestamp`` units are unconfirmed by Telnyx (see :mod:`telnyx_audio.model`).
+
+    Attributes
+    ----------
+    track : str
+        ``"inbound"`` or ``"outbound"``.
+    payload : bytes
+        The decoded base64 ``media.payload``.
+    chunk, timestamp, sequence_number : int or None
+        The message's counters.
+    stream_id : str or None
+        The stream it belongs to.
     """
 
     track: str
@@ -79,7 +125,19 @@ class Media:
 
 @dataclass(frozen=True)
 class Dtmf:
-    """``{"event": "dtmf"}``: a digit the caller pressed (RFC 2833 / in-band, as Telnyx saw it)."""
+    """``{"event": "dtmf"}``: a digit the caller pressed (RFC 2833 / in-band, as Telnyx saw it).
+
+    Attributes
+    ----------
+    digit : str
+        The key as Telnyx sent it (``"0"``-``"9"``, ``"*"``, ``"#"``...; a number becomes its text).
+    sequence_number : int or None
+        The message's ``sequence_number``.
+    stream_id : str or None
+        The stream it belongs to.
+    occurred_at : str or None
+        Telnyx's time of the key press, as sent.
+    """
 
     digit: str
     sequence_number: int | None = None
@@ -89,7 +147,17 @@ class Dtmf:
 
 @dataclass(frozen=True)
 class Mark:
-    """``{"event": "mark"}``: the echo of a mark the server sent, when its audio finished."""
+    """``{"event": "mark"}``: the echo of a mark the server sent, when its audio finished.
+
+    Attributes
+    ----------
+    name : str
+        The mark's name, as the server sent it.
+    sequence_number : int or None
+        The message's ``sequence_number``.
+    stream_id : str or None
+        The stream it belongs to.
+    """
 
     name: str
     sequence_number: int | None = None
@@ -103,6 +171,15 @@ class StreamError:
     Read from both shapes Telnyx has documented: ``"payload": {"code": 100003, ...}`` (the
     media-streaming guide) and ``"error": {"code": "100005", ...}`` (older spec text). A code
     of digits becomes an ``int``; any other code is kept as the text sent.
+
+    Attributes
+    ----------
+    code : int, str or None
+        Telnyx's error code.
+    title, detail : str or None
+        Telnyx's words for it.
+    stream_id : str or None
+        The stream it belongs to.
     """
 
     code: int | str | None
@@ -113,7 +190,17 @@ class StreamError:
 
 @dataclass(frozen=True)
 class Stop:
-    """``{"event": "stop"}``: the last message of a stream."""
+    """``{"event": "stop"}``: the last message of a stream.
+
+    Attributes
+    ----------
+    sequence_number : int or None
+        The message's ``sequence_number``.
+    stream_id, call_control_id : str or None
+        The stream's and the call's ids.
+    stop : Mapping
+        The whole ``stop`` object.
+    """
 
     sequence_number: int | None = None
     stream_id: str | None = None
@@ -123,7 +210,15 @@ class Stop:
 
 @dataclass(frozen=True)
 class Malformed:
-    """A message that could not be understood. ``raw`` is the text as received."""
+    """A message that could not be understood (never an exception: a capture goes on).
+
+    Attributes
+    ----------
+    reason : str
+        Why it could not be read.
+    raw : str
+        The text as received.
+    """
 
     reason: str
     raw: str

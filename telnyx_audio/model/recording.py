@@ -349,6 +349,16 @@ class Recording:
         :data:`~telnyx_audio.model.track.PLAYER_MAX_S`): each minute of 8 kHz stereo adds
         about 2.6 MB of base64 to the notebook.
 
+        Parameters
+        ----------
+        max_s : float, optional
+            Seconds of audio the player holds.
+
+        Returns
+        -------
+        Player
+            Shown by Jupyter as an audio player.
+
         Examples
         --------
         >>> rec = Recording(np.zeros((2, 8000 * 5), np.int16), 8000, "PCMU", ("inbound", "outbound"))

@@ -23,6 +23,9 @@ def render_batch(
     Parameters
     ----------
     out : np.ndarray of int16, shape (2, n_samples)
+        The audio to decode into, in place.
+    plan_ : Plan
+        Where every frame goes.
     rows : np.ndarray of int64
         The frames' indices in the plan.
     track : np.ndarray of int8
@@ -79,6 +82,11 @@ def render(plan_: Plan, frames: FrameTable, raw: np.ndarray) -> Recording:
         The frames the plan was made from.
     raw : np.ndarray of uint8
         Their payloads joined in order.
+
+    Returns
+    -------
+    Recording
+        The decoded audio at the planned places, with the plan's reports.
     """
     out = np.zeros((2, plan_.n_samples), np.int16)
     offsets = np.concatenate(([0], np.cumsum(np.maximum(frames.nbytes, 0))))
@@ -176,7 +184,7 @@ def recording_from(plan_: Plan, audio: np.ndarray) -> Recording:
     ----------
     plan_ : Plan
         The plan ``audio`` was rendered from (rate, encoding, tracks and reports).
-    audio : np.ndarray of int16, shape (2, plan_.n_samples)
+    audio : np.ndarray of int16, shape (2, n) with n the plan's ``n_samples``
         Inbound and outbound rows, as :func:`render_batch` fills them.
 
     Returns
@@ -234,6 +242,20 @@ def assemble(
 
 def assemble_events(events: Iterable[object], encoding: str, sample_rate: int) -> Recording:
     """Assemble the ``Media`` events among ``events`` (others are ignored).
+
+    Parameters
+    ----------
+    events : iterable
+        Parsed events, such as :func:`telnyx_audio.parse_message` gives.
+    encoding : str
+        What the payloads are (a Telnyx codec name).
+    sample_rate : int
+        The rate ``start`` reported, in Hz.
+
+    Returns
+    -------
+    Recording
+        The aligned audio, with a report per track.
 
     Examples
     --------

@@ -103,7 +103,7 @@ outbound_packet_count           int
 inbound_packet_loss_pct         float     ``skip_packet_count`` over ``packet_count``, in percent
 outbound_packet_loss_pct        float
 n_stream_failures               int       ``streaming.failed`` webhooks of the call
-stream_failure_reasons          string    their ``failure_reason``, ``; ``-separated
+stream_failure_reasons          string    their ``failure_reason``, separated by ``"; "``
 inbound_transcript              string    final ``call.transcription`` texts of the track, in order
 outbound_transcript             string
 n_webhooks                      int       webhook events of the call (0: none; null: no ``webhooks=``)

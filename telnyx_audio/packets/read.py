@@ -65,7 +65,13 @@ class PacketCaptureReport(ForkCaptureReport):
     file_problems: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-able dict (part of ``summary.json``)."""
+        """A JSON-able dict (part of ``summary.json``).
+
+        Returns
+        -------
+        dict
+            The report's figures.
+        """
         out = super().as_dict()
         out["source_kind"] = "pcap"
         out["sip"] = dict(self.sip)
@@ -78,6 +84,16 @@ class PacketCaptureReport(ForkCaptureReport):
 
 def is_packet_capture(path: str | os.PathLike[str]) -> bool:
     """Whether a file is a pcap or pcapng file, plain or gzip-compressed (by its first bytes).
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The file.
+
+    Returns
+    -------
+    bool
+        True for a pcap or pcapng file.
 
     Examples
     --------
@@ -243,6 +259,11 @@ def iter_pcap_captures(path: str | os.PathLike[str], *, pair: tuple[int, int] | 
     chunk_bytes : int
         How much of the file is read at once.
 
+    Yields
+    ------
+    Capture
+        One per call, as it ends in the file.
+
     Raises
     ------
     CaptureError
@@ -267,6 +288,18 @@ def read_pcap_captures(path: str | os.PathLike[str], **kwargs: Any) -> list[Capt
 
     Every capture's ``report.file_problems`` says what in the file could not be read (a torn
     last record, a lying IP header...): counted, never fatal.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        A pcap or pcapng file, plain or gzip-compressed.
+    **kwargs
+        The options of :func:`iter_pcap_captures`.
+
+    Returns
+    -------
+    list of Capture
+        One per call.
 
     Raises
     ------

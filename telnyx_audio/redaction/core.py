@@ -78,6 +78,16 @@ class RedactionResult:
 def capture_kind(path: str | os.PathLike[str]) -> str:
     """What a file is, from its first bytes: ``fork``, ``wav``, ``pcap`` or ``websocket``.
 
+    Parameters
+    ----------
+    path : str or PathLike
+        The file.
+
+    Returns
+    -------
+    str
+        ``"fork"``, ``"wav"``, ``"pcap"`` or ``"websocket"``.
+
     Examples
     --------
     >>> import pathlib, tempfile
@@ -318,6 +328,32 @@ def redact_audio(audio: np.ndarray, sample_rate: int, *, dtmf: bool = True, span
                  pad_s: float = DEFAULT_PAD_S, value: int = 0,
                  settings: Mapping[str, float] | None = None) -> tuple[np.ndarray, list[Span], Muting]:
     """Mute DTMF tones and spans in a ``(2, n)`` array; returns the copy, the spans and the muting.
+
+    Parameters
+    ----------
+    audio : np.ndarray of int16, shape (2, n)
+        ``[inbound, outbound]``.
+    sample_rate : int
+        Its rate, in Hz.
+    dtmf : bool
+        Find DTMF tones and mute them.
+    spans : iterable
+        More stretches to mute, as for :func:`telnyx_audio.redact`.
+    pad_s : float
+        Guard band around each tone found, seconds.
+    value : int
+        The sample value muted stretches get (the codec's silence).
+    settings : dict, optional
+        Detector keywords.
+
+    Returns
+    -------
+    audio : np.ndarray of int16, shape (2, n)
+        The muted copy.
+    spans : list of Span
+        Every stretch muted: tones found, then the spans asked for.
+    muting : Muting
+        The muted sample ranges per track.
 
     Examples
     --------

@@ -66,7 +66,17 @@ REASONS: tuple[str, ...] = (
 @dataclass(frozen=True)
 class PayloadType:
     """What a payload type number means: an encoding (Telnyx's name, or ``"CN"`` /
-    ``"telephone-event"``) and its RTP clock in Hz."""
+    ``"telephone-event"``) and its RTP clock in Hz.
+
+    Attributes
+    ----------
+    encoding : str
+        Telnyx's codec name, ``"CN"`` or ``"telephone-event"``.
+    clock_rate : int
+        The RTP clock in Hz.
+    channels : int
+        1 (mono): what telephony sends.
+    """
 
     encoding: str
     clock_rate: int
@@ -122,7 +132,15 @@ class RtpPacket:
 
 @dataclass(frozen=True)
 class MalformedPacket:
-    """A datagram that is not a usable RTP packet: why, and its bytes."""
+    """A datagram that is not a usable RTP packet: why, and its bytes.
+
+    Attributes
+    ----------
+    reason : str
+        Why it is not usable.
+    data : bytes
+        The datagram as received.
+    """
 
     reason: str
     data: bytes
@@ -135,6 +153,15 @@ class PacketColumns:
     ``reason`` is 0 for a good packet, else an index into :data:`REASONS`; the other
     columns of a bad row are meaningless. ``payload_offset``/``payload_length`` locate the
     payload (padding stripped) in the buffer that was parsed.
+
+    Attributes
+    ----------
+    reason : np.ndarray of uint8
+        0 for a good packet, else an index into :data:`REASONS`.
+    payload_type, marker, sequence_number, timestamp, ssrc : np.ndarray
+        The header fields.
+    payload_offset, payload_length : np.ndarray of int64
+        Where each payload is in the parsed buffer.
     """
 
     reason: np.ndarray  # uint8
@@ -287,10 +314,23 @@ def build_packet(
 
     Parameters
     ----------
+    payload : bytes
+        The codec bytes.
+    payload_type, sequence_number, timestamp, ssrc : int
+        The header fields.
+    marker : bool
+        The marker bit.
+    csrcs : tuple of int
+        Contributing sources, listed after the header.
     extension : (profile, data), optional
         A header extension; ``data`` is padded to a multiple of 4 bytes.
     padding : int
         Padding bytes to append (0-255; the last one holds the count).
+
+    Returns
+    -------
+    bytes
+        The packet.
 
     Examples
     --------
@@ -401,6 +441,17 @@ class TelephoneEvent:
     """One RFC 4733 named-event payload (section 2.3): event code, end bit, volume, duration.
 
     ``duration`` is in RTP clock units from the packet's timestamp (the event's start).
+
+    Attributes
+    ----------
+    event : int
+        The event code (0-9, 10 ``*``, 11 ``#``, 12-15 ``A``-``D``, 16 flash).
+    end : bool
+        The end bit: the last packets of an event set it.
+    volume : int
+        The power level in -dBm0 (0-63).
+    duration : int
+        How long the event has lasted so far, in RTP clock units.
     """
 
     event: int
@@ -411,12 +462,23 @@ class TelephoneEvent:
     @property
     def digit(self) -> str:
         """The DTMF character (``"0"``-``"9"``, ``"*"``, ``"#"``, ``"A"``-``"D"``, ``"F"``
-        for flash), or ``"?"`` for a non-DTMF event."""
+        for flash), or ``"?"`` for a non-DTMF event.
+        """
         return DTMF_EVENTS[self.event] if self.event < len(DTMF_EVENTS) else "?"
 
 
 def parse_telephone_event(payload: bytes) -> TelephoneEvent | None:
     """Read an RFC 4733 event payload; None when it is not one (not 4 bytes, reserved bit set).
+
+    Parameters
+    ----------
+    payload : bytes
+        The payload of a telephone-event packet.
+
+    Returns
+    -------
+    TelephoneEvent or None
+        The event, or ``None`` when the payload does not have its shape.
 
     Examples
     --------
@@ -441,6 +503,12 @@ def looks_like_telephone_event(payloads: np.ndarray, lengths: np.ndarray) -> boo
     payloads : np.ndarray of uint8, shape (m, 4) or more columns
         The first 4 payload bytes of each packet.
     lengths : np.ndarray of int64, shape (m,)
+        Each payload's length in bytes.
+
+    Returns
+    -------
+    bool
+        True when every packet has that shape (and there is at least one).
 
     Examples
     --------
@@ -456,6 +524,16 @@ def looks_like_telephone_event(payloads: np.ndarray, lengths: np.ndarray) -> boo
 
 def comfort_noise_level(payload: bytes) -> int | None:
     """The noise level of an RFC 3389 comfort-noise payload in -dBov (0-127), None if empty.
+
+    Parameters
+    ----------
+    payload : bytes
+        The payload of a comfort-noise packet.
+
+    Returns
+    -------
+    int or None
+        Its first byte, the level; ``None`` for an empty payload.
 
     Examples
     --------
@@ -483,6 +561,16 @@ def extend_sequence(seq: np.ndarray) -> np.ndarray:
 
     Each number is taken as the nearest value to the previous one modulo 2^16, so a packet
     reordered across the wrap still lands on the right side of it.
+
+    Parameters
+    ----------
+    seq : np.ndarray of int
+        Sequence numbers (0-65535) in arrival order.
+
+    Returns
+    -------
+    np.ndarray of int64
+        The extended numbers, the first one unchanged.
 
     Examples
     --------
@@ -572,6 +660,16 @@ def validate_sequence(seq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def extend_timestamp(ts: np.ndarray) -> np.ndarray:
     """Extend 32-bit RTP timestamps past 2^32, as :func:`extend_sequence` does sequence numbers.
 
+    Parameters
+    ----------
+    ts : np.ndarray of int
+        Timestamps (0 to 2^32 - 1) in arrival order.
+
+    Returns
+    -------
+    np.ndarray of int64
+        The extended timestamps, the first one unchanged.
+
     Examples
     --------
     >>> extend_timestamp(np.array([4294967136, 0, 160])).tolist()
@@ -592,6 +690,11 @@ def interarrival_jitter(arrival: np.ndarray, timestamp: np.ndarray) -> np.ndarra
         Receive times of one SSRC's packets in arrival order, in RTP clock units.
     timestamp : np.ndarray of int, shape (m,)
         Their (extended) RTP timestamps.
+
+    Returns
+    -------
+    np.ndarray of float64, shape (m,)
+        The jitter after each packet (0 after the first), in RTP clock units.
 
     Examples
     --------

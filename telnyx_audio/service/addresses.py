@@ -40,6 +40,11 @@ def telnyx_ranges_source() -> dict:
 def telnyx_ranges() -> list[str]:
     """Telnyx's published webhook (and WebSocket stream) source ranges, as CIDR strings.
 
+    Returns
+    -------
+    list of str
+        The ranges, such as ``"192.76.120.128/29"``.
+
     Examples
     --------
     >>> "192.76.120.128/29" in telnyx_ranges()
@@ -140,13 +145,35 @@ class AddressPolicy:
         return hit
 
     def allowed(self, address: str) -> bool:
-        """Whether ``address`` may connect (always, with no ``allow`` list)."""
+        """Whether ``address`` may connect (always, with no ``allow`` list).
+
+        Parameters
+        ----------
+        address : str
+            An IPv4 or IPv6 address.
+
+        Returns
+        -------
+        bool
+            True when it may.
+        """
         if self.allow is None:
             return True
         return self._member(address, self.allow, self._allowed)
 
     def is_proxy(self, address: str) -> bool:
-        """Whether ``address`` is a trusted reverse proxy."""
+        """Whether ``address`` is a trusted reverse proxy.
+
+        Parameters
+        ----------
+        address : str
+            An IPv4 or IPv6 address.
+
+        Returns
+        -------
+        bool
+            True when it is one of ``trusted_proxies``.
+        """
         return bool(self.trusted_proxies) and self._member(address, self.trusted_proxies, self._proxy)
 
     def client(self, peer: str, forwarded_for: Sequence[str] | str | None) -> str:
@@ -155,6 +182,18 @@ class AddressPolicy:
 
         A header holding anything but addresses is not believed (the proxy's own address is
         returned, and refused unless allowed).
+
+        Parameters
+        ----------
+        peer : str
+            The address the connection came from.
+        forwarded_for : str, sequence of str or None
+            The ``X-Forwarded-For`` header(s) of the request, in order.
+
+        Returns
+        -------
+        str
+            The client's address.
         """
         if not forwarded_for or not self.is_proxy(peer):
             return peer
@@ -172,7 +211,13 @@ class AddressPolicy:
         return client
 
     def describe(self) -> str:
-        """The ``allow`` entries as given (``telnyx`` named, not expanded), for a log line."""
+        """The ``allow`` entries as given (``telnyx`` named, not expanded), for a log line.
+
+        Returns
+        -------
+        str
+            The entries, comma-separated.
+        """
         return ", ".join(self.allow_entries) if self.allow_entries else "every address"
 
 

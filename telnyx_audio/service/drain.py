@@ -54,7 +54,18 @@ class Drain:
         return self.state != "accepting"
 
     def signal(self, *, now: float | None = None) -> str:
-        """One SIGTERM (or a call to a server's ``drain``): returns the new state."""
+        """One SIGTERM (or a call to a server's ``drain``): returns the new state.
+
+        Parameters
+        ----------
+        now : float, optional
+            The monotonic clock's time (the clock by default).
+
+        Returns
+        -------
+        str
+            ``"draining"`` after the first, ``"stopping"`` after the second.
+        """
         now = time.monotonic() if now is None else now
         with self._lock:
             if self.state == "accepting" and self.timeout_s > 0:
@@ -66,7 +77,18 @@ class Drain:
             return self.state
 
     def expired(self, *, now: float | None = None) -> bool:
-        """Whether the open calls must now be ended (the timeout passed, or a second signal)."""
+        """Whether the open calls must now be ended (the timeout passed, or a second signal).
+
+        Parameters
+        ----------
+        now : float, optional
+            The monotonic clock's time (the clock by default).
+
+        Returns
+        -------
+        bool
+            True once the calls must end.
+        """
         if self.stop_now.is_set():
             return True
         now = time.monotonic() if now is None else now

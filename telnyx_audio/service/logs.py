@@ -65,6 +65,18 @@ class JsonFormatter(logging.Formatter):
         self._masking = _Masking(secrets)
 
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one line of JSON, secrets masked.
+
+        Parameters
+        ----------
+        record : logging.LogRecord
+            The record to format.
+
+        Returns
+        -------
+        str
+            One JSON object, without a newline.
+        """
         when = datetime.fromtimestamp(record.created, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         out: dict[str, Any] = {"time": when, "level": record.levelname.lower(),
                                "event": getattr(record, "event", None) or "log", "logger": record.name,
@@ -102,6 +114,10 @@ def configure_logging(*, level: str = "info", fmt: str = "text", secrets: Iterab
     fmt : {"text", "json"}
     secrets : iterable of str
         Masked in every line (the auth token).
+    stream : file, optional
+        Where the lines go (stderr by default).
+    logger : str
+        The logger whose lines are sent.
 
     Returns
     -------

@@ -49,6 +49,11 @@ def server_context(certfile: str | os.PathLike[str], keyfile: str | os.PathLike[
     keyfile : str or PathLike, optional
         Its private key (PEM); omit when ``certfile`` holds it.
 
+    Returns
+    -------
+    ssl.SSLContext
+        For the servers' ``certfile``/``keyfile`` options.
+
     Raises
     ------
     ValueError
@@ -80,6 +85,11 @@ def client_context(cafile: str | os.PathLike[str] | None = None) -> ssl.SSLConte
     ----------
     cafile : str or PathLike, optional
         Certificate authorities to trust (PEM) instead of the system's: a private CA.
+
+    Returns
+    -------
+    ssl.SSLContext
+        For ``wss://`` and ``https://`` clients.
 
     Examples
     --------

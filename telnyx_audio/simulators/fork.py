@@ -31,6 +31,16 @@ _RATE = {"PCMU": 8000, "PCMA": 8000, "G722": 16000, "L16": 16000, "OPUS": 48000}
 def default_rate(codec: str) -> int:
     """The audio rate the simulator sends ``codec`` at unless told otherwise.
 
+    Parameters
+    ----------
+    codec : str
+        A codec name, in any form :func:`telnyx_audio.normalize_encoding` reads.
+
+    Returns
+    -------
+    int
+        The rate in Hz (8000 for a codec it does not know).
+
     Examples
     --------
     >>> default_rate("PCMU"), default_rate("g722"), default_rate("OPUS")
@@ -41,7 +51,17 @@ def default_rate(codec: str) -> int:
 
 @dataclass(frozen=True)
 class ForkPacket:
-    """One datagram of a simulated fork: when it is due (s), its track (0 rx, 1 tx), bytes."""
+    """One datagram of a simulated fork: when it is due (s), its track (0 rx, 1 tx), bytes.
+
+    Attributes
+    ----------
+    due_s : float
+        When it is sent, in seconds from the start of the call.
+    track : int
+        0: ``rx`` (inbound), 1: ``tx`` (outbound).
+    data : bytes
+        The datagram: an RTP packet.
+    """
 
     due_s: float
     track: int
@@ -50,7 +70,23 @@ class ForkPacket:
 
 @dataclass
 class ForkSimulationReport:
-    """What a simulated fork sent."""
+    """What a simulated fork sent.
+
+    Attributes
+    ----------
+    packets_sent : int
+        Datagrams sent (by :func:`simulate_fork`; 0 from :func:`fork_packets` alone).
+    audio_packets : int
+        Audio packets made, before the faults.
+    dropped, duplicated, reordered : int
+        Packets the faults dropped, repeated and swapped.
+    dtmf_packets : int
+        RFC 4733 event packets.
+    ssrcs : dict of str to list of str
+        Per track, its SSRCs in hex, in the order used.
+    seconds : float
+        The call's length.
+    """
 
     packets_sent: int = 0
     audio_packets: int = 0
@@ -67,6 +103,25 @@ def load_fork_source(source: str | os.PathLike[str], rate: int) -> tuple[np.ndar
 
     A fork capture brings its DTMF events' own times; a WebSocket capture or WAV is read by
     the WebSocket simulator's loader.
+
+    Parameters
+    ----------
+    source : str or PathLike
+        A WAV (mono: inbound; stereo: L inbound, R outbound) or a capture (WebSocket or fork).
+    rate : int
+        The sample rate to resample to, in Hz.
+
+    Returns
+    -------
+    audio : np.ndarray of int16, shape (2, n)
+        ``[inbound, outbound]`` at ``rate``.
+    dtmf : list of (time_s, digit)
+        The keys pressed in the source.
+
+    Raises
+    ------
+    CaptureError
+        If ``source`` is neither a capture nor a WAV.
     """
     from telnyx_audio.forks.rtpcap import is_fork_capture
 
@@ -119,10 +174,20 @@ def fork_packets(
     codec : {"PCMU", "PCMA", "G722", "L16", "OPUS"}
         Payload types 0, 8, 9 and (dynamic) 96 for L16, 111 for OPUS unless
         ``payload_type`` says otherwise. G.722 and OPUS are encoded with PyAV (FFmpeg).
+    sample_rate : int, optional
+        The rate of ``audio``, in Hz (default: :func:`default_rate` of ``codec``).
     packet_ms : int
-        Audio per packet (20 ms is usual; any size works).
+        Audio per packet (20 ms is usual; any size works; OPUS: 20 only).
+    tracks : {"both", "inbound", "outbound"}
+        Which tracks to send.
     dtmf : sequence of (time_s, digit)
         Keys pressed on the ``rx`` side, sent as RFC 4733 events of ``dtmf_duration_s``.
+    dtmf_duration_s : float
+        How long each key is held.
+    dtmf_payload_type : int
+        The payload type of the RFC 4733 events.
+    payload_type : int, optional
+        The audio's payload type, instead of the codec's usual one.
     ssrc_change_at : float, optional
         From this time on, both tracks continue under a new SSRC with new random sequence
         numbers and timestamps.
@@ -130,6 +195,15 @@ def fork_packets(
         Per-packet probabilities of loss, a swap with a packet 1-4 places later, a repeat.
     seq_start, ts_start : int, optional
         First sequence number / timestamp (random by default), e.g. 65530 to cross the wrap.
+    seed : int
+        Seed of the faults, SSRCs and starting numbers: the same seed, the same packets.
+
+    Returns
+    -------
+    packets : list of ForkPacket
+        In sending order.
+    report : ForkSimulationReport
+        What was made and what the faults did.
 
     Examples
     --------
@@ -261,14 +335,23 @@ def simulate_fork(
         fork), or a (2, n) int16 array at the codec's rate.
     rx, tx : (host, port) or None
         Where each track goes; None leaves that track out.
+    codec : str
+        The codec to send, as for :func:`fork_packets`.
     realtime : bool
         Pace packets as a live call does; otherwise ``speed`` times faster than real time
         (still paced: a burst of thousands of datagrams would only test socket buffers).
+    speed : float
+        How many times faster than real time, when not ``realtime``.
     extra : sequence of (due_s, track, bytes)
         More datagrams to send among the packets (malformed ones, for tests).
     **kwargs
         Passed to :func:`fork_packets` (``drop``, ``reorder``, ``duplicate``,
         ``ssrc_change_at``, ``dtmf``, ``packet_ms``, ``seed``...).
+
+    Returns
+    -------
+    ForkSimulationReport
+        What was sent, with ``packets_sent``.
     """
     if speed <= 0:
         raise ValueError(f"speed must be positive, got {speed}")

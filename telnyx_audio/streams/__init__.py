@@ -22,7 +22,7 @@ in the report.
 - :mod:`.protocol`: Telnyx's messages <-> typed events, sans I/O.
 - :mod:`.lines`: one line the slow, sure way (the reference; range checks).
 - :mod:`.scan` and :mod:`.reader`: pass 1, many lines per numpy call.
-- :mod:`.read`: streams and pass 2 (:func:`read_stream_captures`).
+- :mod:`telnyx_audio.streams.read`: streams and pass 2 (:func:`read_stream_captures`).
 - :mod:`.server`: the capture server (a thin WebSocket adapter over the protocol).
 
 The simulator that plays a call into a server is :mod:`telnyx_audio.simulators.stream`; the

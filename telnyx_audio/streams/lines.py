@@ -115,6 +115,11 @@ def parse_line(line: str | bytes) -> tuple[Event, int | None]:
     :class:`~telnyx_audio.streams.protocol.Malformed` event with the reason. Counters above
     :data:`MAX_COUNTER` and sample rates outside ``MIN_RATE..MAX_RATE`` are malformed too.
 
+    Parameters
+    ----------
+    line : str or bytes
+        One line of a capture file.
+
     Returns
     -------
     (Event, received_us or None)

@@ -154,6 +154,16 @@ def _object(obj: Mapping[str, Any], key: str) -> Mapping[str, Any]:
 def normalize_track(value: object) -> str | None:
     """Return ``"inbound"``/``"outbound"`` for Telnyx's track names (``_track`` suffix allowed).
 
+    Parameters
+    ----------
+    value : object
+        A track name as sent (``"inbound"``, ``"outbound_track"``...).
+
+    Returns
+    -------
+    str or None
+        ``"inbound"`` or ``"outbound"``; ``None`` for anything else (``"both"``, a number).
+
     Examples
     --------
     >>> normalize_track("outbound_track")
@@ -345,7 +355,20 @@ _PARSERS = {
 
 
 def parse_object(msg: object, raw: str = "") -> Event:
-    """Parse an already-decoded JSON value as a Telnyx message (see :func:`parse_message`)."""
+    """Parse an already-decoded JSON value as a Telnyx message (see :func:`parse_message`).
+
+    Parameters
+    ----------
+    msg : object
+        The value ``json.loads`` gave.
+    raw : str
+        The text it came from, kept in a :class:`Malformed` result.
+
+    Returns
+    -------
+    Event
+        The typed event, or :class:`Malformed` with the reason. Never raises on peer data.
+    """
     if not isinstance(msg, dict):
         return Malformed(f"message must be a JSON object, got {type(msg).__name__}", raw)
     kind = msg.get("event")
@@ -414,6 +437,11 @@ def media_message(payload: bytes, stream_id: str | None = None) -> str:
     stream_id : str, optional
         Included when given; Telnyx routes by connection, so it is optional.
 
+    Returns
+    -------
+    str
+        The message, compact JSON text with the payload in base64.
+
     Examples
     --------
     >>> media_message(b"\\xff\\xff")
@@ -431,6 +459,18 @@ def media_message(payload: bytes, stream_id: str | None = None) -> str:
 def mark_message(name: str, stream_id: str | None = None) -> str:
     """Build a ``mark`` message; Telnyx echoes it when the audio queued before it has played.
 
+    Parameters
+    ----------
+    name : str
+        The mark's name: the echo carries it back.
+    stream_id : str, optional
+        Included when given.
+
+    Returns
+    -------
+    str
+        The message, compact JSON text to send as one WebSocket frame.
+
     Examples
     --------
     >>> mark_message("greeting-done")
@@ -447,6 +487,16 @@ def mark_message(name: str, stream_id: str | None = None) -> str:
 
 def clear_message(stream_id: str | None = None) -> str:
     """Build a ``clear`` message: stop playback and drop queued audio.
+
+    Parameters
+    ----------
+    stream_id : str, optional
+        Included when given.
+
+    Returns
+    -------
+    str
+        The message, compact JSON text to send as one WebSocket frame.
 
     Examples
     --------

@@ -528,7 +528,8 @@ class WebhookReceiver:
     def request_drain(self) -> None:
         """SIGTERM: the first call stops accepting and lets requests in flight finish (for at
         most ``drain_timeout_s``), then closes the logs; a second call closes them at once.
-        Returns at once (safe in a signal handler); :meth:`wait_stopped` waits for the end."""
+        Returns at once (safe in a signal handler); :meth:`wait_stopped` waits for the end.
+        """
         state = self._service.drain.signal()
         self.metrics.set_draining(True)
         if self._drainer is None:
@@ -552,7 +553,18 @@ class WebhookReceiver:
         self._close()
 
     def wait_stopped(self, timeout: float | None = None) -> bool:
-        """Wait until the receiver stopped (after :meth:`request_drain` or :meth:`stop`)."""
+        """Wait until the receiver stopped (after :meth:`request_drain` or :meth:`stop`).
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Seconds to wait at most; ``None`` waits as long as it takes.
+
+        Returns
+        -------
+        bool
+            Whether it has stopped.
+        """
         return self._stopped.wait(timeout)
 
     def _close(self) -> None:

@@ -53,6 +53,11 @@ def load_public_key(key: str | bytes) -> bytes:
         ``bytes``, a trailing newline allowed), the raw 32 bytes, base64 of the SPKI DER,
         the DER itself (44 bytes), or a PEM ``PUBLIC KEY`` block.
 
+    Returns
+    -------
+    bytes
+        The raw 32-byte key.
+
     Raises
     ------
     MalformedKeyError
@@ -267,10 +272,16 @@ def sign_webhook(body: bytes, private_key: str | bytes, timestamp: int) -> dict[
     Parameters
     ----------
     body : bytes
+        The body to sign, exactly as it will be sent.
     private_key : str or bytes
         The 32-byte Ed25519 seed, raw or base64.
     timestamp : int
         Unix seconds to sign with.
+
+    Returns
+    -------
+    dict of str to str
+        ``telnyx-signature-ed25519`` (base64) and ``telnyx-timestamp``, as Telnyx sends them.
 
     Examples
     --------

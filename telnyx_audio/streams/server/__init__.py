@@ -37,7 +37,7 @@ smallest call first, so one hostile stream cannot hold up the others.
 
 Logging (:mod:`logging`, logger ``telnyx_audio.streams.server``): one line per stream start, end,
 refusal (the reason and the peer address) and error, and every ``stats_interval_s`` a line
-with the active streams and frame rate. The token is never logged nor shown in :attr:`url`.
+with the active streams and frame rate. The token is never logged nor shown in :attr:`CaptureServer.url`.
 """
 
 from __future__ import annotations

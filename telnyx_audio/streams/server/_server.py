@@ -333,7 +333,13 @@ class CaptureServer(_Admission, _Registry):
             log.info("stopping now: open streams are ended and finalised", extra={"event": "drain_now"})
 
     def drain(self, timeout: float | None = None) -> None:
-        """From any thread: :meth:`request_drain`, then wait (``timeout`` s) until the server stopped."""
+        """From any thread: :meth:`request_drain`, then wait (``timeout`` s) until the server stopped.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Seconds to wait at most; ``None`` waits as long as it takes.
+        """
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self.request_drain)
         if self._thread is not None and timeout != 0:
