@@ -342,3 +342,20 @@ def test_one_way_audio_from_mid_call_says_since_when():
     row = found.iloc[0]
     assert 13.0 <= row["start_s"] <= 15.5 and row["end_s"] == pytest.approx(40.0, abs=0.1)
     assert row["evidence"]["digital_silence"] is True
+
+
+def test_a_packet_capture_is_judged_from_its_rtp_sequence_and_its_rtcp_round_trip():
+    # reinvite.pcap carries an SR and an RR 30 ms apart (its DLSR subtracted): Wireshark's round trip.
+    import telnyx_audio as ta
+
+    vec = Path(__file__).parent / "vectors" / "pcap" / "reinvite.pcap"
+    (cap,) = ta.read_captures(vec)
+    rtt = [b["rtt_ms"] for r in cap.report.rtcp for b in r["blocks"] if b.get("rtt_ms") is not None]
+    assert rtt and abs(float(np.median(rtt)) - 30.0) < 0.01
+    d = ta.diagnose(cap)
+    for track in ("inbound", "outbound"):
+        q = d.quality[track]
+        assert q["network"].source == "rtp"  # sequence numbers and arrival times, not frame counters
+        delay = q["emodel"].inputs["one_way_delay_ms"]
+        assert delay.provenance == "reported" and "RTCP round trip" in delay.source
+        assert delay.value == pytest.approx(15.0 + q["network"].buffer_delay_ms, abs=0.01)

@@ -289,8 +289,17 @@ def _network_findings(networks: Mapping[str, TrackNetwork], recording: Recording
     return out
 
 
+def _rtcp_rtts(capture: Capture | None) -> list[float]:
+    """The round-trip times (ms) RTCP receiver reports gave in a packet capture (an SR matched
+    by a later report's LSR, as Wireshark computes them); none for the other sources."""
+    report = getattr(capture, "report", None)
+    rtts = [b.get("rtt_ms") for r in (getattr(report, "rtcp", None) or ()) for b in r.get("blocks", ())]
+    return [float(v) for v in rtts if v is not None and np.isfinite(v) and 0 <= v < 10_000]
+
+
 def _quality(recording: Recording, networks: Mapping[str, TrackNetwork], telnyx: Mapping[str, Any] | None,
-             evidence: Evidence | None, one_way_delay_ms: float | None, notes: list[str]) -> dict[str, dict[str, Any]]:
+             evidence: Evidence | None, one_way_delay_ms: float | None, notes: list[str],
+             rtts: list[float] | None = None) -> dict[str, dict[str, Any]]:
     """The E-model per track with audio, every input with its provenance."""
     out: dict[str, dict[str, Any]] = {}
     echo_rt = [e for e in (evidence.echo.values() if evidence is not None else ()) if e.found]
@@ -318,6 +327,15 @@ def _quality(recording: Recording, networks: Mapping[str, TrackNetwork], telnyx:
             kwargs["one_way_delay_ms"] = float(one_way_delay_ms)
             prov["one_way_delay_ms"] = "declared"
             src["one_way_delay_ms"] = "given by the user"
+        elif rtts:  # RTCP's round trip (network only): half of it, plus what the jitter buffer holds
+            delay = float(np.median(rtts)) / 2
+            text = f"half the median RTCP round trip ({float(np.median(rtts)):.1f} ms over {len(rtts)} reports)"
+            if net is not None and np.isfinite(net.buffer_delay_ms):
+                delay += net.buffer_delay_ms
+                text += " plus the adaptive jitter buffer's mean delay"
+            kwargs["one_way_delay_ms"] = delay
+            prov["one_way_delay_ms"] = "reported"
+            src["one_way_delay_ms"] = text
         else:
             delay, parts = 0.0, []
             if echo_rt:
@@ -473,5 +491,5 @@ def _diagnose(capture: Capture | None, recording: Recording, path: str | None, *
     findings += _network_findings(networks, recording, evidence)
     order = {c: i for i, c in enumerate(CODES)}
     findings.sort(key=lambda f: (order.get(f["code"], len(order)), f["start_s"], f["track"]))
-    quality = _quality(recording, networks, telnyx, evidence, one_way_delay_ms, notes)
+    quality = _quality(recording, networks, telnyx, evidence, one_way_delay_ms, notes, _rtcp_rtts(capture))
     return Diagnosis(path, _table(findings), quality, evidence, recording, capture, tuple(notes))

@@ -127,28 +127,49 @@ def _frames_network(name: str, report: Any) -> TrackNetwork:
                         stats["burst_ratio"], gaps=gaps)
 
 
-def _rtp_packets(path: str) -> dict[int, dict[str, np.ndarray]] | None:
-    """Per track (0 rx, 1 tx): the audio packets' arrival (s), extended sequence, timestamp, ssrc."""
-    from telnyx_audio.forks.rtpcap import is_fork_capture, read_records
+def _rtp_packets(path: str, capture: Any = None) -> dict[int, dict[str, np.ndarray]] | None:
+    """Per track (0 rx, 1 tx): the audio packets' arrival (s), extended sequence, timestamp, ssrc.
+
+    A fork capture is read again for its datagrams; a packet capture's call (found by its key,
+    the capture's ``stream_id``) too, as :func:`telnyx_audio.packets.calls.read_calls` gives it.
+    """
     from telnyx_audio.rtp.packet import parse_packets
 
-    if not path or not os.path.isfile(path) or not is_fork_capture(path):
+    if not path or not os.path.isfile(path):
         return None
-    try:
-        records = read_records(path)
-    except (OSError, ValueError):
+    from telnyx_audio.forks.rtpcap import is_fork_capture, read_records
+
+    if is_fork_capture(path):
+        try:
+            records = read_records(path)
+        except (OSError, ValueError):
+            return None
+        buf, offset, length, track, arrival_us = (records.buf, records.offset, records.length, records.track,
+                                                  records.received_us)
+    elif (getattr(capture, "start", None) or {}).get("source") == "pcap":
+        from telnyx_audio.errors import TelnyxAudioError
+        from telnyx_audio.packets.calls import read_calls
+
+        try:
+            call = next((c for c in read_calls(path) if c.key == capture.stream_id), None)
+        except (OSError, ValueError, TelnyxAudioError):
+            return None
+        if call is None:
+            return None
+        buf, offset, length, track, arrival_us = call.buf, call.offset, call.length, call.track, call.received_us
+    else:
         return None
-    cols = parse_packets(records.buf, records.offset, records.length)
+    cols = parse_packets(buf, offset, length)
     good = cols.reason == 0
     out = {}
     for t in (0, 1):
-        rows = np.flatnonzero(good & (records.track == t))
+        rows = np.flatnonzero(good & (track == t))
         if not rows.size:
             continue
         pts, counts = np.unique(cols.payload_type[rows], return_counts=True)
         main = pts[np.argmax(counts)]  # the audio's type; RFC 4733 events and comfort noise are few
         rows = rows[cols.payload_type[rows] == main]
-        out[t] = {"arrival": records.received_us[rows] / 1e6, "seq": cols.sequence_number[rows],
+        out[t] = {"arrival": arrival_us[rows] / 1e6, "seq": cols.sequence_number[rows],
                   "ts": cols.timestamp[rows], "ssrc": cols.ssrc[rows]}
     return out
 
@@ -223,7 +244,7 @@ def network_of(capture: Any, recording: Any) -> dict[str, TrackNetwork]:
     out: dict[str, TrackNetwork] = {}
     packets = None
     if rtp_stats:
-        packets = _rtp_packets(os.fspath(capture.path)) if getattr(capture, "path", None) else None
+        packets = _rtp_packets(os.fspath(capture.path), capture) if getattr(capture, "path", None) else None
     clock = 8000
     if packets:
         from telnyx_audio.codecs.registry import codec_info
