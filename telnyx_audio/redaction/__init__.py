@@ -1,7 +1,7 @@
 """Redaction: what callers type stays private, in captures already held.
 
 :func:`redact` writes a redacted copy of any capture (a WebSocket capture, a fork capture,
-a WAV; packet captures once the packet reader is in), its WAVs and summaries, and a manifest.
+a WAV, a packet capture), its WAVs and summaries, and a manifest.
 
 What is removed
 ---------------

@@ -22,13 +22,13 @@ def add_redact_parser(sub: Any) -> None:
     """
     p = sub.add_parser(
         "redact", help="write redacted copies of captures: DTMF tones and chosen spans muted, digits masked",
-        description="For each capture (WebSocket JSONL, fork .rtpcap, WAV), write into OUT/<name>/ a redacted "
+        description="For each capture (WebSocket JSONL, fork .rtpcap, pcap/pcapng, WAV), write into OUT/<name>/ a redacted "
         "copy of the capture itself (same name), its WAVs and summary.json, and redaction.json (what was muted, "
         "why, the detector's settings, SHA-256 of input and outputs). DTMF tones are muted on both tracks with "
         "a guard band; key events keep their time with the digit masked as '*'. Without --dtmf or --span, "
         "--dtmf is implied. A capture that cannot be redacted safely is reported and nothing is written for "
-        "it (exit code 1).")
-    p.add_argument("captures", nargs="+", metavar="FILES", help="capture files (.jsonl, .gz, .rtpcap, .wav)")
+        "it (exit code 1; 2 for a bad option or a span outside the call).")
+    p.add_argument("captures", nargs="+", metavar="FILES", help="capture files (.jsonl, .gz, .rtpcap, .pcap, .pcapng, .wav)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
     p.add_argument("--dtmf", action="store_true", help="find DTMF tones and mute them; mask key events")
     p.add_argument("--span", action="append", default=[], metavar="START-END[:TRACK]",
@@ -84,9 +84,13 @@ def run_redact(args: argparse.Namespace) -> int:
         name = claim_name(safe_name(capture_stem(path), "capture"), used)
         try:
             result = redact(path, dtmf=dtmf, spans=spans, pad_s=args.pad, out=out / name, media_format=media_format)
-        except (TelnyxAudioError, ValueError, OSError) as exc:
+        except (TelnyxAudioError, OSError) as exc:
             print(f"{path}: error: {getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
-            status = EXIT_FAILED
+            status = max(status, EXIT_FAILED)
+            continue
+        except ValueError as exc:  # the caller's mistake (a span outside the call): usage, nothing written
+            print(f"{path}: error: {exc}", file=sys.stderr)
+            status = EXIT_USAGE
             continue
         for s in result.streams:
             label = path if len(result.streams) == 1 else f"{path} [{s.get('stream_id')}]"

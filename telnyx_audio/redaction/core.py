@@ -206,6 +206,7 @@ def redact(
     folder = Path(out) if out is not None else src.parent / f"{safe_name(capture_stem(src), 'capture')}.redacted"
     staging = folder.with_name(f".{folder.name}.part")
     shutil.rmtree(staging, ignore_errors=True)
+    made = [p for p in (folder.parent, *folder.parent.parents) if not p.exists()]
     staging.mkdir(parents=True)
     try:
         streams = _KINDS[kind](src, staging, user, dtmf=dtmf, pad_s=float(pad_s), settings=settings,
@@ -213,6 +214,11 @@ def redact(
         result = _finish(src, kind, staging, folder, streams, user, dtmf, float(pad_s), settings, now)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        for p in made:  # the folders made for the staging copy, left as they were (nothing written)
+            try:
+                p.rmdir()
+            except OSError:
+                break
         raise
     return result
 
@@ -264,11 +270,27 @@ def _fork(src: Path, staging: Path, user: list[Span], *, dtmf: bool, pad_s: floa
     return [entry]
 
 
-def _pcap(src: Path, staging: Path, user: list[Span], **kwargs: Any) -> list[dict[str, Any]]:
-    # Packet captures go through telnyx_audio.packets (pcap and pcapng to RTP datagrams) and the
-    # same RTP rewrite as fork captures; that reader is not in this version yet.
-    raise RedactionError("packet captures (pcap, pcapng) cannot be redacted by this version: it has no packet"
-                         " reader yet", os.fspath(src))
+def _pcap(src: Path, staging: Path, user: list[Span], *, dtmf: bool, pad_s: float,
+          settings: Mapping[str, float] | None, media_format: Any) -> list[dict[str, Any]]:
+    """A packet capture: the file patched in place of its RTP payloads (every call), a folder of
+    WAVs per call (none for a one-call file), SIP INFO keys masked."""
+    from telnyx_audio.packets.redact import redact_packet_capture
+
+    done = redact_packet_capture(src, staging / src.name, dtmf=dtmf, spans=user, pad_s=pad_s, settings=settings,
+                                 media_format=media_format)
+    names = stream_folders([s.capture.stream_id for s in done.calls])
+    streams = []
+    for s, name in zip(done.calls, names):
+        entry = stream_entry(capture_ids(s.capture), s.spans, s.muting, keys=s.keys, masked=s.events_masked,
+                             frames_replaced=s.packets_replaced, folder=name,
+                             telephone_event_packets_masked=s.event_packets_masked,
+                             sip_info_keys_masked=done.sip_info_masked.get(s.capture.stream_id or "", 0),
+                             undecodable_payloads_zeroed=s.emptied)
+        write_redacted_call(s.capture, staging / name if name else staging, entry)
+        streams.append(entry)
+    if not streams and not done.sip_info_masked:
+        raise RedactionError("the packet capture holds no call with RTP: nothing to redact", os.fspath(src))
+    return streams
 
 
 _WAV_TYPES = {"PCM_16": "int16", "PCM_24": "int32", "PCM_32": "int32", "FLOAT": "float32", "DOUBLE": "float64"}
