@@ -234,9 +234,10 @@ def test_tshark_reads_the_redacted_capture_without_a_checksum_or_malformed_compl
     assert check(broken)[1] != ""
 
 
-def test_redacting_a_redacted_capture_changes_nothing(call, tmp_path):
+@pytest.mark.parametrize("encoding", ("PCMU", "G722", "OPUS"))
+def test_redacting_a_redacted_capture_changes_nothing(call, tmp_path, encoding):
     src = tmp_path / "calls.pcap"
-    build_pcap(call, "G722", src)
+    build_pcap(call, encoding, src)
     once = redact(src, out=tmp_path / "once")
     twice = redact(once.capture, out=tmp_path / "twice")
     assert twice.capture.read_bytes() == once.capture.read_bytes()
@@ -293,3 +294,19 @@ def test_the_redact_command_redacts_a_pcap_and_refuses_bad_spans_with_exit_2(cal
         bad = cli("redact", src, "--out", tmp_path / "bad", "--span", span)
         assert bad.returncode == 2 and words in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
         assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("name", ("two_interfaces.pcapng", "big_endian.pcapng", "vlan.pcap"))
+def test_a_pcapng_or_tagged_capture_keeps_every_byte_but_the_muted_payloads(tmp_path, name):
+    need_tshark()
+    src = ROOT / "tests" / "vectors" / "pcap" / name
+    result = redact(src, dtmf=False, spans=["0.1-0.2"], out=tmp_path / "out")
+    a, b = src.read_bytes(), result.capture.read_bytes()
+    assert len(a) == len(b) and a != b
+    assert sum(result.streams[0]["frames_replaced"].values()) > 0
+    fields = ["-T", "fields", "-e", "frame.time_epoch", "-e", "frame.len", "-e", "ip.src", "-e", "udp.length"]
+    same = [subprocess.run(["tshark", "-r", str(p), *fields], capture_output=True, text=True, timeout=120).stdout
+            for p in (src, result.capture)]
+    assert same[0] == same[1] and same[0]
+    again = redact(result.capture, dtmf=False, spans=["0.1-0.2"], out=tmp_path / "again")
+    assert again.capture.read_bytes() == b
