@@ -75,27 +75,28 @@ def sip(start: str, call_id: str, cseq: str, *, body: bytes = b"", ctype: str = 
     return (head + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
 
 
-def sdp(ip: str, port: int, encoding: str) -> bytes:
-    pt, name, _ = FORMATS[encoding]
+def sdp(ip: str, port: int, encoding: str, formats: dict | None = None) -> bytes:
+    pt, name, _ = (formats or FORMATS)[encoding]
     return (f"v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP {pt} 101\r\n"
             f"a=rtpmap:{pt} {name}\r\na=rtpmap:101 telephone-event/8000\r\na=ptime:20\r\na=sendrecv\r\n").encode()
 
 
-def build_pcap(call, encoding: str, path: Path, *, calls: int = 2, fragment_at_s: float | None = None) -> dict:
+def build_pcap(call, encoding: str, path: Path, *, calls: int = 2, fragment_at_s: float | None = None,
+               formats: dict | None = None, per: list | None = None) -> dict:
     """Write ``calls`` SIP calls carrying ``call`` (each 1.5 s after the one before, interleaved)
     with real UDP checksums and a SIP INFO ``Signal=`` per key in the first call; returns
     where each frame lies in the file and what it is."""
     from telnyx_audio import rtp
 
-    pt, _, step = FORMATS[encoding]
-    per = dc.payloads(call, encoding)
+    pt, _, step = (formats or FORMATS)[encoding]
+    per = per if per is not None else dc.payloads(call, encoding)
     n = min(len(p) for p in per)
     a, b = "10.0.0.1", "10.0.0.2"
     packets: list[tuple[int, int, str, int]] = []  # (time, order, kind, ip bytes)
     for c in range(calls):
         cid, t0, ap, bp = f"redact-{c}@test", T0 + c * 1500 * MS, 40000 + 2 * c, 50000 + 2 * c
-        msgs = [(0, a, b, sip("INVITE sip:bob@10.0.0.2 SIP/2.0", cid, "1 INVITE", body=sdp(a, ap, encoding))),
-                (40, b, a, sip("SIP/2.0 200 OK", cid, "1 INVITE", body=sdp(b, bp, encoding))),
+        msgs = [(0, a, b, sip("INVITE sip:bob@10.0.0.2 SIP/2.0", cid, "1 INVITE", body=sdp(a, ap, encoding, formats))),
+                (40, b, a, sip("SIP/2.0 200 OK", cid, "1 INVITE", body=sdp(b, bp, encoding, formats))),
                 (50, a, b, sip("ACK sip:bob@10.0.0.2 SIP/2.0", cid, "1 ACK"))]
         if c == 0:
             for k, p in enumerate(call.presses):
@@ -310,3 +311,12 @@ def test_a_pcapng_or_tagged_capture_keeps_every_byte_but_the_muted_payloads(tmp_
     assert same[0] == same[1] and same[0]
     again = redact(result.capture, dtmf=False, spans=["0.1-0.2"], out=tmp_path / "again")
     assert again.capture.read_bytes() == b
+
+
+def test_a_call_in_a_codec_nothing_here_decodes_fails_closed_and_nothing_is_written(call, tmp_path):
+    src = tmp_path / "calls.pcap"
+    # the bytes do not matter: the SDP says payload type 97 is Speex
+    build_pcap(call, "SPEEX", src, calls=1, formats={"SPEEX": (97, "speex/8000", 160)}, per=dc.payloads(call, "PCMU"))
+    with pytest.raises(RedactionError, match="none of its RTP packets can be decoded as audio.*speex"):
+        redact(src, out=tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["calls.pcap"]

@@ -21,7 +21,8 @@ those bytes only:
 - ``Signal=`` lines of SIP INFO bodies (``application/dtmf-relay``) carried over UDP get
   their key masked as ``*`` (padded with spaces to keep the length), when ``dtmf`` is asked.
 
-Fail closed: a datagram that must change but does not lie whole in one frame (IP fragments
+Fail closed: a call none of whose RTP packets decodes as audio (a codec nothing here decodes),
+a datagram that must change but does not lie whole in one frame (IP fragments
 reassembled, a payload cut short by the snap length), a silence packet that cannot be made
 the same size, SIP INFO digits over TCP, a call that cannot be decoded: a
 :class:`~telnyx_audio.errors.RedactionError`, and nothing is written.
@@ -343,6 +344,10 @@ def redact_packet_capture(
             done = redact_records(records, path=f"{where} [{call.key}]", dtmf=dtmf, spans=spans, pad_s=pad_s,
                                   settings=settings, media_format=media_format,
                                   payload_types={**given, **(dict(payload_types) if payload_types else {})} or None)
+            if done.emptied and not _audio_packets(done):
+                raise RedactionError(f"call {call.key}: none of its RTP packets can be decoded as audio (the"
+                                     f" warnings: {'; '.join(done.capture.report.warnings) or 'none'}): what it"
+                                     " holds cannot be heard, so it cannot be checked", where)
             _patch_call(file, call, done, where)
             results.append((call, done))
         del calls
@@ -375,6 +380,12 @@ def redact_packet_capture(
     finally:
         plain_tmp.unlink(missing_ok=True)
     return PacketCaptureRedaction(out, sip, file.changed, without)
+
+
+def _audio_packets(done: RecordsRedaction) -> int:
+    """Audio packets of a redacted call (not comfort noise, events or undecodable ones)."""
+    stats = getattr(done.capture.report, "rtp", {}) or {}
+    return sum(st.packets - st.comfort_noise_packets - st.dtmf_packets - st.unusable_packets for st in stats.values())
 
 
 def _stateful(encoding: str) -> bool:
