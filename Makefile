@@ -12,7 +12,7 @@ DOCS_STAMP := $(VENV)/.installed-docs
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,docs]'  # the docs' own tests run in make test too
 	touch $(STAMP)
 
 $(DOCS_STAMP): $(STAMP) pyproject.toml
