@@ -576,15 +576,20 @@ def comfort_noise_level(payload: bytes) -> int | None:
 
 
 def _unwrap(values: np.ndarray, bits: int) -> np.ndarray:
-    values = np.asarray(values, np.int64)
-    if values.size == 0:
-        return values.copy()
-    half, full = 1 << (bits - 1), 1 << bits
-    step = (np.diff(values) + half) % full - half
+    values = np.asarray(values)
+    wire, signed = (np.uint16, np.int16) if bits == 16 else (np.uint32, np.int32)
+    if values.dtype == wire and values.size:  # as parsed: the wrapped difference, read signed, is the step
+        step = np.diff(values).view(signed)
+    else:
+        values = np.asarray(values, np.int64)
+        if values.size == 0:
+            return values.copy()
+        half, full = 1 << (bits - 1), 1 << bits
+        step = (np.diff(values) + half) % full - half
     out = np.empty(values.size, np.int64)
     out[0] = values[0]
-    np.cumsum(step, out=out[1:])
-    out[1:] += values[0]
+    np.cumsum(step, out=out[1:], dtype=np.int64)
+    out[1:] += int(values[0])
     return out
 
 
