@@ -381,16 +381,23 @@ class PacketFile:
 
     def _mapped_chunks(self, f: BinaryIO, whole: np.ndarray) -> Iterator[tuple[np.ndarray, memoryview, bool]]:
         """:meth:`_chunks` over a map of the file: each chunk a view of the map (the bytes after
-        it stand for the slack), the last one a copy with :data:`SLACK` zero bytes after it."""
+        it stand for the slack), the file's last bytes (from its last record that does not end
+        :data:`SLACK` bytes before the end) a small copy with SLACK zero bytes after it."""
         pos = f.tell()
         size = whole.size
         want = self.chunk_bytes
+        split = False  # the file's end is read as a view up to its last SLACK bytes, then a small copy
         while True:
             end = min(size, pos + want)
-            eof = end == size
+            eof = False
             if end + SLACK <= size:
                 buf = whole[pos : end + SLACK]
-            else:
+            elif not split and size - SLACK > pos:
+                split = True
+                end = size - SLACK
+                buf = whole[pos:size]
+            else:  # the rest (the last SLACK bytes and any record begun before them), with zero slack
+                end, eof = size, True
                 buf = np.zeros(end - pos + SLACK, np.uint8)
                 buf[: end - pos] = whole[pos:end]
             self._base = pos
