@@ -7,12 +7,12 @@ STAMP  := $(VENV)/.installed
 
 DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: demo test docs docs-debt bench clean
+.PHONY: demo test docs bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,docs]'  # the docs' own tests run in make test too
 	touch $(STAMP)
 
 $(DOCS_STAMP): $(STAMP) pyproject.toml
@@ -34,11 +34,6 @@ docs: $(DOCS_STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_docs.py tests/test_readme.py
 	@if command -v chromium >/dev/null 2>&1; then $(BIN)/python docs/check_site.py; \
 	else echo "chromium not installed: the built site was not checked in a browser (.ci/run installs it)"; fi
-
-# Rewrite docs/docstring_debt.txt from a build (the public names whose docstrings fail
-# numpydoc's checks): only to accept debt knowingly, e.g. after merging a branch.
-docs-debt: $(DOCS_STAMP)
-	$(BIN)/python docs/_ext/docstring_debt.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/decode.py

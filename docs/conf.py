@@ -109,32 +109,17 @@ numpydoc_validation_overrides = {
     # a dataclass documents its fields (its constructor's parameters) as Attributes
     "PR01": [r"(?m)^\s*Attributes\s*\n\s*-{3,}"],
 }
+# Nothing else is exempt: every public function and class, and each of their public
+# methods, passes these checks or the build fails (tests/test_docs.py keeps this list so).
 numpydoc_validation_exclude = {
     r"\.__\w+__$",  # dunder methods: Python documents them
 }
-
-
-def _docstring_debt() -> set[str]:
-    """The public names whose docstrings failed these checks when validation was switched
-    on (``docstring_debt.txt``): exempt until fixed, each line removed when its docstring is
-    (``tests/test_docs.py`` checks that every line names a public object;
-    ``_ext/docstring_debt.py`` rewrites the list).
-    A name not on the list, such as every name added since, must pass."""
-    names = set()
-    for line in (HERE / "docstring_debt.txt").read_text().splitlines():
-        name = line.split("#", 1)[0].split()
-        if name:
-            names.add(name[0])
-    return names
-
 
 # numpydoc's checks are for functions and classes: a constant would be checked on its type's
 # docstring (str's, tuple's); constants show their ``#:`` comment instead (_ext/apigen.py)
 import apigen  # noqa: E402
 
 numpydoc_validation_exclude |= {"^" + re.escape(name) + "$" for name in apigen.constant_names()}
-if not os.environ.get("TELNYX_AUDIO_DOCS_NO_DEBT"):  # set by _ext/docstring_debt.py, to see them all
-    numpydoc_validation_exclude |= {"^" + re.escape(name) + "$" for name in _docstring_debt()}
 
 # --- notebooks (executed by _ext/notebooks.py before the build, rendered with their outputs) ---
 nb_execution_mode = "off"

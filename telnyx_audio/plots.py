@@ -55,12 +55,16 @@ def plot_spectrogram(spec: Spectrogram | Any, sr: int | None = None, *, ax: Any 
         A spectrogram, or a track (a Recording's track carries its rate).
     sr : int, optional
         Sample rate of a plain array.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure's when not given.
     track : str, optional
         The track's name for the title (``"inbound"``...).
     max_columns : int
         More frames than this are max-pooled for display (short events stay visible).
     vmin : float, optional
         Lowest dB shown (default: 80 dB below the loudest).
+    cmap : str
+        A matplotlib colormap name; ``"magma"`` keeps quiet parts dark and reads in grey.
     colorbar : bool
         Draw the colorbar (``image.colorbar``), labelled in dB.
 
@@ -111,6 +115,8 @@ def plot_waveform(pcm: Any, sr: int | None = None, *, ax: Any = None, scale: str
         int16 or float audio (a Recording's track carries its rate).
     sr : int, optional
         Sample rate of a plain array.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure's when not given.
     scale : {"full", "dbfs"}
         ``"full"``: amplitude as a fraction of full scale (-1 to 1); ``"dbfs"``: the peak
         level of each display column in dBFS, filled up from the track's own noise floor
@@ -125,6 +131,9 @@ def plot_waveform(pcm: Any, sr: int | None = None, *, ax: Any = None, scale: str
         Time of the first sample, seconds.
     floor_dbfs : float
         The lowest level drawn with ``scale="dbfs"``.
+    **style
+        Keyword arguments of :meth:`matplotlib.axes.Axes.fill_between` (``color``,
+        ``linewidth``, ``alpha``...); by default color ``"C0"`` and linewidth 0.5.
 
     Returns
     -------
@@ -182,8 +191,12 @@ def plot_spectrograms(audio: Any, sr: int | None = None, *, ax: Sequence[Any] | 
     ----------
     audio : Capture, Recording, np.ndarray of shape (2, n), or a capture's path
         ``[inbound, outbound]``; a path is read with :func:`~telnyx_audio.read_capture`.
+    sr : int, optional
+        Sample rate of a plain array.
     ax : pair of Axes, optional
         New ones (sharing the time axis) when not given.
+    parties : pair of str
+        The tracks' names for the titles, inbound first (``("caller", "agent")``).
     vmin : float, optional
         Lowest dB shown on both (default: 80 dB below the louder track's loudest).
 
@@ -278,8 +291,13 @@ def plot_call(audio: Any, sr: int | None = None, *, ax: Sequence[Any] | None = N
         webhook's ``occurred_at``).
     spectrograms : bool
         Add both tracks' spectrograms below the waveforms (:func:`plot_spectrograms`).
+    parties : pair of str
+        The tracks' names in titles and the legend, inbound first (``("caller", "agent")``).
     scale : {"full", "dbfs"}
         Waveform scale (see :func:`plot_waveform`).
+    **kwargs
+        None is taken: ``dtmf=`` and ``speech=``, taken once, now come in ``analysis``,
+        and any keyword here raises :class:`TypeError` saying so.
 
     Returns
     -------

@@ -115,7 +115,7 @@ def read_capture(
     ----------
     path : str or PathLike
         A capture: JSONL of Telnyx messages (plain, wrapped with receive times, or ``.gz``),
-        or a fork receiver's ``.rtpcap``.
+        a fork receiver's ``.rtpcap``, or a packet capture (pcap or pcapng) holding one call.
     media_format : MediaFormat or dict, optional
         Overrides ``start.media_format``; for logs without a ``start`` whose format cannot be
         inferred from the frames.

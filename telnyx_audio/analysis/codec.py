@@ -18,6 +18,17 @@ class CodecCheck:
 
     ``score`` compares how natural the audio looks as decoded (``encoding``) and as the other
     law would decode the same bytes: positive means the other law fits better.
+
+    Attributes
+    ----------
+    encoding : str
+        The law the audio was decoded with, ``"PCMU"`` or ``"PCMA"``.
+    suspect : bool
+        True when the other law fits the bytes better: the audio is likely loud static.
+    likely_encoding : str
+        The law that fits best (``encoding`` itself when nothing is suspect).
+    score : float
+        How much better the other law fits; positive means it fits better.
     """
 
     encoding: str

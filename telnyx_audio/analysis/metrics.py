@@ -240,6 +240,12 @@ class CallAnalysis:
 
         Shares are fractions 0..1, per-party keys start with the party's name.
 
+        Returns
+        -------
+        dict of str to object
+            The call's figures (durations, talk and overlap shares, latencies, DTMF), each a
+            number, a string or ``None``: a row of :func:`telnyx_audio.batch`'s call table.
+
         Examples
         --------
         >>> sorted(analyze_call(np.zeros((2, 8000), np.int16), 8000).to_dict())[:4]

@@ -398,6 +398,9 @@ def detect_speech(pcm: Any, sr: int | None = None, *, method: str = "energy", fr
     min_speech_s, min_pause_s : float
         Shortest speech kept and shortest pause kept (shorter pauses are bridged: the gaps
         inside and between words).
+    aggressiveness : int
+        webrtcvad's mode, 0 (takes the most as speech) to 3 (the least); used only by
+        ``method="webrtc"``.
     exclude : np.ndarray of bool, optional
         Frames that are never speech (one per ``frame_s``), e.g. where DTMF tones sound; no
         pause is bridged across them.

@@ -23,6 +23,21 @@ log = logging.getLogger("telnyx_audio.fork.receiver")
 def parse_port_range(text: str) -> tuple[int, int]:
     """``"40000-40999"`` -> ``(40000, 40999)``; the range must hold at least one pair.
 
+    Parameters
+    ----------
+    text : str
+        ``LOW-HIGH``, as ``telnyx-audio fork --ports`` takes it.
+
+    Returns
+    -------
+    (int, int)
+        The lowest and highest port, both included.
+
+    Raises
+    ------
+    ValueError
+        If ``text`` is not two ports within 1-65535, the lower first.
+
     Examples
     --------
     >>> parse_port_range("40000-40999")

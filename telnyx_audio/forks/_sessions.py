@@ -34,6 +34,45 @@ class ForkSession:
     """One call's fork as received: where it is written and what arrived.
 
     ``state`` is ``"receiving"``, ``"finalizing"``, ``"done"`` or ``"error"``.
+
+    Attributes
+    ----------
+    session_id : str
+        A random UUID naming this session (a port pair carries many calls in turn).
+    folder : Path
+        Where the call's capture, WAVs and summary are written.
+    rx_port, tx_port : int
+        The UDP ports the call's inbound (``rx``) and outbound (``tx``) packets arrive on.
+    call_control_id : str or None
+        The forked call, when it is known (a fork started with :class:`ForkHandle`).
+    started_us : int
+        When the session opened, Unix time in microseconds.
+    packets, octets : list of int
+        Datagrams and their bytes written so far, ``[inbound, outbound]``.
+    last_packet : float or None
+        When the idle check last saw packets arrive (``time.monotonic``), not per packet.
+    write_errors : int
+        Datagrams that could not be written (a full disk...).
+    write_error : str or None
+        The first write error's text.
+    sources : list
+        Each track's first sender, ``[inbound, outbound]``: the only one written from.
+    strangers : int
+        Datagrams from other senders: counted, never written.
+    strangers_from : dict of str to int
+        Those datagrams by sender (the first 100 senders).
+    over_limit : int
+        Datagrams past the call's size or duration limit: counted, never written.
+    state : str
+        ``"receiving"``, ``"finalizing"``, ``"done"`` or ``"error"``.
+    summary : dict or None
+        The call's ``summary.json``, once finished.
+    error : str or None
+        What went wrong, if finishing failed.
+    redact_dtmf : bool
+        The capture is redacted (DTMF muted) when the call ends.
+    done : threading.Event
+        Set once the session is finished (WAVs and summary written, or an error).
     """
 
     session_id: str
@@ -280,8 +319,25 @@ def _failed(session: ForkSession, extra: dict[str, Any], error: str) -> None:
 
 
 def write_outputs(capture: Any, folder: Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write a capture's WAVs and ``summary.json`` with :func:`telnyx_audio.model.wav.write_call`,
-    then add ``extra`` keys (the receiver's counts) to the summary, again atomically."""
+    """Write a capture's WAVs and ``summary.json``, then add ``extra`` keys to the summary.
+
+    The files are written with :func:`telnyx_audio.model.wav.write_call`; the summary with
+    ``extra`` is written again atomically (a reader never sees half a file).
+
+    Parameters
+    ----------
+    capture : Capture
+        The call, as :func:`telnyx_audio.forks.read_fork_capture` assembles it.
+    folder : Path
+        Where to write; created if missing.
+    extra : dict of str to object, optional
+        More keys for ``summary.json`` (the receiver's counts: packets, strangers...).
+
+    Returns
+    -------
+    dict of str to object
+        The summary as written.
+    """
     from telnyx_audio.model.wav import SUMMARY_NAME, write_call, write_json_atomic
 
     summary = dict(write_call(capture, folder))

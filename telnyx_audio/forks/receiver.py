@@ -229,8 +229,14 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
     # --- running ----------------------------------------------------------------------------
 
     async def serve_async(self, *, until_idle: bool = False) -> None:
-        """Receive until :meth:`request_stop` (or, with ``until_idle``, until the first call
-        has ended by ``idle_timeout``); then finish every open call."""
+        """Receive until :meth:`request_stop`, then finish every open call.
+
+        Parameters
+        ----------
+        until_idle : bool
+            Stop by itself once the first call has ended by ``idle_timeout`` (one call,
+            as ``telnyx-audio fork --once`` records it), instead of waiting for a stop.
+        """
         from concurrent.futures import ThreadPoolExecutor
 
         import telnyx_audio.rtp.assemble  # noqa: F401 - load what finalising needs before calls arrive
@@ -294,7 +300,26 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
             self._ready.clear()
 
     def start(self, timeout: float = 10.0) -> "ForkReceiver":
-        """Receive in a background thread with its own event loop; returns once bound."""
+        """Receive in a background thread with its own event loop; returns once bound.
+
+        Parameters
+        ----------
+        timeout : float
+            Seconds to wait for the receiver to bind its ports; raise it on a slow machine.
+
+        Returns
+        -------
+        ForkReceiver
+            This receiver, bound (so ``receiver = ForkReceiver(...).start()`` works); a
+            second call does nothing.
+
+        Raises
+        ------
+        RuntimeError
+            If the receiver is not bound within ``timeout`` seconds.
+        OSError
+            If its ports cannot be bound (taken, or not allowed).
+        """
         if self._thread is not None:
             return self
         failure: list[BaseException] = []
@@ -371,7 +396,14 @@ class ForkReceiver(_DatagramPath, _PortPairs, _Sessions):
             pass
 
     def stop(self, timeout: float = 120.0) -> None:
-        """Stop receiving, finish every call (WAVs and summaries) and wait for it."""
+        """Stop receiving, finish every call (WAVs and summaries) and wait for it.
+
+        Parameters
+        ----------
+        timeout : float
+            Seconds to wait for the receiver's thread to finish (finishing long calls takes
+            a while); past it, this returns and the thread finishes on its own.
+        """
         if self._stopping is not None:
             self._call_in_loop(self._stopping.set)
         if self._thread is not None:
@@ -390,6 +422,21 @@ class ForkHandle:
     """A fork started by :meth:`telnyx_audio.TelnyxClient.fork_call`; ``stop()`` ends it.
 
     ``session`` is the receiver's record of the call (folder, packets, then summary).
+
+    Attributes
+    ----------
+    client : TelnyxClient
+        The client that sent ``fork_start`` and will send ``fork_stop``.
+    receiver : ForkReceiver
+        The receiver the fork's packets go to.
+    call_control_id : str
+        The forked call.
+    session : ForkSession
+        The receiver's record of the call.
+    started : CommandResult
+        Telnyx's answer to ``fork_start``.
+    stopped : CommandResult or None
+        Telnyx's answer to ``fork_stop``, once :meth:`stop` sent it.
     """
 
     client: Any
@@ -401,7 +448,25 @@ class ForkHandle:
 
     @classmethod
     def start(cls, client: Any, call_control_id: str, receiver: "ForkReceiver", **kwargs: Any) -> "ForkHandle":
-        """Allocate a port pair, then ``fork_start`` with its ``rx``/``tx`` targets."""
+        """Allocate a port pair, then ``fork_start`` with its ``rx``/``tx`` targets.
+
+        Parameters
+        ----------
+        client : TelnyxClient
+            The client that sends ``fork_start``.
+        call_control_id : str
+            The call to fork, as its webhooks name it.
+        receiver : ForkReceiver
+            A started receiver that Telnyx can reach (its ``public_host`` set).
+        **kwargs
+            More options of :meth:`telnyx_audio.TelnyxClient.start_forking`
+            (``stream_type``, ``client_state``...).
+
+        Returns
+        -------
+        ForkHandle
+            The running fork; the port pair is freed again if ``fork_start`` fails.
+        """
         receiver.target(None)  # a receiver Telnyx cannot be told how to reach: fail before binding
         session = receiver.allocate(call_control_id)
         try:
@@ -427,6 +492,17 @@ class ForkHandle:
 
         The session is finished even when Telnyx answers with an error (the call may have
         ended already): nothing received is lost.
+
+        Parameters
+        ----------
+        finish : bool
+            Write the call's WAVs and summary now; False leaves the session open, for
+            packets still on their way.
+
+        Returns
+        -------
+        CommandResult
+            Telnyx's answer to ``fork_stop`` (also kept as ``stopped``).
         """
         try:
             self.stopped = self.client.stop_forking(self.call_control_id)

@@ -38,6 +38,19 @@ _MAX_HEADER = 1 << 16
 def is_fork_capture(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` starts like a fork capture (False for anything unreadable).
 
+    Only the first bytes are read (the header's magic string), so this is cheap enough to
+    sniff every file of a folder.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file to sniff; a FIFO or device is never opened.
+
+    Returns
+    -------
+    bool
+        True when the file starts with the fork-capture header.
+
     Examples
     --------
     >>> import tempfile, pathlib
@@ -86,6 +99,15 @@ class ForkCaptureWriter:
 
     def write(self, track: int, data: bytes, received_us: int) -> None:
         """Write one datagram received on ``track`` (0 rx, 1 tx) at ``received_us``.
+
+        Parameters
+        ----------
+        track : int
+            0 for a datagram received on the ``rx`` port (inbound), 1 for ``tx`` (outbound).
+        data : bytes
+            The datagram as received (an RTP packet), at most 65,535 bytes.
+        received_us : int
+            When it arrived, Unix time in microseconds.
 
         Raises
         ------
@@ -248,6 +270,17 @@ def _robust_times(received: np.ndarray, problems: list[str]) -> np.ndarray:
 
 def read_records(path: str | os.PathLike[str]) -> Records:
     """Read a fork capture's records (a torn last record is reported and ignored).
+
+    Parameters
+    ----------
+    path : str or Path
+        A fork capture (``fork.rtpcap``), as :class:`ForkCaptureWriter` writes it.
+
+    Returns
+    -------
+    Records
+        The datagrams in file order with their tracks and arrival times, the header's
+        metadata as ``meta``, and what was wrong (``problems``, ``truncated_bytes``).
 
     Raises
     ------

@@ -17,7 +17,17 @@ NOT_KNOWN = MediaFormat("PCMU", 8000, 1)
 
 @dataclass(frozen=True)
 class BadLine:
-    """A line that could not be used: its 1-based number, why, and its start."""
+    """A line that could not be used: its 1-based number, why, and its start.
+
+    Attributes
+    ----------
+    line : int
+        The line's 1-based number in the capture file.
+    reason : str
+        Why it could not be used (not JSON, no ``event``, a bad payload...).
+    text : str
+        The start of the line, shortened, to find it in the file.
+    """
 
     line: int
     reason: str
@@ -32,6 +42,21 @@ class CaptureReport:
     (a line is given to the stream named by the nearest message before it that names one);
     ``bad_examples`` holds the first of them; ``events`` counts messages by type;
     ``warnings`` says every guess and surprise (also printed by ``telnyx-audio decode``).
+
+    Attributes
+    ----------
+    lines : int
+        How many lines the capture file has.
+    bad_lines : int
+        How many unusable lines were given to this stream.
+    bad_examples : tuple of BadLine
+        The first of those lines, with why each was unusable.
+    events : dict of str to int
+        How many messages of each ``event`` type (``"media"``, ``"start"``, ``"dtmf"``...).
+    warnings : tuple of str
+        Every guess and surprise met while reading, in the order met.
+    tracks : dict of str to TrackReport
+        The report of each track (``"inbound"``, ``"outbound"``), by name.
     """
 
     lines: int
@@ -42,7 +67,15 @@ class CaptureReport:
     tracks: dict[str, TrackReport]
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-able dict (part of ``summary.json``)."""
+        """A JSON-able dict (part of ``summary.json``).
+
+        Returns
+        -------
+        dict of str to object
+            ``lines``, ``bad_lines``, ``bad_examples`` (as dicts), ``events``, ``warnings``
+            (the first ones, with ``warnings_not_listed`` counting the rest) and
+            ``track_reports`` (each :meth:`TrackReport.as_dict`).
+        """
         return {
             "lines": self.lines,
             "bad_lines": self.bad_lines,
@@ -99,8 +132,16 @@ class Capture:
             object.__setattr__(self, "media_format", None)
 
     def summary(self) -> dict[str, Any]:
-        """The JSON-able summary written as ``summary.json`` (``media_format`` and
-        ``audio_sample_rate`` are ``None`` when the format is not known)."""
+        """The JSON-able summary written as ``summary.json``.
+
+        Returns
+        -------
+        dict of str to object
+            The stream's ids, source file, media format, custom parameters, tracks,
+            duration, DTMF digits, stream errors and error, followed by the fields of
+            :meth:`CaptureReport.as_dict`. ``media_format`` and ``audio_sample_rate`` are
+            ``None`` when the format is not known.
+        """
         fmt = self.media_format
         dtmf = [e.digit for e in self.events if isinstance(e, Dtmf)]
         errors = [{"code": e.code, "title": e.title, "detail": e.detail} for e in self.events
@@ -127,9 +168,15 @@ class Capture:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        """One flat, JSON-safe row: ids, format, duration, per-track frame counts and gaps,
-        DTMF events (the capture's columns of :func:`telnyx_audio.batch`'s call table,
-        documented in :mod:`telnyx_audio.model.schema`)."""
+        """One flat, JSON-safe row: ids, format, duration, per-track frame counts and gaps, DTMF.
+
+        Returns
+        -------
+        dict of str to object
+            The capture's columns of :func:`telnyx_audio.batch`'s call table, documented in
+            :mod:`telnyx_audio.model.schema`; every value is a number, a string, a bool or
+            ``None``.
+        """
         from telnyx_audio.model.schema import capture_row
 
         return capture_row(self)

@@ -48,6 +48,11 @@ class FrameTable:
     def from_media(cls, events: Iterable[Media]) -> tuple["FrameTable", np.ndarray]:
         """Build a table and its joined payload bytes from parsed media events.
 
+        Parameters
+        ----------
+        events : iterable of Media
+            The ``media`` events of one stream, in arrival order (both tracks mixed).
+
         Returns
         -------
         (FrameTable, np.ndarray of uint8)
@@ -77,7 +82,25 @@ class FrameTable:
 
     @classmethod
     def concat(cls, tables: Sequence["FrameTable"]) -> "FrameTable":
-        """Join tables in order (arrival order is the order given)."""
+        """Join tables in order (arrival order is the order given).
+
+        Parameters
+        ----------
+        tables : sequence of FrameTable
+            The tables to join, say one per file of a capture split across files.
+
+        Returns
+        -------
+        FrameTable
+            Their rows one after the other; an empty table when all are empty.
+
+        Examples
+        --------
+        >>> a, _ = FrameTable.from_media([Media("inbound", b"\\x00", chunk=1)])
+        >>> b, _ = FrameTable.from_media([Media("outbound", b"\\x00\\x00", chunk=1)])
+        >>> FrameTable.concat([a, b]).nbytes.tolist()
+        [1, 2]
+        """
         tables = [t for t in tables if len(t)]
         if not tables:
             return cls.empty()
@@ -86,11 +109,34 @@ class FrameTable:
         return cls(*(np.concatenate(cols) for cols in zip(*(t.columns() for t in tables))))
 
     def columns(self) -> tuple[np.ndarray, ...]:
-        """The five columns, in field order."""
+        """The five columns, in field order.
+
+        Returns
+        -------
+        tuple of np.ndarray
+            ``track``, ``chunk``, ``timestamp``, ``sequence_number``, ``nbytes``.
+        """
         return (self.track, self.chunk, self.timestamp, self.sequence_number, self.nbytes)
 
     def take(self, rows: np.ndarray) -> "FrameTable":
-        """The table of the given rows, in the given order."""
+        """The table of the given rows, in the given order.
+
+        Parameters
+        ----------
+        rows : np.ndarray of int or bool
+            Row indices (or a boolean mask of length ``len(self)``), as numpy indexing takes them.
+
+        Returns
+        -------
+        FrameTable
+            A new table; its columns are copies.
+
+        Examples
+        --------
+        >>> t, _ = FrameTable.from_media([Media("inbound", b"\\x00", chunk=c) for c in (1, 2, 3)])
+        >>> t.take(np.array([2, 0])).chunk.tolist()
+        [3, 1]
+        """
         return FrameTable(*(c[rows] for c in self.columns()))
 
 
@@ -131,6 +177,53 @@ class TrackReport:
     Stateful codecs (G722, OPUS, AMR-WB) fill gaps by concealment: ``concealed_frames``
     frames were made up by the decoder (``concealment`` says how), ``corrupt_frames`` of
     them in place of payloads it rejected, ``fec_frames`` recovered from in-band FEC.
+
+    Attributes
+    ----------
+    track : str
+        ``"inbound"`` or ``"outbound"``.
+    frames_received : int
+        Every media message of the track, duplicates and unusable ones included.
+    frames_expected : int
+        Distinct frames the ordering key says were sent.
+    duplicates : int
+        Messages dropped because a frame with the same key had already arrived.
+    reordered : int
+        Frames that arrived after a frame the ordering key puts later.
+    gaps : tuple of (float, float)
+        ``(start_s, duration_ms)`` of each gap filled with silence, on the shared timeline.
+    gap_ms : float
+        The silence filled in, in total, in milliseconds.
+    start_s : float
+        Where the track's first frame sits on the shared timeline, in seconds.
+    duration_s : float
+        Length of the assembled track, in seconds.
+    samples_per_frame : int
+        The usual frame's length in samples (160 for 20 ms at 8 kHz).
+    order_key : str
+        The counter that ordered the frames: ``"chunk"``, ``"sequence_number"``,
+        ``"timestamp"`` or ``"arrival"``.
+    timestamp_unit : str or None
+        What the ``timestamp`` counts, read off the data: ``"ms"``, ``"samples"`` of the
+        audio or ``"rtp"`` clock ticks; ``None`` when the timestamps could not place frames.
+    bad_frames : int
+        Frames that arrived with an unusable payload (kept in place as silence).
+    gaps_capped : int
+        Gaps cut short by ``max_gap_s`` or by the silence budget.
+    unplaced : int
+        Bad frames that had no usable counters either, so could not be placed.
+    stray_bytes : int
+        Bytes past the last whole sample of a frame, dropped.
+    capped_ms : float
+        The silence left out by capped gaps, in milliseconds.
+    concealed_frames : int
+        Frames made up by a stateful decoder's concealment.
+    corrupt_frames : int
+        Concealed frames that replaced payloads the decoder rejected.
+    fec_frames : int
+        Concealed frames recovered from in-band forward error correction (Opus).
+    concealment : str
+        How the decoder concealed (empty when nothing was concealed).
     """
 
     track: str
@@ -166,6 +259,11 @@ class TrackReport:
         Frames that arrived are counted once (a duplicate is not a second frame received);
         ``frames_received`` keeps every message, duplicates included.
 
+        Returns
+        -------
+        str
+            The line ``telnyx-audio decode`` prints for the track.
+
         Examples
         --------
         >>> TrackReport("inbound", 10, 12, 1, 0, ((0.1, 40.0),), 40.0, 0.0, 0.24, 160, "chunk", "ms").describe()
@@ -183,7 +281,14 @@ class TrackReport:
         return ", ".join([text, *(e for e in extra if e)])
 
     def as_dict(self) -> dict:
-        """A JSON-able dict (for ``summary.json``): the first :data:`MAX_LISTED` gaps."""
+        """A JSON-able dict (for ``summary.json``): the first :data:`MAX_LISTED` gaps.
+
+        Returns
+        -------
+        dict of str to object
+            The report's fields, ``frames_missing``, the first gaps as
+            ``{"start_s", "duration_ms"}`` dicts, ``n_gaps`` and ``gaps_not_listed``.
+        """
         return {
             "track": self.track,
             "frames_received": self.frames_received,
@@ -308,6 +413,22 @@ class Recording:
         Track reports stay with the whole call, so a slice has none; it keeps the lost spans
         that fall inside it (:attr:`lost`, on its own timeline, which starts at 0).
 
+        Parameters
+        ----------
+        start_s, end_s : float
+            Start and end in seconds, ``0 <= start_s <= end_s``; an end past the call stops
+            at its end.
+
+        Returns
+        -------
+        Recording
+            The slice, same sample rate, encoding and tracks; no track reports.
+
+        Raises
+        ------
+        ValueError
+            If ``start_s`` is negative or after ``end_s``.
+
         Examples
         --------
         >>> rec = Recording(np.zeros((2, 8000), np.int16), 8000, "PCMU", ("inbound",))
@@ -327,8 +448,23 @@ class Recording:
     def turn(self, k: int, analysis: object = None) -> "Recording":
         """The ``k``-th turn of the call (from :func:`telnyx_audio.analyze_call`), as a slice.
 
-        Pass ``analysis`` (a :class:`~telnyx_audio.analysis.CallAnalysis` of this recording)
-        to avoid measuring the call again.
+        Parameters
+        ----------
+        k : int
+            The turn's index in the call's turn table; negative counts from the end.
+        analysis : CallAnalysis, optional
+            A :class:`~telnyx_audio.analysis.CallAnalysis` of this recording, to avoid
+            measuring the call again; by default the call is analysed.
+
+        Returns
+        -------
+        Recording
+            The turn's span of the call, as :meth:`slice` gives it.
+
+        Raises
+        ------
+        IndexError
+            If the call has no turn ``k``.
         """
         from telnyx_audio.analysis import analyze_call
 
@@ -375,7 +511,19 @@ class Recording:
         return self.audio.shape[1] / self.sample_rate
 
     def to_float(self) -> np.ndarray:
-        """``audio`` as float32 in [-1, 1), shape (2, n), for analysis."""
+        """``audio`` as float32 in [-1, 1), shape (2, n), for analysis.
+
+        Returns
+        -------
+        np.ndarray of float32, shape (2, n)
+            ``[inbound, outbound]`` on axis 0, each sample divided by 32768.
+
+        Examples
+        --------
+        >>> rec = Recording(np.full((2, 4), -32768, np.int16), 8000, "PCMU", ("inbound",))
+        >>> rec.to_float()[0].tolist()
+        [-1.0, -1.0, -1.0, -1.0]
+        """
         return self.audio.astype(np.float32) / 32768.0
 
     def __repr__(self) -> str:

@@ -30,6 +30,13 @@ class Track(np.ndarray):
     Everything a numpy array does, it does; slices keep ``sample_rate``, and reductions
     (``t.max()``) give plain numbers.
 
+    Parameters
+    ----------
+    samples : array_like of int16, shape (n,)
+        The track's samples; an array is viewed, not copied.
+    sample_rate : int
+        Samples per second, kept by every slice and view of the track.
+
     Examples
     --------
     >>> t = Track(np.zeros(16000, np.int16), 8000)

@@ -52,7 +52,21 @@ _SILENCE_FLOOR_S = 60
 
 @dataclass(frozen=True)
 class DtmfDigit:
-    """One RFC 4733 DTMF event: the digit, its track, start and duration on the timeline."""
+    """One RFC 4733 DTMF event: the digit, its track, start and duration on the timeline.
+
+    Attributes
+    ----------
+    digit : str
+        ``"0"``-``"9"``, ``"*"``, ``"#"`` or ``"A"``-``"D"``.
+    track : str
+        ``"inbound"`` or ``"outbound"``.
+    start_s, duration_s : float
+        Where the tone starts on the call's timeline, and how long it lasts, in seconds.
+    volume_dbm0 : int
+        The tone's power in dBm0 (the event's volume field, sent as 0 to -63).
+    ended : bool
+        An end packet arrived (False: the tone was cut off, its duration is the last seen).
+    """
 
     digit: str
     track: str
@@ -62,7 +76,13 @@ class DtmfDigit:
     ended: bool
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-able dict."""
+        """A JSON-able dict.
+
+        Returns
+        -------
+        dict of str to object
+            The fields by name.
+        """
         return dict(vars(self))
 
 
@@ -89,6 +109,33 @@ class RtpStats:
     ``comfort_noise_packets``, ``dtmf_packets`` and ``unusable_packets`` kept packets by kind;
     ``sources_left_out`` SSRCs beyond the :data:`MAX_SOURCES` a track keeps (those with the
     fewest packets).
+
+    Attributes
+    ----------
+    track : str
+        ``"inbound"`` or ``"outbound"``.
+    packets, expected, lost, sequence_errors : int
+        Wireshark's counts, as above.
+    min_delta_ms, mean_delta_ms, max_delta_ms : float
+        Time between packets, in milliseconds.
+    min_jitter_ms, mean_jitter_ms, max_jitter_ms : float
+        Wireshark's running jitter, in milliseconds.
+    max_skew_ms, clock_drift_ms : float
+        Largest skew, and the sender clock's drift over the stream, in milliseconds.
+    jitter_ms : float
+        The RFC 3550 jitter after the last packet, in milliseconds.
+    missing, duplicated, reordered, outliers, malformed : int
+        The toolkit's counts, as above.
+    ssrcs : tuple of str
+        The track's synchronisation sources, as hex.
+    payload_types : dict of str to int
+        Packets per payload type.
+    comfort_noise_packets, dtmf_packets, unusable_packets : int
+        Kept packets by kind.
+    sources_left_out : int
+        SSRCs beyond the ones a track keeps.
+    streams : tuple of dict
+        The same figures per stream (5-tuple and SSRC).
     """
 
     track: str
@@ -119,7 +166,13 @@ class RtpStats:
     streams: tuple[dict[str, Any], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-able dict."""
+        """A JSON-able dict.
+
+        Returns
+        -------
+        dict of str to object
+            The fields by name; ``ssrcs`` a list, ``streams`` a list of dicts.
+        """
         out = dict(vars(self))
         out["ssrcs"] = list(self.ssrcs)
         out["payload_types"] = dict(self.payload_types)
@@ -132,6 +185,27 @@ class ForkCaptureReport(CaptureReport):
     """A :class:`~telnyx_audio.model.CaptureReport` with what only RTP tells.
 
     ``lines`` counts datagrams (records), ``bad_lines`` the malformed ones.
+
+    Attributes
+    ----------
+    lines : int
+        Datagrams (records) in the capture.
+    bad_lines : int
+        Malformed datagrams.
+    bad_examples : tuple of BadLine
+        The first of them, with why each was unusable.
+    events : dict of str to int
+        Packets by kind.
+    warnings : tuple of str
+        Every guess and surprise met while reading.
+    tracks : dict of str to TrackReport
+        The report of each track, by name.
+    rtp : dict of str to RtpStats
+        The RTP statistics of each track, by name.
+    dtmf_events : tuple of DtmfDigit
+        The RFC 4733 DTMF events, in order.
+    truncated_bytes : int
+        Bytes of a torn last record, ignored.
     """
 
     rtp: dict[str, RtpStats] = field(default_factory=dict)
@@ -139,7 +213,15 @@ class ForkCaptureReport(CaptureReport):
     truncated_bytes: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-able dict (part of ``summary.json``), with ``rtp`` and ``dtmf_events``."""
+        """A JSON-able dict (part of ``summary.json``), with ``rtp`` and ``dtmf_events``.
+
+        Returns
+        -------
+        dict of str to object
+            :meth:`CaptureReport.as_dict <telnyx_audio.model.CaptureReport.as_dict>`'s keys,
+            ``source_kind`` (``"fork"``), ``rtp``, the first ``dtmf_events`` (with
+            ``dtmf_events_not_listed``) and ``truncated_bytes``.
+        """
         out = super().as_dict()
         out["source_kind"] = "fork"
         out["rtp"] = {name: s.as_dict() for name, s in self.rtp.items()}

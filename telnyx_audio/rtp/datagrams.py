@@ -64,6 +64,22 @@ class Records:
                        datagrams: list[bytes], meta: dict[str, Any] | None = None) -> "Records":
         """Records held in memory (as if read from a file), for tests and the simulator.
 
+        Parameters
+        ----------
+        track : list of int or np.ndarray, shape (m,)
+            Each datagram's track: 0 inbound, 1 outbound.
+        received_us : list of int or np.ndarray, shape (m,)
+            Each datagram's arrival time in microseconds.
+        datagrams : list of bytes
+            The datagrams (RTP packets), in arrival order.
+        meta : dict of str to object, optional
+            What a capture's header would hold (ports, ``call_control_id``...).
+
+        Returns
+        -------
+        Records
+            The datagrams joined into one buffer, with their offsets and lengths.
+
         Examples
         --------
         >>> r = Records.from_datagrams([0, 1], [0, 20000], [b"ab", b"c"])

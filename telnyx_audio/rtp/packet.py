@@ -391,6 +391,17 @@ def parse_payload_type(spec: str) -> tuple[int, PayloadType]:
     that fixes it (PCMU, PCMA, G.722, OPUS, AMR-WB) takes no other, any other clock is
     within :data:`CLOCK_RANGE`, and a static type number (0 PCMU...) keeps its meaning.
 
+    Parameters
+    ----------
+    spec : str
+        ``PT=ENCODING/CLOCK[/CHANNELS]``, as the command line's ``--payload-type`` takes it
+        (``96=OPUS/48000``; ``audio/`` before the name is allowed); only mono.
+
+    Returns
+    -------
+    (int, PayloadType)
+        The payload type number (0-127) and what it carries.
+
     Raises
     ------
     ValueError
@@ -450,6 +461,22 @@ CLOCK_RANGE = (8000, 48000)
 
 def payload_type_map(specs: Mapping[int, PayloadType] | list[str] | tuple[str, ...] | None = None) -> dict[int, PayloadType]:
     """The static types with the user's dynamic ones over them.
+
+    Parameters
+    ----------
+    specs : mapping of int to PayloadType or str, or list of str, optional
+        The user's types: ``{96: PayloadType("OPUS", 48000)}``, ``{96: "OPUS/48000"}``, or
+        specs as :func:`parse_payload_type` reads them; None for the static types alone.
+
+    Returns
+    -------
+    dict of int to PayloadType
+        Every static type (RFC 3551's, 0 PCMU, 8 PCMA, 9 G722...) and the user's, which win.
+
+    Raises
+    ------
+    ValueError
+        If a spec is malformed (see :func:`parse_payload_type`).
 
     Examples
     --------

@@ -39,7 +39,33 @@ FRAME_S = 0.02
 
 @dataclass
 class SimulationReport:
-    """What a simulated stream did."""
+    """What a simulated stream did.
+
+    Attributes
+    ----------
+    stream_id : str
+        The ``stream_id`` the simulated messages carried.
+    messages_sent : int
+        Messages sent, ``connected``, ``start`` and ``stop`` included.
+    media_sent : int
+        ``media`` messages sent (duplicates included, dropped frames not).
+    dropped, duplicated : int
+        Media frames left out, and sent twice, by the ``drop`` and ``duplicate`` faults.
+    disconnected_early : bool
+        The simulator vanished without ``stop`` (``disconnect_after``).
+    close_code : int or None
+        The WebSocket close code the connection ended with.
+    seconds : float
+        Audio sent, in seconds (the due time of the last message sent).
+    audio_received : bytes
+        Every media payload the server sent back, joined.
+    media_received : list of (float, bytes)
+        Each payload sent back, with when it came (seconds since the stream opened).
+    marks_echoed : list of str
+        The names of the marks the server sent (each echoed back, as Telnyx does).
+    clears : int
+        ``clear`` messages the server sent.
+    """
 
     stream_id: str
     messages_sent: int = 0
@@ -121,7 +147,49 @@ def call_messages(
     track. G.722 is 16 kHz audio whatever rate is reported (``sample_rate=8000`` sends what
     Telnyx may report: the G.722 RTP clock). AMR-WB needs an encoder the installed FFmpeg
     lacks: a clear :class:`~telnyx_audio.codecs.wideband.CodecUnavailableError`.
-    Returns the timed messages (without the final ``stop``) and the fault counts.
+
+    Parameters
+    ----------
+    source : str, Path or np.ndarray of int16, shape (2, n)
+        A WAV path, a capture path (its DTMF and ``start`` fields are replayed too), or
+        ``[inbound, outbound]`` at the codec's audio rate.
+    codec : str
+        The ``media_format`` encoding the audio is sent in.
+    tracks : {"both", "inbound", "outbound"}
+        Which tracks are streamed, as the ``stream_track`` option of Telnyx's ``streaming_start``.
+    sample_rate : int, optional
+        The rate ``media_format`` reports.
+    stream_id, call_control_id : str, optional
+        The ids the messages carry; by default a random ``stream_id`` and the capture's
+        ``call_control_id`` (else one made from the ``stream_id``).
+    custom_parameters : mapping of str to str, optional
+        The ``start`` message's ``custom_parameters`` (by default the capture's, else none).
+    dtmf : sequence of (float, str)
+        ``(time_s, digit)`` of each ``dtmf`` message to send (by default the capture's).
+    shuffle : bool
+        Swap neighbouring frames a few frames apart, as a network reorders.
+    drop, duplicate : float
+        Probability that a frame is left out, and that one is sent twice.
+    seed : int
+        Seeds the faults, so a test sees the same ones each run.
+
+    Returns
+    -------
+    messages : list of (float, str)
+        Each message's JSON text with the time (s) it is due, without the final ``stop``.
+    counts : dict of str to int
+        ``dropped`` and ``duplicated``: the faults made.
+
+    Raises
+    ------
+    ValueError
+        If ``tracks`` is not one of the three, or ``drop`` or ``duplicate`` is outside [0, 1].
+
+    Examples
+    --------
+    >>> timed, counts = call_messages(np.zeros((2, 800), np.int16), stream_id="s1", drop=0.5, seed=1)
+    >>> [json.loads(m)["event"] for _, m in timed[:3]], timed[2][0], counts
+    (['connected', 'start', 'media'], 0.02, {'dropped': 6, 'duplicated': 0})
     """
     from telnyx_audio.codecs.outbound import check_encoder, encode_payloads, encoding_rate
 
@@ -218,6 +286,10 @@ async def simulate_async(
 
     Parameters
     ----------
+    source : str, Path or np.ndarray of int16, shape (2, n)
+        A WAV path, a capture path, or ``[inbound, outbound]`` (see :func:`call_messages`).
+    url : str
+        The capture server's ``ws://`` or ``wss://`` URL.
     realtime : bool
         Pace frames at 20 ms, as a live call; otherwise send as fast as the server takes them.
     disconnect_after : float, optional
@@ -225,9 +297,25 @@ async def simulate_async(
     auth_token : str, optional
         Sent as ``token_in`` says: ``"header"`` (x-telnyx-streaming-auth-token), ``"bearer"``,
         ``"connected"`` (in the connected message) or ``"path"`` (appended to the URL).
+    token_in : {"header", "bearer", "connected", "path"}
+        Where ``auth_token`` goes.
+    open_timeout : float
+        Seconds to wait for the WebSocket connection to open.
     cafile : str or PathLike, optional
         For a ``wss://`` URL: trust these certificate authorities (PEM) instead of the
         system's, as a private deployment needs. The server's certificate is always verified.
+    **kwargs
+        The options of :func:`call_messages` (``codec``, ``tracks``, ``drop``...).
+
+    Returns
+    -------
+    SimulationReport
+        What was sent, and what the server sent back (audio, marks, clears).
+
+    Raises
+    ------
+    ValueError
+        If ``token_in`` is not one of the four, or ``cafile`` is given for a ``ws://`` URL.
     """
     from websockets.asyncio.client import connect
 
@@ -307,5 +395,20 @@ async def simulate_async(
 
 
 def simulate(source: str | os.PathLike[str] | np.ndarray, url: str, **kwargs: Any) -> SimulationReport:
-    """Blocking :func:`simulate_async` (from a notebook inside a running loop, await that one)."""
+    """Blocking :func:`simulate_async` (from a notebook inside a running loop, await that one).
+
+    Parameters
+    ----------
+    source : str, Path or np.ndarray of int16, shape (2, n)
+        A WAV path, a capture path, or ``[inbound, outbound]`` (see :func:`call_messages`).
+    url : str
+        The capture server's ``ws://`` or ``wss://`` URL.
+    **kwargs
+        The options of :func:`simulate_async` and :func:`call_messages`.
+
+    Returns
+    -------
+    SimulationReport
+        What was sent, and what the server sent back.
+    """
     return asyncio.run(simulate_async(source, url, **kwargs))

@@ -33,6 +33,19 @@ def decode_client_state(value: object) -> str | None:
     The inverse of :func:`telnyx_audio.callcontrol.encode_client_state` (a dict comes back
     as its JSON text: ``json.loads`` it).
 
+    Parameters
+    ----------
+    value : object
+        The ``client_state`` field of a webhook's payload (a base64 string, or missing).
+
+    Returns
+    -------
+    str or None
+        The decoded UTF-8 text; None when ``value`` is not a non-empty string of valid
+        base64 holding UTF-8 (a client state set by hand, not by the toolkit).
+
+    Examples
+    --------
     >>> decode_client_state("aGF2ZSBhIG5pY2UgZGF5ID1d")
     'have a nice day =]'
     """

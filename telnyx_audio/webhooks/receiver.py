@@ -502,7 +502,14 @@ class WebhookReceiver:
         return self._serving.is_set() or self._drainer is not None and self._drainer.is_alive()
 
     def start(self) -> "WebhookReceiver":
-        """Serve in a background thread (works inside Jupyter's running event loop)."""
+        """Serve in a background thread (works inside Jupyter's running event loop).
+
+        Returns
+        -------
+        WebhookReceiver
+            This receiver, serving (so ``receiver = WebhookReceiver(...).start()`` works);
+            a second call does nothing.
+        """
         if self._thread is None:
             self._service.start_endpoint(self.metrics.render, self._live)
             self._thread = threading.Thread(target=self._serve, name="webhook-receiver", daemon=True)

@@ -297,7 +297,24 @@ class CaptureServer(_Admission, _Registry):
                              "finalize_queue": self._pool.queued, "refused": self.refused}})
 
     def start(self, timeout: float = 10.0) -> "CaptureServer":
-        """Serve in a background thread with its own event loop; returns once listening."""
+        """Serve in a background thread with its own event loop; returns once listening.
+
+        Parameters
+        ----------
+        timeout : float
+            Seconds to wait for the server to listen; raise it on a slow machine.
+
+        Returns
+        -------
+        CaptureServer
+            This server, listening (so ``server = CaptureServer(...).start()`` works); a
+            second call does nothing.
+
+        Raises
+        ------
+        RuntimeError
+            If the server is not listening within ``timeout`` seconds.
+        """
         if self._thread is not None:
             return self
         self._thread = threading.Thread(target=lambda: asyncio.run(self.serve_async()), name="capture-server", daemon=True)
@@ -307,7 +324,14 @@ class CaptureServer(_Admission, _Registry):
         return self
 
     def stop(self, timeout: float = 60.0) -> None:
-        """Close every connection, finalise every stream (WAVs, summaries), stop listening."""
+        """Close every connection, finalise every stream (WAVs, summaries), stop listening.
+
+        Parameters
+        ----------
+        timeout : float
+            Seconds to wait for the server's thread to finish (finalising long calls takes
+            a while); past it, this returns and the thread finishes on its own.
+        """
         if self._loop is not None and self._stopping is not None:
             self._loop.call_soon_threadsafe(self._stopping.set)
         if self._thread is not None:
@@ -495,6 +519,14 @@ async def serve(out: str | os.PathLike[str], **kwargs: Any) -> None:
 
     For example ``task = asyncio.create_task(serve("captures", port=8765))``; cancelling the
     task closes every connection and finalises every open stream.
+
+    Parameters
+    ----------
+    out : str or Path
+        Output root, one folder per stream; created.
+    **kwargs
+        The other parameters of :class:`CaptureServer` (``host``, ``port``,
+        ``auth_token``, ``on_stream``...).
     """
     server = CaptureServer(out, **kwargs)
     await server.serve_async()

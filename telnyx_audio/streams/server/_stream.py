@@ -51,6 +51,39 @@ class StreamInfo:
 
     A finished stream keeps only this (without ``custom_parameters``, which are in its
     ``summary.json``), so memory does not grow with the calls served.
+
+    Attributes
+    ----------
+    folder : Path or None
+        The stream's folder under the server's output root (None before ``start`` names it).
+    stream_id, call_control_id, call_session_id : str or None
+        The ids from the ``start`` message.
+    encoding : str or None
+        The ``media_format`` encoding (``"PCMU"``, ``"L16"``...).
+    sample_rate : int or None
+        The ``media_format`` sample rate.
+    custom_parameters : dict of str to object
+        The ``start`` message's ``custom_parameters`` (empty once the stream is finished).
+    connected_at : float
+        When the connection was accepted, Unix time in seconds.
+    frames : dict of str to int
+        Media messages received per track, duplicates included.
+    bad_messages : int
+        Messages that could not be used.
+    seconds_captured : float
+        Audio received so far, in seconds (the longer track; duplicates counted once).
+    last_frame_at : float or None
+        When the last media message arrived, Unix time in seconds.
+    state : str
+        ``"open"``, ``"finalizing"``, ``"done"`` or ``"error"``.
+    ended_by : str or None
+        What ended the stream (``"stop"``, a closed connection...); None while it is open.
+    error : str or None
+        What went wrong, if anything did.
+    files : dict of str to str
+        The files finalising wrote (WAVs, ``summary.json``), by kind.
+    peer : str or None
+        The client's address (the proxy's client where a trusted proxy said so).
     """
 
     folder: Path | None
@@ -77,6 +110,15 @@ class MediaStream:
 
     The methods work from the server's event loop (they return awaitables) and from any other
     thread, a notebook's included (they wait until the message is sent).
+
+    Parameters
+    ----------
+    server : CaptureServer
+        The server holding the connection (its event loop and ``bidirectional_codec``).
+    connection : websockets connection
+        The stream's WebSocket connection, which messages are sent on.
+    start : Start
+        The stream's ``start`` event: its ids and media format.
     """
 
     def __init__(self, server: StreamHost, connection: Any, start: Start) -> None:
@@ -137,6 +179,18 @@ class MediaStream:
         mode : {"rtp", "mp3"}
             The stream's ``stream_bidirectional_mode``: raw codec payloads, or (Telnyx's
             default) whole MP3 files, sent at most one a second.
+
+        Returns
+        -------
+        asyncio.Future or int
+            In the server's loop, a future of the number of messages sent; from another
+            thread, that number, once every message is sent.
+
+        Raises
+        ------
+        ValueError
+            If ``mode`` is neither ``"rtp"`` nor ``"mp3"``, or the codec does not take
+            ``target_rate``.
         """
         if mode == "mp3":
             encode = functools.partial(codecs.encode_mp3, pcm, sample_rate, file_s=max(chunk_s, 1.0))
@@ -174,6 +228,17 @@ class MediaStream:
     def mark(self, name: str) -> Any:
         """Queue a mark; Telnyx echoes it when the audio before it has played (see ``marks``).
 
+        Parameters
+        ----------
+        name : str
+            The mark's name, echoed back by Telnyx; wait for it with :meth:`wait_mark`.
+
+        Returns
+        -------
+        asyncio.Future or None
+            In the server's loop, a future done when the mark is sent; from another thread,
+            None, once it is sent.
+
         Raises
         ------
         ValueError
@@ -186,11 +251,38 @@ class MediaStream:
         return self._run(self._connection.send(mark_message(name)))
 
     def clear(self) -> Any:
-        """Stop playback and drop queued audio."""
+        """Stop playback and drop queued audio.
+
+        Returns
+        -------
+        asyncio.Future or None
+            In the server's loop, a future done when the ``clear`` message is sent; from
+            another thread, None, once it is sent.
+        """
         return self._run(self._connection.send(clear_message()))
 
     async def wait_mark(self, name: str, timeout: float | None = None) -> float:
-        """Wait (in the server's loop) until Telnyx echoes the mark; returns when it did."""
+        """Wait (in the server's loop) until Telnyx echoes the mark.
+
+        Parameters
+        ----------
+        name : str
+            A name given to :meth:`mark` before.
+        timeout : float, optional
+            Seconds to wait at most; by default, until the echo comes.
+
+        Returns
+        -------
+        float
+            When the echo arrived, Unix time in seconds.
+
+        Raises
+        ------
+        KeyError
+            If no mark of that name was sent.
+        TimeoutError
+            If the echo did not come within ``timeout`` seconds.
+        """
         await asyncio.wait_for(self._mark_events[name].wait(), timeout)
         return self.marks[name]  # type: ignore[return-value]
 
