@@ -15,7 +15,7 @@ import os
 from typing import Any, Mapping
 
 from telnyx_audio._util.files import check_regular_file
-from telnyx_audio.errors import CaptureError, MultipleStreamsError
+from telnyx_audio.errors import CaptureError, MultipleStreamsError, NotACaptureError
 from telnyx_audio.model.capture import Capture, CaptureReport
 from telnyx_audio.model.events import MediaFormat
 
@@ -98,6 +98,13 @@ def read_captures(
         from telnyx_audio.packets.read import read_pcap_captures
 
         return read_pcap_captures(path, media_format=media_format, pair=pair, swap_tracks=swap_tracks)
+    name = os.fspath(path).lower()
+    if name.endswith((".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz")):  # named so, but no magic number
+        with open(path, "rb") as f:
+            head = f.read(4)
+        raise NotACaptureError(f"{os.fspath(path)!r} is not a packet capture: it does not start with a pcap or"
+                               f" pcapng magic number (it starts with {head!r}; pcap: a1b2c3d4 or a1b23c4d in"
+                               " either byte order, pcapng: 0a0d0d0a; either may be gzip-compressed)")
     from telnyx_audio.streams.read import read_stream_captures
 
     return read_stream_captures(path, media_format=media_format, block_size=block_size)

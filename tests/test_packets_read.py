@@ -251,3 +251,11 @@ def test_nanosecond_and_microsecond_pcap_headers_are_told_apart(tmp_path):
         p.write_bytes(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, 65535, 101) + rec)
         (batch,) = list(PacketFile(p))
         assert batch.ts_ns.tolist() == [want]
+
+
+def test_a_file_named_pcap_without_a_magic_number_is_said_to_be_no_packet_capture():
+    from telnyx_audio.errors import NotACaptureError
+    from telnyx_audio.read import read_captures
+
+    with pytest.raises(NotACaptureError, match=r"not a packet capture: it does not start with a pcap or pcapng magic"):
+        read_captures(VEC / "garbage.pcap")
