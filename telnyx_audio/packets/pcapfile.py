@@ -30,6 +30,7 @@ is wrong: each is counted in :attr:`PacketFile.problems` and ends the reading of
 from __future__ import annotations
 
 import gzip
+import mmap
 import os
 import struct
 import zlib
@@ -332,6 +333,10 @@ class PacketFile:
         """Yield (buffer, data, at_eof): each chunk in a fresh buffer with :data:`SLACK` zero
         bytes after the data (so fixed-size windows never run off its end); the consumer sets
         ``self._keep`` to the offset of the bytes to carry into the next chunk."""
+        mapped = self._map_of(f)
+        if mapped is not None:
+            yield from self._mapped_chunks(f, mapped)
+            return
         carry: memoryview | None = None
         want = self.chunk_bytes
         while True:
@@ -357,6 +362,54 @@ class PacketFile:
             del buf, view, data
             # A record larger than a chunk: read more at once.
             want = self.chunk_bytes if len(carry) < self.chunk_bytes // 2 else 2 * len(carry)
+
+    def _map_of(self, f: BinaryIO) -> np.ndarray | None:
+        """The whole plain file as a read-only array over a map of it (no copy into chunk
+        buffers), or None (compressed, not a regular file, no map)."""
+        if self.compressed or not os.path.isfile(self.path):
+            return None
+        try:
+            size = os.fstat(f.fileno()).st_size
+            if size == 0:
+                return None
+            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError, AttributeError):
+            return None
+        if hasattr(mm, "madvise") and hasattr(mmap, "MADV_SEQUENTIAL"):
+            mm.madvise(mmap.MADV_SEQUENTIAL)
+        return np.frombuffer(mm, np.uint8)
+
+    def _mapped_chunks(self, f: BinaryIO, whole: np.ndarray) -> Iterator[tuple[np.ndarray, memoryview, bool]]:
+        """:meth:`_chunks` over a map of the file: each chunk a view of the map (the bytes after
+        it stand for the slack), the file's last bytes (from its last record that does not end
+        :data:`SLACK` bytes before the end) a small copy with SLACK zero bytes after it."""
+        pos = f.tell()
+        size = whole.size
+        want = self.chunk_bytes
+        split = False  # the file's end is read as a view up to its last SLACK bytes, then a small copy
+        while True:
+            end = min(size, pos + want)
+            eof = False
+            if end + SLACK <= size:
+                buf = whole[pos : end + SLACK]
+            elif not split and size - SLACK > pos:
+                split = True
+                end = size - SLACK
+                buf = whole[pos:size]
+            else:  # the rest (the last SLACK bytes and any record begun before them), with zero slack
+                end, eof = size, True
+                buf = np.zeros(end - pos + SLACK, np.uint8)
+                buf[: end - pos] = whole[pos:end]
+            self._base = pos
+            data = memoryview(buf)[: end - pos]
+            self._keep = end - pos
+            yield buf, data, eof
+            if eof:
+                return
+            left = end - (pos + self._keep)  # bytes after the last whole record
+            pos += self._keep
+            del buf, data
+            want = self.chunk_bytes if left < self.chunk_bytes // 2 else 2 * left
 
     def _torn(self, leftover: int) -> None:
         if leftover:

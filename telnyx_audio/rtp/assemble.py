@@ -452,9 +452,12 @@ def assemble_fork(
         rtp_stats[name] = RtpStats(track=name, missing=st["lost"], streams=tuple(per_stream),
                                    **{k: figures[k] for k in _WIRESHARK_KEYS}, **own)
         is_audio = p["kind"] == 1
-        spans = [(p["pos"][is_audio], p["pos"][is_audio] + samples_of[t]), cn_spans.get(t), dtmf_spans.get(t)]
-        starts = np.concatenate([s[0] for s in spans if s is not None])
-        ends = np.concatenate([s[1] for s in spans if s is not None])
+        audio_pos = p["pos"] if is_audio.all() else p["pos"][is_audio]  # no copy in the usual case
+        spans = [(audio_pos, audio_pos + samples_of[t]), cn_spans.get(t), dtmf_spans.get(t)]
+        spans = [s for s in spans if s is not None]
+        starts = np.concatenate([s[0] for s in spans]) if len(spans) > 1 else spans[0][0]
+        ends = np.concatenate([s[1] for s in spans]) if len(spans) > 1 else spans[0][1]
+        del spans, audio_pos, is_audio
         reports[name] = _track_report(name, st, starts, ends, samples_of[t], rate, concealment.get(t), capped[name])
     tracks = tuple(n for t, n in enumerate(TRACKS) if t in placed and (placed[t]["kind"] == 1).any())
     recording = Recording(audio, rate, main.encoding, tracks, reports)
@@ -527,8 +530,11 @@ def _track_report(name: str, st: dict, starts: np.ndarray, ends: np.ndarray, sam
     gaps: list[tuple[float, float]] = []
     first = last = 0
     if starts.size:
-        order = np.argsort(starts, kind="stable")
-        s, e = starts[order], ends[order]
+        if (starts[1:] >= starts[:-1]).all():  # in order already (the usual case): no sort, no copies
+            s, e = starts, ends
+        else:
+            order = np.argsort(starts, kind="stable")
+            s, e = starts[order], ends[order]
         reach = np.maximum.accumulate(e)
         hole = np.flatnonzero(s[1:] > reach[:-1])
         gaps = [(float(reach[i] / rate), float((s[i + 1] - reach[i]) * 1000.0 / rate)) for i in hole.tolist()]

@@ -158,20 +158,27 @@ class PacketColumns:
     ----------
     reason : np.ndarray of uint8
         0 for a good packet, else an index into :data:`REASONS`.
-    payload_type, marker, sequence_number, timestamp, ssrc : np.ndarray
+    payload_type, marker : np.ndarray of int16, bool
         The header fields.
-    payload_offset, payload_length : np.ndarray of int64
+    sequence_number, timestamp : np.ndarray of uint16, uint32
+        As on the wire (narrow: extend them, :func:`extend_sequence` and
+        :func:`extend_timestamp`, before any arithmetic).
+    ssrc : np.ndarray of int64
+        The 32-bit SSRC.
+    payload_offset : np.ndarray of int64
         Where each payload is in the parsed buffer.
+    payload_length : np.ndarray of int32
+        Its length in bytes (padding stripped).
     """
 
     reason: np.ndarray  # uint8
     payload_type: np.ndarray  # int16
     marker: np.ndarray  # bool
-    sequence_number: np.ndarray  # int64 (16-bit values)
-    timestamp: np.ndarray  # int64 (32-bit values)
+    sequence_number: np.ndarray  # uint16
+    timestamp: np.ndarray  # uint32 (extend with extend_timestamp before any arithmetic)
     ssrc: np.ndarray  # int64 (32-bit values)
     payload_offset: np.ndarray  # int64
-    payload_length: np.ndarray  # int64
+    payload_length: np.ndarray  # int32
 
     def __len__(self) -> int:
         return int(self.reason.size)
@@ -261,13 +268,15 @@ def parse_packets(buf: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> 
     if buf.size < 12:
         base = np.zeros(m, np.int64)
         buf = np.concatenate((buf, np.zeros(12, np.uint8)))
-    b0 = buf[base].astype(np.int64)
-    b1 = buf[base + 1].astype(np.int64)
+    # The 12 fixed header bytes of every packet in one gather, read as fields of one record.
+    head = _headers(buf, base).view(_FIXED).reshape(-1)
+    b0 = head["b0"]
+    b1 = head["b1"]
     reason[ok & (b0 >> 6 != 2)] = 2
     pt = (b1 & 0x7F).astype(np.int16)
     marker = (b1 & 0x80) != 0
     reason[(reason == 0) & marker & (pt >= 72) & (pt <= 79)] = 6
-    header = 12 + 4 * (b0 & 0x0F)
+    header = 12 + 4 * (b0 & 0x0F).astype(np.int64)
     reason[(reason == 0) & (header > lengths)] = 3
     ext = (reason == 0) & ((b0 & 0x10) != 0)
     bad_ext = ext & (header + 4 > lengths)
@@ -279,23 +288,46 @@ def parse_packets(buf: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> 
         header[ext] += 4 + 4 * words
         reason[ext & (header > lengths)] = 4
     ok = reason == 0
-    pad = np.zeros(m, np.int64)
     padded = ok & ((b0 & 0x20) != 0)
+    length = lengths - header
     if padded.any():
+        pad = np.zeros(m, np.int64)
         pad[padded] = buf[base[padded] + lengths[padded] - 1]
         reason[padded & ((pad == 0) | (header + pad > lengths))] = 5
-    ok = reason == 0
-    pad[~ok] = 0
+        ok = reason == 0
+        pad[~ok] = 0
+        length -= pad
+        del pad
+    if not ok.all():
+        header[~ok] = 0
+        length[~ok] = 0
     return PacketColumns(
         reason=reason,
         payload_type=pt,
         marker=marker,
-        sequence_number=_be(buf, base + 2, 2),
-        timestamp=_be(buf, base + 4, 4),
-        ssrc=_be(buf, base + 8, 4),
+        sequence_number=head["seq"].astype(np.uint16),
+        timestamp=head["ts"].astype(np.uint32),
+        ssrc=head["ssrc"].astype(np.int64),
         payload_offset=np.where(ok, base + header, 0),
-        payload_length=np.where(ok, lengths - header - pad, 0),
+        payload_length=length.astype(np.int32),
     )
+
+
+#: The fixed RTP header as one record: first two bytes, sequence number, timestamp, SSRC.
+_FIXED = np.dtype([("b0", "u1"), ("b1", "u1"), ("seq", ">u2"), ("ts", ">u4"), ("ssrc", ">u4")])
+
+
+def _headers(buf: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """The 12 bytes at each offset of ``base`` (offsets valid) as a contiguous (m, 12) array: a
+    strided view when the offsets are equally spaced (packets of one size back to back),
+    else one gather."""
+    m = base.size
+    if m > 1:
+        step = int(base[1] - base[0])
+        if step >= 12 and int(base[-1] - base[0]) == step * (m - 1) and (np.diff(base) == step).all():
+            return np.lib.stride_tricks.as_strided(buf[int(base[0]):], shape=(m, 12), strides=(step, 1),
+                                                   writeable=False).copy()
+    return np.lib.stride_tricks.sliding_window_view(buf, 12)[base]
 
 
 def build_packet(
@@ -571,15 +603,20 @@ def comfort_noise_level(payload: bytes) -> int | None:
 
 
 def _unwrap(values: np.ndarray, bits: int) -> np.ndarray:
-    values = np.asarray(values, np.int64)
-    if values.size == 0:
-        return values.copy()
-    half, full = 1 << (bits - 1), 1 << bits
-    step = (np.diff(values) + half) % full - half
+    values = np.asarray(values)
+    wire, signed = (np.uint16, np.int16) if bits == 16 else (np.uint32, np.int32)
+    if values.dtype == wire and values.size:  # as parsed: the wrapped difference, read signed, is the step
+        step = np.diff(values).view(signed)
+    else:
+        values = np.asarray(values, np.int64)
+        if values.size == 0:
+            return values.copy()
+        half, full = 1 << (bits - 1), 1 << bits
+        step = (np.diff(values) + half) % full - half
     out = np.empty(values.size, np.int64)
     out[0] = values[0]
-    np.cumsum(step, out=out[1:])
-    out[1:] += values[0]
+    np.cumsum(step, out=out[1:], dtype=np.int64)
+    out[1:] += int(values[0])
     return out
 
 

@@ -41,19 +41,24 @@ def render_audio(records: Records, cols: rtp.PacketColumns, placed: dict[int, di
     samples_of: dict[int, np.ndarray] = {}
     n = 0
     for t, p in placed.items():
-        rows = p["rows"][p["kind"] == 1]
-        off, nbytes = cols.payload_offset[rows], cols.payload_length[rows]
+        all_audio = bool((p["kind"] == 1).all())
+        rows = p["rows"] if all_audio else p["rows"][p["kind"] == 1]  # no copy in the usual case
+        nbytes = cols.payload_length[rows]
         if info.stateful:
             from telnyx_audio.codecs.stream import frame_samples
 
-            samples_of[t] = frame_samples(main.encoding, main.clock_rate, records.buf, off, nbytes)
+            samples_of[t] = frame_samples(main.encoding, main.clock_rate, records.buf, cols.payload_offset[rows],
+                                          nbytes)
             bad = int((samples_of[t] < 0).sum())
             if bad:
                 warnings.append(f"{TRACKS[t]}: {bad} {main.encoding} payloads are not {main.encoding} frames: concealed")
         else:
             samples_of[t] = nbytes // bps
+        del nbytes
         if rows.size:
-            n = max(n, int((p["pos"][p["kind"] == 1] + np.maximum(samples_of[t], 0)).max()))
+            pos = p["pos"] if all_audio else p["pos"][p["kind"] == 1]
+            n = max(n, int((pos + np.maximum(samples_of[t], 0)).max()))
+            del pos
         other = p["kind"] != 1
         if other.any():
             n = max(n, int(p["pos"][other].max()) + 1)
@@ -74,31 +79,42 @@ def render_audio(records: Records, cols: rtp.PacketColumns, placed: dict[int, di
         return out, samples_of, concealment
     out = np.zeros((2, n), np.int16)
     for t, p in placed.items():
-        a = np.flatnonzero(p["kind"] == 1)
-        if not a.size:
+        kind = p["kind"]
+        if (kind == 1).all():  # the usual case: no copies of the placement
+            rows, pos = p["rows"], p["pos"]
+        else:
+            a = np.flatnonzero(kind == 1)
+            rows, pos = p["rows"][a], p["pos"][a]
+        if not rows.size:
             continue
-        rows, pos, lens = p["rows"][a], p["pos"][a], samples_of[t]
+        lens = samples_of[t]
         pts = cols.payload_type[rows]
-        for pt in np.unique(pts).tolist():
+        one_pt = int(pts.min()) == int(pts.max())
+        for pt in ([int(pts[0])] if one_pt else np.unique(pts).tolist()):
             decode = REGISTRY[encodings.get(pt, main.encoding)].stateless_decode
-            same_pt = pts == pt
-            for size in np.unique(lens[same_pt]).tolist():
+            same_pt = None if one_pt else pts == pt
+            one_size = one_pt and int(lens.min()) == int(lens.max())
+            for size in ([int(lens[0])] if one_size else np.unique(lens if one_pt else lens[same_pt]).tolist()):
                 if size == 0:
                     continue
-                sel = np.flatnonzero(same_pt & (lens == size))
+                # The packets of this type and size: all of them (a range, no index array) or a selection.
+                sel = None
+                if not one_size:
+                    sel = np.flatnonzero((lens == size) if same_pt is None else (same_pt & (lens == size)))
+                count = rows.size if sel is None else sel.size
                 width = size * bps
                 src = sliding_window_view(records.buf, width)
                 row = out[t]
                 dst = as_strided(row, shape=(row.size - size + 1, size), strides=(row.strides[0],) * 2)
-                for lo in range(0, sel.size, _BATCH):
-                    part = sel[lo : lo + _BATCH]
+                for lo in range(0, count, _BATCH):
+                    part = slice(lo, min(lo + _BATCH, count)) if sel is None else sel[lo : lo + _BATCH]
                     raw = src[cols.payload_offset[rows[part]]]
                     at = pos[part]
                     if at.size > 1 and (np.diff(at) == size).all() and at[-1] + size <= row.size:
                         # Back to back (the usual case): decode straight into the output row.
                         decode_into(raw, encodings.get(pt, main.encoding), row[at[0] : at[-1] + size])
                     else:
-                        dst[at] = decode(raw.reshape(-1)).reshape(part.size, size)
+                        dst[at] = decode(raw.reshape(-1)).reshape(at.size, size)
     return out, samples_of, {}
 
 

@@ -64,20 +64,32 @@ def place_source(rows: np.ndarray, cols: rtp.PacketColumns, kind: np.ndarray, re
     if outliers:  # stray sequence numbers (RFC 3550 A.1): counted, never placed
         rows, seq = rows[valid], seq[valid]
     ts = rtp.extend_timestamp(cols.timestamp[rows])
-    order = np.argsort(seq, kind="stable")
-    s_seq = seq[order]
-    dup_sorted = np.zeros(rows.size, bool)
-    dup_sorted[1:] = s_seq[1:] == s_seq[:-1]
-    keep = order[~dup_sorted]  # first arrivals, in sequence order
-    first_arrival = np.ones(rows.size, bool)
-    first_arrival[order[dup_sorted]] = False
-    arrived = seq[first_arrival]
-    reordered = int((arrived[1:] < np.maximum.accumulate(arrived)[:-1]).sum()) if arrived.size > 1 else 0
-    expected = int(s_seq[-1] - s_seq[0] + 1)
+    keep: slice | np.ndarray
+    if rows.size < 2 or bool((seq[1:] > seq[:-1]).all()):  # the usual case: in order, no repeats (no copies)
+        keep, n_keep, n_dup, reordered = slice(None), rows.size, 0, 0
+        first_arrival = np.ones(rows.size, bool)
+        expected = int(seq[-1] - seq[0] + 1) if rows.size else 0
+    else:
+        order = np.argsort(seq, kind="stable")
+        s_seq = seq[order]
+        dup_sorted = np.zeros(rows.size, bool)
+        dup_sorted[1:] = s_seq[1:] == s_seq[:-1]
+        keep = order[~dup_sorted]  # first arrivals, in sequence order
+        n_keep, n_dup = int(keep.size), int(dup_sorted.sum())
+        first_arrival = np.ones(rows.size, bool)
+        first_arrival[order[dup_sorted]] = False
+        arrived = seq[first_arrival]
+        reordered = int((arrived[1:] < np.maximum.accumulate(arrived)[:-1]).sum()) if arrived.size > 1 else 0
+        expected = int(s_seq[-1] - s_seq[0] + 1)
 
     jitter_ms, max_jitter_ms = None, 0.0
-    jit = first_arrival & (kind[rows] != _EVENT)
-    if jit.sum() > 1:
+    kind_rows = kind[rows]
+    events = kind_rows == _EVENT
+    if n_dup == 0 and not events.any():  # every packet counts: no selection
+        if rows.size > 1:
+            j = rtp.interarrival_jitter((received_us[rows] - t0) * (clock / 1e6), ts)
+            jitter_ms, max_jitter_ms = float(j[-1] * 1000 / clock), float(j.max() * 1000 / clock)
+    elif (jit := first_arrival & ~events).sum() > 1:
         j = rtp.interarrival_jitter((received_us[rows][jit] - t0) * (clock / 1e6), ts[jit])
         jitter_ms, max_jitter_ms = float(j[-1] * 1000 / clock), float(j.max() * 1000 / clock)
 
@@ -93,8 +105,8 @@ def place_source(rows: np.ndarray, cols: rtp.PacketColumns, kind: np.ndarray, re
     anchor = np.flatnonzero(first_arrival)[:_ANCHOR_PACKETS]
     arrival = (received_us[rows] - t0) * (clock * ratio / 1e6)  # in output samples
     return Source(
-        rows=rows[keep], pos_rel=pos_rel, kind=kind[rows[keep]], offset=float(np.min(arrival[anchor] - by_arrival[anchor])),
-        expected=expected, lost=expected - int(keep.size), duplicated=int(dup_sorted.sum()), reordered=reordered,
+        rows=rows[keep], pos_rel=pos_rel, kind=kind_rows[keep], offset=float(np.min(arrival[anchor] - by_arrival[anchor])),
+        expected=expected, lost=expected - n_keep, duplicated=n_dup, reordered=reordered,
         jitter_ms=jitter_ms, max_jitter_ms=max_jitter_ms, jumps_cut=n_cut, cut_s=cut_ticks / clock,
         outliers=outliers, arrival=arrival[keep],
     )

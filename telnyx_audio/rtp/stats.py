@@ -44,6 +44,7 @@ WIRESHARK_CLOCKS = {0: 8000, 1: 8000, 2: 8000, 3: 8000, 4: 8000, 5: 8000, 6: 160
 STAT_KEYS = ("packets", "expected", "lost", "sequence_errors", "min_delta_ms", "mean_delta_ms", "max_delta_ms",
              "min_jitter_ms", "mean_jitter_ms", "max_jitter_ms", "max_skew_ms", "clock_drift_ms", "duration_s")
 _CN = (13, 19)
+_IS_CN = np.isin(np.arange(128), _CN)  # by payload type (0-127)
 
 
 def wireshark_clock(pt: int, names: Mapping[int, str] | None = None) -> int:
@@ -101,11 +102,17 @@ def _sequence(seq: np.ndarray) -> int:
     n = seq.size
     if n < 2:
         return 0
-    s = seq.astype(np.int64)
     simple = np.zeros(n, bool)
-    simple[1:] = s[1:] == (s[:-1] + 1) % 65536
+    if seq.dtype == np.uint16:  # as on the wire: + 1 wraps by itself
+        simple[1:] = seq[1:] == seq[:-1] + np.uint16(1)
+    else:
+        s = seq.astype(np.int64)
+        simple[1:] = s[1:] == (s[:-1] + 1) % 65536
     hard = np.flatnonzero(~simple)
     hard = hard[hard > 0]
+    if not hard.size:
+        return 0
+    s = seq.astype(np.int64)
     errors = 0
     k = 0
     i = int(hard[0]) if hard.size else n
@@ -129,12 +136,10 @@ def _sequence(seq: np.ndarray) -> int:
 
 def _cycles(seq: np.ndarray) -> int:
     """Wireshark's count of sequence-number wraps (its ``under`` flip-flop)."""
-    s = seq.astype(np.int64)
+    s = np.asarray(seq)
     start = s[0]
-    prev = np.empty_like(s)
-    prev[0] = s[0]
-    prev[1:] = s[:-1]
-    low = (s < start) | ((s == 0) & (prev == 65535))
+    low = s < start
+    low[1:] |= (s[1:] == 0) & (s[:-1] == 65535)
     high = s > start
     ev = np.zeros(s.size, np.int8)  # 1 set, -1 reset, 0 nothing
     ev[low] = 1
@@ -187,53 +192,74 @@ def stream_stats(arrival_ns: np.ndarray, seq: np.ndarray, timestamp: np.ndarray,
         return out
     t = (arrival_ns - arrival_ns[0]).astype(np.float64) / 1e6
     ts = np.asarray(timestamp, np.int64)
-    seq = np.asarray(seq, np.int64)
-    pt = np.asarray(payload_type, np.int64)
-    clock = np.asarray(clock, np.int64)
+    pt = np.asarray(payload_type)
+    clock = np.asarray(clock)
     mark = np.asarray(marker, bool)
     delta = np.zeros(n)
     delta[1:] = np.diff(t)
-    has_clock = clock >= 1000
-    has_clock[0] = False
-    jit_rows = np.flatnonzero(has_clock)
+    # The usual stream: one clock on every packet, no marker, no comfort noise. Then every
+    # packet after the first has a clock and is regular: slices, not index arrays (same figures).
+    one_clock = int(clock.min()) == int(clock.max()) >= 1000
+    plain = one_clock and not mark[1:].any() and not _IS_CN[pt].any()
+    if one_clock:
+        jit_rows: slice | np.ndarray = slice(1, n)
+        n_jit = n - 1
+    else:
+        has_clock = clock >= 1000
+        has_clock[0] = False
+        jit_rows = np.flatnonzero(has_clock)
+        n_jit = jit_rows.size
     jitter = np.zeros(n)
-    if jit_rows.size:
+    if n_jit:
         from scipy.signal import lfilter
 
         # Nominal time of each packet with a clock (its timestamp from the first packet's, in
         # ms at its own clock), and of the packet with a clock before it (the first packet's
         # is 0): the expected arrival is the previous packet's plus the nominal step.
-        nominal = (ts[jit_rows] - ts[0]) / (clock[jit_rows] // 1000).astype(np.float64)
+        per_ms = float(int(clock[0]) // 1000) if one_clock else (clock[jit_rows] // 1000).astype(np.float64)
+        nominal = (ts[jit_rows] - ts[0]) / per_ms
         last_nominal = np.concatenate(([0.0], nominal[:-1]))
         diff = np.abs(delta[jit_rows] - (nominal - last_nominal))
         jitter[jit_rows] = lfilter([1 / 16], [1, -15 / 16], diff)
-        skew = nominal - t[jit_rows]
+        arrival = t[jit_rows]
+        skew = nominal - arrival
         k = int(np.argmax(np.abs(skew)))
         out["max_skew_ms"] = float(skew[k])
-        arrival = t[jit_rows]
         sumt, sumts = float(arrival.sum()), float(nominal.sum())
         sumt2, sumtts = float(np.dot(arrival, arrival)), float(np.dot(arrival, nominal))
         if sumt2 > 0:
             x = (n * sumtts - sumt * sumts) / (n * sumt2 - sumt * sumt)
             out["clock_drift_ms"] = float(t[-1]) * (x - 1.0)
-    prev_pt = np.empty(n, np.int64)
-    prev_pt[0] = pt[0]
-    prev_pt[1:] = pt[:-1]
-    regular = ~mark & ~np.isin(pt, _CN) & ~np.isin(prev_pt, _CN)
-    regular[0] = False
-    idx = np.arange(n)
-    r = np.flatnonzero(regular)
-    if r.size:
-        out["max_delta_ms"] = max(0.0, float(delta[r].max()))
-        out["min_delta_ms"] = float(delta[r].min())
-        out["mean_delta_ms"] = _running_mean(idx[r], delta[r])
-    rj = np.flatnonzero(regular & has_clock)
-    if rj.size:
-        out["max_jitter_ms"] = max(0.0, float(jitter[rj].max()))
-        out["min_jitter_ms"] = float(jitter[rj].min())
-        out["mean_jitter_ms"] = _running_mean(idx[rj], jitter[rj])
+    if plain:  # every packet but the first is regular and has a clock
+        if n > 1:
+            d, j = delta[1:], jitter[1:]
+            out["max_delta_ms"] = max(0.0, float(d.max()))
+            out["min_delta_ms"] = float(d.min())
+            out["mean_delta_ms"] = float(d.sum() / (n - 1))  # _running_mean over indices 1..n-1
+            out["max_jitter_ms"] = max(0.0, float(j.max()))
+            out["min_jitter_ms"] = float(j.min())
+            out["mean_jitter_ms"] = float(j.sum() / (n - 1))
+    else:
+        has_clock = clock >= 1000
+        has_clock[0] = False
+        cn = _IS_CN[pt]
+        regular = ~mark & ~cn
+        regular[1:] &= ~cn[:-1]
+        regular[0] = False
+        idx = np.arange(n)
+        r = np.flatnonzero(regular)
+        if r.size:
+            out["max_delta_ms"] = max(0.0, float(delta[r].max()))
+            out["min_delta_ms"] = float(delta[r].min())
+            out["mean_delta_ms"] = _running_mean(idx[r], delta[r])
+        rj = np.flatnonzero(regular & has_clock)
+        if rj.size:
+            out["max_jitter_ms"] = max(0.0, float(jitter[rj].max()))
+            out["min_jitter_ms"] = float(jitter[rj].min())
+            out["mean_jitter_ms"] = _running_mean(idx[rj], jitter[rj])
+    seq = np.asarray(seq)
     cycles = _cycles(seq)
-    expected = int(seq[-1] + cycles * 65536 - seq[0] + 1)
+    expected = int(seq[-1]) + cycles * 65536 - int(seq[0]) + 1
     out["expected"] = expected
     out["lost"] = expected - n
     out["sequence_errors"] = _sequence(seq)
