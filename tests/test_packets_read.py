@@ -259,3 +259,29 @@ def test_a_file_named_pcap_without_a_magic_number_is_said_to_be_no_packet_captur
 
     with pytest.raises(NotACaptureError, match=r"not a packet capture: it does not start with a pcap or pcapng magic"):
         read_captures(VEC / "garbage.pcap")
+
+
+def test_the_statistics_only_path_counts_rtp_with_csrcs_and_header_extensions(tmp_path):
+    # rtp_streams keeps only the 12 fixed header bytes; packets with a CSRC list or a header
+    # extension (valid RTP, counted by tshark) must not turn into "malformed" there.
+    from telnyx_audio.packets.read import read_pcap_captures, rtp_streams
+    from telnyx_audio.packets.writer import PcapWriter, udp_packet
+
+    path = tmp_path / "csrc.pcap"
+    with PcapWriter(path) as w:
+        for i in range(50):
+            head = bytearray(rtp.build_packet(bytes(160), payload_type=0, sequence_number=i, timestamp=160 * i,
+                                              ssrc=0x1234))
+            extra = b""
+            if i % 3 == 1:  # one CSRC
+                head[0] |= 0x01
+                extra = (0xABCD).to_bytes(4, "big")
+            elif i % 3 == 2:  # a one-word header extension
+                head[0] |= 0x10
+                extra = b"\xbe\xde\x00\x01" + bytes(4)
+            data = bytes(head[:12]) + extra + bytes(head[12:])
+            w.packet(1_700_000_000 * 10**9 + i * 20_000_000, udp_packet("10.0.0.1", 40000, "10.0.0.2", 50000, data))
+    (cap,) = read_pcap_captures(path)
+    streams = rtp_streams(path)
+    assert cap.report.rtp["inbound"].packets == 50
+    assert streams["packets"].tolist() == [50] and streams["lost"].tolist() == [0]

@@ -382,7 +382,9 @@ def rtp_streams(path: str | os.PathLike[str], *, pair: tuple[int, int] | None = 
     rows: list[dict[str, Any]] = []
     for call in reader:
         cols = parse_packets(call.buf, call.offset, call.length)
-        ok = cols.reason == 0
+        # Only the 12 fixed bytes were kept: a CSRC list, a header extension or padding runs
+        # "past the end" of what is here, not of the datagram (reasons 3-5). They are RTP.
+        ok = (cols.reason == 0) | ((cols.reason >= 3) & (cols.reason <= 5))
         labels = [{k: getattr(s, k) for k in ("src", "sport", "dst", "dport")} for s in call.streams]
         for t, track in enumerate(("inbound", "outbound")):
             names = call.payload_types(track)
