@@ -35,7 +35,7 @@ def add_diagnose_parser(sub: Any) -> None:
         "clipping, levels, noise, codec mismatch, dead air, slow replies, DTMF mismatches; and the E-model "
         "(ITU-T G.107 / G.107.1) per track with each input's provenance. Exit status 0 when nothing above "
         "info was found, 1 when a warning or problem was (or a file could not be read), 2 for bad arguments.")
-    p.add_argument("files", nargs="+", metavar="FILES", help="capture files (WebSocket JSONL, .jsonl.gz, fork .rtpcap)")
+    p.add_argument("files", nargs="+", metavar="FILES", help="capture files (WebSocket JSONL, .jsonl.gz, fork .rtpcap, pcap/pcapng)")
     p.add_argument("--json", action="store_true", help="one JSON object per call and line instead of the report")
     p.add_argument("--webhooks", nargs="+", metavar="FILES", help="webhook logs: Telnyx's call_quality_stats beside ours")
     p.add_argument("--delay-ms", type=float, metavar="MS", help="the one-way (mouth-to-ear) delay, if known")

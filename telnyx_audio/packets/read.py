@@ -236,6 +236,18 @@ def capture_from_call(call: PacketCall, *, path: str | os.PathLike[str], swap_tr
     )
 
 
+def _open_reader(path: str | os.PathLike[str], *, pair: tuple[int, int] | None, chunk_bytes: int) -> CallReader:
+    """A :class:`CallReader` on ``path``; what stops it from opening, as a ``CaptureError``."""
+    try:
+        return CallReader(path, pair=pair, chunk_bytes=chunk_bytes)
+    except IsADirectoryError as exc:
+        raise CaptureError(f"{os.fspath(path)!r} is a directory, expected a capture file") from exc
+    except OSError as exc:
+        raise CaptureError(f"cannot read capture {os.fspath(path)!r}: {exc.strerror or exc}") from exc
+    except ValueError as exc:
+        raise CaptureError(str(exc)) from exc
+
+
 def iter_pcap_captures(path: str | os.PathLike[str], *, pair: tuple[int, int] | None = None,
                        swap_tracks: bool = False, media_format: MediaFormat | Mapping[str, Any] | None = None,
                        payload_types: Mapping[int, Any] | list[str] | None = None,
@@ -269,14 +281,7 @@ def iter_pcap_captures(path: str | os.PathLike[str], *, pair: tuple[int, int] | 
     CaptureError
         If the file cannot be read or is not a packet capture.
     """
-    try:
-        reader = CallReader(path, pair=pair, chunk_bytes=chunk_bytes)
-    except IsADirectoryError as exc:
-        raise CaptureError(f"{os.fspath(path)!r} is a directory, expected a capture file") from exc
-    except OSError as exc:
-        raise CaptureError(f"cannot read capture {os.fspath(path)!r}: {exc.strerror or exc}") from exc
-    except ValueError as exc:
-        raise CaptureError(str(exc)) from exc
+    reader = _open_reader(path, pair=pair, chunk_bytes=chunk_bytes)
     for call in reader:
         yield capture_from_call(call, path=path, swap_tracks=swap_tracks, media_format=media_format,
                                 payload_types=payload_types, file_problems=reader.problems)
@@ -316,14 +321,7 @@ def read_pcap_captures(path: str | os.PathLike[str], **kwargs: Any) -> list[Capt
     ...     print(cap.media_format.encoding, cap.recording.tracks, cap.report.rtp["inbound"].packets)
     PCMA ('inbound',) 236
     """
-    try:
-        reader = CallReader(path, pair=kwargs.pop("pair", None), chunk_bytes=kwargs.pop("chunk_bytes", 1 << 24))
-    except IsADirectoryError as exc:
-        raise CaptureError(f"{os.fspath(path)!r} is a directory, expected a capture file") from exc
-    except OSError as exc:
-        raise CaptureError(f"cannot read capture {os.fspath(path)!r}: {exc.strerror or exc}") from exc
-    except ValueError as exc:
-        raise CaptureError(str(exc)) from exc
+    reader = _open_reader(path, pair=kwargs.pop("pair", None), chunk_bytes=kwargs.pop("chunk_bytes", 1 << 24))
     captures = [capture_from_call(call, path=path, file_problems=reader.problems, **kwargs) for call in reader]
     if not captures:
         c = reader.counts

@@ -30,8 +30,6 @@ from telnyx_audio.model.redact import (
 
 __all__ = ["redact", "RedactionResult", "MANIFEST_NAME", "capture_kind"]
 
-_PCAP_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x0a\x0d\x0d\x0a")
-
 
 @dataclass(frozen=True)
 class RedactionResult:
@@ -97,6 +95,7 @@ def capture_kind(path: str | os.PathLike[str]) -> str:
     'wav'
     """
     from telnyx_audio.forks.rtpcap import MAGIC
+    from telnyx_audio.packets.pcapfile import sniff_format
 
     try:
         with open(path, "rb") as f:
@@ -116,7 +115,7 @@ def capture_kind(path: str | os.PathLike[str]) -> str:
         return "fork"
     if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
         return "wav"
-    if head[:4] in _PCAP_MAGICS:
+    if sniff_format(head) in ("pcap", "pcapng"):
         return "pcap"
     return "websocket"
 
